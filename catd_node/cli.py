@@ -1,0 +1,107 @@
+"""`catd-node`: parse arguments and dispatch; every command returns its exit code."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from catd_node import __version__
+from catd_node.errors import EXIT_OK, CatdError
+
+if TYPE_CHECKING:
+    from catd_node.datadir import DataDir
+
+log = logging.getLogger("catd.cli")
+
+
+def setup_logging(verbose: bool = False) -> None:
+    """key=value lines on stderr: what happened, to which acta, which file."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="catd-node", description="CATD edge node for PREP.")
+    parser.add_argument("--version", action="version", version=f"catd-node {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-d", "--data-dir", help="data directory (default $CATD_DATA_DIR or ./catd-data)")
+    common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("init", parents=[common], help="create a data dir, node key and genesis packet")
+    p.add_argument("--node-id", required=True)
+    p.add_argument("--election", required=True, type=Path, help="election catalog JSON")
+    p.add_argument("--hq-url", action="append", default=[], help="HQ base URL (repeat for failover)")
+    p.add_argument("--hq-pubkey", type=Path, help="HQ public key PEM (verifies receipts)")
+
+    sub.add_parser("run", parents=[common], help="supervise scan, web and sync as child processes")
+    p = sub.add_parser("scan", parents=[common], help="watch the scanner drop folders")
+    p.add_argument("--once", action="store_true", help="ingest every finished file now, then exit")
+    p = sub.add_parser("web", parents=[common], help="serve the clerks' web app")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p = sub.add_parser("sync", parents=[common], help="replay packets and images to HQ")
+    p.add_argument("--once", action="store_true", help="drain until HQ holds everything, then exit")
+    p = sub.add_parser("verify", parents=[common], help="check every packet and referenced blob")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("status", parents=[common], help="where this CATD stands")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("user", parents=[common], help="manage clerk accounts")
+    user_sub = p.add_subparsers(dest="user_command", required=True)
+    u = user_sub.add_parser("add", parents=[common], help="add a user; password read from stdin")
+    u.add_argument("name")
+    u.add_argument("--role", required=True, choices=["capturista", "verificador", "coordinador"])
+    p = sub.add_parser("export", parents=[common], help="export packets for auditors")
+    p.add_argument("--packets", required=True, type=Path, help="NDJSON output file ('-' = stdout)")
+    p = sub.add_parser("attest", parents=[common], help="signed manifest of code and store")
+    p.add_argument("--out", type=Path, help="write the signed manifest here")
+    p.add_argument("--compare", type=Path, help="compare with an earlier manifest")
+    p.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(getattr(args, "verbose", False))
+    from catd_node.datadir import DataDir, resolve
+
+    datadir = DataDir(resolve(args.data_dir))
+    try:
+        return dispatch(args, datadir)
+    except CatdError as exc:
+        print(f"error: {exc.what}: {exc.why}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+def dispatch(args: argparse.Namespace, datadir: DataDir) -> int:
+    from catd_node import commands
+
+    handlers = {
+        "init": commands.init,
+        "verify": commands.verify,
+        "status": commands.status,
+        "export": commands.export,
+        "user": commands.user,
+        "scan": commands.scan,
+        "web": commands.web,
+        "sync": commands.sync,
+        "attest": commands.attest,
+        "run": commands.run,
+    }
+    return handlers[args.command](args, datadir)
+
+
+def print_json(doc: object) -> None:
+    """One JSON document on stdout (for scripts)."""
+    print(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False))
+

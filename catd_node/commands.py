@@ -1,0 +1,127 @@
+"""What each `catd-node` command does, given parsed arguments and the data dir."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from catd_node import datadir as datadir_mod
+from catd_node import packets
+from catd_node import status as status_mod
+from catd_node import verify as verify_mod
+from catd_node.cli import print_json
+from catd_node.datadir import DataDir
+from catd_node.errors import EXIT_CHECK_FAILED, EXIT_OK, BadInput
+
+
+def init(args: argparse.Namespace, d: DataDir) -> int:
+    created = datadir_mod.init(d.root, args.node_id, args.election, tuple(args.hq_url),
+                               args.hq_pubkey)
+    print(f"initialised {args.node_id} in {created.root}")
+    print(f"node public key: {created.pub_path} (give it to HQ: catd-hq add-node)")
+    return EXIT_OK
+
+
+def verify(args: argparse.Namespace, d: DataDir) -> int:
+    conn = d.reader()
+    try:
+        total = int(conn.execute("SELECT COUNT(*) FROM packets").fetchone()[0])
+        with tqdm(total=total, unit="pkt", desc="verify", disable=args.json or not sys.stderr.isatty()) as bar:
+            report = verify_mod.verify_chain(
+                verify_mod.stored_rows(conn), d.public_key(), d.config.node_id, d.blobs(),
+                progress=bar.update,
+            )
+    finally:
+        conn.close()
+    if args.json:
+        print_json(report.as_json())
+    elif report.ok:
+        print(f"ok: {report.packets} packets, head {report.head_seq} {report.head_hash}, "
+              f"{report.blobs} blobs")
+    else:
+        print(f"FAILED: {report.reason}", file=sys.stderr)
+    return EXIT_OK if report.ok else EXIT_CHECK_FAILED
+
+
+def status(args: argparse.Namespace, d: DataDir) -> int:
+    conn = d.reader()
+    try:
+        doc = status_mod.status(conn, d.config.node_id, len(d.election.actas))
+    finally:
+        conn.close()
+    if args.json:
+        print_json(doc)
+    else:
+        a = doc["actas"]
+        print(f"{doc['node_id']}: {doc['packets']} packets, head {doc['head']['seq']}")
+        print(f"actas: expected {a['expected']} · received {a['received']} · digitized "
+              f"{a['digitized']} (+{a['unidentified']} unidentified) · captured {a['captured']}"
+              f" · verified {a['verified']} · quarantined {doc['quarantined']}")
+        hq = doc["hq"]
+        print(f"HQ: acked seq {hq['acked_seq']}, last receipt {hq['last_receipt_at'] or '—'}, "
+              f"last error {hq['last_error'] or '—'}")
+    return EXIT_OK
+
+
+def export(args: argparse.Namespace, d: DataDir) -> int:
+    conn = d.reader()
+    try:
+        total = int(conn.execute("SELECT COUNT(*) FROM packets").fetchone()[0])
+        out = sys.stdout if str(args.packets) == "-" else Path(args.packets).open("w", encoding="utf-8")
+        try:
+            with tqdm(total=total, unit="pkt", desc="export", disable=not sys.stderr.isatty()) as bar:
+                for packet in verify_mod.stored_rows(conn):
+                    out.write(packets.to_wire(packet) + "\n")
+                    bar.update(1)
+        finally:
+            if out is not sys.stdout:
+                out.close()
+    finally:
+        conn.close()
+    if str(args.packets) != "-":
+        print(f"exported {total} packets to {args.packets}", file=sys.stderr)
+    return EXIT_OK
+
+
+def user(args: argparse.Namespace, d: DataDir) -> int:
+    from catd_node.web import users
+
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise BadInput("stdin", "no password given (pipe it in: echo 'secret' | catd-node user add …)")
+    users.add_user(d, args.name, args.role, password)
+    print(f"user {args.name} added as {args.role}")
+    return EXIT_OK
+
+
+def scan(args: argparse.Namespace, d: DataDir) -> int:
+    from scanners import service
+
+    return service.main(d, once=args.once)
+
+
+def web(args: argparse.Namespace, d: DataDir) -> int:
+    from catd_node.web import server
+
+    return server.main(d, host=args.host, port=args.port)
+
+
+def sync(args: argparse.Namespace, d: DataDir) -> int:
+    from sync import client
+
+    return client.main(d, once=args.once)
+
+
+def attest(args: argparse.Namespace, d: DataDir) -> int:
+    from catd_node import attest as attest_mod
+
+    return attest_mod.main(d, out=args.out, compare=args.compare, as_json=args.json)
+
+
+def run(args: argparse.Namespace, d: DataDir) -> int:
+    from catd_node import supervisor
+
+    return supervisor.main(d)

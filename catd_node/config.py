@@ -1,0 +1,160 @@
+"""`catd.toml`: the node configuration, read into frozen dataclasses with named errors."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from catd_node.errors import BadInput
+
+FORMATS = ("webp", "jpeg")
+COLOR_MODES = ("color", "gray")
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    settle_ms: int = 1500
+    rescan_s: int = 300
+    poll: bool = False  # PollingObserver for network mounts where inotify is silent
+    folders: dict[str, str] = field(default_factory=lambda: {"scanner-1": "inbox/scanner-1"})
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    dpi: int = 200
+    format: str = "webp"
+    quality: int = 60
+    color: str = "color"
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    host: str = "0.0.0.0"
+    port: int = 8080
+
+
+@dataclass(frozen=True)
+class HQConfig:
+    urls: tuple[str, ...] = ()
+    pubkey: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    node_id: str
+    election: str = "election.json"
+    scan: ScanConfig = field(default_factory=ScanConfig)
+    image: ImageConfig = field(default_factory=ImageConfig)
+    web: WebConfig = field(default_factory=WebConfig)
+    hq: HQConfig = field(default_factory=HQConfig)
+
+
+def _get(table: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any,
+         where: str) -> Any:
+    if key not in table:
+        return default
+    value = table[key]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise BadInput(f"{where}.{key}" if where else key, f"expected {names}, got {value!r}")
+    return value
+
+
+def parse(data: dict[str, Any], source: str = "catd.toml") -> Config:
+    """Build a Config from parsed TOML, naming the bad field on error."""
+    def table(name: str) -> dict[str, Any]:
+        value = data.get(name, {})
+        if not isinstance(value, dict):
+            raise BadInput(f"{source}: [{name}]", "expected a table")
+        return value
+
+    node_id = _get(data, "node_id", str, None, "")
+    if not node_id:
+        raise BadInput(f"{source}: node_id", "missing")
+    scan_t, image_t, web_t, hq_t = table("scan"), table("image"), table("web"), table("hq")
+    folders_t = scan_t.get("folders", ScanConfig().folders)
+    if not isinstance(folders_t, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in folders_t.items()
+    ):
+        raise BadInput(f"{source}: [scan.folders]", "expected scanner-id = \"folder\" lines")
+    scan = ScanConfig(
+        settle_ms=_get(scan_t, "settle_ms", int, 1500, "scan"),
+        rescan_s=_get(scan_t, "rescan_s", int, 300, "scan"),
+        poll=_get(scan_t, "poll", bool, False, "scan"),
+        folders=dict(folders_t),
+    )
+    image = ImageConfig(
+        dpi=_get(image_t, "dpi", int, 200, "image"),
+        format=_get(image_t, "format", str, "webp", "image"),
+        quality=_get(image_t, "quality", int, 60, "image"),
+        color=_get(image_t, "color", str, "color", "image"),
+    )
+    if image.format not in FORMATS:
+        raise BadInput(f"{source}: image.format", f"must be one of {FORMATS}, got {image.format!r}")
+    if image.color not in COLOR_MODES:
+        raise BadInput(f"{source}: image.color", f"must be one of {COLOR_MODES}")
+    if not 150 <= image.dpi <= 600:
+        raise BadInput(f"{source}: image.dpi", "must be 150–600 (below 150 handwriting blurs)")
+    if not 1 <= image.quality <= 100:
+        raise BadInput(f"{source}: image.quality", "must be 1–100")
+    web = WebConfig(
+        host=_get(web_t, "host", str, "0.0.0.0", "web"),
+        port=_get(web_t, "port", int, 8080, "web"),
+    )
+    urls = _get(hq_t, "urls", list, [], "hq")
+    if not all(isinstance(u, str) and u.startswith(("http://", "https://")) for u in urls):
+        raise BadInput(f"{source}: hq.urls", "expected a list of http(s) URLs")
+    hq = HQConfig(urls=tuple(urls), pubkey=_get(hq_t, "pubkey", str, None, "hq"))
+    return Config(
+        node_id=node_id, election=_get(data, "election", str, "election.json", ""),
+        scan=scan, image=image, web=web, hq=hq,
+    )
+
+
+def load(path: Path) -> Config:
+    """Read and parse `catd.toml`."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise BadInput(str(path), "not found (run `catd-node init` first)") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise BadInput(str(path), f"not valid TOML ({exc})") from exc
+    return parse(data, str(path))
+
+
+def _toml_str(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def render(config: Config) -> str:
+    """The TOML text of `config`, in the layout CONTRACTS.md documents."""
+    folders = "\n".join(f"{_toml_str(k)} = {_toml_str(v)}" for k, v in config.scan.folders.items())
+    urls = ", ".join(_toml_str(u) for u in config.hq.urls)
+    pubkey = f"pubkey = {_toml_str(config.hq.pubkey)}" if config.hq.pubkey else "# pubkey = \"hq.pub\""
+    return f"""node_id = {_toml_str(config.node_id)}
+election = {_toml_str(config.election)}
+
+[scan]
+settle_ms = {config.scan.settle_ms}                 # unchanged this long = finished
+rescan_s = {config.scan.rescan_s}                   # full rescan: watch events get lost
+poll = {str(config.scan.poll).lower()}                      # true on network mounts (no inotify)
+
+[scan.folders]                   # scanner id = folder (relative to the data dir or absolute)
+{folders}
+
+[image]
+dpi = {config.image.dpi}
+format = {_toml_str(config.image.format)}                  # or "jpeg"
+quality = {config.image.quality}
+color = {_toml_str(config.image.color)}                 # or "gray"
+
+[web]
+host = {_toml_str(config.web.host)}
+port = {config.web.port}
+
+[hq]
+urls = [{urls}] # tried in order; the next one on failure
+{pubkey}
+"""
