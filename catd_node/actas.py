@@ -47,6 +47,8 @@ def parse_value(raw: Any, field: str) -> Value:
             raise BadInput(field, "empty: type a number, or mark it ILEGIBLE or SIN_DATO")
         if not text.isdecimal() or not text.isascii():
             raise BadInput(field, f"{raw[:20]!r} is not a whole number")
+        if len(text.lstrip("0")) > len(str(MAX_VALUE)):  # before int(): huge digit strings
+            raise BadInput(field, f"{text[:20]}… is outside 0–{MAX_VALUE}")
         value = int(text)
     else:
         raise BadInput(field, "expected a number, ILEGIBLE or SIN_DATO")

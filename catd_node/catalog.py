@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,14 +43,19 @@ class Election:
         return self.contests.get(spec.contest) if spec else None
 
 
+def _at(where: str, key: str) -> str:
+    """`file: actas[3]` + `lista_nominal` → `file: actas[3].lista_nominal`; top level `file: key`."""
+    return f"{where} {key}" if where.endswith(":") else f"{where}.{key}"
+
+
 def _field(obj: Any, key: str, kind: type, where: str) -> Any:
     if not isinstance(obj, dict):
-        raise BadInput(where, "expected a JSON object")
+        raise BadInput(where.rstrip(":"), "expected a JSON object")
     if key not in obj:
-        raise BadInput(f"{where}.{key}", "missing")
+        raise BadInput(_at(where, key), "missing")
     value = obj[key]
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise BadInput(f"{where}.{key}", f"expected {kind.__name__}, got {value!r}")
+        raise BadInput(_at(where, key), f"expected {kind.__name__}, got {value!r}")
     return value
 
 
@@ -58,6 +64,8 @@ def _names(obj: Any, key: str, where: str) -> tuple[str, ...]:
     for i, item in enumerate(items):
         if not isinstance(item, str) or not item:
             raise BadInput(f"{where}.{key}[{i}]", f"expected a non-empty string, got {item!r}")
+        if not unicodedata.is_normalized("NFC", item):
+            raise BadInput(f"{where}.{key}[{i}]", "not in Unicode NFC form (packets refuse it)")
     if len(set(items)) != len(items):
         raise BadInput(f"{where}.{key}", "names repeat")
     return tuple(items)
@@ -65,9 +73,10 @@ def _names(obj: Any, key: str, where: str) -> tuple[str, ...]:
 
 def parse(data: Any, source: str = "election") -> Election:
     """Build an Election from parsed JSON, naming the bad field (e.g. `actas[3].lista_nominal`)."""
-    name = _field(data, "election", str, source)
+    top = f"{source}:"
+    name = _field(data, "election", str, top)
     contests: dict[str, Contest] = {}
-    for i, raw in enumerate(_field(data, "contests", list, source)):
+    for i, raw in enumerate(_field(data, "contests", list, top)):
         where = f"{source}: contests[{i}]"
         contest = Contest(
             id=_field(raw, "id", str, where), name=_field(raw, "name", str, where),
@@ -81,7 +90,7 @@ def parse(data: Any, source: str = "election") -> Election:
             raise BadInput(where, "a field cannot be both a vote and a control")
         contests[contest.id] = contest
     actas: dict[str, ActaSpec] = {}
-    for i, raw in enumerate(_field(data, "actas", list, source)):
+    for i, raw in enumerate(_field(data, "actas", list, top)):
         where = f"{source}: actas[{i}]"
         spec = ActaSpec(
             key=_field(raw, "key", str, where), contest=_field(raw, "contest", str, where),
@@ -90,6 +99,8 @@ def parse(data: Any, source: str = "election") -> Election:
         )
         if not spec.key.strip() or len(spec.key) > 64:
             raise BadInput(f"{where}.key", "must be 1–64 characters")
+        if not unicodedata.is_normalized("NFC", spec.key):
+            raise BadInput(f"{where}.key", "not in Unicode NFC form (packets refuse it)")
         if spec.contest not in contests:
             raise BadInput(f"{where}.contest", f"unknown contest {spec.contest!r}")
         if spec.lista_nominal < 0:

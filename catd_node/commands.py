@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -25,17 +26,25 @@ def init(args: argparse.Namespace, d: DataDir) -> int:
     return EXIT_OK
 
 
-def verify(args: argparse.Namespace, d: DataDir) -> int:
-    conn = d.reader()
+def _verify_report(d: DataDir, quiet: bool) -> verify_mod.Report:
+    public_key = d.public_key()
     try:
-        total = int(conn.execute("SELECT COUNT(*) FROM packets").fetchone()[0])
-        with tqdm(total=total, unit="pkt", desc="verify", disable=args.json or not sys.stderr.isatty()) as bar:
-            report = verify_mod.verify_chain(
-                verify_mod.stored_rows(conn), d.public_key(), d.config.node_id, d.blobs(),
-                progress=bar.update,
-            )
-    finally:
-        conn.close()
+        conn = d.reader()
+        try:
+            total = int(conn.execute("SELECT COUNT(*) FROM packets").fetchone()[0])
+            with tqdm(total=total, unit="pkt", desc="verify", disable=quiet) as bar:
+                return verify_mod.verify_store(conn, public_key, d.config.node_id, d.blobs(),
+                                               progress=bar.update)
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        # A damaged database file is a failed check, not bad usage.
+        return verify_mod.Report(False, 0, 0, packets.ZERO_HASH, 0,
+                                 reason=f"{d.db_path}: database unreadable ({exc})")
+
+
+def verify(args: argparse.Namespace, d: DataDir) -> int:
+    report = _verify_report(d, quiet=args.json or not sys.stderr.isatty())
     if args.json:
         print_json(report.as_json())
     elif report.ok:
@@ -43,6 +52,8 @@ def verify(args: argparse.Namespace, d: DataDir) -> int:
               f"{report.blobs} blobs")
     else:
         print(f"FAILED: {report.reason}", file=sys.stderr)
+        for extra in report.problems[1:]:
+            print(f"  also: {extra}", file=sys.stderr)
     return EXIT_OK if report.ok else EXIT_CHECK_FAILED
 
 

@@ -58,7 +58,8 @@ def _get(table: dict[str, Any], key: str, kind: type | tuple[type, ...], default
     value = table[key]
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        raise BadInput(f"{where}.{key}" if where else key, f"expected {names}, got {value!r}")
+        raise BadInput(f"{where} {key}" if where.endswith(":") else f"{where}.{key}",
+                       f"expected {names}, got {value!r}")
     return value
 
 
@@ -70,7 +71,7 @@ def parse(data: dict[str, Any], source: str = "catd.toml") -> Config:
             raise BadInput(f"{source}: [{name}]", "expected a table")
         return value
 
-    node_id = _get(data, "node_id", str, None, "")
+    node_id = _get(data, "node_id", str, None, f"{source}:")
     if not node_id:
         raise BadInput(f"{source}: node_id", "missing")
     scan_t, image_t, web_t, hq_t = table("scan"), table("image"), table("web"), table("hq")
@@ -80,16 +81,16 @@ def parse(data: dict[str, Any], source: str = "catd.toml") -> Config:
     ):
         raise BadInput(f"{source}: [scan.folders]", "expected scanner-id = \"folder\" lines")
     scan = ScanConfig(
-        settle_ms=_get(scan_t, "settle_ms", int, 1500, "scan"),
-        rescan_s=_get(scan_t, "rescan_s", int, 300, "scan"),
-        poll=_get(scan_t, "poll", bool, False, "scan"),
+        settle_ms=_get(scan_t, "settle_ms", int, 1500, f"{source}: scan"),
+        rescan_s=_get(scan_t, "rescan_s", int, 300, f"{source}: scan"),
+        poll=_get(scan_t, "poll", bool, False, f"{source}: scan"),
         folders=dict(folders_t),
     )
     image = ImageConfig(
-        dpi=_get(image_t, "dpi", int, 200, "image"),
-        format=_get(image_t, "format", str, "webp", "image"),
-        quality=_get(image_t, "quality", int, 60, "image"),
-        color=_get(image_t, "color", str, "color", "image"),
+        dpi=_get(image_t, "dpi", int, 200, f"{source}: image"),
+        format=_get(image_t, "format", str, "webp", f"{source}: image"),
+        quality=_get(image_t, "quality", int, 60, f"{source}: image"),
+        color=_get(image_t, "color", str, "color", f"{source}: image"),
     )
     if image.format not in FORMATS:
         raise BadInput(f"{source}: image.format", f"must be one of {FORMATS}, got {image.format!r}")
@@ -99,16 +100,20 @@ def parse(data: dict[str, Any], source: str = "catd.toml") -> Config:
         raise BadInput(f"{source}: image.dpi", "must be 150–600 (below 150 handwriting blurs)")
     if not 1 <= image.quality <= 100:
         raise BadInput(f"{source}: image.quality", "must be 1–100")
+    if scan.settle_ms < 0 or scan.rescan_s < 1:
+        raise BadInput(f"{source}: scan", "settle_ms must be ≥ 0 and rescan_s ≥ 1")
     web = WebConfig(
-        host=_get(web_t, "host", str, "0.0.0.0", "web"),
-        port=_get(web_t, "port", int, 8080, "web"),
+        host=_get(web_t, "host", str, "0.0.0.0", f"{source}: web"),
+        port=_get(web_t, "port", int, 8080, f"{source}: web"),
     )
-    urls = _get(hq_t, "urls", list, [], "hq")
+    if not 0 <= web.port <= 65535:
+        raise BadInput(f"{source}: web.port", f"{web.port} is not a TCP port")
+    urls = _get(hq_t, "urls", list, [], f"{source}: hq")
     if not all(isinstance(u, str) and u.startswith(("http://", "https://")) for u in urls):
         raise BadInput(f"{source}: hq.urls", "expected a list of http(s) URLs")
-    hq = HQConfig(urls=tuple(urls), pubkey=_get(hq_t, "pubkey", str, None, "hq"))
+    hq = HQConfig(urls=tuple(urls), pubkey=_get(hq_t, "pubkey", str, None, f"{source}: hq"))
     return Config(
-        node_id=node_id, election=_get(data, "election", str, "election.json", ""),
+        node_id=node_id, election=_get(data, "election", str, "election.json", f"{source}:"),
         scan=scan, image=image, web=web, hq=hq,
     )
 

@@ -119,6 +119,12 @@ def init(root: Path, node_id: str, election_file: Path, hq_urls: tuple[str, ...]
     election = catalog.load(election_file)  # validate before creating anything
     if (root / "node.key").exists():
         raise BadInput(str(root / "node.key"), "a key already exists here; refusing to overwrite it")
+    for existing in ("catd.db", "catd.toml"):
+        if (root / existing).exists():
+            raise BadInput(str(root / existing), "already a CATD data directory; refusing to re-initialise")
+    for url in hq_urls:
+        if not url.startswith(("http://", "https://")):
+            raise BadInput("--hq-url", f"{url!r} is not an http(s) URL")
     if hq_pubkey is not None:
         keys.read_public(hq_pubkey)
     root.mkdir(parents=True, exist_ok=True)

@@ -147,23 +147,36 @@ def problem(packet: Packet, public_key: Ed25519PublicKey, prev: str, node: str |
 
     Checks, on the stored bytes: canonical form, envelope, seq, prev link, hash, signature.
     """
+    return examine(packet, public_key, prev, node)[0]
+
+
+def examine(
+    packet: Packet, public_key: Ed25519PublicKey, prev: str, node: str | None = None
+) -> tuple[str | None, dict[str, Any]]:
+    """(why `packet` is unsound or None, the envelope decoded from its stored bytes).
+
+    The stored bytes are decoded exactly once here; callers reuse the envelope (e.g. for
+    blob_refs) instead of decoding again. The hash and signature are checked before the
+    bytes are parsed, so a forged body is named as such rather than as a parse error
+    (sign bytes, verify bytes, then parse).
+    """
+    raw = digest(packet.canonical)
+    if raw.hex() != packet.hash:
+        return "hash does not match the canonical bytes", {}
+    if not keys.verify(public_key, packet.sig, raw):
+        return "signature does not verify against the node key", {}
     try:
         envelope = canonical.decode(packet.canonical)
         check_envelope(envelope, f"seq {packet.seq}")
     except BadInput as exc:
-        return exc.why
+        return exc.why, {}
     if envelope["seq"] != packet.seq:
-        return f"envelope seq {envelope['seq']} differs from stored seq {packet.seq}"
+        return f"envelope seq {envelope['seq']} differs from stored seq {packet.seq}", envelope
     if node is not None and envelope["node"] != node:
-        return f"node {envelope['node']!r} is not {node!r}"
+        return f"node {envelope['node']!r} is not {node!r}", envelope
     if envelope["prev"] != prev:
-        return f"prev {envelope['prev'][:12]}… does not link to {prev[:12]}…"
-    raw = digest(packet.canonical)
-    if raw.hex() != packet.hash:
-        return "hash does not match the canonical bytes"
-    if not keys.verify(public_key, packet.sig, raw):
-        return "signature does not verify against the node key"
-    return None
+        return f"prev {envelope['prev'][:12]}… does not link to {prev[:12]}…", envelope
+    return None, envelope
 
 
 def to_wire(packet: Packet) -> str:

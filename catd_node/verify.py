@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from catd_node import canonical, packets
+from catd_node import packets
 from catd_node.blobs import BlobStore
-from catd_node.errors import BadInput
 from catd_node.packets import Packet
+
+# The append-only triggers of catd_node/schema.py; their absence means someone with file
+# access has been editing the ledger (DESIGN invariant 3).
+TRIGGERS = ("packets_no_update", "packets_no_delete")
 
 
 @dataclass(frozen=True)
@@ -28,59 +31,100 @@ class Report:
 
     def as_json(self) -> dict[str, object]:
         return {
-            "ok": self.ok, "packets": self.packets, "head": {"seq": self.head_seq,
-            "hash": self.head_hash}, "blobs": self.blobs, "bad_seq": self.bad_seq,
-            "bad_blob": self.bad_blob, "reason": self.reason,
+            "ok": self.ok, "packets": self.packets,
+            "head": {"seq": self.head_seq, "hash": self.head_hash}, "blobs": self.blobs,
+            "bad_seq": self.bad_seq, "bad_blob": self.bad_blob, "reason": self.reason,
+            "problems": list(self.problems),
         }
 
 
-def stored_rows(conn: sqlite3.Connection) -> Iterator[Packet]:
-    """Every stored packet as raw bytes, in seq order, even rows whose bytes do not parse."""
+def _raw(value: object) -> bytes:
+    """Column bytes as stored; TEXT (e.g. after an SQL replace()) is taken as its UTF-8 bytes."""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogatepass")
+    return b"" if value is None else str(value).encode("utf-8")
+
+
+def stored_rows(conn: sqlite3.Connection, start: int = 1) -> Iterator[Packet]:
+    """Every stored packet as raw bytes, in seq order, not parsed (verify decodes them once)."""
     for seq, data, hash_hex, sig in conn.execute(
-        "SELECT seq, canonical, hash, sig FROM packets ORDER BY seq"
+        "SELECT seq, canonical, hash, sig FROM packets WHERE seq >= ? ORDER BY seq", (start,)
     ):
-        data = bytes(data)
-        try:
-            envelope = canonical.decode(data)
-        except BadInput:
-            envelope = {}
-        yield Packet(seq=seq, canonical=data, hash=hash_hex, sig=bytes(sig), envelope=envelope)
+        yield Packet(seq=seq, canonical=_raw(data), hash=hash_hex if isinstance(hash_hex, str)
+                     else _raw(hash_hex).hex(), sig=_raw(sig), envelope={})
+
+
+def missing_triggers(conn: sqlite3.Connection) -> list[str]:
+    """The append-only triggers that are not in the schema."""
+    present = {row[0] for row in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'packets'")}
+    return [name for name in TRIGGERS if name not in present]
 
 
 def verify_chain(
-    rows: Iterator[Packet], public_key: Ed25519PublicKey, node_id: str | None,
+    rows: Iterable[Packet], public_key: Ed25519PublicKey, node_id: str | None,
     blobs: BlobStore | None, progress: Callable[[int], None] = lambda n: None,
 ) -> Report:
-    """Check contiguous seq from 1, prev links, hashes and signatures, then referenced blobs.
+    """Check contiguous seq from 1, genesis first, prev links, hashes and signatures on the
+    stored bytes, then every referenced blob.
 
     Stops at the first bad packet and names it (DESIGN invariant 3).
     """
     prev = packets.ZERO_HASH
     expected = 1
-    count = 0
-    refs: set[str] = set()
+    refs: dict[str, int] = {}
+    examine = packets.examine
     for packet in rows:
         if packet.seq != expected:
-            return _bad(count, expected - 1, prev, packet.seq if packet.seq > expected else expected,
-                        f"seq {expected} expected, found seq {packet.seq} (gap or reorder)")
-        why = packets.problem(packet, public_key, prev, node_id)
-        if why:
-            return _bad(count, expected - 1, prev, packet.seq, why)
-        refs.update(packets.blob_refs(packet.envelope))
+            if packet.seq > expected:
+                why = f"missing (the next stored packet is seq {packet.seq})"
+            else:
+                why = f"stored twice or out of order (found seq {packet.seq})"
+            return _bad(expected - 1, prev, expected, why)
+        why, envelope = examine(packet, public_key, prev, node_id)
+        if why is None and expected == 1 and envelope["kind"] != "node.genesis":
+            why = f"the chain must start with node.genesis, not {envelope['kind']}"
+        if why is not None:
+            return _bad(expected - 1, prev, expected, why)
+        for sha in packets.blob_refs(envelope):
+            refs.setdefault(sha, expected)
         prev = packet.hash
         expected += 1
-        count += 1
         progress(1)
+    count = expected - 1
     if count == 0:
-        return _bad(0, 0, prev, 1, "the ledger is empty (no node.genesis)")
+        return _bad(0, prev, 1, "missing: the ledger is empty (no node.genesis)")
     if blobs is not None:
-        for sha in sorted(refs):
-            why = blobs.problem(sha)
+        bad = []
+        for sha in sorted(refs, key=lambda s: (refs[s], s)):
+            why = blobs.problem(sha) if _is_sha(sha) else "not a SHA-256 name"
             if why:
-                return Report(False, count, count, prev, len(refs), bad_blob=sha,
-                              reason=f"blob {sha}: {why}")
+                bad.append((sha, f"blob {sha} (referenced by seq {refs[sha]}): {why}"))
+        if bad:
+            return Report(False, count, count, prev, len(refs), bad_blob=bad[0][0],
+                          reason=bad[0][1], problems=[text for _, text in bad])
     return Report(True, count, count, prev, len(refs))
 
 
-def _bad(count: int, head_seq: int, head_hash: str, seq: int, why: str) -> Report:
-    return Report(False, count, head_seq, head_hash, 0, bad_seq=seq, reason=f"seq {seq}: {why}")
+def verify_store(conn: sqlite3.Connection, public_key: Ed25519PublicKey, node_id: str | None,
+                 blobs: BlobStore | None, progress: Callable[[int], None] = lambda n: None) -> Report:
+    """verify_chain over every stored row, after checking the append-only triggers exist."""
+    report = verify_chain(stored_rows(conn), public_key, node_id, blobs, progress)
+    gone = missing_triggers(conn)
+    if gone and report.ok:
+        return Report(False, report.packets, report.head_seq, report.head_hash, report.blobs,
+                      reason=f"append-only trigger(s) {', '.join(gone)} missing: the ledger "
+                             "was opened for editing", problems=[f"trigger {g} missing" for g in gone])
+    return report
+
+
+def _is_sha(name: str) -> bool:
+    return len(name) == 64 and all(c in "0123456789abcdef" for c in name)
+
+
+def _bad(head_seq: int, head_hash: str, seq: int, why: str) -> Report:
+    reason = f"seq {seq}: {why}"
+    return Report(False, head_seq, head_seq, head_hash, 0, bad_seq=seq, reason=reason,
+                  problems=[reason])
