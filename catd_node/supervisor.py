@@ -1,0 +1,157 @@
+"""`catd-node run`: scan, web and sync as separate child processes, each restarted on death.
+
+"Independizar los procesos": the services share only the database, so a crashing scanner
+never stops capture or sync. A dead child is restarted with a growing delay (reset after it
+has stayed up a while); SIGTERM/SIGINT stops all children, then the supervisor.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from catd_node.datadir import DataDir
+from catd_node.errors import EXIT_OK
+
+log = logging.getLogger("catd.supervisor")
+
+SERVICES = ("scan", "web", "sync")
+BACKOFF_FIRST_S = 0.5
+BACKOFF_CAP_S = 30.0
+HEALTHY_AFTER_S = 60.0   # a child up this long gets its backoff reset
+STOP_GRACE_S = 10.0
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM if the supervisor itself is killed (Linux), so no orphan
+    keeps the scanner folder claimed or the web port bound."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass
+
+
+@dataclass
+class Child:
+    service: str
+    proc: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+    restarts: int = 0
+    backoff_s: float = BACKOFF_FIRST_S
+    restart_at: float = 0.0
+    last_exit: int | None = None
+    history: list[int] = field(default_factory=list)
+
+
+class Supervisor:
+    def __init__(self, datadir: DataDir, services: tuple[str, ...] = SERVICES) -> None:
+        self.datadir = datadir
+        self.children = {name: Child(name) for name in services}
+        self.stopping = False
+        self.state_path = datadir.root / "run" / "services.json"
+
+    def command(self, service: str) -> list[str]:
+        return [sys.executable, "-m", "catd_node.cli", service, "-d", str(self.datadir.root)]
+
+    def start(self, child: Child) -> None:
+        child.proc = subprocess.Popen(self.command(child.service), preexec_fn=_die_with_parent)
+        child.started_at = time.monotonic()
+        log.info("started service=%s pid=%d restarts=%d", child.service, child.proc.pid, child.restarts)
+        self.write_state()
+
+    def reap(self, now: float) -> None:
+        """Notice dead children and schedule or perform their restart."""
+        for child in self.children.values():
+            if child.proc is not None:
+                rc = child.proc.poll()
+                if rc is None:
+                    if now - child.started_at >= HEALTHY_AFTER_S:
+                        child.backoff_s = BACKOFF_FIRST_S
+                    continue
+                child.last_exit = rc
+                child.history.append(rc)
+                child.proc = None
+                child.restart_at = now + child.backoff_s
+                log.warning("service died service=%s rc=%d restart_in=%.1fs", child.service, rc,
+                            child.backoff_s)
+                child.backoff_s = min(child.backoff_s * 2, BACKOFF_CAP_S)
+                self.write_state()
+            elif now >= child.restart_at and not self.stopping:
+                if child.last_exit is not None:
+                    child.restarts += 1
+                self.start(child)
+
+    def stop_all(self) -> None:
+        """SIGTERM every child, wait for them, SIGKILL what is left."""
+        self.stopping = True
+        live = [c.proc for c in self.children.values() if c.proc is not None]
+        for proc in live:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_S
+        for proc in live:
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("service ignored SIGTERM pid=%d, killing", proc.pid)
+                proc.kill()
+                proc.wait()
+        for child in self.children.values():
+            child.proc = None
+        self.write_state()
+
+    def write_state(self) -> None:
+        """`run/services.json`: pid, restarts and last exit of each service (for the coordinator)."""
+        self.state_path.parent.mkdir(exist_ok=True)
+        doc = {
+            "supervisor_pid": os.getpid(),
+            "stopping": self.stopping,
+            "services": {
+                c.service: {
+                    "pid": c.proc.pid if c.proc else None,
+                    "restarts": c.restarts,
+                    "last_exit": c.last_exit,
+                }
+                for c in self.children.values()
+            },
+        }
+        tmp = self.state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(doc, indent=2), encoding="utf-8")
+        os.replace(tmp, self.state_path)
+
+    def run(self, poll_s: float = 0.2) -> int:
+        def request_stop(signum: int, _frame: object) -> None:
+            log.info("stopping on signal=%s", signal.Signals(signum).name)
+            self.stopping = True
+
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
+        try:
+            while not self.stopping:
+                self.reap(time.monotonic())
+                time.sleep(poll_s)
+        finally:
+            self.stop_all()
+        log.info("all services stopped")
+        return EXIT_OK
+
+
+def main(datadir: DataDir) -> int:
+    datadir.config  # noqa: B018 - fail early with a named error on a missing or bad catd.toml
+    return Supervisor(datadir).run()
+
+
+def read_state(root: Path) -> dict[str, object]:
+    """The supervisor's state file, for tests and the dashboard."""
+    data: dict[str, object] = json.loads((root / "run" / "services.json").read_text(encoding="utf-8"))
+    return data
