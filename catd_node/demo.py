@@ -143,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hq-port", type=int, default=int(os.environ.get("CATD_DEMO_HQ_PORT", 8700)))
     parser.add_argument("--interval", type=float, default=4.0, help="seconds between scans")
     parser.add_argument("--settle-ms", type=int, default=1000)
-    parser.add_argument("--duration", type=float, default=0, help="stop after this many seconds (0 = never)")
+    parser.add_argument("--duration", type=float, default=0,
+                        help="stop after this many seconds (0 = never)")
     args = parser.parse_args(argv)
     setup_logging()
     node, hq_dir = prepare(args.dir.resolve(), args.web_port, args.hq_port, args.settle_ms)
