@@ -105,3 +105,7 @@ def print_json(doc: object) -> None:
     """One JSON document on stdout (for scripts)."""
     print(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False))
 
+
+
+if __name__ == "__main__":
+    sys.exit(main())
