@@ -138,10 +138,11 @@ def banner(web_port: int, hq_port: int, node: DataDir) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dir", type=Path, default=Path("demo-data"))
+    parser.add_argument("--dir", type=Path, default=Path(os.environ.get("CATD_DEMO_DIR", "demo-data")))
     parser.add_argument("--web-port", type=int, default=int(os.environ.get("CATD_DEMO_WEB_PORT", 8080)))
     parser.add_argument("--hq-port", type=int, default=int(os.environ.get("CATD_DEMO_HQ_PORT", 8700)))
-    parser.add_argument("--interval", type=float, default=4.0, help="seconds between scans")
+    parser.add_argument("--interval", type=float, default=float(os.environ.get("CATD_DEMO_INTERVAL", 4.0)),
+                        help="seconds between scans")
     parser.add_argument("--settle-ms", type=int, default=1000)
     parser.add_argument("--duration", type=float, default=0,
                         help="stop after this many seconds (0 = never)")

@@ -55,7 +55,8 @@ def test_compare_names_a_changed_file_and_exits_1(tmp_path, election_file):
     node = datadir.DataDir(data)
     conn = node.reader()
     kinds = [row[0] for row in conn.execute("SELECT kind FROM packets ORDER BY seq")]
-    report_v = verify.verify_chain(verify.stored_rows(conn), node.public_key(), "CATD-14-01", node.blobs())
+    report_v = verify.verify_chain(verify.stored_rows(conn), node.public_key(), "CATD-14-01",
+                                   node.blobs())
     conn.close()
     assert kinds == ["node.genesis", "node.attested", "node.attested", "node.attested"]
     assert report_v.ok, report_v.reason
@@ -63,7 +64,8 @@ def test_compare_names_a_changed_file_and_exits_1(tmp_path, election_file):
 
 def test_a_tampered_manifest_is_refused(tmp_path, election_file):
     data = tmp_path / "catd"
-    assert node_cli("init", "-d", str(data), "--node-id", "N1", "--election", str(election_file)).returncode == 0
+    done = node_cli("init", "-d", str(data), "--node-id", "N1", "--election", str(election_file))
+    assert done.returncode == 0
     assert node_cli("attest", "-d", str(data), "--out", str(tmp_path / "m.json")).returncode == 0
     doc = json.loads((tmp_path / "m.json").read_text())
     name = next(iter(doc["manifest"]["files"]))
