@@ -194,19 +194,30 @@ def main(datadir: DataDir, out: Path | None, compare: Path | None, as_json: bool
             "at_zero": manifest["store"]["at_zero"],
         }
         if diff is not None and before is not None:
-            body["compare"] = {"against_created_at": before["created_at"], "changed": diff.changed,
-                               "added": diff.added, "removed": diff.removed}
+            body["compare"] = {
+                "against_created_at": before["created_at"],
+                "changed": diff.changed,
+                "added": diff.added,
+                "removed": diff.removed,
+            }
         packet = ledger.append("node.attested", body)
     finally:
         ledger.close()
     if out is not None:
         out.write_text(json.dumps(signed, indent=2, sort_keys=True, ensure_ascii=False), encoding="utf-8")
         out.with_suffix(".html").write_text(
-            report_html(signed, diff, str(compare) if compare else None), encoding="utf-8")
+            report_html(signed, diff, str(compare) if compare else None), encoding="utf-8"
+        )
     if as_json:
-        print_json({"hash": signed["hash"], "seq": packet.seq, "files": len(manifest["files"]),
-                    "store": manifest["store"],
-                    "differences": None if diff is None else diff.__dict__})
+        print_json(
+            {
+                "hash": signed["hash"],
+                "seq": packet.seq,
+                "files": len(manifest["files"]),
+                "store": manifest["store"],
+                "differences": None if diff is None else diff.__dict__,
+            }
+        )
     else:
         _print_text(signed, diff, packet.seq, out)
     return EXIT_CHECK_FAILED if diff is not None and diff.any else EXIT_OK
@@ -218,11 +229,15 @@ def _compare_files(before: dict[str, Any] | None, manifest: dict[str, Any]) -> D
 
 def _print_text(signed: dict[str, Any], diff: Differences | None, seq: int, out: Path | None) -> None:
     m = signed["manifest"]
-    print(f"attestation {signed['hash']} node={m['node']} version={m['version']} "
-          f"files={len(m['files'])} recorded as seq {seq}")
+    print(
+        f"attestation {signed['hash']} node={m['node']} version={m['version']} "
+        f"files={len(m['files'])} recorded as seq {seq}"
+    )
     store = m["store"]
-    print(f"store: {store['packets']} packets, head {store['head']['seq']}, {store['blobs']} blobs"
-          + (" — at zero" if store["at_zero"] else ""))
+    print(
+        f"store: {store['packets']} packets, head {store['head']['seq']}, {store['blobs']} blobs"
+        + (" — at zero" if store["at_zero"] else "")
+    )
     if out is not None:
         print(f"signed manifest: {out}; report: {out.with_suffix('.html')}")
     if diff is not None:

@@ -47,10 +47,11 @@ def prepare(root: Path, web_port: int, hq_port: int, settle_ms: int) -> tuple[Da
         return node, hq_dir
     root.mkdir(parents=True, exist_ok=True)
     subprocess.run(hq_command("init", "-d", str(hq_dir), "--election", str(ELECTION)), check=True)
-    node = datadir_mod.init(node_root, NODE_ID, ELECTION, (f"http://127.0.0.1:{hq_port}",),
-                            hq_dir / "hq.pub")
-    subprocess.run(hq_command("add-node", "-d", str(hq_dir), "--node-id", NODE_ID,
-                              "--pubkey", str(node.pub_path)), check=True)
+    node = datadir_mod.init(node_root, NODE_ID, ELECTION, (f"http://127.0.0.1:{hq_port}",), hq_dir / "hq.pub")
+    subprocess.run(
+        hq_command("add-node", "-d", str(hq_dir), "--node-id", NODE_ID, "--pubkey", str(node.pub_path)),
+        check=True,
+    )
     from catd_node.web import users
 
     for name, role, password in DEMO_USERS:
@@ -80,8 +81,12 @@ def plausible_values(election: Election, key: str, rng: random.Random) -> dict[s
     scale = voters / sum(weights)
     values: dict[str, int | str] = {f: int(w * scale) for f, w in zip(contest.votes, weights, strict=True)}
     total = sum(int(v) for v in values.values())
-    controls = {"TOTAL_ASENTADO": total, "PERSONAS_VOTARON": total, "REPRESENTANTES_VOTARON": 0,
-                "BOLETAS_SOBRANTES": spec.lista_nominal - total}
+    controls = {
+        "TOTAL_ASENTADO": total,
+        "PERSONAS_VOTARON": total,
+        "REPRESENTANTES_VOTARON": 0,
+        "BOLETAS_SOBRANTES": spec.lista_nominal - total,
+    }
     for field in contest.controls:
         values[field] = controls.get(field, 0)
     if rng.random() < 0.15:
@@ -129,7 +134,7 @@ def banner(web_port: int, hq_port: int, node: DataDir) -> str:
    Node data dir:       {node.root}
    Accounts:
 {users}
-   A simulated scanner drops an acta into {node.scanner_folders()['scanner-1']} every few
+   A simulated scanner drops an acta into {node.scanner_folders()["scanner-1"]} every few
    seconds. Capture one as capturista1, verify it as verificador1, and watch it reach HQ.
    Ctrl-C stops everything.
 ================================================================================
@@ -137,15 +142,20 @@ def banner(web_port: int, hq_port: int, node: DataDir) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--dir", type=Path, default=Path(os.environ.get("CATD_DEMO_DIR", "demo-data")))
     parser.add_argument("--web-port", type=int, default=int(os.environ.get("CATD_DEMO_WEB_PORT", 8080)))
     parser.add_argument("--hq-port", type=int, default=int(os.environ.get("CATD_DEMO_HQ_PORT", 8700)))
-    parser.add_argument("--interval", type=float, default=float(os.environ.get("CATD_DEMO_INTERVAL", 4.0)),
-                        help="seconds between scans")
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=float(os.environ.get("CATD_DEMO_INTERVAL", 4.0)),
+        help="seconds between scans",
+    )
     parser.add_argument("--settle-ms", type=int, default=1000)
-    parser.add_argument("--duration", type=float, default=0,
-                        help="stop after this many seconds (0 = never)")
+    parser.add_argument("--duration", type=float, default=0, help="stop after this many seconds (0 = never)")
     args = parser.parse_args(argv)
     setup_logging()
     node, hq_dir = prepare(args.dir.resolve(), args.web_port, args.hq_port, args.settle_ms)
@@ -158,10 +168,12 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    hq = subprocess.Popen(hq_command("serve", "-d", str(hq_dir), "--port", str(args.hq_port)),
-                          start_new_session=True)
-    catd = subprocess.Popen([sys.executable, "-m", "catd_node.cli", "run", "-d", str(node.root)],
-                            start_new_session=True)
+    hq = subprocess.Popen(
+        hq_command("serve", "-d", str(hq_dir), "--port", str(args.hq_port)), start_new_session=True
+    )
+    catd = subprocess.Popen(
+        [sys.executable, "-m", "catd_node.cli", "run", "-d", str(node.root)], start_new_session=True
+    )
     print(banner(args.web_port, args.hq_port, node), flush=True)
     scanner = SimulatedScanner(node, args.interval)
     deadline = time.monotonic() + args.duration if args.duration else None

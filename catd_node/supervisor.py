@@ -26,7 +26,7 @@ log = logging.getLogger("catd.supervisor")
 SERVICES = ("scan", "web", "sync")
 BACKOFF_FIRST_S = 0.5
 BACKOFF_CAP_S = 30.0
-HEALTHY_AFTER_S = 60.0   # a child up this long gets its backoff reset
+HEALTHY_AFTER_S = 60.0  # a child up this long gets its backoff reset
 STOP_GRACE_S = 10.0
 PR_SET_PDEATHSIG = 1
 
@@ -82,8 +82,9 @@ class Supervisor:
                 child.history.append(rc)
                 child.proc = None
                 child.restart_at = now + child.backoff_s
-                log.warning("service died service=%s rc=%d restart_in=%.1fs", child.service, rc,
-                            child.backoff_s)
+                log.warning(
+                    "service died service=%s rc=%d restart_in=%.1fs", child.service, rc, child.backoff_s
+                )
                 child.backoff_s = min(child.backoff_s * 2, BACKOFF_CAP_S)
                 self.write_state()
             elif now >= child.restart_at and not self.stopping:

@@ -38,14 +38,21 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str, every: flo
 
 
 def node_cli(*args: str, env: dict[str, str] | None = None, **kw: Any) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "catd_node.cli", *args], capture_output=True,
-                          text=True, env=env, timeout=120, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "catd_node.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        **kw,
+    )
 
 
 def hq_cli(*args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
     code = "import sys; from sync.hq.cli import main; sys.exit(main())"
-    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                          timeout=120, **kw)
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120, **kw
+    )
 
 
 def hq_status(hq_dir: Path) -> dict[str, Any]:

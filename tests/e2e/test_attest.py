@@ -21,8 +21,20 @@ def test_compare_names_a_changed_file_and_exits_1(tmp_path, election_file):
     install = copy_install(tmp_path / "install")
     env = child_env(PYTHONPATH=str(install))
     data = tmp_path / "catd"
-    assert node_cli("init", "-d", str(data), "--node-id", "CATD-14-01", "--election",
-                    str(election_file), env=env, cwd=tmp_path).returncode == 0
+    assert (
+        node_cli(
+            "init",
+            "-d",
+            str(data),
+            "--node-id",
+            "CATD-14-01",
+            "--election",
+            str(election_file),
+            env=env,
+            cwd=tmp_path,
+        ).returncode
+        == 0
+    )
 
     start = node_cli("attest", "-d", str(data), "--out", str(tmp_path / "inicio.json"), env=env, cwd=tmp_path)
     assert start.returncode == 0, start.stderr
@@ -35,7 +47,9 @@ def test_compare_names_a_changed_file_and_exits_1(tmp_path, election_file):
     report = (tmp_path / "inicio.html").read_text()
     assert "Base de datos en ceros" in report
 
-    same = node_cli("attest", "-d", str(data), "--compare", str(tmp_path / "inicio.json"), env=env, cwd=tmp_path)
+    same = node_cli(
+        "attest", "-d", str(data), "--compare", str(tmp_path / "inicio.json"), env=env, cwd=tmp_path
+    )
     assert same.returncode == 0, same.stdout + same.stderr
     assert "no differences" in same.stdout
 
@@ -43,8 +57,17 @@ def test_compare_names_a_changed_file_and_exits_1(tmp_path, election_file):
     ledger_py.write_text(ledger_py.read_text() + "\n# tampered\n")
     (install / "sync" / "backdoor.py").write_text("x = 1\n")
     (install / "deploy" / "README.md").unlink()
-    changed = node_cli("attest", "-d", str(data), "--compare", str(tmp_path / "inicio.json"),
-                       "--out", str(tmp_path / "cierre.json"), env=env, cwd=tmp_path)
+    changed = node_cli(
+        "attest",
+        "-d",
+        str(data),
+        "--compare",
+        str(tmp_path / "inicio.json"),
+        "--out",
+        str(tmp_path / "cierre.json"),
+        env=env,
+        cwd=tmp_path,
+    )
     assert changed.returncode == 1
     assert "changed: catd_node/ledger.py" in changed.stdout
     assert "added: sync/backdoor.py" in changed.stdout
@@ -55,8 +78,7 @@ def test_compare_names_a_changed_file_and_exits_1(tmp_path, election_file):
     node = datadir.DataDir(data)
     conn = node.reader()
     kinds = [row[0] for row in conn.execute("SELECT kind FROM packets ORDER BY seq")]
-    report_v = verify.verify_chain(verify.stored_rows(conn), node.public_key(), "CATD-14-01",
-                                   node.blobs())
+    report_v = verify.verify_chain(verify.stored_rows(conn), node.public_key(), "CATD-14-01", node.blobs())
     conn.close()
     assert kinds == ["node.genesis", "node.attested", "node.attested", "node.attested"]
     assert report_v.ok, report_v.reason
@@ -69,7 +91,7 @@ def test_a_tampered_manifest_is_refused(tmp_path, election_file):
     assert node_cli("attest", "-d", str(data), "--out", str(tmp_path / "m.json")).returncode == 0
     doc = json.loads((tmp_path / "m.json").read_text())
     name = next(iter(doc["manifest"]["files"]))
-    doc["manifest"]["files"][name] = "0" * 64   # hide a change by editing the old manifest
+    doc["manifest"]["files"][name] = "0" * 64  # hide a change by editing the old manifest
     (tmp_path / "m.json").write_text(json.dumps(doc))
     done = node_cli("attest", "-d", str(data), "--compare", str(tmp_path / "m.json"))
     assert done.returncode == 1

@@ -17,13 +17,24 @@ pytestmark = pytest.mark.slow
 
 def test_make_run_delivers_a_simulated_scan_to_the_local_hq(tmp_path):
     web_port, hq_port = free_port(), free_port()
-    env = child_env(CATD_DEMO_DIR=str(tmp_path / "demo"), CATD_DEMO_WEB_PORT=str(web_port),
-                    CATD_DEMO_HQ_PORT=str(hq_port), CATD_DEMO_INTERVAL="1")
-    demo = subprocess.Popen(["make", "--no-print-directory", "run"], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    env = child_env(
+        CATD_DEMO_DIR=str(tmp_path / "demo"),
+        CATD_DEMO_WEB_PORT=str(web_port),
+        CATD_DEMO_HQ_PORT=str(hq_port),
+        CATD_DEMO_INTERVAL="1",
+    )
+    demo = subprocess.Popen(
+        ["make", "--no-print-directory", "run"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     hq_dir = tmp_path / "demo" / "hq"
     try:
+
         def delivered() -> bool:
             node = hq_status(hq_dir)["nodes"].get("CATD-14-01", {})
             return bool(node.get("seq", 0) > 1 and node.get("blobs_stored", 0) >= 1)

@@ -31,15 +31,33 @@ def start_hq(tmp_path: Path, election_file: Path) -> tuple[Path, int, subprocess
 
 def make_node(tmp_path: Path, election_file: Path, hq_dir: Path, hq_port: int) -> tuple[DataDir, int]:
     data, web_port = tmp_path / "catd", free_port()
-    done = node_cli("init", "-d", str(data), "--node-id", NODE, "--election", str(election_file),
-                    "--hq-url", f"http://127.0.0.1:{hq_port}", "--hq-pubkey", str(hq_dir / "hq.pub"))
+    done = node_cli(
+        "init",
+        "-d",
+        str(data),
+        "--node-id",
+        NODE,
+        "--election",
+        str(election_file),
+        "--hq-url",
+        f"http://127.0.0.1:{hq_port}",
+        "--hq-pubkey",
+        str(hq_dir / "hq.pub"),
+    )
     assert done.returncode == 0, done.stderr
-    assert hq_cli("add-node", "-d", str(hq_dir), "--node-id", NODE, "--pubkey",
-                  str(data / "node.pub")).returncode == 0
+    assert (
+        hq_cli(
+            "add-node", "-d", str(hq_dir), "--node-id", NODE, "--pubkey", str(data / "node.pub")
+        ).returncode
+        == 0
+    )
     node = DataDir(data)
     cfg = config.load(node.config_path)
-    cfg = dataclasses.replace(cfg, web=dataclasses.replace(cfg.web, host="127.0.0.1", port=web_port),
-                              scan=dataclasses.replace(cfg.scan, settle_ms=200))
+    cfg = dataclasses.replace(
+        cfg,
+        web=dataclasses.replace(cfg.web, host="127.0.0.1", port=web_port),
+        scan=dataclasses.replace(cfg.scan, settle_ms=200),
+    )
     node.config_path.write_text(config.render(cfg))
     return node, web_port
 
@@ -55,8 +73,10 @@ def drop_scan(node: DataDir, key: str, shade: int) -> None:
 def digitized(node: DataDir, key: str) -> bool:
     conn = node.reader()
     try:
-        return conn.execute("SELECT 1 FROM packets WHERE kind='acta.digitized' AND acta=?",
-                            (key,)).fetchone() is not None
+        return (
+            conn.execute("SELECT 1 FROM packets WHERE kind='acta.digitized' AND acta=?", (key,)).fetchone()
+            is not None
+        )
     finally:
         conn.close()
 
@@ -82,6 +102,7 @@ def test_each_service_is_restarted_and_the_others_keep_serving(tmp_path, electio
     run = subprocess.Popen([sys.executable, "-m", "catd_node.cli", "run", "-d", str(node.root)])
     keys = iter(sorted(node.election.actas))
     try:
+
         def pids() -> dict[str, int | None]:
             return {name: s["pid"] for name, s in supervisor.read_state(node.root)["services"].items()}
 
