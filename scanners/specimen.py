@@ -1,0 +1,396 @@
+"""Realistic acta scans for tests, the demo and benchmarks (not used in production ingest).
+
+A letter page at 300 dpi: tinted header, printed grid with Spanish labels, digits written with
+jittered pen strokes, the amounts in words, signatures, a QR code with the acta key, a slight
+skew, paper tint and sensor noise, saved as an office scanner would. Deterministic per seed.
+
+    python -m scanners.specimen --out DIR --count N [--election FILE] [--seed S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import sys
+import unicodedata
+from collections.abc import Sequence
+from functools import cache
+from io import BytesIO
+from pathlib import Path
+from statistics import NormalDist
+
+import segno
+from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
+
+from catd_node.catalog import Contest, Election
+from catd_node.catalog import load as load_election
+
+DPI = 300
+SIZE = (2550, 3300)           # US letter at 300 dpi
+MARGIN = 140
+Value = int | str
+
+DEFAULT_CONTEST = Contest(
+    id="DIP", name="Diputaciones",
+    votes=("PAN", "PRI", "PRD", "PVEM", "PT", "MC", "MORENA", "CNR", "NULOS"),
+    controls=("TOTAL_ASENTADO", "PERSONAS_VOTARON", "REPRESENTANTES_VOTARON", "BOLETAS_SOBRANTES"),
+)
+LABELS = {
+    "CNR": "CANDIDATURAS NO REGISTRADAS", "NULOS": "VOTOS NULOS",
+    "TOTAL_ASENTADO": "TOTAL DE VOTOS ASENTADO EN EL ACTA",
+    "PERSONAS_VOTARON": "PERSONAS QUE VOTARON (incluye las de la lista nominal)",
+    "REPRESENTANTES_VOTARON": "REPRESENTANTES DE PARTIDOS QUE VOTARON SIN ESTAR EN LA LISTA NOMINAL",
+    "BOLETAS_SOBRANTES": "BOLETAS SOBRANTES DE LA ELECCIÓN (inutilizadas)",
+}
+PARTY_COLORS = {
+    "PAN": (0, 83, 160), "PRI": (0, 146, 63), "PRD": (255, 205, 0), "PVEM": (80, 170, 50),
+    "PT": (218, 41, 28), "MC": (255, 130, 0), "MORENA": (150, 30, 45), "CNR": (110, 110, 110),
+    "NULOS": (60, 60, 60),
+}
+INKS = ((22, 45, 150), (30, 30, 36), (35, 60, 170), (15, 25, 95))
+
+# Pen strokes per digit in a unit box (x right, y down), traced with a Catmull-Rom spline.
+DIGIT_STROKES: dict[str, tuple[tuple[tuple[float, float], ...], ...]] = {
+    "0": (tuple((0.5 + 0.42 * math.sin(t / 12 * 2 * math.pi), 0.5 - 0.5 * math.cos(t / 12 * 2 * math.pi))
+                for t in range(14)),),
+    "1": (((0.25, 0.22), (0.55, 0.0), (0.55, 1.0)),),
+    "2": (((0.1, 0.25), (0.3, 0.03), (0.65, 0.0), (0.86, 0.2), (0.78, 0.45), (0.1, 1.0), (0.95, 0.98)),),
+    "3": (((0.1, 0.1), (0.5, 0.0), (0.85, 0.15), (0.75, 0.4), (0.4, 0.5), (0.85, 0.62), (0.88, 0.88),
+           (0.5, 1.0), (0.08, 0.9)),),
+    "4": (((0.72, 1.0), (0.72, 0.0), (0.05, 0.68), (0.95, 0.68)),),
+    "5": (((0.88, 0.0), (0.22, 0.0), (0.16, 0.45), (0.55, 0.37), (0.88, 0.6), (0.8, 0.9), (0.45, 1.0),
+           (0.08, 0.9)),),
+    "6": (((0.8, 0.04), (0.45, 0.0), (0.15, 0.35), (0.1, 0.75), (0.4, 1.0), (0.78, 0.9), (0.82, 0.6),
+           (0.5, 0.48), (0.14, 0.66)),),
+    "7": (((0.05, 0.02), (0.92, 0.0), (0.4, 1.0)), ((0.3, 0.52), (0.75, 0.5))),
+    "8": (((0.5, 0.5), (0.16, 0.28), (0.3, 0.02), (0.7, 0.02), (0.84, 0.25), (0.5, 0.5), (0.1, 0.75),
+           (0.35, 1.0), (0.7, 1.0), (0.9, 0.75), (0.5, 0.5)),),
+    "9": (((0.85, 0.3), (0.55, 0.5), (0.2, 0.4), (0.2, 0.1), (0.55, 0.0), (0.86, 0.2), (0.8, 0.6),
+           (0.62, 1.0)),),
+}
+
+_UNITS = ("cero uno dos tres cuatro cinco seis siete ocho nueve diez once doce trece catorce quince "
+          "dieciséis diecisiete dieciocho diecinueve veinte veintiuno veintidós veintitrés veinticuatro "
+          "veinticinco veintiséis veintisiete veintiocho veintinueve").split()
+_TENS = "treinta cuarenta cincuenta sesenta setenta ochenta noventa".split()
+_HUNDREDS = ("ciento doscientos trescientos cuatrocientos quinientos seiscientos setecientos "
+             "ochocientos novecientos").split()
+
+
+def in_words(n: int) -> str:
+    """Spanish words for 0–99999, as clerks write them in the «CON LETRA» column."""
+    if n < 30:
+        return _UNITS[n]
+    if n < 100:
+        tens, unit = divmod(n, 10)
+        return _TENS[tens - 3] + (f" y {_UNITS[unit]}" if unit else "")
+    if n < 1000:
+        hundreds, rest = divmod(n, 100)
+        head = "cien" if n == 100 else _HUNDREDS[hundreds - 1]
+        return head + (f" {in_words(rest)}" if rest else "")
+    thousands, rest = divmod(n, 1000)
+    head = "mil" if thousands == 1 else f"{in_words(thousands)} mil"
+    return head + (f" {in_words(rest)}" if rest else "")
+
+
+FONT_FILES = {"regular": "LiberationSans-Regular.ttf", "bold": "LiberationSans-Bold.ttf",
+              "italic": "LiberationSans-Italic.ttf"}
+
+
+@cache
+def _font(size: int, style: str = "regular") -> ImageFont.FreeTypeFont:
+    """Liberation Sans (the metrics of printed forms) when installed, else Pillow's bundled font."""
+    try:
+        return ImageFont.truetype(FONT_FILES[style], size)
+    except OSError:
+        return ImageFont.load_default(size=size)  # type: ignore[return-value]
+
+
+def _glyphs(text: str, font: ImageFont.FreeTypeFont) -> str:
+    """Pillow's bundled font has no accented capitals: fall back to plain letters there."""
+    if font.getname()[0] == "Liberation Sans":
+        return text
+    return "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
+
+
+@cache
+def _noise_lut(sigma: float) -> tuple[int, ...]:
+    dist = NormalDist(0.0, sigma)
+    return tuple(max(0, min(255, round(128 + dist.inv_cdf((u + 0.5) / 256)))) for u in range(256))
+
+
+def _spline(points: Sequence[tuple[float, float]], steps: int = 6) -> list[tuple[float, float]]:
+    """Catmull-Rom through `points`: a smooth pen path."""
+    if len(points) < 3:
+        return list(points)
+    padded = [points[0], *points, points[-1]]
+    out: list[tuple[float, float]] = []
+    for i in range(1, len(padded) - 2):
+        p0, p1, p2, p3 = padded[i - 1], padded[i], padded[i + 1], padded[i + 2]
+        for s in range(steps):
+            t = s / steps
+            out.append(tuple(  # type: ignore[arg-type]
+                0.5 * (2 * p1[k] + (-p0[k] + p2[k]) * t + (2 * p0[k] - 5 * p1[k] + 4 * p2[k] - p3[k]) * t * t
+                       + (-p0[k] + 3 * p1[k] - 3 * p2[k] + p3[k]) * t ** 3) for k in (0, 1)))
+    out.append(points[-1])
+    return out
+
+
+class _Pen:
+    """One clerk's pen: ink colour, stroke width, slant and a shaky hand."""
+
+    def __init__(self, draw: ImageDraw.ImageDraw, rng: random.Random) -> None:
+        self.draw, self.rng = draw, rng
+        self.ink = tuple(max(0, min(255, c + rng.randint(-12, 12))) for c in rng.choice(INKS))
+        self.width = rng.randint(5, 8)
+        self.slant = rng.uniform(0.08, 0.28)
+
+    def digits(self, text: str, x: float, baseline: float, height: float) -> None:
+        rng = self.rng
+        for ch in text:
+            h = height * rng.uniform(0.88, 1.08)
+            w = h * rng.uniform(0.5, 0.62)
+            top = baseline - h + rng.uniform(-4, 4)
+            for stroke in DIGIT_STROKES[ch]:
+                shaky = [(px + rng.gauss(0, 0.03), py + rng.gauss(0, 0.025)) for px, py in stroke]
+                path = [(x + px * w + (1 - py) * h * self.slant, top + py * h) for px, py in _spline(shaky)]
+                self.draw.line(path, fill=self.ink, width=self.width + rng.randint(-1, 1), joint="curve")
+            x += w + h * rng.uniform(0.18, 0.32)
+
+    def words(self, page: Image.Image, text: str, x: int, baseline: int, size: int) -> None:
+        font = _font(size, "italic")
+        text = _glyphs(text, font)
+        _, _, right, bottom = font.getbbox(text)
+        mask = Image.new("L", (right + size, bottom + size // 2), 0)
+        ImageDraw.Draw(mask).text((size // 4, 0), text, font=font, fill=255, stroke_width=1, stroke_fill=255)
+        slant = self.slant + self.rng.uniform(-0.05, 0.05)
+        mask = mask.transform(mask.size, Image.Transform.AFFINE, (1, slant, -slant * mask.height, 0, 1, 0),
+                              resample=Image.Resampling.BILINEAR)
+        mask = mask.rotate(self.rng.uniform(-1.5, 1.5), resample=Image.Resampling.BILINEAR, expand=True)
+        page.paste(Image.new("RGB", mask.size, self.ink), (x, baseline - bottom), mask)
+
+    def scribble(self, box: tuple[float, float, float, float], loops: int) -> None:
+        x0, y0, x1, y1 = box
+        points = [(self.rng.uniform(x0, x1), self.rng.uniform(y0, y1)) for _ in range(loops)]
+        self.draw.line(_spline(points, 8), fill=self.ink, width=max(3, self.width - 3), joint="curve")
+
+
+def _text(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, size: int, *, bold: bool = False,
+          fill: tuple[int, int, int] = (20, 20, 20), anchor: str = "la", max_width: int = 0) -> None:
+    font = _font(size, "bold" if bold else "regular")
+    text = _glyphs(text, font)
+    while max_width and size > 12 and font.getlength(text) > max_width:
+        size -= 2
+        font = _font(size, "bold" if bold else "regular")
+    draw.text(xy, text, font=font, fill=fill, anchor=anchor)
+
+
+def _key_fields(key: str) -> list[tuple[str, str]]:
+    parts = key.split("-")
+    if len(parts) == 5:
+        return [("ENTIDAD", parts[1]), ("DISTRITO", parts[2]), ("SECCIÓN", parts[3]), ("CASILLA", parts[4])]
+    return [("CASILLA", key)]
+
+
+def _qr(key: str, module: int) -> Image.Image:
+    qr = segno.make(key, error="h", micro=False)
+    size = len(qr.matrix)
+    pixels = bytes(0 if bit else 255 for row in qr.matrix for bit in row)
+    image = Image.frombytes("L", (size, size), pixels)
+    image = image.resize((size * module, size * module), Image.Resampling.NEAREST)
+    framed = Image.new("L", (image.width + 8 * module, image.height + 8 * module), 255)
+    framed.paste(image, (4 * module, 4 * module))
+    return framed
+
+
+Cell = tuple[int, int, int, int]
+
+
+def _print_form(page: Image.Image, key: str, contest: Contest, election_name: str) -> list[tuple[str, Cell]]:
+    """The pre-printed form; returns the handwriting cell of each field (number box, words box)."""
+    draw = ImageDraw.Draw(page)
+    width = SIZE[0] - 2 * MARGIN
+    line = (40, 40, 40)
+    tint = (236, 206, 220) if contest.id.startswith("DIP") else (206, 226, 214)
+    draw.rectangle((MARGIN, MARGIN, SIZE[0] - MARGIN, MARGIN + 400), fill=tint, outline=line, width=4)
+    _text(draw, (MARGIN + 40, MARGIN + 40), election_name.upper(), 40, fill=(70, 30, 50))
+    _text(draw, (MARGIN + 40, MARGIN + 110), "ACTA DE ESCRUTINIO Y CÓMPUTO DE CASILLA", 62, bold=True)
+    _text(draw, (MARGIN + 40, MARGIN + 195), f"DE LA ELECCIÓN DE {contest.name.upper()}", 52, bold=True)
+    _text(draw, (MARGIN + 40, MARGIN + 290), f"CLAVE DEL ACTA: {key}", 44, fill=(40, 40, 40))
+    qr = _qr(key, 9)
+    page.paste(qr.convert("RGB"), (SIZE[0] - MARGIN - qr.width - 30, MARGIN + (400 - qr.height) // 2))
+    top = MARGIN + 440
+    fields = _key_fields(key)
+    cell = width // len(fields)
+    for i, (label, value) in enumerate(fields):
+        x = MARGIN + i * cell
+        draw.rectangle((x, top, x + cell, top + 160), outline=line, width=3)
+        _text(draw, (x + 20, top + 16), label, 34, fill=(90, 90, 90))
+        _text(draw, (x + 20, top + 70), value, 60, bold=True)
+    top += 200
+    _text(draw, (MARGIN, top), "RESULTADOS DE LA VOTACIÓN EN ESTA CASILLA", 44, bold=True)
+    top += 70
+    col1, col2 = MARGIN + int(width * 0.42), MARGIN + int(width * 0.64)
+    draw.rectangle((MARGIN, top, SIZE[0] - MARGIN, top + 70), fill=(225, 225, 225), outline=line, width=3)
+    for x, label in ((MARGIN + 20, "PARTIDO POLÍTICO, COALICIÓN O CANDIDATURA"), (col1 + 20, "CON NÚMERO"),
+                     (col2 + 20, "CON LETRA")):
+        _text(draw, (x, top + 18), label, 32, bold=True)
+    top += 70
+    bottom_reserved = 420
+    rows = [*contest.votes, *contest.controls]
+    row_h = min(150, (SIZE[1] - MARGIN - bottom_reserved - top - 60) // max(1, len(rows)))
+    cells: list[tuple[str, Cell]] = []
+    for i, field in enumerate(rows):
+        y = top + i * row_h + (60 if i >= len(contest.votes) else 0)
+        if i == len(contest.votes):
+            _text(draw, (MARGIN, y - 50), "CONTROLES DE LA CASILLA", 36, bold=True)
+        draw.rectangle((MARGIN, y, SIZE[0] - MARGIN, y + row_h), outline=line, width=3)
+        draw.line((col1, y, col1, y + row_h), fill=line, width=3)
+        draw.line((col2, y, col2, y + row_h), fill=line, width=3)
+        label = LABELS.get(field, field.replace("_", " "))
+        if i < len(contest.votes) and field not in ("CNR", "NULOS"):
+            color = PARTY_COLORS.get(field, (120, 120, 160))
+            draw.rectangle((MARGIN + 18, y + 14, MARGIN + 18 + row_h - 28, y + row_h - 14), fill=color)
+            text_fill = (20, 20, 20) if sum(color) > 500 else (255, 255, 255)
+            _text(draw, (MARGIN + 4 + row_h // 2, y + row_h // 2), field, 30, bold=True,
+                  fill=text_fill, anchor="mm", max_width=row_h - 40)
+            _text(draw, (MARGIN + row_h + 10, y + row_h // 2), label, 40, anchor="lm",
+                  max_width=col1 - MARGIN - row_h - 30)
+        else:
+            _text(draw, (MARGIN + 20, y + row_h // 2), label, 40, anchor="lm", max_width=col1 - MARGIN - 40)
+        for k in range(1, 5):  # printed digit boxes guide the clerk
+            bx = col1 + 20 + (k - 1) * ((col2 - col1 - 40) // 4)
+            draw.line((bx, y + row_h - 18, bx + (col2 - col1 - 40) // 4 - 16, y + row_h - 18),
+                      fill=(150, 150, 150), width=2)
+        cells.append((field, (col1, y, col2, y + row_h)))
+    sig_top = SIZE[1] - MARGIN - 330
+    _text(draw, (MARGIN, sig_top), "FUNCIONARIOS DE LA MESA DIRECTIVA DE CASILLA", 36, bold=True)
+    for i, role in enumerate(("PRESIDENTE/A", "SECRETARIO/A", "1er. ESCRUTADOR/A")):
+        x = MARGIN + i * (width // 3) + 30
+        draw.line((x, sig_top + 250, x + width // 3 - 80, sig_top + 250), fill=line, width=3)
+        _text(draw, (x, sig_top + 265), f"NOMBRE Y FIRMA — {role}", 26, fill=(80, 80, 80))
+    return cells
+
+
+def render(key: str, values: dict[str, Value], *, seed: int, contest: Contest | None = None,
+           election_name: str = "Proceso Electoral Local") -> Image.Image:
+    """A 300-dpi RGB scan of the acta `key` with `values` handwritten (blank: SIN_DATO or missing)."""
+    rng = random.Random(f"catd-specimen:{seed}:{key}")
+    contest = contest or DEFAULT_CONTEST
+    paper = (rng.randint(244, 252), rng.randint(241, 249), rng.randint(228, 242))
+    page = Image.new("RGB", SIZE, paper)
+    cells = _print_form(page, key, contest, election_name)
+    pen = _Pen(ImageDraw.Draw(page), rng)
+    words_col = cells[0][1][2] + 20 if cells else 0
+    for field, (x0, y0, x1, y1) in cells:
+        value = values.get(field, "SIN_DATO")
+        h = y1 - y0
+        if value == "ILEGIBLE":
+            pen.digits(str(rng.randint(10, 999)), x0 + 40, y1 - h * 0.22, h * 0.62)
+            pen.scribble((x0 + 30, y0 + h * 0.2, x0 + (x1 - x0) * 0.7, y1 - h * 0.15), 14)
+        elif isinstance(value, int):
+            pen.digits(str(value), x0 + 40 + rng.uniform(0, 60), y1 - h * 0.22, h * 0.62)
+            pen.words(page, in_words(value), words_col + rng.randint(0, 30), int(y1 - h * 0.25), int(h * 0.3))
+    sig_y = SIZE[1] - MARGIN - 130
+    for i in range(3):
+        x = MARGIN + i * ((SIZE[0] - 2 * MARGIN) // 3) + 60
+        pen.scribble((x, sig_y - 120, x + 520, sig_y), rng.randint(9, 14))
+    # A scanner's optics and sensor: a little blur, a skewed feed, grain.
+    page = page.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 0.9)))
+    angle = rng.uniform(0.3, 1.5) * rng.choice((-1, 1))
+    bed = (rng.randint(225, 240),) * 3
+    page = page.rotate(angle, resample=Image.Resampling.BICUBIC, fillcolor=bed)  # type: ignore[arg-type]
+    sigma = rng.uniform(2.5, 5.0)
+    grain = Image.frombytes("L", SIZE, rng.randbytes(SIZE[0] * SIZE[1])).point(_noise_lut(sigma))
+    return ImageChops.add(page, Image.merge("RGB", (grain, grain, grain)), 1.0, -128)
+
+
+def encode(image: Image.Image, *, seed: int, format: str = "JPEG") -> bytes:
+    """The bytes a scanner would write: JPEG q85–92, PNG or LZW TIFF, all tagged 300 dpi."""
+    buffer = BytesIO()
+    fmt = format.upper()
+    if fmt in ("JPEG", "JPG"):
+        quality = random.Random(f"catd-specimen-q:{seed}").randint(85, 92)
+        image.save(buffer, "JPEG", quality=quality, dpi=(DPI, DPI))
+    elif fmt == "PNG":
+        image.save(buffer, "PNG", dpi=(DPI, DPI), compress_level=1)
+    elif fmt in ("TIFF", "TIF"):
+        image.save(buffer, "TIFF", dpi=(DPI, DPI), compression="tiff_lzw")
+    else:
+        raise ValueError(f"unknown specimen format {format!r}")
+    return buffer.getvalue()
+
+
+EXAMPLE_ELECTION = Path(__file__).resolve().parent.parent / "catd_node" / "data" / "election.json"
+SUFFIXES = {"JPEG": ".jpg", "JPG": ".jpg", "PNG": ".png", "TIFF": ".tif", "TIF": ".tif"}
+
+
+def write(path: Path, key: str, values: dict[str, Value], *, seed: int, format: str = "JPEG",
+          contest: Contest | None = None) -> Path:
+    """Render and save one scan at `path` (written whole, then renamed, like a careful scanner)."""
+    data = encode(render(key, values, seed=seed, contest=contest), seed=seed, format=format)
+    temp = path.with_name(f".{path.name}.part")
+    temp.write_bytes(data)
+    temp.replace(path)
+    return path
+
+
+def random_values(contest: Contest, lista_nominal: int, rng: random.Random,
+                  illegible: float = 0.0) -> dict[str, Value]:
+    """Plausible results: votes within the nominal list, controls consistent with them."""
+    turnout = rng.uniform(0.45, 0.75)
+    voters = int(lista_nominal * turnout)
+    weights = [rng.random() ** 2 for _ in contest.votes]
+    total_w = sum(weights) or 1.0
+    votes = {field: int(voters * w / total_w) for field, w in zip(contest.votes, weights, strict=True)}
+    total = sum(votes.values())
+    representatives = rng.randint(0, 6)
+    controls = {"TOTAL_ASENTADO": total, "PERSONAS_VOTARON": total - min(total, representatives),
+                "REPRESENTANTES_VOTARON": min(total, representatives),
+                "BOLETAS_SOBRANTES": max(0, lista_nominal - total)}
+    values: dict[str, Value] = {**votes}
+    for field in contest.controls:
+        values[field] = controls.get(field, rng.randint(0, 50))
+    for field in values:
+        if rng.random() < illegible:
+            values[field] = "ILEGIBLE"
+    return values
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m scanners.specimen", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--count", type=int, default=5)
+    parser.add_argument("--election", type=Path, default=EXAMPLE_ELECTION)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--format", default="JPEG", choices=("JPEG", "PNG", "TIFF"))
+    parser.add_argument("--names", default="key", choices=("key", "scan", "mixed"),
+                        help="file names: the acta key, a scanner's counter (scan_0001), or alternating")
+    parser.add_argument("--illegible", type=float, default=0.02, help="chance a field is written illegibly")
+    parser.add_argument("--manifest", type=Path, help="also write file → acta and values as JSON here "
+                        "(kept out of --out: a drop folder would take it for a stray file)")
+    args = parser.parse_args(argv)
+    election: Election = load_election(args.election)
+    args.out.mkdir(parents=True, exist_ok=True)
+    specs = list(election.actas.values())
+    rng = random.Random(args.seed)
+    manifest = []
+    for i in range(args.count):
+        spec = specs[i % len(specs)]
+        contest = election.contests[spec.contest]
+        values = random_values(contest, spec.lista_nominal, rng, args.illegible)
+        by_key = args.names == "key" or (args.names == "mixed" and i % 2 == 0)
+        stem = spec.key if by_key and i < len(specs) else f"scan_{i + 1:04d}"
+        path = args.out / f"{stem}{SUFFIXES[args.format]}"
+        write(path, spec.key, values, seed=args.seed * 100_003 + i, format=args.format, contest=contest)
+        manifest.append({"file": path.name, "acta": spec.key, "values": values})
+        print(path)
+    if args.manifest:
+        args.manifest.write_text(json.dumps(manifest, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
