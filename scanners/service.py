@@ -1,0 +1,301 @@
+"""`catd-node scan [--once]`: watch the drop folders and ingest every finished file exactly once.
+
+One thread owns the ledger, the claims and the moves; decoding and compression run in a
+process pool (2 workers). Bad input ends in quarantine, never in a dead service (invariant 5).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import queue
+import signal
+import threading
+import time
+import tomllib
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any
+
+from catd_node.blobs import sha256_hex
+from catd_node.datadir import DataDir
+from scanners import claim as claim_mod
+from scanners import names, settle, watch
+from scanners.claim import Claimed
+from scanners.decode import Rejected
+from scanners.ingest import Ingestor, Job, Result, run_pipeline
+from scanners.pipeline import ProcessedPage, worker_init
+from scanners.settle import Action, FileStat, Rules, Settler
+from scanners.watch import Folder, Watcher
+
+log = logging.getLogger("catd.scan")
+
+WORKERS = 2
+IN_FLIGHT = 2 * WORKERS  # originals read into memory at once
+ONCE_MIN_WAIT_S = 10.0
+
+
+def rules_for(d: DataDir) -> Rules:
+    """Settle rules from `[scan]`: settle_ms, plus optional max_settle_s and empty_s (default 600)."""
+    extra: dict[str, Any] = {}
+    try:
+        extra = tomllib.loads(d.config_path.read_text(encoding="utf-8")).get("scan", {})
+    except (OSError, tomllib.TOMLDecodeError):
+        pass
+    max_settle = float(extra.get("max_settle_s", settle.MAX_SETTLE_S))
+    empty = float(extra.get("empty_s", max_settle))
+    return Rules.from_ms(d.config.scan.settle_ms, max_settle, empty)
+
+
+class Service:
+    """The drop-folder service: hints → settle → claim → pipeline → commit → move."""
+
+    def __init__(self, d: DataDir, *, once: bool = False) -> None:
+        self.d = d
+        self.once = once
+        self.cfg = d.config
+        self.ledger = d.ledger()
+        self.ingestor = Ingestor(
+            self.ledger, d.blobs(), d.processed, d.quarantine, self.cfg.image,
+            frozenset(d.election.actas),
+        )
+        self.rules = rules_for(d)
+        self.settler = Settler(self.rules)
+        self.hints: queue.SimpleQueue[tuple[str, bool]] = queue.SimpleQueue()
+        self.stopping = threading.Event()
+        self.folders: list[Folder] = []
+        self.where: dict[str, Folder] = {}
+        self.claimed: deque[Claimed] = deque()
+        self.running: dict[Future[Any], Job] = {}
+        self.attempts: dict[str, int] = {}
+        self.results: list[Result] = []
+        self.pool: ProcessPoolExecutor | None = None
+        self.tick_s = min(0.25, max(0.02, self.rules.settle_ns / 4e9))
+
+    # -- life cycle ----------------------------------------------------------------------------
+
+    def run(self) -> int:
+        self.pool = self._new_pool()
+        watcher: Watcher | None = None
+        try:
+            self._refresh_folders()
+            for folder in self.folders:
+                for claimed in claim_mod.recover(folder.root, folder.source):
+                    log.info("recovered file=%s claim=%s", claimed.name, claimed.key)
+                    self.claimed.append(claimed)
+            if not self.once:
+                watcher = Watcher(self._watch_roots(), self.cfg.scan.poll, self.hints)
+                watcher.start()
+            self._sweep()
+            started = last_sweep = time.monotonic()
+            while not self.stopping.is_set():
+                self._drain_hints()
+                now = time.monotonic()
+                if watcher is not None and (now - last_sweep >= self.cfg.scan.rescan_s
+                                            or not watcher.alive()):
+                    if not watcher.alive():
+                        log.warning("observer_died restarting=yes")
+                    self._refresh_folders()
+                    watcher.restart(self._watch_roots())
+                    self._sweep()
+                    last_sweep = now
+                self._settle()
+                self._start_jobs()
+                self._collect(self.tick_s)
+                if self.once and self._once_done(started):
+                    break
+            self._drain_running()
+        finally:
+            if watcher is not None:
+                watcher.stop()
+            if self.pool is not None:
+                self.pool.shutdown(wait=True, cancel_futures=True)
+            self.ledger.close()
+        return 0
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["scanners.pipeline"])
+        return ProcessPoolExecutor(WORKERS, mp_context=context, initializer=worker_init)
+
+    def _once_done(self, started: float) -> bool:
+        if self.claimed or self.running:
+            return False
+        pending = self.settler.pending()
+        if not pending:
+            return True
+        wait = max(ONCE_MIN_WAIT_S, 4 * self.rules.settle_ns / 1e9)
+        if time.monotonic() - started < wait:
+            return False
+        for key in pending:
+            log.warning("left file=%s why=not_finished_yet", names.printable(key))
+        return True
+
+    # -- folders, hints, settle ----------------------------------------------------------------
+
+    def _refresh_folders(self) -> None:
+        self.folders = watch.folders(self.d)
+
+    def _watch_roots(self) -> list[Path]:
+        return [f.root for f in self.folders if f.source.kind == "scanner"] + [watch.uploads_root(self.d)]
+
+    def _sweep(self) -> None:
+        """Every file in every folder becomes a settle candidate (events get lost)."""
+        self._refresh_folders()
+        self.where = {}
+        roots = frozenset(f.root for f in self.folders) | {watch.uploads_root(self.d)}
+        for folder in self.folders:
+            for path in watch.walk(folder.root, roots - {folder.root}):
+                self.settler.hint(str(path))
+        for key in self.settler.pending():
+            self._folder_of(key)
+
+    def _folder_of(self, key: str) -> Folder | None:
+        folder = self.where.get(key)
+        if folder is None:
+            path = Path(key)
+            best = [f for f in self.folders if path.is_relative_to(f.root)]
+            if not best:
+                return None
+            folder = max(best, key=lambda f: len(f.root.parts))
+            self.where[key] = folder
+        return folder
+
+    def _drain_hints(self) -> None:
+        while True:
+            try:
+                key, renamed = self.hints.get_nowait()
+            except queue.Empty:
+                return
+            if key == watch.RESCAN:
+                self._sweep()
+                continue
+            path = Path(key)
+            folder = self._folder_of(key)
+            if folder is None or names.CLAIMED in path.relative_to(folder.root).parts:
+                continue
+            if any(names.skip_dir(p) for p in path.relative_to(folder.root).parts[:-1]):
+                continue
+            if names.is_candidate(path.name):
+                self.settler.hint(key, renamed=renamed)
+
+    def _settle(self) -> None:
+        for key in self.settler.pending():
+            path = Path(key)
+            try:
+                st: FileStat | None = FileStat.of(path.lstat())
+            except FileNotFoundError:
+                st = None
+            except OSError as exc:
+                log.warning("stat_failed file=%s error=%s", names.printable(key), exc)
+                continue
+            decision = self.settler.decide(key, path.name, st)
+            if decision.action not in (Action.TAKE, Action.QUARANTINE):
+                if decision.action is not Action.WAIT:
+                    self.where.pop(key, None)
+                continue
+            folder = self._folder_of(key)
+            self.where.pop(key, None)
+            if folder is None:
+                continue
+            claimed = claim_mod.claim(folder.root, path, folder.source)
+            if claimed is None:
+                continue
+            if decision.action is Action.QUARANTINE:
+                sha = sha256_hex(b"") if decision.reason == "empty" else None
+                self._done(self.ingestor.quarantine(claimed, decision.reason or "corrupt",
+                                                    decision.detail, sha))
+            else:
+                self.claimed.append(claimed)
+
+    # -- jobs ----------------------------------------------------------------------------------
+
+    def _start_jobs(self) -> None:
+        while self.claimed and len(self.running) < IN_FLIGHT:
+            claimed = self.claimed.popleft()
+            step = self._guard(claimed, lambda c=claimed: self.ingestor.start(c))
+            if isinstance(step, Job):
+                self._submit(step)
+            elif step is not None:
+                self._done(step)
+
+    def _submit(self, job: Job) -> None:
+        assert self.pool is not None
+        try:
+            future = self.pool.submit(run_pipeline, *job.args)
+        except BrokenProcessPool:
+            self.pool = self._new_pool()
+            future = self.pool.submit(run_pipeline, *job.args)
+        self.running[future] = job
+
+    def _collect(self, timeout: float) -> None:
+        """Finish jobs the pool has answered; waits at most `timeout` (the loop's tick)."""
+        if not self.running:
+            if timeout > 0:
+                self.stopping.wait(timeout)
+            return
+        done, _ = wait(list(self.running), timeout=timeout, return_when=FIRST_COMPLETED)
+        broken = False
+        for future in done:
+            job = self.running.pop(future)
+            try:
+                answer: list[ProcessedPage] | Rejected = future.result()
+            except BrokenProcessPool:
+                broken = True
+                self._retry_or_quarantine(job)
+                continue
+            result = self._guard(job.claimed, lambda j=job, a=answer: self.ingestor.finish(j, a))
+            if result is not None:
+                self._done(result)
+        if broken:
+            self.pool = self._new_pool()
+
+    def _retry_or_quarantine(self, job: Job) -> None:
+        """A worker died (killed by the memory limit?): one retry, then quarantine."""
+        count = self.attempts.get(job.claimed.key, 0) + 1
+        self.attempts[job.claimed.key] = count
+        if count < 2:
+            self.claimed.appendleft(job.claimed)
+            return
+        self._done(self.ingestor.quarantine(job.claimed, "decoder_crashed",
+                                            "el proceso de decodificación murió dos veces",
+                                            job.sha256, len(job.data)))
+
+    def _drain_running(self) -> None:
+        """On stop: finish what the pool already holds (claims not started stay for next run)."""
+        deadline = time.monotonic() + 30
+        while self.running and time.monotonic() < deadline:
+            self._collect(0.2)
+
+    def _guard(self, claimed: Claimed, step: Any) -> Any:
+        """Run one step; an OS error leaves the claim for the next start instead of killing us."""
+        try:
+            return step()
+        except OSError as exc:
+            log.error("step_failed file=%s error=%s (left in .claimed for the next start)",
+                      claimed.name, exc)
+            return None
+
+    def _done(self, result: Result) -> None:
+        self.results.append(result)
+
+
+def main(datadir: DataDir, once: bool = False) -> int:
+    """Run the service; `once` ingests what is present now and returns 0."""
+    service = Service(datadir, once=once)
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: service.stop())
+    log.info("scan_started folders=%d once=%s settle_ms=%d", len(service.d.scanner_folders()), once,
+             service.cfg.scan.settle_ms)
+    code = service.run()
+    counts: dict[str, int] = {}
+    for result in service.results:
+        counts[result.outcome] = counts.get(result.outcome, 0) + 1
+    log.info("scan_stopped %s", " ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "files=0")
+    return code

@@ -1,0 +1,128 @@
+"""Which folders are drop folders, what is in them now, and watchdog hints about changes.
+
+Events are hints only (watchdog drops events on queue overflow and sees nothing on network
+mounts): the service also sweeps at start, every `rescan_s`, and after an observer error.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
+from watchdog.observers.polling import PollingObserver
+
+from catd_node.datadir import DataDir
+from scanners import names
+from scanners.claim import Source
+
+log = logging.getLogger("catd.scan")
+
+UPLOADS = "uploads"
+POLL_INTERVAL_S = 2.0
+RESCAN = "<rescan>"  # hint: sweep every folder now (a folder appeared or moved)
+
+
+@dataclass(frozen=True)
+class Folder:
+    root: Path
+    source: Source
+
+
+def uploads_root(d: DataDir) -> Path:
+    """Phones upload into `inbox/uploads/<device-id>/` (the web app writes them)."""
+    return d.inbox / UPLOADS
+
+
+def folders(d: DataDir) -> list[Folder]:
+    """Every drop folder now: the configured scanners, then each phone's upload folder."""
+    found = []
+    for sid, path in d.scanner_folders().items():
+        path.mkdir(parents=True, exist_ok=True)
+        found.append(Folder(path, Source("scanner", sid)))
+    uploads = uploads_root(d)
+    uploads.mkdir(parents=True, exist_ok=True)
+    for entry in sorted(uploads.iterdir()):
+        if entry.is_dir() and not entry.is_symlink() and not names.skip_dir(entry.name):
+            found.append(Folder(entry, Source("upload", names.printable(entry.name))))
+    return found
+
+
+def walk(root: Path, exclude: frozenset[Path] = frozenset()) -> Iterator[Path]:
+    """Files under `root` (nested folders too), not entering hidden folders or other drop folders.
+
+    A symlink — to a file or a folder — is yielded as itself and never followed.
+    """
+    try:
+        entries = list(os.scandir(root))
+    except (FileNotFoundError, NotADirectoryError, PermissionError) as exc:
+        log.warning("walk_failed folder=%s error=%s", names.printable(str(root)), exc)
+        return
+    for entry in entries:
+        path = Path(entry.path)
+        if entry.is_symlink():
+            if names.is_candidate(entry.name):
+                yield path
+        elif entry.is_dir(follow_symlinks=False):
+            if not names.skip_dir(entry.name) and path not in exclude:
+                yield from walk(path, exclude)
+        elif names.is_candidate(entry.name):
+            yield path
+
+
+class _Hints(FileSystemEventHandler):
+    """Turns watchdog events into (path, renamed) hints on a queue."""
+
+    def __init__(self, hints: queue.SimpleQueue[tuple[str, bool]]) -> None:
+        self.hints = hints
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in ("opened", "closed_no_write", "deleted"):
+            return
+        if event.is_directory:
+            if event.event_type in ("created", "moved"):
+                self.hints.put((RESCAN, False))
+            return
+        if event.event_type == "moved":
+            self.hints.put((os.fsdecode(event.dest_path), True))
+        else:
+            self.hints.put((os.fsdecode(event.src_path), False))
+
+
+class Watcher:
+    """A watchdog observer over the drop folders (polling on network mounts)."""
+
+    def __init__(self, roots: list[Path], poll: bool, hints: queue.SimpleQueue[tuple[str, bool]]) -> None:
+        self.roots = roots
+        self.poll = poll
+        self.hints = hints
+        self.observer: BaseObserver | None = None
+
+    def start(self) -> None:
+        observer: BaseObserver = PollingObserver(timeout=POLL_INTERVAL_S) if self.poll else Observer()
+        handler = _Hints(self.hints)
+        for root in self.roots:
+            observer.schedule(handler, str(root), recursive=True)
+        observer.daemon = True
+        observer.start()
+        self.observer = observer
+
+    def alive(self) -> bool:
+        return self.observer is not None and self.observer.is_alive()
+
+    def stop(self) -> None:
+        if self.observer is not None:
+            self.observer.stop()
+            self.observer.join(timeout=5)
+            self.observer = None
+
+    def restart(self, roots: list[Path]) -> None:
+        self.stop()
+        self.roots = roots
+        self.start()
