@@ -1,0 +1,113 @@
+"""The HQ receiver's aiohttp app: head, packet batches, resumable blobs, results."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from catd_node.packets import PacketError
+from sync import protocol
+from sync.hq import blobs, receive, results
+from sync.hq import store as hq_store
+from sync.hq.state import STATE, HQState, error
+from sync.hq.store import HQDir
+
+log = logging.getLogger("catd.hq.app")
+HQ_DIR = web.AppKey("hq_dir", HQDir)
+BODY_TIMEOUT_S = 60.0
+
+
+async def get_head(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    node = request.match_info["node"]
+    if node not in state.node_keys and not await _reload_keys(state, node):
+        raise error(403, protocol.UNKNOWN_NODE, f"node {node!r} is not registered at HQ")
+    seq, hash_hex = await state.read(hq_store.head, node)
+    return web.json_response({"seq": seq, "hash": hash_hex})
+
+
+async def _reload_keys(state: HQState, node: str) -> bool:
+    """Pick up nodes registered with `catd-hq add-node` while the server runs."""
+    state.node_keys = await state.read(hq_store.node_keys)
+    return node in state.node_keys
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    """The request body, counted chunk by chunk: 413 as soon as it passes `limit`."""
+    if request.content_length is not None and request.content_length > limit:
+        raise error(413, protocol.TOO_LARGE, f"{request.content_length} bytes; at most {limit}")
+    parts: list[bytes] = []
+    size = 0
+    async with asyncio.timeout(BODY_TIMEOUT_S):
+        async for chunk in request.content.iter_chunked(64 * 1024):
+            size += len(chunk)
+            if size > limit:
+                raise error(413, protocol.TOO_LARGE, f"more than {limit} bytes")
+            parts.append(chunk)
+    return b"".join(parts)
+
+
+async def post_packets(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    body = await _read_body(request, protocol.MAX_BATCH_BYTES)
+    lines = protocol.unframe(body)
+    checked = await state.compute(receive.check_batch, lines, state.node_keys)
+    if checked.rejection is not None and checked.rejection.body["error"] == protocol.UNKNOWN_NODE:
+        if await _reload_keys(state, str(checked.rejection.body.get("node"))):
+            checked = await state.compute(receive.check_batch, lines, state.node_keys)
+    try:
+        answer = await state.write(receive.store_batch, checked, state.key)
+    except receive.Rejection as exc:
+        log.warning("rejected %s", exc.body)
+        return web.json_response(exc.body, status=exc.status)
+    return web.json_response(answer)
+
+
+async def get_results(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    return web.json_response(await state.read(results.results, state.election))
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+    """Every answer is JSON, including aiohttp's own 404/405 and bad input."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.content_type == "application/json" or exc.status < 400:
+            raise
+        code = "not_found" if exc.status == 404 else "bad_request"
+        return web.json_response(protocol.error_body(code, exc.reason), status=exc.status)
+    except PacketError as exc:
+        return web.json_response(protocol.error_body(protocol.BAD_FORM, exc.why), status=422)
+
+
+def create_app(hq: HQDir) -> web.Application:
+    """The HQ app for data dir `hq` (opened on startup, closed on cleanup)."""
+    # Batches are streamed and counted in _read_body and blobs in blobs.put_blob; this cap
+    # only guards any handler that might call request.read() by mistake.
+    app = web.Application(client_max_size=protocol.MAX_BATCH_BYTES + 1024, middlewares=[json_errors])
+    app[HQ_DIR] = hq
+    app.cleanup_ctx.append(_open_state)
+    app.router.add_get(protocol.HEAD_PATH, get_head)
+    app.router.add_post(protocol.PACKETS_PATH, post_packets)
+    app.router.add_route("HEAD", protocol.BLOB_PATH, blobs.head_blob)
+    app.router.add_put(protocol.BLOB_PATH, blobs.put_blob)
+    app.router.add_get(protocol.RESULTS_PATH, get_results)
+    return app
+
+
+async def _open_state(app: web.Application) -> AsyncIterator[None]:
+    hq = app[HQ_DIR]
+    conn = hq.connect()
+    state = HQState(
+        hq=hq, conn=conn, key=hq.private_key(), node_keys=hq_store.node_keys(conn),
+        blobs=hq.blobs(), election=hq.election(),
+    )
+    hq.uploads_dir.mkdir(exist_ok=True)
+    app[STATE] = state
+    yield
+    state.close()

@@ -1,0 +1,123 @@
+"""`catd-hq`: the central receiver's commands; each returns its exit code."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+
+from catd_node.cli import setup_logging
+from catd_node.errors import EXIT_OK, CatdError
+from sync.hq import store as hq_store
+from sync.hq.store import HQDir
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="catd-hq", description="CATD central receiver (HQ).")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-d", "--data-dir", help="HQ data directory (default $CATD_HQ_DATA_DIR or ./hq-data)")
+    common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = sub.add_parser("init", parents=[common], help="create the HQ data dir and key pair")
+    p.add_argument("--election", type=Path, help="election catalog JSON (for results and CSV)")
+    p = sub.add_parser("add-node", parents=[common], help="register a node's public key")
+    p.add_argument("--node-id", required=True)
+    p.add_argument("--pubkey", required=True, type=Path, help="the node's node.pub (PEM)")
+    p = sub.add_parser("serve", parents=[common], help="serve the /v1 API")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8700)
+    p = sub.add_parser("status", parents=[common], help="per-node head, blobs and fork flag")
+    p.add_argument("--json", action="store_true")
+    sub.add_parser("verify", parents=[common], help="re-check every stored chain and blob")
+    p = sub.add_parser("export", parents=[common], help="export verified actas")
+    p.add_argument("--csv", required=True, type=Path, help="CSV output file ('-' = stdout)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    hq = HQDir(hq_store.resolve(args.data_dir))
+    try:
+        return dispatch(args, hq)
+    except CatdError as exc:
+        print(f"error: {exc.what}: {exc.why}", file=sys.stderr)
+        return exc.exit_code
+
+
+def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
+    if args.command == "init":
+        hq_store.init(hq.root, args.election)
+        print(f"initialised {hq.root} (public key: {hq.pub_path})")
+        return EXIT_OK
+    if args.command == "add-node":
+        from catd_node.errors import BadInput
+
+        try:
+            pem = args.pubkey.read_bytes()
+        except OSError as exc:
+            raise BadInput(str(args.pubkey), f"cannot read ({exc.strerror})") from exc
+        conn = hq.connect()
+        try:
+            added = hq_store.add_node(conn, args.node_id, pem)
+        finally:
+            conn.close()
+        print(f"{'registered' if added else 'already registered'} node {args.node_id}")
+        return EXIT_OK
+    if args.command == "serve":
+        hq.check()
+        return asyncio.run(serve(hq, args.host, args.port))
+    if args.command == "status":
+        conn = hq.connect()
+        try:
+            report = hq_store.status(conn)
+        finally:
+            conn.close()
+        if args.json:
+            print(json.dumps(report, indent=2, sort_keys=True))
+        else:
+            for node, info in report["nodes"].items():
+                flag = "  FORKED" if info["forked"] else ""
+                print(f"{node}: seq {info['seq']} blobs {info['blobs_stored']} stored,"
+                      f" {info['blobs_missing']} missing{flag}")
+        return EXIT_OK
+    if args.command == "verify":
+        from sync.hq import audit
+
+        return audit.main(hq)
+    if args.command == "export":
+        from sync.hq import csv_export
+
+        return csv_export.main(hq, args.csv)
+    raise AssertionError(args.command)
+
+
+async def serve(hq: HQDir, host: str, port: int) -> int:
+    """Serve until SIGTERM/SIGINT, then stop accepting and finish requests in flight."""
+    from aiohttp import web
+
+    from sync.hq.app import create_app
+
+    runner = web.AppRunner(create_app(hq), shutdown_timeout=10)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    for address in runner.addresses:
+        print(f"catd-hq serving http://{address[0]}:{address[1]}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+    print("catd-hq stopped", flush=True)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""Receiving a packet batch: verify every line, then store the batch in one transaction.
+
+Two stages so CPU work stays off the event loop and off the writer: `check_batch` (pure:
+form, node key, hash, signature, links inside the batch) runs in a worker pool;
+`store_batch` (the held chain: prev link to HQ's head, gap, replay, fork) runs on the
+single writer thread under BEGIN IMMEDIATE. The first bad line, in body order, is reported.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from catd_node import keys, packets, store
+from catd_node.errors import BadInput
+from catd_node.packets import Packet
+from sync import protocol
+from sync.hq import store as hq_store
+
+log = logging.getLogger("catd.hq.receive")
+
+
+class Rejection(Exception):
+    """A refused batch: HTTP status and the JSON error body."""
+
+    def __init__(self, status: int, code: str, detail: str, **extra: Any) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.status = status
+        self.body = protocol.error_body(code, detail, **extra)
+
+    @property
+    def line(self) -> int:
+        return int(self.body.get("line", 0))
+
+
+@dataclass
+class Checked:
+    """The verified prefix of a batch, and the first problem after it (if any)."""
+
+    node: str | None = None
+    packets: list[Packet] = field(default_factory=list)
+    rejection: Rejection | None = None
+
+
+def check_batch(lines: list[bytes], node_keys: Mapping[str, Ed25519PublicKey]) -> Checked:
+    """Verify each line in order (form, node, contiguity, hash, signature, in-batch prev)."""
+    checked = Checked()
+    if not lines:
+        checked.rejection = Rejection(422, protocol.BAD_FORM, "empty batch", line=1)
+        return checked
+    if len(lines) > protocol.MAX_BATCH_LINES:
+        checked.rejection = Rejection(
+            413, protocol.TOO_LARGE, f"{len(lines)} lines; at most {protocol.MAX_BATCH_LINES}"
+        )
+        return checked
+    previous: Packet | None = None
+    for number, line in enumerate(lines, start=1):
+        problem = _line_problem(line, number, previous, checked, node_keys)
+        if isinstance(problem, Rejection):
+            checked.rejection = problem
+            return checked
+        checked.packets.append(problem)
+        previous = problem
+    return checked
+
+
+def _line_problem(
+    line: bytes, number: int, previous: Packet | None, checked: Checked,
+    node_keys: Mapping[str, Ed25519PublicKey],
+) -> Packet | Rejection:
+    try:
+        packet = packets.from_wire(line, f"line {number}")
+        packets.check_envelope(packet.envelope, f"line {number}")
+    except BadInput as exc:
+        return Rejection(422, protocol.BAD_FORM, exc.why, line=number)
+    seq = packet.seq
+    if packet.envelope["seq"] != seq:
+        return Rejection(422, protocol.BAD_FORM,
+                         f"envelope seq {packet.envelope['seq']} is not wire seq {seq}", line=number, seq=seq)
+    if checked.node is None:
+        if packet.node not in node_keys:
+            return Rejection(403, protocol.UNKNOWN_NODE, f"node {packet.node!r} is not registered at HQ",
+                             line=number, node=packet.node)
+        checked.node = packet.node
+    elif packet.node != checked.node:
+        return Rejection(422, protocol.MIXED_NODES, f"node {packet.node!r} in a batch of {checked.node!r}",
+                         line=number, seq=seq)
+    if previous is not None and seq != previous.seq + 1:
+        return Rejection(422, protocol.NOT_CONTIGUOUS, f"seq {seq} after seq {previous.seq}",
+                         line=number, seq=seq)
+    raw = packets.digest(packet.canonical)
+    if raw.hex() != packet.hash:
+        return Rejection(422, protocol.BAD_HASH, "hash does not match the canonical bytes",
+                         line=number, seq=seq)
+    if not keys.verify(node_keys[checked.node], packet.sig, raw):
+        return Rejection(422, protocol.BAD_SIGNATURE,
+                         f"signature does not verify against the key of {checked.node}", line=number, seq=seq)
+    expected_prev = previous.hash if previous is not None else (packets.ZERO_HASH if seq == 1 else None)
+    if expected_prev is not None and packet.prev != expected_prev:
+        return Rejection(422, protocol.BAD_PREV, f"prev does not link to seq {seq - 1}", line=number, seq=seq)
+    return packet
+
+
+def store_batch(conn: sqlite3.Connection, checked: Checked, hq_key: Ed25519PrivateKey) -> dict[str, Any]:
+    """Store the verified packets in one transaction and answer with the last line's receipt.
+
+    Raises Rejection (nothing stored) on a held-chain problem or on `checked.rejection`;
+    a fork's evidence (both signed packets) is kept in its own transaction and the node flagged.
+    """
+    if not checked.packets:
+        assert checked.rejection is not None
+        raise checked.rejection
+    node = checked.node
+    assert node is not None
+    fork: tuple[Packet, str] | None = None
+    last_receipt: dict[str, Any] | None = None
+    received_at = packets.now()
+    stored = 0
+    try:
+        with store.immediate(conn):
+            head_seq, head_hash = hq_store.head(conn, node)
+            for number, packet in enumerate(checked.packets, start=1):
+                if packet.seq <= head_seq:
+                    held = hq_store.receipt(conn, node, packet.seq)
+                    assert held is not None
+                    if held["hash"] != packet.hash:
+                        fork = (packet, held["hash"])
+                        raise Rejection(
+                            409, protocol.FORK, f"seq {packet.seq} differs from the packet HQ holds",
+                            line=number, seq=packet.seq, held_hash=held["hash"], sent_hash=packet.hash,
+                        )
+                    last_receipt = held
+                    continue
+                if packet.seq > head_seq + 1:
+                    raise Rejection(422, protocol.GAP, f"seq {packet.seq} but HQ holds up to {head_seq}",
+                                    line=number, seq=packet.seq, held_seq=head_seq)
+                if packet.prev != head_hash:
+                    raise Rejection(422, protocol.BAD_PREV, f"prev does not link to HQ's seq {head_seq}",
+                                    line=number, seq=packet.seq)
+                last_receipt = protocol.sign_receipt(hq_key, node, packet.seq, packet.hash, received_at)
+                _insert(conn, node, packet, received_at, last_receipt["sig"])
+                stored += 1
+                head_seq, head_hash = packet.seq, packet.hash
+            if checked.rejection is not None:
+                raise checked.rejection
+    except Rejection:
+        if fork is not None:
+            _keep_fork(conn, node, *fork)
+        raise
+    assert last_receipt is not None
+    log.info("received node=%s seq=%d..%d stored=%d", node, checked.packets[0].seq,
+             checked.packets[-1].seq, stored)
+    return {"acked": {"seq": last_receipt["seq"], "hash": last_receipt["hash"]}, "receipt": last_receipt}
+
+
+def _insert(conn: sqlite3.Connection, node: str, packet: Packet, received_at: str, receipt_sig: str) -> None:
+    acta = packet.body.get("acta")
+    conn.execute(
+        "INSERT INTO packets (node, seq, hash, kind, at, acta, canonical, sig, received_at, receipt_sig)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (node, packet.seq, packet.hash, packet.kind, packet.at, acta if isinstance(acta, str) else None,
+         packet.canonical, packet.sig, received_at, receipt_sig),
+    )
+    for sha in packets.blob_refs(packet.envelope):
+        conn.execute("INSERT OR IGNORE INTO blob_refs (sha256, node, seq) VALUES (?, ?, ?)",
+                     (sha, node, packet.seq))
+
+
+def _keep_fork(conn: sqlite3.Connection, node: str, packet: Packet, held_hash: str) -> None:
+    """Keep the signed conflicting packet beside the held one (equivocation evidence)."""
+    with store.immediate(conn):
+        conn.execute(
+            "INSERT OR IGNORE INTO forks"
+            " (node, seq, held_hash, sent_hash, sent_canonical, sent_sig, detected_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (node, packet.seq, held_hash, packet.hash, packet.canonical, packet.sig, packets.now()),
+        )
+        conn.execute("UPDATE nodes SET forked = 1 WHERE node = ?", (node,))
+    log.error("fork node=%s seq=%d held=%s sent=%s", node, packet.seq, held_hash[:16], packet.hash[:16])

@@ -1,0 +1,56 @@
+"""HQ tables (hq.db): registered nodes, received packets with their receipts, blob references,
+stored blobs, and fork evidence. Append new scripts at the end; never edit an applied one."""
+
+from __future__ import annotations
+
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE nodes (
+        node TEXT PRIMARY KEY,
+        pubkey TEXT NOT NULL,
+        added_at TEXT NOT NULL,
+        forked INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE packets (
+        node TEXT NOT NULL REFERENCES nodes (node),
+        seq INTEGER NOT NULL CHECK (seq >= 1),
+        hash TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        at TEXT NOT NULL,
+        acta TEXT,
+        canonical BLOB NOT NULL,
+        sig BLOB NOT NULL,
+        received_at TEXT NOT NULL,
+        receipt_sig TEXT NOT NULL,
+        PRIMARY KEY (node, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX packets_kind_acta ON packets (kind, node, acta, seq);
+    CREATE TRIGGER packets_no_update BEFORE UPDATE ON packets
+    BEGIN SELECT RAISE(ABORT, 'received packets are append-only: UPDATE refused'); END;
+    CREATE TRIGGER packets_no_delete BEFORE DELETE ON packets
+    BEGIN SELECT RAISE(ABORT, 'received packets are append-only: DELETE refused'); END;
+    CREATE TABLE blob_refs (
+        sha256 TEXT NOT NULL,
+        node TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (sha256, node, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX blob_refs_node ON blob_refs (node, sha256);
+    CREATE TABLE blobs (
+        sha256 TEXT PRIMARY KEY,
+        bytes INTEGER NOT NULL,
+        stored_at TEXT NOT NULL
+    );
+    CREATE TABLE forks (
+        id INTEGER PRIMARY KEY,
+        node TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        held_hash TEXT NOT NULL,
+        sent_hash TEXT NOT NULL,
+        sent_canonical BLOB NOT NULL,
+        sent_sig BLOB NOT NULL,
+        detected_at TEXT NOT NULL,
+        UNIQUE (node, seq, sent_hash)
+    );
+    """,
+]

@@ -1,0 +1,180 @@
+"""The HQ data dir (hq.key, hq.pub, hq.db, blobs/, uploads/, election.json) and its queries."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from catd_node import catalog, keys, packets, store
+from catd_node.blobs import BlobStore
+from catd_node.catalog import Election
+from catd_node.errors import BadInput
+
+log = logging.getLogger("catd.hq")
+DEFAULT = "./hq-data"
+SCHEMA = ("sync.hq.schema",)
+
+
+def resolve(arg: str | None) -> Path:
+    """-d/--data-dir, else $CATD_HQ_DATA_DIR, else ./hq-data."""
+    return Path(arg or os.environ.get("CATD_HQ_DATA_DIR") or DEFAULT)
+
+
+@dataclass(frozen=True)
+class HQDir:
+    root: Path
+
+    @property
+    def key_path(self) -> Path:
+        return self.root / "hq.key"
+
+    @property
+    def pub_path(self) -> Path:
+        return self.root / "hq.pub"
+
+    @property
+    def db_path(self) -> Path:
+        return self.root / "hq.db"
+
+    @property
+    def blobs_dir(self) -> Path:
+        return self.root / "blobs"
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Partial blob uploads (`<sha256>.partial`), kept across dropped connections."""
+        return self.root / "uploads"
+
+    @property
+    def election_path(self) -> Path:
+        return self.root / "election.json"
+
+    def check(self) -> None:
+        if not self.key_path.exists() or not self.db_path.exists():
+            raise BadInput(str(self.root), "not an HQ data directory (run `catd-hq init`)")
+
+    def private_key(self) -> Ed25519PrivateKey:
+        return keys.read_private(self.key_path)
+
+    def public_key(self) -> Ed25519PublicKey:
+        return keys.read_public(self.pub_path)
+
+    def blobs(self) -> BlobStore:
+        return BlobStore(self.blobs_dir)
+
+    def election(self) -> Election | None:
+        return catalog.load(self.election_path) if self.election_path.exists() else None
+
+    def connect(self, *, create: bool = False) -> sqlite3.Connection:
+        """A migrated connection to hq.db (WAL, synchronous=FULL, manual transactions)."""
+        if not create:
+            self.check()
+        conn = store.connect(self.db_path)
+        store.migrate(conn, SCHEMA)
+        return conn
+
+
+def init(root: Path, election_file: Path | None = None) -> HQDir:
+    """Create the HQ data dir: key pair, database, blob and upload dirs, the election copy."""
+    hq = HQDir(root)
+    if election_file is not None:
+        catalog.load(election_file)  # validate before creating anything
+    if hq.key_path.exists():
+        raise BadInput(str(hq.key_path), "a key already exists here; refusing to overwrite it")
+    root.mkdir(parents=True, exist_ok=True)
+    key = keys.generate()
+    keys.write_private(hq.key_path, key)
+    keys.write_public(hq.pub_path, key.public_key())
+    hq.blobs_dir.mkdir(exist_ok=True)
+    hq.uploads_dir.mkdir(exist_ok=True)
+    if election_file is not None:
+        shutil.copyfile(election_file, hq.election_path)
+    hq.connect(create=True).close()
+    log.info("initialised hq dir=%s", root)
+    return hq
+
+
+def add_node(conn: sqlite3.Connection, node: str, pubkey_pem: bytes) -> bool:
+    """Register `node` with its public key; True if added, False if already so registered."""
+    if not node or len(node) > 64 or not all(c.isalnum() or c in "-_." for c in node):
+        raise BadInput("--node-id", "use 1–64 letters, digits, '-', '_' or '.'")
+    keys.public_from_pem(pubkey_pem, "--pubkey")
+    pem = pubkey_pem.decode("ascii").strip() + "\n"
+    with store.immediate(conn):
+        row = conn.execute("SELECT pubkey FROM nodes WHERE node = ?", (node,)).fetchone()
+        if row is not None:
+            if row[0] != pem:
+                raise BadInput(node, "already registered with a different public key")
+            return False
+        conn.execute(
+            "INSERT INTO nodes (node, pubkey, added_at) VALUES (?, ?, ?)", (node, pem, packets.now())
+        )
+    return True
+
+
+def node_keys(conn: sqlite3.Connection) -> dict[str, Ed25519PublicKey]:
+    return {
+        node: keys.public_from_pem(pem.encode("ascii"), node)
+        for node, pem in conn.execute("SELECT node, pubkey FROM nodes")
+    }
+
+
+def head(conn: sqlite3.Connection, node: str) -> tuple[int, str]:
+    """(seq, hash) of the last packet held for `node` (0 and zeros when none)."""
+    row = conn.execute(
+        "SELECT seq, hash FROM packets WHERE node = ? ORDER BY seq DESC LIMIT 1", (node,)
+    ).fetchone()
+    return (row[0], row[1]) if row else (0, packets.ZERO_HASH)
+
+
+def receipt(conn: sqlite3.Connection, node: str, seq: int) -> dict[str, Any] | None:
+    """The receipt issued when HQ first stored (node, seq)."""
+    row = conn.execute(
+        "SELECT hash, received_at, receipt_sig FROM packets WHERE node = ? AND seq = ?", (node, seq)
+    ).fetchone()
+    if row is None:
+        return None
+    return {"node": node, "seq": seq, "hash": row[0], "received_at": row[1], "sig": row[2]}
+
+
+def is_referenced(conn: sqlite3.Connection, sha: str) -> bool:
+    return conn.execute("SELECT 1 FROM blob_refs WHERE sha256 = ? LIMIT 1", (sha,)).fetchone() is not None
+
+
+def blob_size(conn: sqlite3.Connection, sha: str) -> int | None:
+    row = conn.execute("SELECT bytes FROM blobs WHERE sha256 = ?", (sha,)).fetchone()
+    return None if row is None else int(row[0])
+
+
+def record_blob(conn: sqlite3.Connection, sha: str, size: int) -> None:
+    with store.immediate(conn):
+        conn.execute(
+            "INSERT OR IGNORE INTO blobs (sha256, bytes, stored_at) VALUES (?, ?, ?)",
+            (sha, size, packets.now()),
+        )
+
+
+def status(conn: sqlite3.Connection) -> dict[str, Any]:
+    """`catd-hq status --json`: nodes → id → {seq, hash, blobs_stored, blobs_missing, forked}."""
+    nodes: dict[str, Any] = {}
+    for node, forked in conn.execute("SELECT node, forked FROM nodes ORDER BY node").fetchall():
+        seq, hash_hex = head(conn, node)
+        stored, missing = conn.execute(
+            "SELECT COUNT(b.sha256), COUNT(*) - COUNT(b.sha256) FROM"
+            " (SELECT DISTINCT sha256 FROM blob_refs WHERE node = ?) r"
+            " LEFT JOIN blobs b ON b.sha256 = r.sha256",
+            (node,),
+        ).fetchone()
+        forks = conn.execute("SELECT COUNT(*) FROM forks WHERE node = ?", (node,)).fetchone()[0]
+        nodes[node] = {
+            "seq": seq, "hash": hash_hex, "blobs_stored": stored, "blobs_missing": missing,
+            "forked": bool(forked), "forks": forks,
+        }
+    return {"nodes": nodes}
