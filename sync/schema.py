@@ -1,5 +1,37 @@
-"""Sync tables: receipts and HQ link state (owned by sync/)."""
+"""Sync tables: receipts and HQ link state (owned by sync/).
+
+Only the sync client writes them, in short transactions between network calls. HQ's head
+stays the checkpoint; these rows are the node's proof (signed receipts) and a cache.
+"""
 
 from __future__ import annotations
 
-MIGRATIONS: list[str] = []
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE sync_receipts (
+        seq INTEGER PRIMARY KEY CHECK (seq >= 1),
+        hash TEXT NOT NULL,
+        node TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        sig TEXT NOT NULL,
+        hq_url TEXT NOT NULL,
+        stored_at TEXT NOT NULL
+    );
+    CREATE TABLE sync_link (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        acked_seq INTEGER NOT NULL DEFAULT 0,
+        acked_hash TEXT,
+        hq_url TEXT,
+        last_receipt_at TEXT,
+        last_error TEXT,
+        last_error_at TEXT,
+        updated_at TEXT
+    );
+    CREATE TABLE sync_blobs (
+        sha256 TEXT PRIMARY KEY,
+        bytes INTEGER NOT NULL,
+        delivered_at TEXT NOT NULL,
+        hq_url TEXT NOT NULL
+    );
+    """,
+]

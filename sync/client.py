@@ -1,0 +1,401 @@
+"""`catd-node sync [--once]`: replay the chain, then its images, to HQ — exactly once at HQ.
+
+HQ's head is the checkpoint (CouchDB's lesson: a checkpoint kept on one side only loses or
+repeats work): the client asks for it at start and after every failure, checks HQ's hash is
+our packet at that seq, and resumes at seq+1. A batch counts as delivered only with a
+receipt that verifies against `hq.pub`. Packets (votes) always go before images (DESIGN
+invariant 4). No database transaction is ever open across network I/O: reads and the short
+receipt writes run on one database thread between requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sqlite3
+import tomllib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar
+
+import aiohttp
+
+from catd_node import ledger
+from catd_node.datadir import DataDir
+from catd_node.errors import EXIT_OK, BadInput, CheckFailed, HQUnreachable
+from catd_node.packets import Packet
+from sync import protocol, receipts
+from sync.policy import GaveUp, Policy, Retryable
+from sync.transport import HQ, Endpoints, LaneStopped, NeedPackets, Timeouts
+
+log = logging.getLogger("catd.sync")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The optional `[sync]` table of catd.toml (seconds unless named otherwise)."""
+
+    retry_base_s: float = 1.0
+    retry_cap_s: float = 30.0
+    retry_budget_s: float = 25.0      # sync --once: give up (exit 3) after this long unreachable
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 30.0
+    poll_s: float = 2.0               # service: look for new packets this often
+    failback_s: float = 300.0         # go back to the first URL after this long on another
+    stopped_pause_s: float = 300.0    # service: after a refusal, try again this much later
+    blob_workers: int = 4
+
+    @classmethod
+    def load(cls, datadir: DataDir) -> Settings:
+        try:
+            table = tomllib.loads(datadir.config_path.read_text(encoding="utf-8")).get("sync", {})
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise BadInput(str(datadir.config_path), f"unreadable ({exc})") from exc
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name in table:
+                value = table[f.name]
+                if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                    raise BadInput(f"catd.toml: sync.{f.name}", f"expected a number ≥ 0, got {value!r}")
+                values[f.name] = int(value) if f.type == "int" else float(value)
+        return cls(**values)
+
+    def policy(self, once: bool) -> Policy:
+        return Policy(base=self.retry_base_s, cap=self.retry_cap_s,
+                      budget=self.retry_budget_s if once else None)
+
+
+class BatchSizer:
+    """Batches sized to the link: halve on failure, double on success, within HQ's limits."""
+
+    def __init__(self, count: int = 200, size: int = 256 * 1024) -> None:
+        self.count = count
+        self.bytes = size
+
+    def grow(self) -> None:
+        self.count = min(self.count * 2, protocol.MAX_BATCH_LINES)
+        self.bytes = min(self.bytes * 2, protocol.MAX_BATCH_BYTES // 2)
+
+    def shrink(self) -> None:
+        self.count = max(self.count // 2, 1)
+        self.bytes = max(self.bytes // 2, 16 * 1024)
+
+
+class Local:
+    """The node's database, used from one dedicated thread (never from the event loop)."""
+
+    def __init__(self, datadir: DataDir) -> None:
+        self.datadir = datadir
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-db")
+        self.conn: sqlite3.Connection | None = None
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        def call() -> T:
+            if self.conn is None:
+                self.conn = self.datadir.reader()
+            return fn(self.conn, *args)
+
+        return await asyncio.get_running_loop().run_in_executor(self.pool, call)
+
+    def close(self) -> None:
+        def shut() -> None:
+            if self.conn is not None:
+                self.conn.close()
+
+        self.pool.submit(shut).result()
+        self.pool.shutdown(wait=True)
+
+
+def read_batch(conn: sqlite3.Connection, start: int, count: int, max_bytes: int) -> list[Packet]:
+    """Stored packets from `start`: at most `count`, stopping before `max_bytes` (at least one)."""
+    batch: list[Packet] = []
+    size = 0
+    rows = conn.execute(
+        "SELECT seq, canonical, hash, sig FROM packets WHERE seq >= ? ORDER BY seq LIMIT ?", (start, count)
+    )
+    for seq, data, hash_hex, sig in rows:
+        size += len(data) + 200  # wire line ≈ canonical + seq, hash and base64 sig
+        if batch and size > max_bytes:
+            break
+        # to_wire reads only seq, canonical, hash and sig: no need to decode the envelope
+        batch.append(Packet(seq, bytes(data), hash_hex, bytes(sig), {}))
+    return batch
+
+
+def hash_at(conn: sqlite3.Connection, seq: int) -> str | None:
+    row = conn.execute("SELECT hash FROM packets WHERE seq = ?", (seq,)).fetchone()
+    return str(row[0]) if row else None
+
+
+def blob_size(conn: sqlite3.Connection, path: Any) -> int | None:
+    try:
+        return int(path.stat().st_size)
+    except FileNotFoundError:
+        return None
+
+
+class Replay:
+    """One node's replay to HQ: the packet lane, then the image lane."""
+
+    def __init__(self, datadir: DataDir, hq: HQ, local: Local, policy: Policy, workers: int = 4) -> None:
+        self.datadir = datadir
+        self.hq = hq
+        self.local = local
+        self.policy = policy
+        self.workers = max(1, workers)
+        self.sizer = BatchSizer()
+        self.checkpoint: int | None = None  # HQ's seq as last learnt; None = ask HQ
+        self.receipted = False              # we hold a verified receipt covering `checkpoint`
+        self.refused_blobs: dict[str, str] = {}
+
+    async def drain(self) -> None:
+        """Until HQ holds every packet and every referenced image (raises on refusal/give-up)."""
+        unreferenced = 0
+        while True:
+            await self.packets()
+            try:
+                if await self.images():
+                    break
+            except NeedPackets as exc:
+                unreferenced += 1
+                if unreferenced > 3:
+                    raise LaneStopped("images lane", f"unreferenced: HQ keeps refusing blob {exc}") from exc
+                log.warning("blob unreferenced at HQ sha=%s: re-checking HQ's head", str(exc)[:16])
+                self.checkpoint = None
+        if self.refused_blobs:
+            first = next(iter(self.refused_blobs.items()))
+            raise LaneStopped("images lane", f"{len(self.refused_blobs)} image(s) refused, first "
+                                             f"{first[0][:16]}…: {first[1]}")
+
+    async def _failed(self, exc: Retryable) -> None:
+        self.checkpoint = None
+        self.sizer.shrink()
+        await self.local.run(receipts.record_error, exc.reason, self.hq.endpoints.current)
+
+    # -- packets ---------------------------------------------------------------------------
+
+    async def packets(self) -> None:
+        try:
+            while not await self.policy.call("packets", self._packet_step, self._failed):
+                pass
+        except LaneStopped as exc:
+            await self._stopped(exc)
+            raise
+
+    async def _stopped(self, exc: LaneStopped) -> None:
+        log.error("lane stopped %s reason=%s", exc.what, exc.why)
+        await self.local.run(receipts.record_error, exc.why, self.hq.endpoints.current)
+
+    async def _packet_step(self) -> bool:
+        """Send one batch; True when HQ holds our whole chain and we hold its receipt."""
+        top = await self.local.run(ledger.head)
+        if self.checkpoint is None:
+            await self._learn_checkpoint(top)
+        assert self.checkpoint is not None
+        if self.checkpoint >= top.seq and self.receipted:
+            return True
+        # Without a receipt for HQ's head (e.g. killed before the answer came), send that
+        # packet again: HQ answers a replay with its original signed receipt.
+        start = self.checkpoint if not self.receipted and self.checkpoint >= 1 else self.checkpoint + 1
+        batch = await self.local.run(read_batch, start, self.sizer.count, self.sizer.bytes)
+        last = batch[-1]
+        body = protocol.frame(batch)
+        receipt, url = await self.hq.post_packets(body, last.seq, last.hash)
+        await self.local.run(receipts.store_receipt, receipt, url)
+        log.info("batch acked seq=%d..%d packets=%d bytes=%d url=%s received_at=%s", batch[0].seq,
+                 last.seq, len(batch), len(body), url, receipt.received_at)
+        self.checkpoint, self.receipted = receipt.seq, True
+        self.sizer.grow()
+        return self.checkpoint >= top.seq
+
+    async def _learn_checkpoint(self, top: ledger.Head) -> None:
+        hq_seq, hq_hash = await self.hq.head()
+        if hq_seq > top.seq:
+            raise LaneStopped("packets lane", f"hq_ahead: HQ holds seq {hq_seq} but this node's chain "
+                                              f"ends at {top.seq} (restored node? wrong data dir?)")
+        if hq_seq > 0:
+            ours = await self.local.run(hash_at, hq_seq)
+            if ours != hq_hash:
+                raise LaneStopped("packets lane", f"fork: seq {hq_seq}: HQ holds {hq_hash[:16]}…, this "
+                                                  f"node holds {str(ours)[:16]}…")
+        acked = await self.local.run(receipts.acked_seq)
+        if acked > hq_seq:
+            log.warning("hq behind receipts acked_seq=%d hq_seq=%d: resending", acked, hq_seq)
+            await self.local.run(receipts.rewind, hq_seq, hq_hash)
+            acked = hq_seq
+        self.checkpoint, self.receipted = hq_seq, acked >= hq_seq
+
+    # -- images ----------------------------------------------------------------------------
+
+    async def images(self) -> bool:
+        """Deliver images of acked packets; False when new packets must go first."""
+        while True:
+            acked = await self.local.run(receipts.acked_seq)
+            pending = [s for s in await self.local.run(receipts.pending_blobs, acked, 256)
+                       if s not in self.refused_blobs]
+            if not pending:
+                return await self._no_new_packets(acked)
+            if await self._image_round(pending, acked):
+                return False
+
+    async def _image_round(self, pending: list[str], acked: int) -> bool:
+        """Upload `pending` with a few workers; True when new packets preempted the images."""
+        queue = iter(pending)
+        preempted = False
+
+        async def worker() -> None:
+            nonlocal preempted
+            for sha in queue:
+                if preempted or not await self._no_new_packets(acked):
+                    preempted = True
+                    return
+                await self._deliver_blob(sha)
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(min(self.workers, len(pending))):
+                    group.create_task(worker())
+        except BaseExceptionGroup as group_error:  # the first failure, as itself
+            raise group_error.exceptions[0] from None
+        return preempted
+
+    async def _no_new_packets(self, acked: int) -> bool:
+        return (await self.local.run(ledger.head)).seq <= acked
+
+    async def _deliver_blob(self, sha: str) -> None:
+        path = self.datadir.blobs().path(sha)
+        size = await self.local.run(blob_size, path)
+        if size is None:
+            self._refuse(sha, "blob_missing_locally: the node lost this image (run catd-node verify)")
+            return
+        resume = False
+
+        async def attempt() -> None:
+            offset: int | None = 0
+            if resume:
+                offset = await self.hq.blob_offset(sha, size)
+            for _ in range(4):
+                if offset is None:
+                    await self.local.run(receipts.mark_blob, sha, size, self.hq.endpoints.current)
+                    return
+                result = await self.hq.put_blob(sha, path, offset, size)
+                if isinstance(result, str):
+                    await self.local.run(receipts.mark_blob, sha, size, result)
+                    log.info("blob delivered sha=%s bytes=%d from=%d url=%s", sha[:16], size, offset, result)
+                    return
+                offset = result  # HQ kept a partial or holds another offset: continue from there
+            raise Retryable(f"offset_mismatch: blob {sha[:16]}… upload keeps moving")
+
+        async def failed(exc: Retryable) -> None:
+            nonlocal resume
+            resume = True
+            if exc.reason.startswith("hash_mismatch"):
+                why = await self.local.run(lambda _c: self.datadir.blobs().problem(sha))
+                if why is not None:
+                    raise LaneStopped("images lane", f"blob_corrupt_locally: {sha[:16]}…: {why}")
+            await self.local.run(receipts.record_error, exc.reason, self.hq.endpoints.current)
+
+        try:
+            await self.policy.call(f"blob {sha[:12]}", attempt, failed)
+        except LaneStopped as exc:
+            await self._stopped(exc)
+            self._refuse(sha, exc.why)
+
+    def _refuse(self, sha: str, why: str) -> None:
+        log.error("image refused sha=%s reason=%s", sha[:16], why)
+        self.refused_blobs[sha] = why
+
+
+async def _session() -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None), trust_env=False,
+                                 connector=aiohttp.TCPConnector(limit=16))
+
+
+@contextlib.asynccontextmanager
+async def replay_for(datadir: DataDir, policy: Policy, settings: Settings,
+                     clock: Callable[[], float] | None = None) -> Any:
+    """A Replay with its HTTP session and database thread, closed on exit."""
+    cfg = datadir.config
+    if not cfg.hq.urls:
+        raise BadInput("catd.toml: hq.urls", "no HQ URL configured")
+    hq_key = datadir.hq_public_key()
+    if hq_key is None:
+        raise BadInput("catd.toml: hq.pubkey", "no HQ public key: receipts could not be checked")
+    endpoints = Endpoints(cfg.hq.urls, settings.failback_s, clock or policy.clock)
+    timeouts = Timeouts(connect=settings.connect_timeout_s, read=settings.read_timeout_s)
+    local = Local(datadir)
+    session = await _session()
+    try:
+        hq = HQ(session, endpoints, cfg.node_id, hq_key, timeouts)
+        yield Replay(datadir, hq, local, policy, settings.blob_workers)
+    finally:
+        await session.close()
+        local.close()
+
+
+async def once(datadir: DataDir, policy: Policy | None = None, settings: Settings | None = None) -> None:
+    """`sync --once`: drain, or raise HQUnreachable (exit 3) / CheckFailed (exit 1)."""
+    settings = settings or Settings.load(datadir)
+    policy = policy or settings.policy(once=True)
+    async with replay_for(datadir, policy, settings) as replay:
+        try:
+            await replay.drain()
+        except GaveUp as exc:
+            reason = exc.last.reason
+            await replay.local.run(receipts.record_error, reason, replay.hq.endpoints.current)
+            if exc.last.untrusted:
+                raise CheckFailed("HQ", f"answers could not be trusted: {reason}") from exc
+            raise HQUnreachable("HQ", f"unreachable after {exc.attempts} attempts: {reason}") from exc
+        summary = await replay.local.run(receipts.hq_summary)
+    log.info("drained acked_seq=%d lag_packets=%d lag_bytes=%d", summary["acked_seq"],
+             summary["lag_packets"], summary["lag_bytes"])
+
+
+async def service(datadir: DataDir, stop: asyncio.Event, policy: Policy | None = None,
+                  settings: Settings | None = None) -> None:
+    """The replay service: drain, wait for new packets, repeat; retries forever."""
+    settings = settings or Settings.load(datadir)
+    policy = policy or settings.policy(once=False)
+    async with replay_for(datadir, policy, settings) as replay:
+        while not stop.is_set():
+            pause = settings.poll_s
+            try:
+                await replay.drain()
+            except LaneStopped as exc:
+                log.error("sync paused reason=%s retry_in_s=%s", exc.why, settings.stopped_pause_s)
+                replay.refused_blobs.clear()
+                replay.checkpoint = None
+                pause = settings.stopped_pause_s
+            except GaveUp as exc:  # only with a finite budget; the service keeps going
+                log.warning("sync retry budget spent reason=%s", exc.last.reason)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), pause)
+
+
+async def _main(datadir: DataDir, run_once: bool) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    work = asyncio.ensure_future(once(datadir) if run_once else service(datadir, stop))
+    stopper = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({work, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    if not work.done():
+        log.info("stopping on signal")
+        work.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await work
+        return EXIT_OK
+    stopper.cancel()
+    work.result()  # raises the CatdError for the CLI to report with its exit code
+    return EXIT_OK
+
+
+def main(datadir: DataDir, once: bool) -> int:
+    """Entry point of `catd-node sync [--once]`."""
+    return asyncio.run(_main(datadir, once))
+

@@ -1,0 +1,162 @@
+"""HQ receipts and link state on the node: check, store, summarise for `catd-node status`.
+
+A receipt for seq S, signed by the HQ key, proves HQ holds the node's chain up to S (HQ
+refuses gaps). The node keeps every receipt it got; HQ's head stays the checkpoint.
+Every write here is one short transaction, never open across network I/O.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from catd_node import packets, store
+from sync import protocol
+
+
+@dataclass(frozen=True)
+class Receipt:
+    node: str
+    seq: int
+    hash: str
+    received_at: str
+    sig: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"node": self.node, "seq": self.seq, "hash": self.hash,
+                "received_at": self.received_at, "sig": self.sig}
+
+
+def check(public_key: Ed25519PublicKey, receipt: Any, node: str, seq: int, hash_hex: str) -> Receipt:
+    """The receipt, if signed by `public_key` and naming exactly (node, seq, hash) we sent.
+
+    Raises ValueError naming what is wrong otherwise.
+    """
+    why = protocol.check_receipt(public_key, receipt)
+    if why is not None:
+        raise ValueError(why)
+    if receipt["node"] != node or receipt["seq"] != seq or receipt["hash"] != hash_hex:
+        raise ValueError(
+            f"receipt names {receipt['node']} seq {receipt['seq']} {receipt['hash'][:12]}…, "
+            f"not the packet sent ({node} seq {seq} {hash_hex[:12]}…)"
+        )
+    return Receipt(node, seq, hash_hex, receipt["received_at"], receipt["sig"])
+
+
+def _ensure_link(conn: sqlite3.Connection) -> None:
+    conn.execute("INSERT OR IGNORE INTO sync_link (id, acked_seq) VALUES (1, 0)")
+
+
+def store_receipt(conn: sqlite3.Connection, receipt: Receipt, url: str) -> None:
+    """Keep `receipt` and advance acked_seq; clears last_error (HQ answered well)."""
+    at = packets.now()
+    with store.immediate(conn):
+        _ensure_link(conn)
+        conn.execute(
+            "INSERT OR IGNORE INTO sync_receipts (seq, hash, node, received_at, sig, hq_url, stored_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (receipt.seq, receipt.hash, receipt.node, receipt.received_at, receipt.sig, url, at),
+        )
+        conn.execute(
+            "UPDATE sync_link SET acked_seq = ?, acked_hash = ?, last_receipt_at = ?"
+            " WHERE id = 1 AND acked_seq <= ?",
+            (receipt.seq, receipt.hash, receipt.received_at, receipt.seq),
+        )
+        conn.execute(
+            "UPDATE sync_link SET hq_url = ?, last_error = NULL, last_error_at = NULL, updated_at = ?"
+            " WHERE id = 1",
+            (url, at),
+        )
+
+
+def record_error(conn: sqlite3.Connection, reason: str, url: str | None = None) -> None:
+    """Remember the latest failure for `status` (a named reason, no secrets)."""
+    at = packets.now()
+    with store.immediate(conn):
+        _ensure_link(conn)
+        conn.execute(
+            "UPDATE sync_link SET last_error = ?, last_error_at = ?, hq_url = COALESCE(?, hq_url),"
+            " updated_at = ? WHERE id = 1",
+            (reason[:500], at, url, at),
+        )
+
+
+def clear_error(conn: sqlite3.Connection) -> None:
+    with store.immediate(conn):
+        conn.execute("UPDATE sync_link SET last_error = NULL, last_error_at = NULL WHERE id = 1")
+
+
+def acked_seq(conn: sqlite3.Connection) -> int:
+    """The seq up to which HQ confirmed the chain with a verified receipt (0 when none)."""
+    row = conn.execute("SELECT acked_seq FROM sync_link WHERE id = 1").fetchone()
+    return int(row[0]) if row else 0
+
+
+def receipts(conn: sqlite3.Connection) -> list[Receipt]:
+    rows = conn.execute(
+        "SELECT node, seq, hash, received_at, sig FROM sync_receipts ORDER BY seq"
+    ).fetchall()
+    return [Receipt(*row) for row in rows]
+
+
+def mark_blob(conn: sqlite3.Connection, sha: str, size: int, url: str) -> None:
+    """HQ answered 200/201 for blob `sha`: it holds those bytes."""
+    with store.immediate(conn):
+        conn.execute(
+            "INSERT OR IGNORE INTO sync_blobs (sha256, bytes, delivered_at, hq_url) VALUES (?, ?, ?, ?)",
+            (sha, size, packets.now(), url),
+        )
+
+
+def rewind(conn: sqlite3.Connection, hq_seq: int, hq_hash: str) -> None:
+    """HQ's head went back (HQ restored from an older copy): what it holds is the truth now.
+
+    The receipts stay (they prove what HQ once acknowledged); acked_seq follows HQ and the
+    delivered-blob cache is dropped so every image is offered again.
+    """
+    with store.immediate(conn):
+        _ensure_link(conn)
+        conn.execute("UPDATE sync_link SET acked_seq = ?, acked_hash = ? WHERE id = 1", (hq_seq, hq_hash))
+        conn.execute("DELETE FROM sync_blobs")
+
+
+_PENDING_BLOBS = """
+SELECT r.sha256, MIN(r.seq) AS first_seq,
+       MAX(COALESCE(json_extract(CAST(p.canonical AS TEXT), '$.body.image.bytes'), 0)) AS size
+FROM blob_refs r JOIN packets p ON p.seq = r.seq
+WHERE r.seq <= ? AND r.sha256 NOT IN (SELECT sha256 FROM sync_blobs)
+GROUP BY r.sha256 ORDER BY first_seq
+"""
+
+
+def pending_blobs(conn: sqlite3.Connection, up_to_seq: int, limit: int | None = None) -> list[str]:
+    """Blobs referenced by packets ≤ `up_to_seq` that HQ has not confirmed, oldest first."""
+    sql = _PENDING_BLOBS + (f" LIMIT {int(limit)}" if limit else "")
+    return [row[0] for row in conn.execute(sql, (up_to_seq,))]
+
+
+def hq_summary(conn: sqlite3.Connection) -> dict[str, Any]:
+    """The `hq` part of `catd-node status`: acked seq, lag, last receipt, last error, URL."""
+    link = conn.execute(
+        "SELECT acked_seq, last_receipt_at, last_error, last_error_at, hq_url FROM sync_link WHERE id = 1"
+    ).fetchone()
+    acked, last_at, last_error, error_at, url = link if link else (0, None, None, None, None)
+    head_seq = int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM packets").fetchone()[0])
+    lag_packet_bytes = int(conn.execute(
+        "SELECT COALESCE(SUM(LENGTH(canonical)), 0) FROM packets WHERE seq > ?", (acked,)
+    ).fetchone()[0])
+    blob_rows = conn.execute(_PENDING_BLOBS, (head_seq,)).fetchall()
+    lag_blob_bytes = sum(int(row[2] or 0) for row in blob_rows)
+    return {
+        "acked_seq": int(acked),
+        "last_receipt_at": last_at,
+        "last_error": last_error,
+        "last_error_at": error_at,
+        "lag_packets": max(0, head_seq - int(acked)),
+        "lag_blobs": len(blob_rows),
+        "lag_bytes": lag_packet_bytes + lag_blob_bytes,
+        "url": url,
+    }
