@@ -27,13 +27,14 @@ def init(args: argparse.Namespace, d: DataDir) -> int:
 
 
 def _verify_report(d: DataDir, quiet: bool) -> verify_mod.Report:
+    node_id = d.config.node_id  # first: "not a CATD data directory" beats "node.pub missing"
     public_key = d.public_key()
     try:
         conn = d.reader()
         try:
             total = int(conn.execute("SELECT COUNT(*) FROM packets").fetchone()[0])
             with tqdm(total=total, unit="pkt", desc="verify", disable=quiet) as bar:
-                return verify_mod.verify_store(conn, public_key, d.config.node_id, d.blobs(),
+                return verify_mod.verify_store(conn, public_key, node_id, d.blobs(),
                                                progress=bar.update)
         finally:
             conn.close()
