@@ -17,9 +17,13 @@ from sync.hq.store import HQDir
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="catd-hq", description="CATD central receiver (HQ).")
+    where = "HQ data directory (default $CATD_HQ_DATA_DIR or ./hq-data)"
+    parser.add_argument("-d", "--data-dir", help=where)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    # Accepted before or after the command; SUPPRESS keeps a subcommand from resetting it.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-d", "--data-dir", help="HQ data directory (default $CATD_HQ_DATA_DIR or ./hq-data)")
-    common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    common.add_argument("-d", "--data-dir", help=where, default=argparse.SUPPRESS)
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("init", parents=[common], help="create the HQ data dir and key pair")
     p.add_argument("--election", type=Path, help="election catalog JSON (for results and CSV)")
