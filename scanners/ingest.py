@@ -116,12 +116,13 @@ class Ingestor:
             return self.quarantine(job.claimed, "corrupt", "no pages", job.sha256, len(job.data))
         claimed = job.claimed
         shas = [self.blobs.put(page.compressed.data) for page in result]  # fsynced before commit
+        duplicate_seq: int | None = None
         with self.ledger.transaction() as tx:
-            first = _first_seq_in(tx, job.sha256)
+            committed = _claim_done(tx, claimed)  # already recorded (claim recovered twice)
+            first = None if committed else _first_seq_in(tx, job.sha256)
             if first is not None:  # the same bytes committed meanwhile by another claim
                 duplicate_seq = self._append_duplicate(tx, claimed, job.sha256, first)
-            else:
-                duplicate_seq = None
+            elif not committed:
                 seqs = [tx.append("acta.digitized", _digitized_body(claimed, job, page, sha)).seq
                         for page, sha in zip(result, shas, strict=True)]
                 tx.conn.execute(
@@ -131,6 +132,8 @@ class Ingestor:
                      f"{claimed.source.kind}:{claimed.source.id}", len(seqs), len(job.data)),
                 )
                 _record(tx, claimed, "digitized", job.sha256, seqs[0])
+        if committed:
+            return self._earlier(claimed) or Result("returned", claimed.name)
         if duplicate_seq is not None:
             dest = self._to_processed(claimed, duplicate=True)
             log.info("duplicate file=%s original_sha256=%s first_seq=%d", claimed.name, job.sha256[:16],
@@ -228,6 +231,10 @@ def _record(tx: Transaction, claimed: Claimed, outcome: str, sha: str | None, se
         "INSERT INTO scan_claims (claim, outcome, original_sha256, seq, name) VALUES (?, ?, ?, ?, ?)",
         (claimed.key, outcome, sha, seq, claimed.name),
     )
+
+
+def _claim_done(tx: Transaction, claimed: Claimed) -> bool:
+    return tx.conn.execute("SELECT 1 FROM scan_claims WHERE claim = ?", (claimed.key,)).fetchone() is not None
 
 
 def _first_seq_in(tx: Transaction, sha: str) -> int | None:

@@ -6,8 +6,10 @@ process pool (2 workers). Bad input ends in quarantine, never in a dead service 
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import multiprocessing
+import os
 import queue
 import signal
 import threading
@@ -21,6 +23,7 @@ from typing import Any
 
 from catd_node.blobs import sha256_hex
 from catd_node.datadir import DataDir
+from catd_node.errors import BadInput
 from scanners import claim as claim_mod
 from scanners import names, settle, watch
 from scanners.claim import Claimed
@@ -77,6 +80,7 @@ class Service:
     # -- life cycle ----------------------------------------------------------------------------
 
     def run(self) -> int:
+        lock = _lock(self.d.root / "scan.lock")
         self.pool = self._new_pool()
         watcher: Watcher | None = None
         try:
@@ -113,6 +117,7 @@ class Service:
             if self.pool is not None:
                 self.pool.shutdown(wait=True, cancel_futures=True)
             self.ledger.close()
+            os.close(lock)
         return 0
 
     def stop(self) -> None:
@@ -283,6 +288,17 @@ class Service:
 
     def _done(self, result: Result) -> None:
         self.results.append(result)
+
+
+def _lock(path: Path) -> int:
+    """One scan service per data dir: it alone recovers `.claimed/` at start (released on death)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        os.close(fd)
+        raise BadInput(str(path), "another `catd-node scan` is running on this data dir") from exc
+    return fd
 
 
 def main(datadir: DataDir, once: bool = False) -> int:
