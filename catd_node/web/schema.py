@@ -1,5 +1,35 @@
-"""Web tables: users, sessions, login throttling (owned by catd_node/web/)."""
+"""Web tables: users, sessions, login throttling, upload devices (owned by catd_node/web/)."""
 
 from __future__ import annotations
 
-MIGRATIONS: list[str] = []
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE web_users (
+        name TEXT PRIMARY KEY,
+        role TEXT NOT NULL CHECK (role IN ('capturista', 'verificador', 'coordinador')),
+        password_hash TEXT NOT NULL,
+        active INTEGER NOT NULL DEFAULT 1,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE web_sessions (
+        token_sha256 TEXT PRIMARY KEY,
+        username TEXT NOT NULL REFERENCES web_users (name),
+        created_at REAL NOT NULL,
+        seen_at REAL NOT NULL,
+        revoked INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX web_sessions_user ON web_sessions (username);
+    CREATE TABLE web_login_failures (
+        account TEXT NOT NULL,
+        at REAL NOT NULL
+    );
+    CREATE INDEX web_login_failures_account ON web_login_failures (account, at);
+    CREATE TABLE web_devices (
+        id TEXT PRIMARY KEY,
+        token_sha256 TEXT NOT NULL UNIQUE,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        active INTEGER NOT NULL DEFAULT 1
+    );
+    """,
+]

@@ -1,0 +1,115 @@
+"""The app factory: routes, middlewares, templates, and the database opened for the app's life."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import jinja2
+from aiohttp import web
+
+from catd_node.datadir import DataDir
+from catd_node.web import (
+    acopio,
+    admin,
+    auth,
+    capture,
+    dashboard,
+    images,
+    passwords,
+    security,
+    uploads,
+    verification,
+)
+from catd_node.web.board import Board
+from catd_node.web.db import Database
+from catd_node.web.forms import shown
+from catd_node.web.passwords import Hasher
+from catd_node.web.state import (
+    BOARD,
+    CLOCK,
+    DATADIR,
+    DB,
+    ELECTION,
+    HASHER,
+    IP_BUCKETS,
+    SECURE_COOKIES,
+    TEMPLATES,
+    TRUSTED_ORIGINS,
+    Clock,
+    monotonic_clock,
+)
+from catd_node.web.throttle import IPBuckets
+
+log = logging.getLogger("catd.web")
+HERE = Path(__file__).resolve().parent
+FORM_LIMIT = 64 * 1024  # forms are small; uploads stream past this with their own limit
+
+
+def templates() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
+        trim_blocks=True, lstrip_blocks=True,
+    )
+    env.filters["shown"] = shown
+    return env
+
+
+def create_app(datadir: DataDir, *, clock: Clock = monotonic_clock, secure_cookies: bool = False,
+               trusted_origins: frozenset[str] = frozenset()) -> web.Application:
+    """The clerks' web app for `datadir`; `clock` is injectable for session and throttling tests."""
+    passwords.probe()
+    app = web.Application(
+        client_max_size=FORM_LIMIT,
+        middlewares=[security.headers_middleware, security.session_middleware, security.csrf_middleware],
+    )
+    app[DATADIR] = datadir
+    app[ELECTION] = datadir.election
+    app[CLOCK] = clock
+    app[TEMPLATES] = templates()
+    app[SECURE_COOKIES] = secure_cookies
+    app[TRUSTED_ORIGINS] = trusted_origins
+    app[IP_BUCKETS] = IPBuckets()
+    app.cleanup_ctx.append(_resources)
+    app.router.add_get("/", auth.home)
+    app.router.add_get("/login", auth.login_form)
+    app.router.add_post("/login", auth.login)
+    app.router.add_post("/logout", auth.logout)
+    app.router.add_get("/acopio", acopio.acopio_form)
+    app.router.add_post("/acopio", acopio.acopio_submit)
+    app.router.add_get("/captura", capture.capture_next)
+    app.router.add_post("/captura", capture.capture_submit)
+    app.router.add_post("/captura/asignar", capture.assign_submit)
+    app.router.add_get("/verificacion", verification.verify_next)
+    app.router.add_post("/verificacion", verification.verify_submit)
+    app.router.add_get("/coordinacion/discrepancias", verification.mismatches)
+    app.router.add_get("/coordinacion/resolver", verification.resolve_form)
+    app.router.add_post("/coordinacion/resolver", verification.resolve_submit)
+    app.router.add_get("/tablero", dashboard.dashboard)
+    app.router.add_get("/status", dashboard.status_json)
+    app.router.add_get("/metrics", dashboard.metrics)
+    app.router.add_get("/usuarios", admin.users_page)
+    app.router.add_post("/usuarios", admin.users_add)
+    app.router.add_post("/usuarios/estado", admin.users_state)
+    app.router.add_get("/dispositivos", admin.devices_page)
+    app.router.add_post("/dispositivos", admin.devices_add)
+    app.router.add_post("/dispositivos/revocar", admin.devices_revoke)
+    app.router.add_get("/uploads", uploads.upload_form)
+    app.router.add_post("/uploads", uploads.upload)
+    app.router.add_get("/imagenes/{sha}", images.image)
+    app.router.add_static("/static/", HERE / "static", append_version=False)
+    return app
+
+
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    db = Database(app[DATADIR])
+    app[DB] = db
+    app[BOARD] = Board()
+    app[HASHER] = Hasher()
+    await app[BOARD].refresh(db.read)
+    log.info("web ready node=%s seq=%d", app[DATADIR].config.node_id, app[BOARD].cursor)
+    try:
+        yield
+    finally:
+        db.close()

@@ -1,0 +1,126 @@
+"""Sign in and out: generic errors, throttled attempts, sessions rotated on login."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from aiohttp import web
+
+from catd_node.errors import BadInput
+from catd_node.ledger import Ledger
+from catd_node.web import sessions, throttle, users
+from catd_node.web.state import (
+    BOARD,
+    DB,
+    HASHER,
+    IP_BUCKETS,
+    PRE_COOKIE,
+    SECURE_COOKIES,
+    SESSION,
+    SESSION_TOKEN,
+    clerk,
+    form_token,
+    now,
+    render,
+)
+
+log = logging.getLogger("catd.web.auth")
+GENERIC = "Usuario o contraseña incorrectos, o demasiados intentos. Espere unos segundos e intente de nuevo."
+MAX_PASSWORD = 1024
+
+
+def _login_page(request: web.Request, message: str | None = None, name: str = "",
+                status: int = 200) -> web.Response:
+    secret = request.cookies.get(PRE_COOKIE) or secrets.token_urlsafe(24)
+    response = render(request, "login.html", {"message": message, "name": name,
+                                              "csrf": form_token(secret)}, status=status)
+    if not request.cookies.get(PRE_COOKIE):
+        response.set_cookie(PRE_COOKIE, secret, httponly=True, samesite="Strict", path="/",
+                            secure=request.app[SECURE_COOKIES])
+    return response
+
+
+async def login_form(request: web.Request) -> web.StreamResponse:
+    if clerk(request):
+        raise web.HTTPSeeOther("/")
+    return _login_page(request)
+
+
+def _start_session(ledger: Ledger, name: str, account: str, old: str | None, at: float) -> str:
+    with ledger.transaction() as tx:
+        throttle.clear(tx.conn, account)
+        if old:
+            sessions.revoke(tx.conn, sessions.digest(old))
+        sessions.prune(tx.conn, at)
+        token = sessions.create(tx.conn, name, at)
+        tx.append("user.login", {"by": name})
+    return token
+
+
+def _failure(ledger: Ledger, account: str, at: float) -> int:
+    with ledger.transaction() as tx:
+        return throttle.record_failure(tx.conn, account, at)
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    raw_name, password = form.get("usuario", ""), form.get("contrasena", "")
+    if not isinstance(raw_name, str) or not isinstance(password, str):
+        return _login_page(request, GENERIC, status=400)
+    at, ip = now(request), request.remote or "-"
+    db, buckets = request.app[DB], request.app[IP_BUCKETS]
+    account = throttle.account_key(raw_name)
+    try:
+        name = users.check_name(raw_name)
+    except BadInput:
+        name = ""
+    if not buckets.allows(ip, at) or await db.read(throttle.wait_left, account, at) > 0:
+        buckets.take(ip, at)
+        log.warning("login throttled account=%s ip=%s", account[:12], ip)
+        return _login_page(request, GENERIC, raw_name[:64], status=429)
+    user = await db.read(users.get, name) if name and len(password) <= MAX_PASSWORD else None
+    usable = user is not None and user.active
+    ok = await request.app[HASHER].verify(password, user.password_hash if user and usable else None)
+    if not (ok and usable and user):
+        failures = await db.write(_failure, account, at)
+        buckets.take(ip, at)
+        log.warning("login failed account=%s ip=%s failures=%d", account[:12], ip, failures)
+        return _login_page(request, GENERIC, raw_name[:64], status=401)
+    token = await db.write(_start_session, user.name, account, request.cookies.get(sessions.COOKIE), at)
+    log.info("login role=%s ip=%s", user.role, ip)
+    response = web.HTTPSeeOther("/")
+    response.set_cookie(sessions.COOKIE, token, httponly=True, samesite="Strict", path="/",
+                        secure=request.app[SECURE_COOKIES])
+    response.del_cookie(PRE_COOKIE, path="/")
+    raise response
+
+
+def _end_session(ledger: Ledger, token_sha256: str, name: str) -> None:
+    with ledger.transaction() as tx:
+        sessions.revoke(tx.conn, token_sha256)
+        tx.append("user.logout", {"by": name})
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    session = request.get(SESSION)
+    if session is not None:
+        await request.app[DB].write(_end_session, session.token_sha256, session.username)
+        request.pop(SESSION_TOKEN, None)
+    response = web.HTTPSeeOther("/login")
+    response.del_cookie(sessions.COOKIE, path="/")
+    raise response
+
+
+async def home(request: web.Request) -> web.StreamResponse:
+    who = clerk(request)
+    if who is None:
+        raise web.HTTPSeeOther("/login")
+    board = request.app[BOARD]
+    await board.refresh(request.app[DB].read)
+    return render(request, "home.html", {
+        "to_capture": len(board.to_capture()) + len(board.unidentified),
+        "to_verify": len(board.to_verify(who.name)),
+        "mismatched": len(board.mismatched()),
+        "role_label": users.ROLE_LABELS.get(who.role, who.role),
+    })

@@ -1,0 +1,193 @@
+"""The work board: an in-memory view of the ledger (acopio, images, captures, verifications).
+
+It folds packets in seq order from a cursor, so each request reads only what is new. It is
+only for showing queues; every decision that writes is re-checked in SQL inside the
+writing transaction (see `rules`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any
+
+KINDS = ("acta.acopio", "acta.digitized", "acta.assigned", "acta.captured", "acta.verified",
+         "acta.mismatch", "scan.quarantined")
+CLAIM_S = 10 * 60  # a clerk keeps the acta they opened this long
+
+
+@dataclass
+class Capture:
+    seq: int
+    round: int
+    by: str
+    values: dict[str, Any]
+    image_sha256: str | None
+    at: str
+
+
+@dataclass
+class Verified:
+    seq: int
+    values: dict[str, Any]
+    cls: str
+    observations: list[str]
+    total: int
+    by: str
+    at: str
+
+
+@dataclass
+class ActaState:
+    key: str
+    received_at: str | None = None
+    in_catalog: bool | None = None
+    images: list[str] = field(default_factory=list)
+    first_image_seq: int | None = None
+    captures: list[Capture] = field(default_factory=list)
+    mismatch_fields: list[str] = field(default_factory=list)
+    mismatch_seq: int | None = None
+    verified: Verified | None = None
+
+    def capture(self, round_: int) -> Capture | None:
+        return next((c for c in self.captures if c.round == round_), None)
+
+    @property
+    def image(self) -> str | None:
+        return self.images[-1] if self.images else None
+
+    @property
+    def stage(self) -> str:
+        if self.verified:
+            return "verificada"
+        if self.mismatch_seq is not None:
+            return "discrepancia"
+        if self.capture(1):
+            return "capturada"
+        if self.images:
+            return "digitalizada"
+        return "recibida" if self.received_at else "sin registro"
+
+
+@dataclass
+class Image:
+    seq: int
+    sha256: str
+    name: str
+    source: str
+    at: str
+
+
+@dataclass
+class Board:
+    actas: dict[str, ActaState] = field(default_factory=dict)
+    unidentified: dict[str, Image] = field(default_factory=dict)
+    quarantine: list[dict[str, Any]] = field(default_factory=list)
+    acopio_log: list[tuple[int, str]] = field(default_factory=list)  # (seq, key), newest last
+    cursor: int = 0
+    claims: dict[tuple[str, str], tuple[str, float]] = field(default_factory=dict)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def acta(self, key: str) -> ActaState:
+        state = self.actas.get(key)
+        if state is None:
+            state = self.actas[key] = ActaState(key)
+        return state
+
+    def apply(self, seq: int, kind: str, at: str, body: dict[str, Any]) -> None:
+        """Fold one packet into the board."""
+        self.cursor = max(self.cursor, seq)
+        key = body.get("acta")
+        if kind == "acta.digitized":
+            sha = body["image"]["sha256"]
+            if isinstance(key, str):
+                self._add_image(key, sha, seq)
+            else:
+                original = body.get("original") or {}
+                source = body.get("source") or {}
+                self.unidentified[sha] = Image(seq, sha, str(original.get("name", "")),
+                                               f"{source.get('kind', '')}:{source.get('id', '')}", at)
+        elif kind == "scan.quarantined":
+            self.quarantine.append({"seq": seq, "at": at, **body})
+        elif not isinstance(key, str):
+            return
+        elif kind == "acta.acopio":
+            state = self.acta(key)
+            if state.received_at is None:
+                state.received_at, state.in_catalog = at, bool(body.get("in_catalog"))
+            self.acopio_log.append((seq, key))
+        elif kind == "acta.assigned":
+            sha = body["image_sha256"]
+            self.unidentified.pop(sha, None)
+            self._add_image(key, sha, seq)
+        elif kind == "acta.captured":
+            self.acta(key).captures.append(Capture(
+                seq, int(body.get("round", 1)), str(body.get("by")), dict(body.get("values") or {}),
+                body.get("image_sha256"), at))
+        elif kind == "acta.mismatch":
+            state = self.acta(key)
+            state.mismatch_seq, state.mismatch_fields = seq, list(body.get("fields") or [])
+        elif kind == "acta.verified":
+            self.acta(key).verified = Verified(
+                seq, dict(body.get("values") or {}), str(body.get("class")),
+                list(body.get("observations") or []), int(body.get("total", 0)), str(body.get("by")), at)
+
+    def _add_image(self, key: str, sha: str, seq: int) -> None:
+        state = self.acta(key)
+        if sha not in state.images:
+            state.images.append(sha)
+        if state.first_image_seq is None:
+            state.first_image_seq = seq
+
+    def _ordered(self) -> list[ActaState]:
+        return sorted((s for s in self.actas.values() if s.first_image_seq is not None),
+                      key=lambda s: s.first_image_seq or 0)
+
+    def to_capture(self) -> list[ActaState]:
+        return [s for s in self._ordered() if not s.captures and not s.verified]
+
+    def to_verify(self, user: str | None = None) -> list[ActaState]:
+        out = []
+        for s in self._ordered():
+            first = s.capture(1)
+            if first and not s.capture(2) and not s.verified and s.mismatch_seq is None:
+                if user is None or first.by != user:
+                    out.append(s)
+        return out
+
+    def mismatched(self) -> list[ActaState]:
+        return [s for s in self.actas.values() if s.mismatch_seq is not None and not s.verified]
+
+    def claim(self, stage: str, candidates: list[str], user: str, now: float) -> str | None:
+        """The first candidate not held by another clerk; it is held for `user` for CLAIM_S."""
+        mine = next((c for c in candidates if self.claims.get((stage, c), ("", 0.0))[0] == user
+                     and self.claims[(stage, c)][1] > now), None)
+        for item in ([mine] if mine else []) + candidates:
+            holder, until = self.claims.get((stage, item), ("", 0.0))
+            if holder in ("", user) or until <= now:
+                self.claims[(stage, item)] = (user, now + CLAIM_S)
+                return item
+        return None
+
+    def release(self, stage: str, item: str) -> None:
+        self.claims.pop((stage, item), None)
+
+    async def refresh(self, read: Any) -> None:
+        """Fold packets appended since the cursor (`read` runs a function on a reader)."""
+        async with self._lock:
+            rows = await read(_new_rows, self.cursor)
+            for seq, kind, at, data in rows:
+                if data is None:
+                    self.cursor = max(self.cursor, seq)
+                    continue
+                self.apply(seq, kind, at, json.loads(bytes(data))["body"])
+
+
+def _new_rows(conn: sqlite3.Connection, cursor: int) -> list[tuple[int, str, str, bytes | None]]:
+    marks = ",".join("?" * len(KINDS))
+    return conn.execute(
+        f"SELECT seq, kind, at, CASE WHEN kind IN ({marks}) THEN canonical END FROM packets"
+        " WHERE seq > ? ORDER BY seq", (*KINDS, cursor),
+    ).fetchall()

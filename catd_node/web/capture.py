@@ -1,0 +1,121 @@
+"""Captura: the next acta from the queue, its image beside a form built from the contest fields."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+
+from catd_node import actas
+from catd_node.blobs import check_name
+from catd_node.errors import BadInput
+from catd_node.web import forms, rules
+from catd_node.web.board import ActaState, Image
+from catd_node.web.state import BOARD, DB, ELECTION, clerk, now, render, require
+
+log = logging.getLogger("catd.web.capture")
+
+
+def entry_context(request: web.Request, key: str, sha: str | None, entry: forms.Entry | None = None,
+                  ) -> dict[str, Any]:
+    """What the capture/verification form needs: the image and the contest's fields."""
+    election = request.app[ELECTION]
+    contest = forms.contest_for(election, key)
+    spec = election.actas.get(key)
+    return {
+        "key": key, "sha": sha, "spec": spec, "contest": contest,
+        "fields": [{"name": f, "input": forms.field_name(f), "vote": f in contest.votes,
+                    "raw": entry.raw.get(f, "") if entry else "",
+                    "error": entry.errors.get(f) if entry else None} for f in contest.fields],
+        "errors": bool(entry and entry.errors),
+    }
+
+
+def outcome_message(key: str, result: actas.Classification) -> str:
+    text = f"Acta {key}: {result.label}."
+    if result.observations:
+        text += " Observaciones: " + "; ".join(result.observations) + "."
+    return text
+
+
+async def _next(request: web.Request, message: str | None = None) -> web.Response:
+    board = request.app[BOARD]
+    await board.refresh(request.app[DB].read)
+    who = clerk(request)
+    assert who is not None
+    at = now(request)
+    key = board.claim("captura", [s.key for s in board.to_capture()], who.name, at)
+    if key is not None:
+        state: ActaState = board.actas[key]
+        return render(request, "capture.html", {"message": message, "mode": "captura",
+                                                **entry_context(request, key, state.image)})
+    sha = board.claim("asignar", list(board.unidentified), who.name, at)
+    if sha is not None:
+        image: Image = board.unidentified[sha]
+        return render(request, "assign.html", {"message": message, "image": image, "error": None,
+                                               "typed": ""})
+    return render(request, "empty.html", {"message": message, "title": "Captura",
+                                          "text": "No hay actas pendientes de captura."})
+
+
+@require("capturista", "verificador")
+async def capture_next(request: web.Request) -> web.StreamResponse:
+    done = request.query.get("hecho")
+    return await _next(request, f"Acta {done} capturada. Siguiente:" if done else None)
+
+
+@require("capturista", "verificador")
+async def capture_submit(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    try:
+        key = forms.check_key(str(form.get("acta", "")))
+        sha = form.get("imagen") or None
+        if sha is not None:
+            sha = check_name(str(sha))
+    except BadInput as exc:
+        raise web.HTTPBadRequest(text=f"{exc.what}: {exc.why}") from exc
+    election = request.app[ELECTION]
+    entry = forms.read_values(forms.contest_for(election, key), form)
+    if entry.values is None:
+        return render(request, "capture.html", {"mode": "captura",
+                                                **entry_context(request, key, sha, entry)}, status=422)
+    who = clerk(request)
+    assert who is not None
+    try:
+        packet = await request.app[DB].write(rules.capture, key, sha, entry.values, who.name)
+    except rules.Refused as exc:
+        return await _next(request, f"{exc.what}: {exc.why}.")
+    request.app[BOARD].release("captura", key)
+    log.info("captured acta=%s seq=%d", key, packet.seq)
+    raise web.HTTPSeeOther(f"/captura?hecho={quote(key, safe='')}")
+
+
+@require("capturista", "verificador")
+async def assign_submit(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    board = request.app[BOARD]
+    try:
+        sha = check_name(str(form.get("imagen", "")))
+    except BadInput as exc:
+        raise web.HTTPBadRequest(text="imagen no válida") from exc
+    typed = str(form.get("clave", ""))
+    try:
+        key = forms.check_key(typed)
+    except BadInput as exc:
+        image = board.unidentified.get(sha)
+        if image is None:
+            raise web.HTTPSeeOther("/captura") from exc
+        return render(request, "assign.html", {"image": image, "error": exc.why, "typed": typed[:64],
+                                               "message": None}, status=422)
+    who = clerk(request)
+    assert who is not None
+    try:
+        packet = await request.app[DB].write(rules.assign, key, sha, who.name)
+    except rules.Refused as exc:
+        return await _next(request, f"{exc.what}: {exc.why}.")
+    board.release("asignar", sha)
+    log.info("assigned acta=%s image=%s seq=%d", key, sha[:12], packet.seq)
+    raise web.HTTPSeeOther("/captura")
+

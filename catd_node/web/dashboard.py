@@ -1,0 +1,118 @@
+"""The coordinator's dashboard, `/status` JSON and `/metrics` (Prometheus text format)."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sqlite3
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from catd_node import status as node_status
+from catd_node.actas import CLASS_LABELS
+from catd_node.web.state import BOARD, DATADIR, DB, ELECTION, clerk, now, render, require
+
+log = logging.getLogger("catd.web.dashboard")
+LINK_FRESH_S = 120
+
+
+def _status(conn: sqlite3.Connection, node_id: str, expected: int) -> dict[str, Any]:
+    try:
+        return node_status.status(conn, node_id, expected)
+    except (sqlite3.Error, AttributeError, ImportError, KeyError) as exc:
+        # sync.receipts may not exist yet, or its tables may not be created: report without HQ
+        log.warning("hq summary unavailable: %s", exc)
+        top = node_status.ledger.head(conn)
+        return {"node_id": node_id, "head": {"seq": top.seq, "hash": top.hash},
+                "packets": int(conn.execute("SELECT COUNT(*) FROM packets").fetchone()[0]),
+                "actas": node_status.acta_counts(conn, expected),
+                "quarantined": int(conn.execute(
+                    "SELECT COUNT(*) FROM packets WHERE kind = 'scan.quarantined'").fetchone()[0]),
+                "hq": {"acked_seq": 0, "last_receipt_at": None, "last_error": f"no disponible: {exc}"}}
+
+
+def _age_s(stamp: str | None, at: float) -> float | None:
+    if not stamp:
+        return None
+    try:
+        then = datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone(UTC)
+        return max(0.0, at - then.timestamp())
+    except ValueError:
+        return None
+
+
+async def snapshot(request: web.Request) -> dict[str, Any]:
+    """Status of the node plus what the web app knows (sent to HQ, link, disk)."""
+    datadir = request.app[DATADIR]
+    board = request.app[BOARD]
+    db = request.app[DB]
+    await board.refresh(db.read)
+    doc = await db.read(_status, datadir.config.node_id, len(request.app[ELECTION].actas))
+    hq = doc["hq"]
+    acked = int(hq.get("acked_seq") or 0)
+    doc["actas"]["sent_to_hq"] = sum(
+        1 for s in board.actas.values() if s.verified and s.verified.seq <= acked)
+    doc["actas"]["mismatched"] = len(board.mismatched())
+    age = _age_s(hq.get("last_receipt_at"), now(request))
+    doc["hq"]["lag_packets"] = max(0, doc["head"]["seq"] - acked)
+    doc["hq"]["receipt_age_s"] = None if age is None else round(age, 1)
+    doc["hq"]["link"] = ("sin configurar" if not datadir.config.hq.urls else
+                         "en línea" if age is not None and age <= LINK_FRESH_S and not hq.get("last_error")
+                         else "sin conexión")
+    usage = shutil.disk_usage(datadir.root)
+    doc["disk"] = {"free_bytes": usage.free, "total_bytes": usage.total}
+    return doc
+
+
+def _visible(request: web.Request) -> bool:
+    """Monitoring from the node itself, or a signed-in coordinator."""
+    who = clerk(request)
+    return (who is not None and who.role == "coordinador") or request.remote in ("127.0.0.1", "::1")
+
+
+async def status_json(request: web.Request) -> web.StreamResponse:
+    if not _visible(request):
+        raise web.HTTPForbidden(text="solo para coordinación")
+    return web.json_response(await snapshot(request), headers={"Cache-Control": "no-store"})
+
+
+async def metrics(request: web.Request) -> web.StreamResponse:
+    if not _visible(request):
+        raise web.HTTPForbidden(text="solo para coordinación")
+    doc = await snapshot(request)
+    lines = ["# HELP catd_actas Actas by stage of the CATD procedure.", "# TYPE catd_actas gauge"]
+    lines += [f'catd_actas{{stage="{stage}"}} {int(n)}' for stage, n in doc["actas"].items()]
+    for name, value, text in (
+        ("catd_head_seq", doc["head"]["seq"], "Sequence number of the last packet."),
+        ("catd_packets", doc["packets"], "Packets in the ledger."),
+        ("catd_quarantined", doc["quarantined"], "Files quarantined by the scanner service."),
+        ("catd_hq_acked_seq", int(doc["hq"].get("acked_seq") or 0), "Last packet HQ acknowledged."),
+        ("catd_hq_lag_packets", doc["hq"]["lag_packets"], "Packets not yet acknowledged by HQ."),
+        ("catd_disk_free_bytes", doc["disk"]["free_bytes"], "Free bytes on the data dir's disk."),
+    ):
+        lines += [f"# HELP {name} {text}", f"# TYPE {name} gauge", f"{name} {int(value)}"]
+    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain",
+                        headers={"Cache-Control": "no-store"}, charset="utf-8")
+
+
+@require("coordinador")
+async def dashboard(request: web.Request) -> web.StreamResponse:
+    doc = await snapshot(request)
+    board = request.app[BOARD]
+    stages = [("Esperadas (catálogo)", "expected"), ("Recibidas (acopio)", "received"),
+              ("Digitalizadas", "digitized"), ("Sin identificar", "unidentified"),
+              ("Capturadas", "captured"), ("Verificadas", "verified"),
+              ("Con discrepancia", "mismatched"), ("Enviadas a HQ", "sent_to_hq")]
+    expected = max(1, doc["actas"]["expected"])
+    rows = [{"label": label, "n": doc["actas"][k], "pct": min(100, round(100 * doc["actas"][k] / expected))}
+            for label, k in stages]
+    actas_list = sorted(board.actas.values(), key=lambda s: s.key)
+    return render(request, "dashboard.html", {
+        "doc": doc, "rows": rows, "actas": actas_list, "quarantine": list(reversed(board.quarantine[-50:])),
+        "free_gb": doc["disk"]["free_bytes"] / 1e9, "class_labels": _labels()})
+
+
+def _labels() -> dict[str, str]:
+    return CLASS_LABELS

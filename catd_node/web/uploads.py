@@ -1,0 +1,140 @@
+"""Phone uploads on the LAN: a per-device token, streamed to inbox/uploads/<device>/ with a limit.
+
+The file is written as `.upload-*.part` (the scanner service ignores such names) and renamed to
+its final name only when complete and synced, so the scanner never ingests half a file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import re
+import secrets
+import sqlite3
+import tempfile
+from pathlib import Path
+from typing import BinaryIO
+
+from aiohttp import BodyPartReader, web
+
+from catd_node.blobs import fsync_dir
+from catd_node.web.state import DATADIR, DB, render
+
+log = logging.getLogger("catd.web.uploads")
+MAX_BYTES = 30 * 1024 * 1024
+READ_TIMEOUT_S = 120
+EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+DEVICE_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
+
+
+def new_token() -> tuple[str, str]:
+    token = secrets.token_urlsafe(32)
+    return token, hashlib.sha256(token.encode()).hexdigest()
+
+
+def device_for(conn: sqlite3.Connection, token: str) -> str | None:
+    if not token or len(token) > 128:
+        return None
+    row = conn.execute("SELECT id FROM web_devices WHERE token_sha256 = ? AND active = 1",
+                       (hashlib.sha256(token.encode()).hexdigest(),)).fetchone()
+    return row[0] if row else None
+
+
+def safe_name(raw: str | None) -> str | None:
+    """A final file name from what the phone sent: base name, safe characters, a known image type."""
+    base = (raw or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = _UNSAFE.sub("_", base).lstrip("._-")[:100]
+    if not name or not name.lower().endswith(EXTENSIONS):
+        return None
+    return name
+
+
+async def upload_form(request: web.Request) -> web.StreamResponse:
+    return render(request, "uploads.html", {"message": None, "error": None})
+
+
+def _error(request: web.Request, text: str, status: int) -> web.Response:
+    return render(request, "uploads.html", {"message": None, "error": text}, status=status)
+
+
+async def upload(request: web.Request) -> web.StreamResponse:
+    """POST multipart: `token` first, then `file`; nothing is written before the token checks out."""
+    token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    try:
+        async with asyncio.timeout(READ_TIMEOUT_S):
+            reader = await request.multipart()
+            part = await reader.next()
+            if isinstance(part, BodyPartReader) and part.name == "token":
+                token = (await part.read(decode=True))[:200].decode("utf-8", "replace").strip()
+                part = await reader.next()
+            device = await request.app[DB].read(device_for, token)
+            if device is None:
+                log.warning("upload refused: bad device token ip=%s", request.remote)
+                return _error(request, "Token de dispositivo no válido.", 403)
+            if not isinstance(part, BodyPartReader) or part.name != "file":
+                return _error(request, "Falta el archivo.", 400)
+            name = safe_name(part.filename)
+            if name is None:
+                return _error(request, "Tipo de archivo no admitido (JPEG, PNG, TIFF o WebP).", 400)
+            folder = request.app[DATADIR].inbox / "uploads" / device
+            final = await _store(part, folder, name)
+    except TimeoutError:
+        return _error(request, "La carga tardó demasiado.", 408)
+    except _Empty:
+        return _error(request, "El archivo está vacío.", 400)
+    except _TooLarge:
+        return _error(request, f"El archivo excede {MAX_BYTES // (1024 * 1024)} MB.", 413)
+    log.info("upload stored device=%s file=%s", device, final.name)
+    return render(request, "uploads.html", {"message": f"Imagen recibida: {final.name}", "error": None},
+                  status=201)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _Empty(Exception):
+    pass
+
+
+async def _store(part: BodyPartReader, folder: Path, name: str) -> Path:
+    loop = asyncio.get_running_loop()
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=".upload-", suffix=".part", dir=folder)
+    tmp = Path(tmp_name)
+    size = 0
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while chunk := await part.read_chunk(256 * 1024):
+                size += len(chunk)
+                if size > MAX_BYTES:
+                    raise _TooLarge
+                await loop.run_in_executor(None, out.write, chunk)
+            await loop.run_in_executor(None, _sync, out)
+        if size == 0:
+            raise _Empty
+        return await loop.run_in_executor(None, _publish, tmp, folder, name)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _sync(out: BinaryIO) -> None:
+    out.flush()
+    os.fsync(out.fileno())
+
+
+def _publish(tmp: Path, folder: Path, name: str) -> Path:
+    """Link the finished temp file to a free final name (never overwriting), then drop the temp."""
+    stem, dot, ext = name.rpartition(".")
+    for n in range(1000):
+        final = folder / (name if n == 0 else f"{stem}-{n}{dot}{ext}")
+        try:
+            os.link(tmp, final)
+        except FileExistsError:
+            continue
+        fsync_dir(folder)
+        return final
+    raise FileExistsError(name)
