@@ -1,0 +1,105 @@
+"""A real `catd-node scan` killed with SIGKILL again and again while it ingests a batch.
+
+After a final clean `scan --once`, every dropped file is exactly one outcome (digitized,
+duplicate or quarantined), no original is lost, and `verify` passes (DESIGN invariants 1, 2).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from catd_node.datadir import DataDir
+from tests.scanners.conftest import KEYS, ScanProcess, cli, db, drop, image_bytes, inbox, tiff_pages
+
+KILLS = 12
+
+
+def batch() -> list[tuple[str, bytes]]:
+    """~30 files: good scans, byte-identical re-scans under new names, broken files, a 2-page TIFF."""
+    good = [(f"{KEYS[i % len(KEYS)]}.jpg" if i < 5 else f"scan{i:03d}.jpg",
+             image_bytes("JPEG", size=(1275, 1650), seed=100 + i)) for i in range(20)]
+    dups = [(f"rescan{i:03d}.jpg", good[i * 3][1]) for i in range(4)]
+    bad = [
+        ("nota.jpg", b"esto no es una imagen"),
+        ("cortada.jpg", image_bytes("JPEG", size=(1275, 1650), seed=7)[:5000]),
+        ("vacio.png", b""),
+        ("animado.jpg", b"GIF89a" + bytes(300)),
+    ]
+    tiff = [("lote/paginas.tif", tiff_pages(2, seed=9))]
+    return good + dups + bad + tiff
+
+
+def originals_on_disk(d: DataDir) -> Counter[str]:
+    found: Counter[str] = Counter()
+    for base in (d.processed, d.quarantine):
+        for path in base.rglob("*"):
+            if path.is_file() and not path.name.endswith(".why.txt"):
+                found[hashlib.sha256(path.read_bytes()).hexdigest()] += 1
+    return found
+
+
+@pytest.mark.slow
+def test_sigkill_at_many_points_loses_nothing_and_duplicates_nothing(scan_dir: DataDir,
+                                                                    tmp_path: Path) -> None:
+    rng = random.Random(20240602)
+    files = batch()
+    waves = [files[0:10], files[10:20], files[20:]]
+    log = tmp_path / "scan.log"
+    for kill in range(KILLS):
+        if kill < len(waves):
+            for name, data in waves[kill]:
+                if data:
+                    drop(inbox(scan_dir) / name, data)
+                else:
+                    (inbox(scan_dir) / name).write_bytes(data)
+        proc = ScanProcess(scan_dir, log)
+        try:
+            proc.proc.wait(timeout=rng.uniform(0.4, 2.2))  # the kill point: a random moment
+        except subprocess.TimeoutExpired:
+            pass
+        assert proc.alive(), f"scan exited early (run {kill}):\n{proc.text()[-2000:]}"
+        proc.kill()
+    text = log.read_text(encoding="utf-8", errors="replace")
+    assert "ingested file=" in text and "recovered file=" in text  # kills landed mid-work
+
+    final = cli("scan", "--once", "-d", str(scan_dir.root))
+    assert final.returncode == 0, final.stderr[-3000:]
+
+    conn = db(scan_dir)
+    rows = conn.execute("SELECT kind, CAST(canonical AS TEXT) FROM packets ORDER BY seq").fetchall()
+    claims = conn.execute("SELECT outcome, original_sha256 FROM scan_claims").fetchall()
+    conn.close()
+    bodies = [(kind, json.loads(text)["body"]) for kind, text in rows]
+    digitized = [b for k, b in bodies if k == "acta.digitized"]
+    duplicates = [b for k, b in bodies if k == "scan.duplicate"]
+    quarantined = [b for k, b in bodies if k == "scan.quarantined"]
+
+    # No duplicate packets: one acta.digitized per (original, page).
+    pages = Counter((b["original"]["sha256"], b["page"]) for b in digitized)
+    assert max(pages.values()) == 1, pages.most_common(3)
+    dropped = Counter(hashlib.sha256(data).hexdigest() for _, data in files)
+    bad_shas = {hashlib.sha256(data).hexdigest() for name, data in files[24:28]}
+    good_shas = set(dropped) - bad_shas
+    assert {sha for sha, _ in pages} == good_shas
+    assert sum(1 for sha, page in pages if page == 2) == 1  # the TIFF's second page
+
+    # Exactly one outcome per dropped file.
+    assert len(claims) == len(files) == 29
+    outcomes = len({b["original"]["sha256"] for b in digitized}) + len(duplicates) + len(quarantined)
+    assert outcomes == len(files)
+    assert len(duplicates) == 4
+    assert sorted(b["reason"] for b in quarantined) == ["empty", "not_an_image", "truncated",
+                                                        "unsupported_format"]
+
+    # No original lost: every dropped file is in processed/ or quarantine/, and the inbox is empty.
+    assert originals_on_disk(scan_dir) == dropped
+    left = [p for p in inbox(scan_dir).rglob("*") if p.is_file()]
+    assert left == []
+    assert cli("verify", "-d", str(scan_dir.root)).returncode == 0
