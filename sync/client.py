@@ -168,8 +168,10 @@ class Replay:
                 self.checkpoint = None
         if self.refused_blobs:
             first = next(iter(self.refused_blobs.items()))
-            raise LaneStopped("images lane", f"{len(self.refused_blobs)} image(s) refused, first "
-                                             f"{first[0][:16]}…: {first[1]}")
+            stopped = LaneStopped("images lane", f"{len(self.refused_blobs)} image(s) refused, first "
+                                                 f"{first[0][:16]}…: {first[1]}")
+            await self._stopped(stopped)
+            raise stopped
 
     async def _failed(self, exc: Retryable) -> None:
         self.checkpoint = None

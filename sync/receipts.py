@@ -103,12 +103,13 @@ def receipts(conn: sqlite3.Connection) -> list[Receipt]:
 
 
 def mark_blob(conn: sqlite3.Connection, sha: str, size: int, url: str) -> None:
-    """HQ answered 200/201 for blob `sha`: it holds those bytes."""
+    """HQ answered 200/201 for blob `sha`: it holds those bytes (and the link works again)."""
     with store.immediate(conn):
         conn.execute(
             "INSERT OR IGNORE INTO sync_blobs (sha256, bytes, delivered_at, hq_url) VALUES (?, ?, ?, ?)",
             (sha, size, packets.now(), url),
         )
+        conn.execute("UPDATE sync_link SET last_error = NULL, last_error_at = NULL WHERE id = 1")
 
 
 def rewind(conn: sqlite3.Connection, hq_seq: int, hq_hash: str) -> None:
