@@ -17,24 +17,43 @@ QR_FALLBACK_LONG_SIDE = 1200
 
 
 def _decode(image: Image.Image) -> list[str]:
-    found = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)
+    # try_invert off: actas are dark print on light paper, and the inverted pass doubles a miss.
+    found = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode, try_invert=False)
     return [barcode.text.strip() for barcode in found if barcode.valid and barcode.text.strip()]
 
 
-def read_qrs(image: Image.Image, budget_s: float = QR_BUDGET_S) -> list[str]:
-    """Texts of every QR code on the page: the full image, then a smaller grayscale copy."""
+def _gray(image: Image.Image) -> Image.Image:
+    return image if image.mode == "L" else image.convert("L")
+
+
+def _smaller(image: Image.Image) -> Image.Image | None:
+    long_side = max(image.size)
+    if long_side <= QR_FALLBACK_LONG_SIDE:
+        return None
+    scale = QR_FALLBACK_LONG_SIDE / long_side
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(size, Image.Resampling.BOX)
+
+
+def read_qrs(image: Image.Image, *, full: Image.Image | None = None,
+             budget_s: float = QR_BUDGET_S) -> list[str]:
+    """Texts of every QR code on the page.
+
+    Tries `image` (e.g. the page at the target dpi), then `full` (the page as scanned) if given,
+    then a small box-filtered copy, in which noise and JPEG blocks no longer hide finder
+    patterns. The first pass always runs; later passes only while within `budget_s`.
+    """
     started = time.monotonic()
-    gray = image if image.mode == "L" else image.convert("L")
+    gray = _gray(image)
     texts = _decode(gray)
-    if texts:
-        return texts
-    long_side = max(gray.size)
-    if long_side > QR_FALLBACK_LONG_SIDE and time.monotonic() - started < budget_s:
-        # Noise and JPEG blocks can hide finder patterns at full size; a box-filtered copy smooths them.
-        scale = QR_FALLBACK_LONG_SIDE / long_side
-        small = gray.resize((max(1, round(gray.width * scale)), max(1, round(gray.height * scale))),
-                            Image.Resampling.BOX)
-        texts = _decode(small)
+    fallbacks = [lambda: _gray(full) if full is not None and full.size != image.size else None,
+                 lambda: _smaller(gray)]
+    for fallback in fallbacks:
+        if texts or time.monotonic() - started > budget_s:
+            break
+        candidate = fallback()
+        if candidate is not None:
+            texts = _decode(candidate)
     return texts
 
 

@@ -11,7 +11,7 @@ import resource
 from dataclasses import dataclass
 
 from catd_node.config import ImageConfig
-from scanners.compress import Compressed, compress
+from scanners.compress import Compressed, derive
 from scanners.decode import Rejected, decode
 from scanners.identify import identify, read_qrs
 
@@ -54,8 +54,9 @@ def process(data: bytes, name: str, sidecar_text: str | None, cfg: ImageConfig,
     result: list[ProcessedPage] = []
     for page in pages:
         try:
-            compressed = compress(page, cfg)
-            qr_text = _qr_for(read_qrs(page.image), catalog_keys)
+            reference, compressed = derive(page, cfg)
+            # The QR is read on the downscaled page first: 3–4× fewer pixels, same modules.
+            qr_text = _qr_for(read_qrs(reference, full=page.image), catalog_keys)
         except MemoryError as exc:
             raise Rejected("decompression_bomb", f"{name} page {page.index}: out of memory") from exc
         acta, how = identify(qr_text, sidecar_text, name, catalog_keys)
