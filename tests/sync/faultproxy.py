@@ -148,7 +148,7 @@ class FaultProxy:
             await writer.drain()
             return True
         if fault.action == DROP_REQUEST:
-            up_reader, up_writer = await self._upstream()
+            _, up_writer = await self._upstream()
             up_writer.write((head + body)[: len(head) + fault.after_bytes])
             await up_writer.drain()
             await asyncio.sleep(0.05)  # let HQ read what arrived before the link dies

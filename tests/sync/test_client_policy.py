@@ -114,5 +114,5 @@ def test_sync_settings_from_catd_toml(node_dir):
     assert settings.retry_budget_s == 2.5 and settings.blob_workers == 3
     assert settings.policy(once=True).budget == 2.5 and settings.policy(once=False).budget is None
     configure(node, ["http://127.0.0.1:9"], {"retry_cap_s": '"soon"'})
-    with pytest.raises(BadInput, match="sync.retry_cap_s"):
+    with pytest.raises(BadInput, match=r"sync\.retry_cap_s"):
         Settings.load(node)

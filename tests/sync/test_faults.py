@@ -172,8 +172,9 @@ def _real_policy(budget: float = 30.0) -> Policy:
 
 
 @pytest.mark.slow
-async def test_hq_killed_and_restarted_mid_drain(hq_node, hq_dir, hq_process):
+async def test_hq_killed_and_restarted_mid_drain(hq_node, hq_dir, hq_process, caplog):
     add_chain(hq_node, images=12, image_size=150_000, extra_per_image=60)
+    head = 1 + 12 * 61
     node = configure(hq_node, [hq_process.url])
     settings = fast_settings()
     drain = asyncio.create_task(client.once(node, _real_policy(), settings))
@@ -183,9 +184,11 @@ async def test_hq_killed_and_restarted_mid_drain(hq_node, hq_dir, hq_process):
 
     await _until(some_arrived)
     await asyncio.to_thread(hq_process.kill)
+    assert await _hq_seq(hq_dir, node.config.node_id) < head, "the drain ended before the kill"
     await asyncio.sleep(0.5)  # the client meets a dead HQ for a while
     await asyncio.to_thread(hq_process.start)
     await asyncio.wait_for(drain, 60)
+    assert "connect_failed" in caplog.text or "connection_dropped" in caplog.text
     assert_hq_holds_exactly(hq_dir, node)
 
 
