@@ -17,13 +17,14 @@ from sync.hq.store import HQDir
 
 log = logging.getLogger("catd.hq.app")
 HQ_DIR = web.AppKey("hq_dir", HQDir)
+WORKERS = web.AppKey("workers", int)
 BODY_TIMEOUT_S = 60.0
 
 
 async def get_head(request: web.Request) -> web.Response:
     state = request.app[STATE]
     node = request.match_info["node"]
-    if node not in state.node_keys and not await _reload_keys(state, node):
+    if node not in state.node_pems and not await _reload_keys(state, node):
         raise error(403, protocol.UNKNOWN_NODE, f"node {node!r} is not registered at HQ")
     seq, hash_hex = await state.read(hq_store.head, node)
     return web.json_response({"seq": seq, "hash": hash_hex})
@@ -31,8 +32,8 @@ async def get_head(request: web.Request) -> web.Response:
 
 async def _reload_keys(state: HQState, node: str) -> bool:
     """Pick up nodes registered with `catd-hq add-node` while the server runs."""
-    state.node_keys = await state.read(hq_store.node_keys)
-    return node in state.node_keys
+    state.node_pems = await state.read(hq_store.node_pems)
+    return node in state.node_pems
 
 
 async def _read_body(request: web.Request, limit: int) -> bytes:
@@ -54,12 +55,12 @@ async def post_packets(request: web.Request) -> web.Response:
     state = request.app[STATE]
     body = await _read_body(request, protocol.MAX_BATCH_BYTES)
     lines = protocol.unframe(body)
-    checked = await state.compute(receive.check_batch, lines, state.node_keys)
+    checked = await state.check(lines)
     if checked.rejection is not None and checked.rejection.body["error"] == protocol.UNKNOWN_NODE:
         if await _reload_keys(state, str(checked.rejection.body.get("node"))):
-            checked = await state.compute(receive.check_batch, lines, state.node_keys)
+            checked = await state.check(lines)
     try:
-        answer = await state.write(receive.store_batch, checked, state.key)
+        answer = await state.write(receive.store_batch, checked)
     except receive.Rejection as exc:
         log.warning("rejected %s", exc.body)
         return web.json_response(exc.body, status=exc.status)
@@ -85,12 +86,14 @@ async def json_errors(request: web.Request, handler: web.Handler) -> web.StreamR
         return web.json_response(protocol.error_body(protocol.BAD_FORM, exc.why), status=422)
 
 
-def create_app(hq: HQDir) -> web.Application:
-    """The HQ app for data dir `hq` (opened on startup, closed on cleanup)."""
+def create_app(hq: HQDir, workers: int = 0) -> web.Application:
+    """The HQ app for data dir `hq` (opened on startup, closed on cleanup); `workers` > 0
+    verifies packets on that many worker processes, 0 on a thread (tests, small sites)."""
     # Batches are streamed and counted in _read_body and blobs in blobs.put_blob; this cap
     # only guards any handler that might call request.read() by mistake.
     app = web.Application(client_max_size=protocol.MAX_BATCH_BYTES + 1024, middlewares=[json_errors])
     app[HQ_DIR] = hq
+    app[WORKERS] = workers
     app.cleanup_ctx.append(_open_state)
     app.router.add_get(protocol.HEAD_PATH, get_head)
     app.router.add_post(protocol.PACKETS_PATH, post_packets)
@@ -104,9 +107,12 @@ async def _open_state(app: web.Application) -> AsyncIterator[None]:
     hq = app[HQ_DIR]
     conn = hq.connect()
     state = HQState(
-        hq=hq, conn=conn, key=hq.private_key(), node_keys=hq_store.node_keys(conn),
-        blobs=hq.blobs(), election=hq.election(),
+        hq=hq, conn=conn, key=hq.private_key(), node_pems=hq_store.node_pems(conn),
+        blobs=hq.blobs(), election=hq.election(), workers=app[WORKERS],
     )
+    if state.workers:
+        # start the worker processes before the first batch arrives
+        await asyncio.gather(*(state.check([]) for _ in range(state.workers)))
     hq.uploads_dir.mkdir(exist_ok=True)
     app[STATE] = state
     yield

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import sys
 from pathlib import Path
 
 from catd_node.cli import setup_logging
-from catd_node.errors import EXIT_OK, CatdError
+from catd_node.errors import EXIT_OK, BadInput, CatdError
 from sync.hq import store as hq_store
 from sync.hq.store import HQDir
 
@@ -33,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", parents=[common], help="serve the /v1 API")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8700)
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="processes verifying packets (default: one per CPU; 0 = a thread)")
     p = sub.add_parser("status", parents=[common], help="per-node head, blobs and fork flag")
     p.add_argument("--json", action="store_true")
     sub.add_parser("verify", parents=[common], help="re-check every stored chain and blob")
@@ -58,8 +61,6 @@ def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
         print(f"initialised {hq.root} (public key: {hq.pub_path})")
         return EXIT_OK
     if args.command == "add-node":
-        from catd_node.errors import BadInput
-
         try:
             pem = args.pubkey.read_bytes()
         except OSError as exc:
@@ -73,7 +74,9 @@ def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
         return EXIT_OK
     if args.command == "serve":
         hq.check()
-        return asyncio.run(serve(hq, args.host, args.port))
+        if args.workers < 0:
+            raise BadInput("--workers", "must be 0 or more")
+        return asyncio.run(serve(hq, args.host, args.port, args.workers))
     if args.command == "status":
         conn = hq.connect()
         try:
@@ -99,13 +102,13 @@ def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
     raise AssertionError(args.command)
 
 
-async def serve(hq: HQDir, host: str, port: int) -> int:
+async def serve(hq: HQDir, host: str, port: int, workers: int = 0) -> int:
     """Serve until SIGTERM/SIGINT, then stop accepting and finish requests in flight."""
     from aiohttp import web
 
     from sync.hq.app import create_app
 
-    runner = web.AppRunner(create_app(hq), shutdown_timeout=10)
+    runner = web.AppRunner(create_app(hq, workers), shutdown_timeout=10)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

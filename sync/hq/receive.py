@@ -12,7 +12,9 @@ import logging
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -26,16 +28,36 @@ log = logging.getLogger("catd.hq.receive")
 
 
 class Rejection(Exception):
-    """A refused batch: HTTP status and the JSON error body."""
+    """A refused batch: HTTP status and the JSON error body (picklable: crosses the worker pool)."""
 
     def __init__(self, status: int, code: str, detail: str, **extra: Any) -> None:
         super().__init__(f"{code}: {detail}")
         self.status = status
         self.body = protocol.error_body(code, detail, **extra)
 
-    @property
-    def line(self) -> int:
-        return int(self.body.get("line", 0))
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rejection, (self.status, self.body)
+
+
+def _rejection(status: int, body: dict[str, Any]) -> Rejection:
+    extra = {k: v for k, v in body.items() if k not in ("error", "detail")}
+    return Rejection(status, body["error"], body["detail"], **extra)
+
+
+class Received(NamedTuple):
+    """A verified packet as HQ stores it, with the receipt signed for it when first verified."""
+
+    seq: int
+    canonical: bytes
+    hash: str
+    sig: bytes
+    prev: str
+    kind: str
+    at: str
+    acta: str | None
+    refs: tuple[str, ...]
+    received_at: str
+    receipt_sig: str
 
 
 @dataclass
@@ -43,12 +65,18 @@ class Checked:
     """The verified prefix of a batch, and the first problem after it (if any)."""
 
     node: str | None = None
-    packets: list[Packet] = field(default_factory=list)
+    packets: list[Received] = field(default_factory=list)
     rejection: Rejection | None = None
 
 
-def check_batch(lines: list[bytes], node_keys: Mapping[str, Ed25519PublicKey]) -> Checked:
-    """Verify each line in order (form, node, contiguity, hash, signature, in-batch prev)."""
+@lru_cache(maxsize=1024)
+def _public(node: str, pem: str) -> Ed25519PublicKey:
+    return keys.public_from_pem(pem.encode("ascii"), node)
+
+
+def check_batch(lines: list[bytes], node_pems: Mapping[str, str], hq_key: Ed25519PrivateKey) -> Checked:
+    """Verify each line in order (form, node, contiguity, hash, signature, in-batch prev), and
+    sign a receipt for each verified packet (used only for packets HQ did not hold yet)."""
     checked = Checked()
     if not lines:
         checked.rejection = Rejection(422, protocol.BAD_FORM, "empty batch", line=1)
@@ -58,20 +86,39 @@ def check_batch(lines: list[bytes], node_keys: Mapping[str, Ed25519PublicKey]) -
             413, protocol.TOO_LARGE, f"{len(lines)} lines; at most {protocol.MAX_BATCH_LINES}"
         )
         return checked
+    received_at = packets.now()
     previous: Packet | None = None
     for number, line in enumerate(lines, start=1):
-        problem = _line_problem(line, number, previous, checked, node_keys)
-        if isinstance(problem, Rejection):
-            checked.rejection = problem
+        packet = _line_problem(line, number, previous, checked, node_pems)
+        if isinstance(packet, Rejection):
+            checked.rejection = packet
             return checked
-        checked.packets.append(problem)
-        previous = problem
+        assert checked.node is not None
+        acta = packet.body.get("acta")
+        receipt = protocol.sign_receipt(hq_key, checked.node, packet.seq, packet.hash, received_at)
+        checked.packets.append(Received(
+            packet.seq, packet.canonical, packet.hash, packet.sig, packet.prev, packet.kind, packet.at,
+            acta if isinstance(acta, str) else None, tuple(packets.blob_refs(packet.envelope)),
+            received_at, receipt["sig"],
+        ))
+        previous = packet
     return checked
 
 
+_WORKER_KEY: list[Ed25519PrivateKey] = []
+
+
+def init_worker(hq_key_path: str) -> None:
+    """Worker-process initializer: load the HQ key once (it signs receipts)."""
+    _WORKER_KEY[:] = [keys.read_private(Path(hq_key_path))]
+
+
+def check_in_worker(lines: list[bytes], node_pems: Mapping[str, str]) -> Checked:
+    return check_batch(lines, node_pems, _WORKER_KEY[0])
+
+
 def _line_problem(
-    line: bytes, number: int, previous: Packet | None, checked: Checked,
-    node_keys: Mapping[str, Ed25519PublicKey],
+    line: bytes, number: int, previous: Packet | None, checked: Checked, node_pems: Mapping[str, str],
 ) -> Packet | Rejection:
     try:
         packet = packets.from_wire(line, f"line {number}")
@@ -83,7 +130,7 @@ def _line_problem(
         return Rejection(422, protocol.BAD_FORM,
                          f"envelope seq {packet.envelope['seq']} is not wire seq {seq}", line=number, seq=seq)
     if checked.node is None:
-        if packet.node not in node_keys:
+        if packet.node not in node_pems:
             return Rejection(403, protocol.UNKNOWN_NODE, f"node {packet.node!r} is not registered at HQ",
                              line=number, node=packet.node)
         checked.node = packet.node
@@ -97,7 +144,7 @@ def _line_problem(
     if raw.hex() != packet.hash:
         return Rejection(422, protocol.BAD_HASH, "hash does not match the canonical bytes",
                          line=number, seq=seq)
-    if not keys.verify(node_keys[checked.node], packet.sig, raw):
+    if not keys.verify(_public(checked.node, node_pems[checked.node]), packet.sig, raw):
         return Rejection(422, protocol.BAD_SIGNATURE,
                          f"signature does not verify against the key of {checked.node}", line=number, seq=seq)
     expected_prev = previous.hash if previous is not None else (packets.ZERO_HASH if seq == 1 else None)
@@ -106,7 +153,7 @@ def _line_problem(
     return packet
 
 
-def store_batch(conn: sqlite3.Connection, checked: Checked, hq_key: Ed25519PrivateKey) -> dict[str, Any]:
+def store_batch(conn: sqlite3.Connection, checked: Checked) -> dict[str, Any]:
     """Store the verified packets in one transaction and answer with the last line's receipt.
 
     Raises Rejection (nothing stored) on a held-chain problem or on `checked.rejection`;
@@ -117,9 +164,8 @@ def store_batch(conn: sqlite3.Connection, checked: Checked, hq_key: Ed25519Priva
         raise checked.rejection
     node = checked.node
     assert node is not None
-    fork: tuple[Packet, str] | None = None
+    fork: tuple[Received, str] | None = None
     last_receipt: dict[str, Any] | None = None
-    received_at = packets.now()
     stored = 0
     try:
         with store.immediate(conn):
@@ -142,8 +188,9 @@ def store_batch(conn: sqlite3.Connection, checked: Checked, hq_key: Ed25519Priva
                 if packet.prev != head_hash:
                     raise Rejection(422, protocol.BAD_PREV, f"prev does not link to HQ's seq {head_seq}",
                                     line=number, seq=packet.seq)
-                last_receipt = protocol.sign_receipt(hq_key, node, packet.seq, packet.hash, received_at)
-                _insert(conn, node, packet, received_at, last_receipt["sig"])
+                _insert(conn, node, packet)
+                last_receipt = {"node": node, "seq": packet.seq, "hash": packet.hash,
+                                "received_at": packet.received_at, "sig": packet.receipt_sig}
                 stored += 1
                 head_seq, head_hash = packet.seq, packet.hash
             if checked.rejection is not None:
@@ -158,20 +205,19 @@ def store_batch(conn: sqlite3.Connection, checked: Checked, hq_key: Ed25519Priva
     return {"acked": {"seq": last_receipt["seq"], "hash": last_receipt["hash"]}, "receipt": last_receipt}
 
 
-def _insert(conn: sqlite3.Connection, node: str, packet: Packet, received_at: str, receipt_sig: str) -> None:
-    acta = packet.body.get("acta")
+def _insert(conn: sqlite3.Connection, node: str, packet: Received) -> None:
     conn.execute(
         "INSERT INTO packets (node, seq, hash, kind, at, acta, canonical, sig, received_at, receipt_sig)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (node, packet.seq, packet.hash, packet.kind, packet.at, acta if isinstance(acta, str) else None,
-         packet.canonical, packet.sig, received_at, receipt_sig),
+        (node, packet.seq, packet.hash, packet.kind, packet.at, packet.acta,
+         packet.canonical, packet.sig, packet.received_at, packet.receipt_sig),
     )
-    for sha in packets.blob_refs(packet.envelope):
+    for sha in packet.refs:
         conn.execute("INSERT OR IGNORE INTO blob_refs (sha256, node, seq) VALUES (?, ?, ?)",
                      (sha, node, packet.seq))
 
 
-def _keep_fork(conn: sqlite3.Connection, node: str, packet: Packet, held_hash: str) -> None:
+def _keep_fork(conn: sqlite3.Connection, node: str, packet: Received, held_hash: str) -> None:
     """Keep the signed conflicting packet beside the held one (equivocation evidence)."""
     with store.immediate(conn):
         conn.execute(

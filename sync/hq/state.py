@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
+import multiprocessing
 import sqlite3
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
 
 from aiohttp import web
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from catd_node.blobs import BlobStore
 from catd_node.catalog import Election
@@ -25,30 +25,48 @@ T = TypeVar("T")
 
 @dataclass
 class HQState:
-    """SQLite work runs on one thread (one writer per file); CPU checks and file I/O on pools."""
+    """SQLite work runs on one thread (one writer per file); file I/O on a thread pool; packet
+    verification on worker processes (`workers` > 0: Ed25519 in `cryptography` holds the GIL,
+    so threads would not use a second core) or, with workers=0, on a thread."""
 
     hq: HQDir
     conn: sqlite3.Connection
     key: Ed25519PrivateKey
-    node_keys: dict[str, Ed25519PublicKey]
+    node_pems: dict[str, str]
     blobs: BlobStore
     election: Election | None
+    workers: int = 0
+    cpu: Executor = field(init=False)
     writer: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="hq-writer"))
-    cpu: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(max(2, os.cpu_count() or 2), thread_name_prefix="hq-cpu"))
     files: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="hq-io"))
     upload_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.workers > 0:
+            from sync.hq import receive
+
+            self.cpu = ProcessPoolExecutor(
+                self.workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=receive.init_worker, initargs=(str(self.hq.key_path),))
+        else:
+            self.cpu = ThreadPoolExecutor(2, thread_name_prefix="hq-cpu")
+
+    async def check(self, lines: list[bytes]) -> Any:
+        """receive.check_batch on the verification pool."""
+        from sync.hq import receive
+
+        loop = asyncio.get_running_loop()
+        if self.workers > 0:
+            return await loop.run_in_executor(self.cpu, receive.check_in_worker, lines, self.node_pems)
+        return await loop.run_in_executor(self.cpu, receive.check_batch, lines, self.node_pems, self.key)
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn(conn, *args)` on the writer thread."""
         return await asyncio.get_running_loop().run_in_executor(self.writer, fn, self.conn, *args)
 
     read = write  # reads share the writer thread: one connection, strictly serialised
-
-    async def compute(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self.cpu, fn, *args)
 
     async def io(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.files, fn, *args)

@@ -119,6 +119,11 @@ def add_node(conn: sqlite3.Connection, node: str, pubkey_pem: bytes) -> bool:
     return True
 
 
+def node_pems(conn: sqlite3.Connection) -> dict[str, str]:
+    """Registered nodes → public key PEM (plain text, so it can cross to worker processes)."""
+    return dict(conn.execute("SELECT node, pubkey FROM nodes").fetchall())
+
+
 def node_keys(conn: sqlite3.Connection) -> dict[str, Ed25519PublicKey]:
     return {
         node: keys.public_from_pem(pem.encode("ascii"), node)
