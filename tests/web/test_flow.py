@@ -11,7 +11,8 @@ KEY = "DIP-14-01-0123-B01"
 async def capture(clerk, key: str = KEY, values: dict[str, str] = GOOD) -> tuple[int, str]:
     status, page = await clerk.get("/captura")
     assert status == 200 and hidden(page, "acta") == key
-    form = {"csrf": hidden(page, "csrf"), "acta": key, "imagen": hidden(page, "imagen"), **values_form(values)}
+    form = {"csrf": hidden(page, "csrf"), "acta": key, "imagen": hidden(page, "imagen"),
+            **values_form(values)}
     return await clerk.post("/captura", form)
 
 
@@ -121,7 +122,7 @@ async def test_illegible_and_blank_marks_are_recorded_and_classified(clerks, sig
     ana, beto = await signed_in("ana"), await signed_in("beto")
     marked = {**GOOD, "PAN": "I", "PRD": "sin_dato"}
     await capture(ana, values=marked)
-    status, page = await verify(beto, values={**GOOD, "PAN": "ilegible", "PRD": "S"})
+    _status, page = await verify(beto, values={**GOOD, "PAN": "ilegible", "PRD": "S"})
     assert "PAN: ilegible" in page and "PRD: sin dato" in page
     [verified] = packets_of(clerks, "acta.verified")
     assert verified["values"]["PAN"] == "ILEGIBLE" and verified["values"]["PRD"] == "SIN_DATO"
@@ -133,7 +134,8 @@ async def test_all_unreadable_and_over_the_nominal_list_are_shown_to_the_clerk(c
     digitize(clerks, KEY, seed=7)
     digitize(clerks, over, seed=8)
     ana, beto = await signed_in("ana"), await signed_in("beto")
-    unreadable = {**GOOD, **{f: "I" for f in ("PAN", "PRI", "PRD", "PVEM", "PT", "MC", "MORENA", "CNR", "NULOS")}}
+    votes = ("PAN", "PRI", "PRD", "PVEM", "PT", "MC", "MORENA", "CNR", "NULOS")
+    unreadable = {**GOOD, **{f: "I" for f in votes}}
     await capture(ana, KEY, unreadable)
     await capture(ana, over, {**GOOD, "MORENA": "400"})
     _, page = await verify(beto, KEY, unreadable)

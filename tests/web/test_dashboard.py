@@ -1,0 +1,53 @@
+"""The coordinator's dashboard, /status JSON and /metrics."""
+
+from __future__ import annotations
+
+from catd_node import actas
+from tests.web.conftest import GOOD, digitize, values_form
+
+KEY = "DIP-14-01-0123-B01"
+
+
+async def test_dashboard_status_and_metrics_follow_the_procedure(clerks, signed_in):
+    digitize(clerks, KEY, seed=40)
+    digitize(clerks, None, seed=41)
+    ledger = clerks.ledger()
+    try:
+        ledger.append("scan.quarantined", {"file": "roto.jpg",
+                                           "source": {"kind": "scanner", "id": "scanner-1"},
+                                           "reason": "CORRUPT_IMAGE", "detail": "truncated JPEG",
+                                           "original_sha256": None})
+    finally:
+        ledger.close()
+    ana, beto, coco = await signed_in("ana"), await signed_in("beto"), await signed_in("coco")
+    await ana.post("/acopio", {"clave": KEY})
+    await ana.post("/captura", {"acta": KEY, "imagen": "", **values_form(GOOD)})
+    await beto.post("/verificacion", {"acta": KEY, "imagen": "", **values_form(GOOD)})
+
+    async with coco.session.get(f"{coco.base}/status") as r:
+        doc = await r.json()
+    assert doc["node_id"] == "CATD-14-01"
+    assert {k: doc["actas"][k] for k in ("expected", "received", "digitized", "unidentified", "captured",
+                                         "verified", "sent_to_hq")} == {
+        "expected": 20, "received": 1, "digitized": 1, "unidentified": 1, "captured": 1, "verified": 1,
+        "sent_to_hq": 0}
+    assert doc["quarantined"] == 1 and doc["hq"]["lag_packets"] == doc["head"]["seq"]
+    assert doc["disk"]["free_bytes"] > 0
+
+    status, metrics = await coco.get("/metrics")
+    assert status == 200
+    assert 'catd_actas{stage="verified"} 1' in metrics and 'catd_actas{stage="expected"} 20' in metrics
+    assert "# TYPE catd_hq_lag_packets gauge" in metrics and f"catd_head_seq {doc['head']['seq']}" in metrics
+
+    status, page = await coco.get("/tablero")
+    assert status == 200
+    assert "CORRUPT_IMAGE" in page and "roto.jpg" in page and "truncated JPEG" in page
+    assert actas.CLASS_LABELS[actas.COUNTED] in page and "Enviadas a HQ" in page
+
+
+async def test_the_dashboard_is_for_the_coordinator(clerks, signed_in):
+    ana = await signed_in("ana")
+    status, _ = await ana.get("/tablero")
+    assert status == 403
+    status, _ = await ana.get("/usuarios")
+    assert status == 403

@@ -1,0 +1,53 @@
+"""`catd-node user add` and `catd-node web` as real child processes."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import aiohttp
+
+PY = [sys.executable, "-m", "catd_node.cli"]
+
+
+def start_web(datadir) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen([*PY, "web", "-d", str(datadir.root), "--host", "127.0.0.1", "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        m = re.search(r"(http://127\.0\.0\.1:\d+)/", line)
+        if m:
+            return proc, m.group(1)
+        if not line and proc.poll() is not None:
+            break
+    proc.kill()
+    raise AssertionError("catd-node web did not print its URL")
+
+
+async def test_user_add_from_stdin_then_sign_in_to_a_real_web_process(node_dir):
+    done = subprocess.run([*PY, "user", "add", "-d", str(node_dir.root), "lupita", "--role", "verificador"],
+                          input="una-clave-muy-larga\n", capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    bad = subprocess.run([*PY, "user", "add", "-d", str(node_dir.root), "lupita", "--role", "verificador"],
+                         input="una-clave-muy-larga\n", capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "ya existe" in bad.stderr
+    proc, url = start_web(node_dir)
+    try:
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
+            async with s.post(f"{url}/login", data={"usuario": "lupita", "contrasena": "una-clave-muy-larga"},
+                              headers={"Origin": url}) as r:
+                page = await r.text()
+                assert r.status == 200 and "Hola, lupita" in page
+            async with s.get(f"{url}/status") as r:
+                assert (await r.json())["node_id"] == "CATD-14-01"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
