@@ -24,6 +24,7 @@ from sync.hq.state import STATE, HQState, error
 log = logging.getLogger("catd.hq.blobs")
 READ_CHUNK = 256 * 1024
 LOCK_WAIT_S = 30.0
+IDLE_TIMEOUT_S = 60.0
 
 
 def _name(request: web.Request) -> str:
@@ -125,7 +126,12 @@ async def _stream(request: web.Request, state: HQState, partial: Path, held: int
     out: BinaryIO = await state.io(open, partial, "ab")
     size = held
     try:
-        async for chunk in request.content.iter_chunked(READ_CHUNK):
+        while True:
+            # aiohttp has no request-read timeout: a stalled link must not hold the lock forever.
+            async with asyncio.timeout(IDLE_TIMEOUT_S):
+                chunk = await request.content.read(READ_CHUNK)
+            if not chunk:
+                break
             if size + len(chunk) > total:
                 await state.io(out.close)
                 await state.io(partial.unlink, True)

@@ -67,6 +67,16 @@ async def test_serve_process_status_verify_and_tampering(hq_node, hq_dir, hq_pro
         "source": {"kind": "upload", "id": "phone-1"}, "acta": None, "identified_by": None})
     ledger.close()
     chain = await _deliver(hq_process.url, hq_node, skip={extra})
+    # A rejection found on a worker process crosses back intact (status, code, line).
+    from catd_node import keys, packets
+
+    forged = packets.seal(keys.generate(), node="CATD-14-01", seq=len(chain) + 1, prev=chain[-1].hash,
+                          kind="acta.acopio", body={"acta": "X", "by": "eve", "in_catalog": False})
+    async with aiohttp.ClientSession() as session:
+        async with session.post(hq_process.url + protocol.PACKETS_PATH,
+                                data=protocol.frame([chain[-1], forged])) as resp:
+            answer = await resp.json()
+            assert (resp.status, answer["error"], answer["line"]) == (422, protocol.BAD_SIGNATURE, 2)
     assert hq_process.stop() == 0  # graceful SIGTERM
     hq_process.start()  # same port; state survives the restart
     async with aiohttp.ClientSession() as session:

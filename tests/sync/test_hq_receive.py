@@ -188,3 +188,33 @@ async def test_oversize_batch_is_413(hq_node, hq_dir, hq_server):
     await _rejected(hq_server, body, 413, protocol.TOO_LARGE, None)
     await _rejected(hq_server, line * (protocol.MAX_BATCH_LINES + 1), 413, protocol.TOO_LARGE, None)
     assert _head(hq_dir)[0] == 0
+
+
+async def test_several_nodes_at_once(tmp_path, hq_dir, hq_server):
+    import asyncio
+
+    nodes = [make_node(tmp_path / f"n{i}", hq_dir, f"CATD-14-{i:02d}") for i in range(2, 6)]
+    chains = []
+    for node in nodes:
+        append_actas(node, {"DIP-14-01-0123-B01": VALUES_A, "DIP-14-01-0124-B01": VALUES_A})
+        chains.append(node.ledger().packets())
+
+    async def deliver(session, chain):
+        for i in range(0, len(chain), 2):  # small batches, interleaved across nodes
+            status, answer = await post(session, hq_server.url, protocol.frame(chain[i:i + 2]))
+            assert status == 200, answer
+        return answer
+
+    async with aiohttp.ClientSession() as session:
+        answers = await asyncio.gather(*(deliver(session, c) for c in chains))
+    for node, chain, answer in zip(nodes, chains, answers, strict=True):
+        assert answer["acked"] == {"seq": len(chain), "hash": chain[-1].hash}
+        assert _head(hq_dir, node.config.node_id) == (len(chain), len(chain))
+
+
+async def test_unknown_paths_and_methods_answer_json(hq_server):
+    async with aiohttp.ClientSession() as session:
+        async with session.get(hq_server.url + "/v1/nope") as resp:
+            assert resp.status == 404 and (await resp.json())["error"] == "not_found"
+        async with session.get(hq_server.url + protocol.PACKETS_PATH) as resp:
+            assert resp.status == 405 and (await resp.json())["error"] == "bad_request"
