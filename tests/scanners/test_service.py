@@ -35,8 +35,9 @@ def test_running_service_ingests_renamed_nested_and_uploaded_files(scan_dir: Dat
     assert by_name[f"{KEYS[0]}.jpg"]["acta"] == KEYS[0]
     assert by_name["lote-3/hoja1.png"]["source"] == {"kind": "scanner", "id": "scanner-1"}
     assert by_name["foto.jpg"]["source"] == {"kind": "upload", "id": "telefono-7"}
-    assert (scan_dir.processed / "uploads" / "telefono-7" / "foto.jpg").exists()
-    assert (scan_dir.processed / "scanner-1" / "lote-3" / "hoja1.png").exists()
+    wait_for(lambda: (scan_dir.processed / "uploads" / "telefono-7" / "foto.jpg").exists()
+             and (scan_dir.processed / "scanner-1" / "lote-3" / "hoja1.png").exists(),
+             what="originals moved after their packets")
     assert proc.alive()
     assert proc.terminate() == 0
     log = proc.text()
