@@ -65,7 +65,7 @@ def read_qr(image: Image.Image) -> str | None:
 
 def _sidecar_key(sidecar_text: str, file_name: str) -> str | None:
     try:
-        data = json.loads(sidecar_text)
+        data = json.loads(sidecar_text.lstrip("\ufeff"))  # Windows editors prepend a BOM
     except (json.JSONDecodeError, ValueError) as exc:
         log.warning("sidecar_ignored file=%s why=not_json error=%s", file_name, exc)
         return None
