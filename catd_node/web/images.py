@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from catd_node.errors import BadInput
@@ -30,7 +32,5 @@ async def image(request: web.Request) -> web.StreamResponse:
     headers = {"Cache-Control": "private, max-age=31536000, immutable", "ETag": etag}
     if request.headers.get("If-None-Match") == etag:
         return web.Response(status=304, headers=headers)
-    with path.open("rb") as src:
-        head = src.read(16)
-    headers["Content-Type"] = content_type(head)
-    return web.FileResponse(path, headers=headers)
+    data = await asyncio.get_running_loop().run_in_executor(None, path.read_bytes)
+    return web.Response(body=data, content_type=content_type(data[:16]), headers=headers)

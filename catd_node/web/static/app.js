@@ -37,7 +37,13 @@
       else if (key === "Enter") { if (next(input)) { e.preventDefault(); } }
     });
   }
+  var sections = {"1": "/acopio", "2": "/captura", "3": "/verificacion", "0": "/"};
   document.addEventListener("keydown", function (e) {
+    if (e.altKey && !e.ctrlKey && !e.metaKey && sections[e.key]) {
+      e.preventDefault();
+      window.location.href = sections[e.key];
+      return;
+    }
     var tag = (e.target && e.target.tagName) || "";
     if (tag === "INPUT" || tag === "SELECT" || tag === "TEXTAREA") { return; }
     if (e.key === "+" || e.key === "=") { act("zoom-in"); }
