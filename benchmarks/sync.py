@@ -1,0 +1,283 @@
+"""Sync drain benchmark (issue 4): a backlog of packets and images over loopback to a real
+`catd-hq serve` process, beside a bare aiohttp upload loop of the same bytes.
+
+The bare loop POSTs the same NDJSON batches (same batch sizing) and PUTs the same blobs
+(same number in flight) to a trivial aiohttp server, in its own process, that only reads
+each body — the ceiling for the link, measured in the same run. Target: drain ≥ 80% of it.
+
+    .venv/bin/python benchmarks/sync.py            # 10,000 packets, 1,000 images of ~100 KB
+    .venv/bin/python benchmarks/sync.py --quick    # 1,000 packets, 100 images, one round
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import aiohttp  # noqa: E402
+from aiohttp import web  # noqa: E402
+
+from catd_node import datadir, store  # noqa: E402
+from sync import client, protocol  # noqa: E402
+from sync.hq import store as hq_store  # noqa: E402
+from sync.policy import Policy  # noqa: E402
+
+ELECTION = ROOT / "catd_node" / "data" / "election.json"
+NODE_ID = "CATD-14-01"
+_URL = re.compile(r"serving (http://\S+)")
+
+
+def build_backlog(root: Path, hq_pub: Path, packets: int, images: int, image_size: int) -> None:
+    """A node whose chain holds `packets` packets, `images` of them acta.digitized with a blob."""
+    node = datadir.init(root, NODE_ID, ELECTION, hq_pubkey=hq_pub)
+    actas = list(node.election.actas)
+    rng = random.Random(2027)
+    blobs = node.blobs()
+    ledger = node.ledger()
+    every = max(1, (packets - 1) // max(images, 1))
+    made_images = 0
+    try:
+        seq = 1
+        while seq < packets:
+            with ledger.transaction() as tx:
+                for _ in range(min(500, packets - seq)):
+                    seq += 1
+                    acta = actas[seq % len(actas)]
+                    if made_images < images and seq % every == 0:
+                        data = rng.randbytes(image_size + rng.randrange(-image_size // 10, image_size // 10))
+                        sha = blobs.put(data)
+                        made_images += 1
+                        tx.append("acta.digitized", {
+                            "image": {"sha256": sha, "bytes": len(data), "format": "webp", "width": 1700,
+                                      "height": 2200, "dpi": 200},
+                            "original": {"sha256": sha, "bytes": len(data), "name": f"scan-{seq}.jpg"},
+                            "source": {"kind": "scanner", "id": "scanner-1"}, "acta": acta,
+                            "identified_by": "filename",
+                        })
+                    else:
+                        tx.append("acta.acopio", {"acta": acta, "by": "ana", "in_catalog": True})
+    finally:
+        ledger.close()
+
+
+def start(cmd: list[str], log: Path) -> tuple[subprocess.Popen[str], str]:
+    with log.open("a") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, cwd=ROOT,
+                                env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        match = _URL.search(line)
+        if match:
+            return proc, match.group(1)
+    raise RuntimeError(f"{cmd[:4]} did not start; see {log}")
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    proc.terminate()
+    proc.wait(30)
+
+
+# -- the bare loop ------------------------------------------------------------------------
+
+
+async def _read_body(request: web.Request) -> web.Response:
+    size = 0
+    async for chunk in request.content.iter_chunked(256 * 1024):
+        size += len(chunk)
+    return web.json_response({"read": size})
+
+
+def bare_server() -> None:
+    """`--bare-server`: an aiohttp server that only reads bodies (the link's ceiling)."""
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app.router.add_post(protocol.PACKETS_PATH, _read_body)
+    app.router.add_put(protocol.BLOB_PATH, _read_body)
+
+    async def main() -> None:
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        print(f"bare serving http://127.0.0.1:{runner.addresses[0][1]}", flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+async def bare_loop(node_root: Path, url: str, workers: int) -> tuple[int, int]:
+    """POST the same batches and PUT the same blobs; (packets, bytes) sent."""
+    node = datadir.DataDir(node_root)
+    conn = store.connect(node.db_path)
+    sizer = client.BatchSizer()
+    sent_packets = sent_bytes = 0
+    async with aiohttp.ClientSession() as session:
+        start_seq = 1
+        while True:
+            batch = client.read_batch(conn, start_seq, sizer.count, sizer.bytes)
+            if not batch:
+                break
+            body = protocol.frame(batch)
+            async with session.post(url + protocol.PACKETS_PATH, data=body,
+                                    headers={"Content-Type": protocol.NDJSON}) as resp:
+                assert resp.status == 200
+                await resp.read()
+            sent_packets += len(batch)
+            sent_bytes += len(body)
+            start_seq = batch[-1].seq + 1
+            sizer.grow()
+        shas = [row[0] for row in conn.execute("SELECT sha256 FROM blob_refs ORDER BY seq")]
+        queue = iter(shas)
+        blobs = node.blobs()
+
+        async def worker() -> int:
+            total = 0
+            for sha in queue:
+                path = blobs.path(sha)
+                size = path.stat().st_size
+                with path.open("rb") as src:
+                    async with session.put(url + protocol.blob_path(sha), data=src,
+                                           headers={protocol.UPLOAD_LENGTH: str(size),
+                                                    protocol.UPLOAD_OFFSET: "0"}) as resp:
+                        assert resp.status in (200, 201), resp.status
+                        await resp.read()
+                total += size
+            return total
+
+        sent_bytes += sum(await asyncio.gather(*(worker() for _ in range(workers))))
+    conn.close()
+    return sent_packets, sent_bytes
+
+
+# -- one round ----------------------------------------------------------------------------
+
+
+def fresh_hq(work: Path, n: int, node_pub: Path) -> hq_store.HQDir:
+    hq = hq_store.init(work / f"hq-{n}", ELECTION)
+    conn = hq.connect()
+    try:
+        hq_store.add_node(conn, NODE_ID, node_pub.read_bytes())
+    finally:
+        conn.close()
+    return hq
+
+
+async def drain_round(work: Path, template: Path, n: int, workers: int) -> float:
+    node_root = work / f"node-{n}"
+    shutil.copytree(template, node_root)
+    hq = fresh_hq(work, n, node_root / "node.pub")
+    shutil.copyfile(hq.pub_path, node_root / "hq.pub")  # trust this round's HQ key
+    proc, url = start([sys.executable, "-m", "sync.hq.cli", "-d", str(hq.root), "serve", "--port", "0"],
+                      work / "hq.log")
+    try:
+        node = datadir.DataDir(node_root)
+        node.config_path.write_text(
+            node.config_path.read_text().replace("urls = []", f'urls = ["{url}"]'), encoding="utf-8")
+        node = datadir.DataDir(node_root)
+        began = time.perf_counter()
+        settings = client.Settings(blob_workers=workers)
+        await client.once(node, Policy(base=0.1, cap=1.0, budget=60), settings)
+        elapsed = time.perf_counter() - began
+    finally:
+        stop(proc)
+    conn = hq.connect()
+    try:
+        status = hq_store.status(conn)["nodes"][NODE_ID]
+    finally:
+        conn.close()
+    assert status["blobs_missing"] == 0 and status["seq"] > 0, status
+    shutil.rmtree(node_root)
+    shutil.rmtree(hq.root)
+    return elapsed
+
+
+async def loop_to_hq_round(work: Path, template: Path, n: int, workers: int) -> float:
+    """The bare loop against a real catd-hq: what HQ's own work (verify, fsync) costs; the
+    drain's distance from this is the client's overhead."""
+    hq = fresh_hq(work, 100 + n, template / "node.pub")
+    proc, url = start([sys.executable, "-m", "sync.hq.cli", "-d", str(hq.root), "serve", "--port", "0"],
+                      work / "hq.log")
+    try:
+        began = time.perf_counter()
+        await bare_loop(template, url, workers)
+        return time.perf_counter() - began
+    finally:
+        stop(proc)
+        shutil.rmtree(hq.root)
+
+
+async def bare_round(work: Path, template: Path, workers: int) -> tuple[float, int, int]:
+    proc, url = start([sys.executable, str(Path(__file__).resolve()), "--bare-server"], work / "bare.log")
+    try:
+        began = time.perf_counter()
+        sent_packets, sent_bytes = await bare_loop(template, url, workers)
+        return time.perf_counter() - began, sent_packets, sent_bytes
+    finally:
+        stop(proc)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1,000 packets, 100 images, one round")
+    parser.add_argument("--packets", type=int)
+    parser.add_argument("--images", type=int)
+    parser.add_argument("--image-kb", type=int, default=100)
+    parser.add_argument("--rounds", type=int)
+    parser.add_argument("--workers", type=int, default=client.Settings().blob_workers,
+                        help="image uploads in flight (both loops)")
+    parser.add_argument("--bare-server", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.bare_server:
+        bare_server()
+        return 0
+    logging.basicConfig(level=logging.WARNING)
+    packets = args.packets or (1_000 if args.quick else 10_000)
+    images = args.images or (100 if args.quick else 1_000)
+    rounds = args.rounds or (1 if args.quick else 3)
+    workers = args.workers
+    with tempfile.TemporaryDirectory(prefix="catd-bench-sync-") as tmp:
+        work = Path(tmp)
+        template = work / "template"
+        placeholder = hq_store.init(work / "hq-key", ELECTION)
+        began = time.perf_counter()
+        build_backlog(template, placeholder.pub_path, packets, images, args.image_kb * 1000)
+        print(f"backlog: {packets} packets, {images} images of ~{args.image_kb} KB "
+              f"(built in {time.perf_counter() - began:.1f} s)")
+        drains: list[float] = []
+        bares: list[float] = []
+        to_hq: list[float] = []
+        sent = (0, 0)
+        for n in range(rounds):  # alternate, so both see the same machine load
+            seconds, *counts = asyncio.run(bare_round(work, template, workers))
+            bares.append(seconds)
+            sent = (counts[0], counts[1])
+            drains.append(asyncio.run(drain_round(work, template, n, workers)))
+            to_hq.append(asyncio.run(loop_to_hq_round(work, template, n, workers)))
+            print(f"round {n + 1}: drain {drains[-1]:.2f} s · bare loop {bares[-1]:.2f} s · "
+                  f"bare loop to catd-hq {to_hq[-1]:.2f} s")
+    drain_s, bare_s, hq_s = statistics.median(drains), statistics.median(bares), statistics.median(to_hq)
+    mb = sent[1] / 1e6
+    print(f"sent per run: {sent[0]} packets, {mb:.1f} MB (packets + images), {workers} uploads in flight")
+    for label, seconds in (("drain to catd-hq ", drain_s), ("bare aiohttp loop", bare_s),
+                           ("bare loop→catd-hq", hq_s)):
+        print(f"{label}: {seconds:6.2f} s  {sent[0] / seconds:8.0f} packets/s  {mb / seconds:6.1f} MB/s")
+    print(f"drain / bare throughput: {bare_s / drain_s:.0%} (target ≥ 80%) — median of {rounds} round(s)")
+    print(f"drain / bare loop to catd-hq (client overhead only): {hq_s / drain_s:.0%}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
