@@ -47,7 +47,9 @@ def _chain_problems(
             yield f"node {node} seq {seq}: {why}"
             return
         receipt = {"node": node, "seq": seq, "hash": hash_hex, "received_at": received_at, "sig": receipt_sig}
-        why = protocol.check_receipt(hq_pub, receipt)
+        why = protocol.check_receipt(hq_pub, receipt) if receipt_sig is not None else None
+        if not isinstance(received_at, str) or not received_at:
+            why = "no received_at"
         if why:
             yield f"node {node} seq {seq}: {why}"
             return

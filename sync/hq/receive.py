@@ -13,7 +13,6 @@ import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -45,7 +44,7 @@ def _rejection(status: int, body: dict[str, Any]) -> Rejection:
 
 
 class Received(NamedTuple):
-    """A verified packet as HQ stores it, with the receipt signed for it when first verified."""
+    """A verified packet as HQ stores it."""
 
     seq: int
     canonical: bytes
@@ -56,8 +55,6 @@ class Received(NamedTuple):
     at: str
     acta: str | None
     refs: tuple[str, ...]
-    received_at: str
-    receipt_sig: str
 
 
 @dataclass
@@ -74,9 +71,8 @@ def _public(node: str, pem: str) -> Ed25519PublicKey:
     return keys.public_from_pem(pem.encode("ascii"), node)
 
 
-def check_batch(lines: list[bytes], node_pems: Mapping[str, str], hq_key: Ed25519PrivateKey) -> Checked:
-    """Verify each line in order (form, node, contiguity, hash, signature, in-batch prev), and
-    sign a receipt for each verified packet (used only for packets HQ did not hold yet)."""
+def check_batch(lines: list[bytes], node_pems: Mapping[str, str]) -> Checked:
+    """Verify each line in order (form, node, contiguity, hash, signature, in-batch prev)."""
     checked = Checked()
     if not lines:
         checked.rejection = Rejection(422, protocol.BAD_FORM, "empty batch", line=1)
@@ -86,7 +82,6 @@ def check_batch(lines: list[bytes], node_pems: Mapping[str, str], hq_key: Ed2551
             413, protocol.TOO_LARGE, f"{len(lines)} lines; at most {protocol.MAX_BATCH_LINES}"
         )
         return checked
-    received_at = packets.now()
     previous: Packet | None = None
     for number, line in enumerate(lines, start=1):
         packet = _line_problem(line, number, previous, checked, node_pems)
@@ -95,26 +90,12 @@ def check_batch(lines: list[bytes], node_pems: Mapping[str, str], hq_key: Ed2551
             return checked
         assert checked.node is not None
         acta = packet.body.get("acta")
-        receipt = protocol.sign_receipt(hq_key, checked.node, packet.seq, packet.hash, received_at)
         checked.packets.append(Received(
             packet.seq, packet.canonical, packet.hash, packet.sig, packet.prev, packet.kind, packet.at,
             acta if isinstance(acta, str) else None, tuple(packets.blob_refs(packet.envelope)),
-            received_at, receipt["sig"],
         ))
         previous = packet
     return checked
-
-
-_WORKER_KEY: list[Ed25519PrivateKey] = []
-
-
-def init_worker(hq_key_path: str) -> None:
-    """Worker-process initializer: load the HQ key once (it signs receipts)."""
-    _WORKER_KEY[:] = [keys.read_private(Path(hq_key_path))]
-
-
-def check_in_worker(lines: list[bytes], node_pems: Mapping[str, str]) -> Checked:
-    return check_batch(lines, node_pems, _WORKER_KEY[0])
 
 
 def _line_problem(
@@ -153,8 +134,12 @@ def _line_problem(
     return packet
 
 
-def store_batch(conn: sqlite3.Connection, checked: Checked) -> dict[str, Any]:
+def store_batch(conn: sqlite3.Connection, checked: Checked, hq_key: Ed25519PrivateKey) -> dict[str, Any]:
     """Store the verified packets in one transaction and answer with the last line's receipt.
+
+    Every stored packet gets its received_at; only the receipt answered now is signed and kept
+    (one signature per batch). Another packet's receipt is signed when first asked for, by
+    `store.receipt`: Ed25519 signatures are deterministic, so it is the same receipt.
 
     Raises Rejection (nothing stored) on a held-chain problem or on `checked.rejection`;
     a fork's evidence (both signed packets) is kept in its own transaction and the node flagged.
@@ -166,13 +151,14 @@ def store_batch(conn: sqlite3.Connection, checked: Checked) -> dict[str, Any]:
     assert node is not None
     fork: tuple[Received, str] | None = None
     last_receipt: dict[str, Any] | None = None
+    received_at = packets.now()
     stored = 0
     try:
         with store.immediate(conn):
             head_seq, head_hash = hq_store.head(conn, node)
             for number, packet in enumerate(checked.packets, start=1):
                 if packet.seq <= head_seq:
-                    held = hq_store.receipt(conn, node, packet.seq)
+                    held = hq_store.receipt(conn, node, packet.seq, hq_key)
                     assert held is not None
                     if held["hash"] != packet.hash:
                         fork = (packet, held["hash"])
@@ -188,9 +174,11 @@ def store_batch(conn: sqlite3.Connection, checked: Checked) -> dict[str, Any]:
                 if packet.prev != head_hash:
                     raise Rejection(422, protocol.BAD_PREV, f"prev does not link to HQ's seq {head_seq}",
                                     line=number, seq=packet.seq)
-                _insert(conn, node, packet)
-                last_receipt = {"node": node, "seq": packet.seq, "hash": packet.hash,
-                                "received_at": packet.received_at, "sig": packet.receipt_sig}
+                sig = None
+                if number == len(checked.packets) and checked.rejection is None:
+                    last_receipt = protocol.sign_receipt(hq_key, node, packet.seq, packet.hash, received_at)
+                    sig = last_receipt["sig"]
+                _insert(conn, node, packet, received_at, sig)
                 stored += 1
                 head_seq, head_hash = packet.seq, packet.hash
             if checked.rejection is not None:
@@ -205,12 +193,14 @@ def store_batch(conn: sqlite3.Connection, checked: Checked) -> dict[str, Any]:
     return {"acked": {"seq": last_receipt["seq"], "hash": last_receipt["hash"]}, "receipt": last_receipt}
 
 
-def _insert(conn: sqlite3.Connection, node: str, packet: Received) -> None:
+def _insert(
+    conn: sqlite3.Connection, node: str, packet: Received, received_at: str, receipt_sig: str | None
+) -> None:
     conn.execute(
         "INSERT INTO packets (node, seq, hash, kind, at, acta, canonical, sig, received_at, receipt_sig)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (node, packet.seq, packet.hash, packet.kind, packet.at, packet.acta,
-         packet.canonical, packet.sig, packet.received_at, packet.receipt_sig),
+         packet.canonical, packet.sig, received_at, receipt_sig),
     )
     for sha in packet.refs:
         conn.execute("INSERT OR IGNORE INTO blob_refs (sha256, node, seq) VALUES (?, ?, ?)",

@@ -21,7 +21,8 @@ MIGRATIONS: list[str] = [
         canonical BLOB NOT NULL,
         sig BLOB NOT NULL,
         received_at TEXT NOT NULL,
-        receipt_sig TEXT NOT NULL,
+        -- NULL until first issued: Ed25519 is deterministic, so signing later gives the same sig
+        receipt_sig TEXT,
         PRIMARY KEY (node, seq)
     ) WITHOUT ROWID;
     CREATE INDEX packets_kind_acta ON packets (kind, node, acta, seq);

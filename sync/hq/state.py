@@ -45,11 +45,7 @@ class HQState:
 
     def __post_init__(self) -> None:
         if self.workers > 0:
-            from sync.hq import receive
-
-            self.cpu = ProcessPoolExecutor(
-                self.workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=receive.init_worker, initargs=(str(self.hq.key_path),))
+            self.cpu = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
         else:
             self.cpu = ThreadPoolExecutor(2, thread_name_prefix="hq-cpu")
 
@@ -58,9 +54,7 @@ class HQState:
         from sync.hq import receive
 
         loop = asyncio.get_running_loop()
-        if self.workers > 0:
-            return await loop.run_in_executor(self.cpu, receive.check_in_worker, lines, self.node_pems)
-        return await loop.run_in_executor(self.cpu, receive.check_batch, lines, self.node_pems, self.key)
+        return await loop.run_in_executor(self.cpu, receive.check_batch, lines, self.node_pems)
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn(conn, *args)` on the writer thread."""

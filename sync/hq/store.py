@@ -16,6 +16,7 @@ from catd_node import catalog, keys, packets, store
 from catd_node.blobs import BlobStore
 from catd_node.catalog import Election
 from catd_node.errors import BadInput
+from sync import protocol
 
 log = logging.getLogger("catd.hq")
 DEFAULT = "./hq-data"
@@ -139,13 +140,20 @@ def head(conn: sqlite3.Connection, node: str) -> tuple[int, str]:
     return (row[0], row[1]) if row else (0, packets.ZERO_HASH)
 
 
-def receipt(conn: sqlite3.Connection, node: str, seq: int) -> dict[str, Any] | None:
-    """The receipt issued when HQ first stored (node, seq)."""
+def receipt(
+    conn: sqlite3.Connection, node: str, seq: int, hq_key: Ed25519PrivateKey | None = None
+) -> dict[str, Any] | None:
+    """The receipt of (node, seq): its received_at is when HQ first stored the packet. One not
+    signed yet is signed now with `hq_key` (Ed25519 is deterministic: always the same sig)."""
     row = conn.execute(
         "SELECT hash, received_at, receipt_sig FROM packets WHERE node = ? AND seq = ?", (node, seq)
     ).fetchone()
     if row is None:
         return None
+    if row[2] is None:
+        if hq_key is None:
+            return {"node": node, "seq": seq, "hash": row[0], "received_at": row[1], "sig": None}
+        return protocol.sign_receipt(hq_key, node, seq, row[0], row[1])
     return {"node": node, "seq": seq, "hash": row[0], "received_at": row[1], "sig": row[2]}
 
 

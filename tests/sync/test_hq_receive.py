@@ -40,8 +40,14 @@ async def test_accepts_chain_and_replay_gets_original_receipt(hq_node, hq_dir: H
         status, again = await post(session, hq_server.url, protocol.frame(chain))
         assert status == 200
         assert again["receipt"] == first
-        status, partial = await post(session, hq_server.url, protocol.frame(chain[1:2]))
-        assert status == 200 and partial["acked"]["seq"] == 2
+        # A packet stored mid-batch: its receipt (issued on first request) is stable and valid.
+        status, partial = await post(session, hq_server.url, protocol.frame(chain[2:3]))
+        assert status == 200 and partial["acked"]["seq"] == 3
+        mid = partial["receipt"]
+        assert protocol.check_receipt(hq_dir.public_key(), mid) is None
+        assert mid["hash"] == chain[2].hash and mid["received_at"] == first["received_at"]
+        status, again = await post(session, hq_server.url, protocol.frame(chain[:3]))
+        assert status == 200 and again["receipt"] == mid
         async with session.get(hq_server.url + protocol.head_path("CATD-14-01")) as resp:
             assert await resp.json() == {"seq": 4, "hash": chain[3].hash}
     conn = hq_dir.connect()
