@@ -8,12 +8,14 @@ that one value has exactly one encoding and two parsers can never disagree on it
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from typing import Any
 
 from catd_node.errors import BadInput
 
 MAX_SAFE_INT = 2**53 - 1
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 class CanonicalError(BadInput):
@@ -48,6 +50,8 @@ def check_value(value: Any, path: str = "$") -> None:
 
 
 def _check_text(text: str, path: str) -> None:
+    if text.isascii():  # ASCII is NFC and holds no surrogates: the common case, kept cheap
+        return
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
@@ -56,12 +60,37 @@ def _check_text(text: str, path: str) -> None:
         raise CanonicalError(path, "text is not in Unicode NFC form")
 
 
+def _plainly_valid(value: Any) -> bool:
+    """True when `value` holds only ASCII text, safe integers, booleans, null, arrays and
+    objects: the common case, checked without recursion. False means "ask check_value"."""
+    stack = [value]
+    pop, push = stack.pop, stack.extend
+    while stack:
+        item = pop()
+        kind = type(item)
+        if kind is str:
+            if not item.isascii():
+                return False
+        elif kind is int:
+            if not -MAX_SAFE_INT <= item <= MAX_SAFE_INT:
+                return False
+        elif kind is dict:
+            for key in item:
+                if type(key) is not str or not key.isascii():
+                    return False
+            push(item.values())
+        elif kind is list or kind is tuple:
+            push(item)
+        elif item is not None and kind is not bool:
+            return False
+    return True
+
+
 def encode(value: Any) -> bytes:
     """The canonical bytes of `value`; raises CanonicalError for anything not allowed."""
-    check_value(value)
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
-        "utf-8"
-    )
+    if not _plainly_valid(value):
+        check_value(value)
+    return _ENCODER.encode(value).encode("utf-8")
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -81,22 +110,42 @@ def _no_constant(text: str) -> Any:
     raise CanonicalError("json", f"{text} is not allowed")
 
 
+# Built once: json.loads(**hooks) would build a decoder per call, and verify decodes every
+# stored packet. Only the float/constant hooks are installed, so the C scanner stays in use.
+_FAST_DECODER = json.JSONDecoder(parse_float=_no_float, parse_constant=_no_constant)
+_STRICT_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_float=_no_float,
+                                   parse_constant=_no_constant)
+# |n| ≤ 2**53-1 has at most 16 digits, and in canonical text a number starts right after
+# `:`, `,` or `[` (or at the start): text without such a 16-digit run holds no bigger integer.
+# (A match inside a string only costs the exact walk.)
+_LONG_INT = re.compile(r"[:,\[]-?\d{16}")
+
+
 def decode(data: bytes) -> Any:
-    """Parse canonical bytes strictly: duplicates, floats and non-canonical forms are refused."""
+    """Parse canonical bytes strictly: duplicates, floats and non-canonical forms are refused.
+
+    Accepts exactly what `encode(value) == data` accepts, but cheaply, as verify runs it on
+    every stored packet. A duplicate key, a space, an escape or unsorted keys make the
+    re-encoded text differ (then a strict parse names the fault). Integers are walked only
+    when a number of 16 digits may be present, and strings only when the whole text is neither
+    ASCII nor NFC (in canonical text a string appears raw apart from escapes of `"`, `\\`
+    and control characters, none of which compose, so a non-NFC string makes the text non-NFC).
+    """
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise CanonicalError("json", f"not UTF-8 at byte {exc.start}") from exc
     try:
-        value = json.loads(
-            text,
-            object_pairs_hook=_no_duplicates,
-            parse_float=_no_float,
-            parse_constant=_no_constant,
-        )
+        value = _FAST_DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise CanonicalError("json", f"{exc.msg} at char {exc.pos}") from exc
-    if encode(value) != data:
+    except ValueError as exc:  # e.g. an integer longer than Python will parse
+        raise CanonicalError("json", str(exc)[:80]) from exc
+    # A `\\ud800` escape decodes to a lone surrogate, which re-encodes raw: the texts differ.
+    if _ENCODER.encode(value) != text:
+        _STRICT_DECODER.decode(text)  # raises "duplicate key" when that is the fault
         raise CanonicalError("json", "bytes are not in canonical form")
+    long_int = _LONG_INT.search(text) or _LONG_INT.match("[" + text[:17])
+    if long_int or not (text.isascii() or unicodedata.is_normalized("NFC", text)):
+        check_value(value)  # names the integer out of range or the string not in NFC
     return value
-

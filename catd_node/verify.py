@@ -47,10 +47,12 @@ def _raw(value: object) -> bytes:
     return b"" if value is None else str(value).encode("utf-8")
 
 
-def stored_rows(conn: sqlite3.Connection, start: int = 1) -> Iterator[Packet]:
-    """Every stored packet as raw bytes, in seq order, not parsed (verify decodes them once)."""
+def stored_rows(conn: sqlite3.Connection, start: int = 1, end: int | None = None) -> Iterator[Packet]:
+    """Stored packets `start`..`end` (inclusive; default all) as raw bytes, in seq order,
+    not parsed (verify decodes them once)."""
     for seq, data, hash_hex, sig in conn.execute(
-        "SELECT seq, canonical, hash, sig FROM packets WHERE seq >= ? ORDER BY seq", (start,)
+        "SELECT seq, canonical, hash, sig FROM packets WHERE seq BETWEEN ? AND ? ORDER BY seq",
+        (start, end if end is not None else 2**63 - 1),
     ):
         yield Packet(seq=seq, canonical=_raw(data), hash=hash_hex if isinstance(hash_hex, str)
                      else _raw(hash_hex).hex(), sig=_raw(sig), envelope={})
@@ -66,14 +68,16 @@ def missing_triggers(conn: sqlite3.Connection) -> list[str]:
 def verify_chain(
     rows: Iterable[Packet], public_key: Ed25519PublicKey, node_id: str | None,
     blobs: BlobStore | None, progress: Callable[[int], None] = lambda n: None,
+    after: tuple[int, str] = (0, packets.ZERO_HASH),
 ) -> Report:
     """Check contiguous seq from 1, genesis first, prev links, hashes and signatures on the
     stored bytes, then every referenced blob.
 
-    Stops at the first bad packet and names it (DESIGN invariant 3).
+    Stops at the first bad packet and names it (DESIGN invariant 3). `after` = (seq, hash)
+    of a packet already trusted checks only the rows that follow it.
     """
-    prev = packets.ZERO_HASH
-    expected = 1
+    prev = after[1]
+    expected = after[0] + 1
     refs: dict[str, int] = {}
     examine = packets.examine
     for packet in rows:

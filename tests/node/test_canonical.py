@@ -124,3 +124,42 @@ def test_non_ascii_is_raw_utf8():
     assert canonical.encode({"lugar": "Jalisco — Guadalajara, ñ"}) == (
         '{"lugar":"Jalisco — Guadalajara, ñ"}'.encode()
     )
+
+
+def _reference_accepts(data: bytes) -> bool:
+    """The rule as CONTRACTS.md states it, written the slow, obvious way."""
+    try:
+        value = json.loads(data.decode("utf-8"), object_pairs_hook=canonical._no_duplicates,
+                           parse_float=canonical._no_float, parse_constant=canonical._no_constant)
+        canonical.check_value(value)
+        return json.dumps(value, sort_keys=True, separators=(",", ":"),
+                          ensure_ascii=False).encode("utf-8") == data
+    except (CanonicalError, ValueError):
+        return False
+
+
+# any text at all: controls, combining marks, non-NFC sequences, quotes and backslashes
+wild_text = st.text(alphabet=st.one_of(
+    st.characters(exclude_categories=("Cs",)),
+    st.sampled_from(["\u0301", "\u0303", "\u0338", "\n", "\\", '"', "n", "e", "=", "\u212b"]),
+), max_size=8)
+wild_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-(2**60), 2**60), wild_text),
+    lambda c: st.one_of(st.lists(c, max_size=4), st.dictionaries(wild_text, c, max_size=4)),
+    max_leaves=12,
+)
+
+
+@given(wild_values)
+def test_decode_agrees_with_the_reference_rule(value):
+    data = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    try:
+        accepted = canonical.decode(data) == value
+    except CanonicalError:
+        accepted = False
+    assert accepted == _reference_accepts(data)
+
+
+def test_very_long_integer_is_refused_not_crashed():
+    with pytest.raises(CanonicalError):
+        canonical.decode(b"[" + b"9" * 5000 + b"]")
