@@ -87,7 +87,6 @@ async def capture_submit(request: web.Request) -> web.StreamResponse:
         packet = await request.app[DB].write(rules.capture, key, sha, entry.values, who.name)
     except rules.Refused as exc:
         return await _next(request, f"{exc.what}: {exc.why}.")
-    request.app[BOARD].release("captura", key)
     log.info("captured acta=%s seq=%d", key, packet.seq)
     raise web.HTTPSeeOther(f"/captura?hecho={quote(key, safe='')}")
 
@@ -115,7 +114,6 @@ async def assign_submit(request: web.Request) -> web.StreamResponse:
         packet = await request.app[DB].write(rules.assign, key, sha, who.name)
     except rules.Refused as exc:
         return await _next(request, f"{exc.what}: {exc.why}.")
-    board.release("asignar", sha)
     log.info("assigned acta=%s image=%s seq=%d", key, sha[:12], packet.seq)
     raise web.HTTPSeeOther("/captura")
 

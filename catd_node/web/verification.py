@@ -76,7 +76,6 @@ async def verify_submit(request: web.Request) -> web.StreamResponse:
     except rules.Refused as exc:
         return render(request, "error.html", {"title": "Verificación", "message": f"{exc.what}: {exc.why}."},
                       status=exc.status)
-    request.app[BOARD].release("verificacion", key)
     if outcome.classification is None:
         log.info("mismatch acta=%s fields=%s seq=%d", key, ",".join(outcome.fields), outcome.packet.seq)
     else:

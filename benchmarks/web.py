@@ -1,0 +1,229 @@
+"""30 concurrent clerks capturing and verifying against a real `catd-node web` process.
+
+Half the clerks capture (GET /captura, POST values), half verify blind (GET /verificacion,
+POST values), each with its own session. Reported: p50/p99 latency per request kind and
+throughput, beside a bare aiohttp "hello" handler measured in the same run with the same
+concurrency. Target: p99 ≤ 150 ms.
+
+    .venv/bin/python benchmarks/web.py [--quick] [--actas N] [--clerks N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from catd_node import datadir as datadir_mod  # noqa: E402
+from catd_node.web import passwords, users  # noqa: E402
+
+PASSWORD = "clave-de-banco-larga"
+TARGET_P99_MS = 150.0
+FIELDS = ["PAN", "PRI", "PRD", "PVEM", "PT", "MC", "MORENA", "CNR", "NULOS",
+          "TOTAL_ASENTADO", "PERSONAS_VOTARON", "REPRESENTANTES_VOTARON", "BOLETAS_SOBRANTES"]
+HELLO = """
+import asyncio
+from aiohttp import web
+async def hello(request):
+    return web.Response(text="hello")
+async def main():
+    app = web.Application()
+    app.router.add_get("/", hello)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    print("ready http://127.0.0.1:%d/" % runner.addresses[0][1], flush=True)
+    await asyncio.Event().wait()
+asyncio.run(main())
+"""
+
+
+def jpeg(seed: int) -> bytes:
+    import io
+
+    from PIL import Image
+
+    img = Image.new("RGB", (850, 1100), (250, 250, 245))
+    for y in range(0, 1100, 40):
+        for x in range(0, 850, 3):
+            img.putpixel((x, (y + seed) % 1100), (20, 20, 20))
+    out = io.BytesIO()
+    img.save(out, "JPEG", quality=60)
+    return out.getvalue()
+
+
+def prepare(root: Path, n_actas: int, n_clerks: int) -> Path:
+    election = {"election": "Banco de pruebas", "contests": [
+        {"id": "DIP", "name": "Diputaciones", "votes": FIELDS[:9], "controls": FIELDS[9:]}],
+        "actas": [{"key": f"DIP-14-01-{1000 + i:04d}-B01", "contest": "DIP", "seccion": 1000 + i,
+                   "casilla": "B01", "lista_nominal": 750} for i in range(n_actas)]}
+    efile = root / "election.json"
+    efile.write_text(json.dumps(election), encoding="utf-8")
+    d = datadir_mod.init(root / "catd", "CATD-BENCH", efile)
+    passwords.PARAMS = passwords.Params(memory_kib=1024, iterations=1, lanes=1)  # setup only; login not timed
+    for i in range(n_clerks):
+        users.add_user(d, f"clerk{i:02d}", "capturista" if i % 2 == 0 else "verificador", PASSWORD)
+    ledger = d.ledger()
+    blobs = d.blobs()
+    try:
+        for i, acta in enumerate(election["actas"]):
+            data = jpeg(i)
+            sha = blobs.put(data)
+            ledger.append("acta.digitized", {
+                "image": {"sha256": sha, "bytes": len(data), "format": "jpeg", "width": 850, "height": 1100,
+                          "dpi": 200},
+                "original": {"sha256": sha, "bytes": len(data), "name": f"{acta['key']}.jpg"},
+                "source": {"kind": "scanner", "id": "scanner-1"}, "acta": acta["key"],
+                "identified_by": "filename"})
+    finally:
+        ledger.close()
+    return d.root
+
+
+def start(cmd: list[str], pattern: str) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdout is not None
+    while True:
+        line = proc.stdout.readline()
+        if not line:
+            raise SystemExit(f"{cmd[:4]} did not start")
+        if m := re.search(pattern, line):
+            return proc, m.group(1) if m.groups() else ""
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def hidden(page: str, name: str) -> str | None:
+    m = re.search(rf'name="{name}" value="([^"]*)"', page)
+    return m.group(1) if m else None
+
+
+async def timed(lat: dict[str, list[float]], kind: str, coro):  # type: ignore[no-untyped-def]
+    t0 = time.perf_counter()
+    async with coro as r:
+        body = await r.read()
+        status = r.status
+    lat[kind].append((time.perf_counter() - t0) * 1000)
+    return status, body.decode("utf-8", "replace")
+
+
+async def clerk(url: str, name: str, stage: str, lat: dict[str, list[float]], done: dict[str, int],
+                total: int) -> None:
+    headers = {"Sec-Fetch-Site": "same-origin"}
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
+        login = {"usuario": name, "contrasena": PASSWORD}
+        async with s.post(f"{url}/login", data=login, headers=headers) as r:
+            assert r.status == 200, f"{name} login {r.status}"
+        path = "/captura" if stage == "capture" else "/verificacion"
+        while done["verified"] < total:
+            status, page = await timed(lat, f"GET {path}", s.get(url + path))
+            key = hidden(page, "acta")
+            if key is None:
+                if stage == "capture" and done["captured"] >= total:
+                    return
+                await asyncio.sleep(0.05)  # nothing to verify yet
+                continue
+            sha = hidden(page, "imagen")
+            await timed(lat, "GET /imagenes", s.get(f"{url}/imagenes/{sha}"))
+            seed = int(key.split("-")[3])
+            values = {f"v_{f}": str((seed * (i + 3)) % 200) for i, f in enumerate(FIELDS)}
+            status, _ = await timed(lat, f"POST {path}", s.post(
+                url + path, data={"acta": key, "imagen": sha or "", **values}, headers=headers,
+                allow_redirects=False))
+            if status == 303:
+                done["captured" if stage == "capture" else "verified"] += 1
+
+
+async def hello_run(url: str, clients: int, requests: int) -> list[float]:
+    lat: dict[str, list[float]] = defaultdict(list)
+    left = [requests]
+
+    async def one() -> None:
+        async with aiohttp.ClientSession() as s:
+            while left[0] > 0:
+                left[0] -= 1
+                await timed(lat, "hello", s.get(url))
+
+    await asyncio.gather(*(one() for _ in range(clients)))
+    return lat["hello"]
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory(prefix="catd-web-bench-") as tmp:
+        root = prepare(Path(tmp), args.actas, args.clerks)
+        cmd = [sys.executable, "-m", "catd_node.cli", "web", "-d", str(root),
+               "--host", "127.0.0.1", "--port", "0"]
+        web, url = start(cmd, r"(http://127\.0\.0\.1:\d+)/")
+        lat: dict[str, list[float]] = defaultdict(list)
+        done = {"captured": 0, "verified": 0}
+        try:
+            t0 = time.perf_counter()
+            await asyncio.gather(*(
+                clerk(url, f"clerk{i:02d}", "capture" if i % 2 == 0 else "verify", lat, done, args.actas)
+                for i in range(args.clerks)))
+            elapsed = time.perf_counter() - t0
+        finally:
+            stop(web)
+        hello, hello_url = start([sys.executable, "-c", HELLO], r"ready (http://127\.0\.0\.1:\d+/)")
+        try:
+            n_requests = sum(len(v) for v in lat.values())
+            hello_lat = await hello_run(hello_url, args.clerks, min(n_requests, 6000))
+        finally:
+            stop(hello)
+    app_lat = [x for v in lat.values() for x in v]
+    print(f"web benchmark: {args.clerks} concurrent clerks, {args.actas} actas captured and verified "
+          f"in {elapsed:.1f} s")
+    print(f"{'request':<22}{'n':>7}{'p50 ms':>9}{'p99 ms':>9}")
+    for kind in sorted(lat):
+        print(f"{kind:<22}{len(lat[kind]):>7}{pct(lat[kind], 50):>9.1f}{pct(lat[kind], 99):>9.1f}")
+    print(f"{'all app requests':<22}{len(app_lat):>7}{pct(app_lat, 50):>9.1f}{pct(app_lat, 99):>9.1f}")
+    print(f"{'bare aiohttp hello':<22}{len(hello_lat):>7}{pct(hello_lat, 50):>9.1f}"
+          f"{pct(hello_lat, 99):>9.1f}")
+    print(f"throughput: {args.actas / elapsed:.1f} actas/s captured+verified, "
+          f"{len(app_lat) / elapsed:.0f} requests/s")
+    p99 = pct(app_lat, 99)
+    verdict = "OK" if p99 <= TARGET_P99_MS else "OVER"
+    print(f"p99 all app requests {p99:.1f} ms vs limit {TARGET_P99_MS:.0f} ms: {verdict}; "
+          f"p50 app/hello ratio {statistics.median(app_lat) / statistics.median(hello_lat):.1f}x")
+    return 0 if p99 <= TARGET_P99_MS else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run: 40 actas")
+    parser.add_argument("--actas", type=int, default=None)
+    parser.add_argument("--clerks", type=int, default=30)
+    args = parser.parse_args()
+    if args.actas is None:
+        args.actas = 40 if args.quick else 300
+    return asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
