@@ -18,10 +18,12 @@ import os
 import random
 import sys
 import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from io import BytesIO
 from pathlib import Path
 from statistics import median
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -53,7 +55,7 @@ def _blur(a: np.ndarray, k: np.ndarray) -> np.ndarray:
     r = len(k) // 2
     rows, cols = a.shape
     t = sum(k[i] * a[i:rows - 2 * r + i, :] for i in range(len(k)))
-    return sum(k[i] * t[:, i:cols - 2 * r + i] for i in range(len(k)))  # type: ignore[return-value]
+    return sum(k[i] * t[:, i:cols - 2 * r + i] for i in range(len(k)))
 
 
 def ssim(a: Image.Image, b: Image.Image) -> float:
@@ -89,7 +91,7 @@ def make_scan(i: int) -> tuple[str, bytes]:
 
 def bare(data: bytes, cfg: ImageConfig) -> int:
     """The floor: Pillow open, decode, resize to the target dpi, encode with the same settings."""
-    image = Image.open(BytesIO(data))
+    image: Image.Image = Image.open(BytesIO(data))
     image.load()
     raw = image.info.get("dpi")
     size, dpi = target_size(image.size, round(raw[0]) if raw else None, cfg.dpi)
@@ -115,9 +117,10 @@ def fidelity(data: bytes, cfg: ImageConfig) -> tuple[float, float, float]:
             ssim(lanczos, derived))
 
 
-def _timed(pool: ProcessPoolExecutor, fn: object, *iterables: object) -> tuple[float, list]:
+def _timed(pool: ProcessPoolExecutor, fn: Callable[..., Any],
+           *iterables: Iterable[Any]) -> tuple[float, list[Any]]:
     started = time.perf_counter()
-    results = list(pool.map(fn, *iterables))  # type: ignore[call-overload]
+    results = list(pool.map(fn, *iterables))
     return time.perf_counter() - started, results
 
 

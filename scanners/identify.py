@@ -14,11 +14,12 @@ log = logging.getLogger("catd.scan.identify")
 
 QR_BUDGET_S = 1.5          # time for the fallback passes; the first pass always runs
 QR_FALLBACK_LONG_SIDE = 1200
+QR_ONLY = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
 
 
 def _decode(image: Image.Image) -> list[str]:
     # try_invert off: actas are dark print on light paper, and the inverted pass doubles a miss.
-    found = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode, try_invert=False)
+    found = zxingcpp.read_barcodes(image, formats=QR_ONLY, try_invert=False)
     return [barcode.text.strip() for barcode in found if barcode.valid and barcode.text.strip()]
 
 

@@ -162,7 +162,7 @@ class _Pen:
     def words(self, page: Image.Image, text: str, x: int, baseline: int, size: int) -> None:
         font = _font(size, "italic")
         text = _glyphs(text, font)
-        _, _, right, bottom = font.getbbox(text)
+        right, bottom = (round(v) for v in font.getbbox(text)[2:])
         mask = Image.new("L", (right + size, bottom + size // 2), 0)
         ImageDraw.Draw(mask).text((size // 4, 0), text, font=font, fill=255, stroke_width=1, stroke_fill=255)
         slant = self.slant + self.rng.uniform(-0.05, 0.05)
@@ -301,7 +301,7 @@ def render(key: str, values: dict[str, Value], *, seed: int, contest: Contest | 
     page = page.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 0.9)))
     angle = rng.uniform(0.3, 1.5) * rng.choice((-1, 1))
     bed = (rng.randint(225, 240),) * 3
-    page = page.rotate(angle, resample=Image.Resampling.BILINEAR, fillcolor=bed)  # type: ignore[arg-type]
+    page = page.rotate(angle, resample=Image.Resampling.BILINEAR, fillcolor=bed)
     sigma = rng.uniform(1.5, 4.0)  # flatbed sensor grain; anchors §4 measured 1.5 (typical) and 4 (noisy)
     grain = Image.frombytes("L", SIZE, rng.randbytes(SIZE[0] * SIZE[1])).point(_noise_lut(sigma))
     return ImageChops.add(page, Image.merge("RGB", (grain, grain, grain)), 1.0, -128)
