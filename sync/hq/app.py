@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from catd_node.packets import PacketError
 from sync import protocol
@@ -73,7 +74,7 @@ async def get_results(request: web.Request) -> web.Response:
 
 
 @web.middleware
-async def json_errors(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every answer is JSON, including aiohttp's own 404/405 and bad input."""
     try:
         return await handler(request)

@@ -46,7 +46,8 @@ def row(conn: sqlite3.Connection, election: Election, item: VerifiedActa, names:
     if not captured:
         captured = _at(conn, "SELECT at FROM packets WHERE node = ? AND acta = ? AND kind = 'acta.captured'"
                        " AND seq < ? ORDER BY seq DESC LIMIT 1", item.node, item.acta, item.seq)
-    values = body.get("values") if isinstance(body.get("values"), dict) else {}
+    raw_values = body.get("values")
+    values: dict[str, Any] = raw_values if isinstance(raw_values, dict) else {}
     cls = item.classification
     out: dict[str, Any] = {
         "node": item.node, "acta": item.acta,
