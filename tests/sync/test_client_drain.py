@@ -130,3 +130,22 @@ async def test_unknown_node_is_refused_exit_1(tmp_path, hq_dir, hq_server):
     stranger = configure(stranger, [hq_server.url])
     with pytest.raises(CheckFailed, match="unknown_node"):
         await client.once(stranger, fast_policy(FakeClock()), fast_settings())
+
+
+def test_sync_once_cli_exits_1_naming_the_refusal(tmp_path, hq_dir, hq_process):
+    import subprocess
+    import sys
+
+    from catd_node import datadir
+
+    from .conftest import ELECTION, ROOT
+
+    stranger = datadir.init(tmp_path / "x", "CATD-99-99", ELECTION, hq_pubkey=hq_dir.pub_path)
+    stranger = configure(stranger, [hq_process.url])
+    done = subprocess.run([sys.executable, "-m", "catd_node.cli", "sync", "--once", "-d", str(stranger.root)],
+                          capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 1, done.stderr
+    assert "error: packets lane: unknown_node" in done.stderr
+    code, out = run_cli(node_cli.main, ["status", "-d", str(stranger.root), "--json"])
+    assert code == 0
+    assert "unknown_node" in json.loads(out)["hq"]["last_error"]
