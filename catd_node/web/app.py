@@ -38,7 +38,7 @@ from catd_node.web.state import (
     TEMPLATES,
     TRUSTED_ORIGINS,
     Clock,
-    monotonic_clock,
+    wall_clock,
 )
 from catd_node.web.throttle import IPBuckets
 
@@ -56,7 +56,7 @@ def templates() -> jinja2.Environment:
     return env
 
 
-def create_app(datadir: DataDir, *, clock: Clock = monotonic_clock, secure_cookies: bool = False,
+def create_app(datadir: DataDir, *, clock: Clock = wall_clock, secure_cookies: bool = False,
                trusted_origins: frozenset[str] = frozenset()) -> web.Application:
     """The clerks' web app for `datadir`; `clock` is injectable for session and throttling tests."""
     passwords.probe()

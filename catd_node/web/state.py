@@ -26,7 +26,7 @@ DATADIR = web.AppKey("datadir", DataDir)
 DB = web.AppKey("db", Database)
 BOARD = web.AppKey("board", Board)
 ELECTION = web.AppKey("election", Election)
-CLOCK = web.AppKey("clock", Clock)  # type: ignore[type-abstract]
+CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
 HASHER = web.AppKey("hasher", Hasher)
 IP_BUCKETS = web.AppKey("ip_buckets", IPBuckets)
@@ -96,5 +96,5 @@ def require(*roles: str) -> Callable[[Handler], Handler]:
     return wrap
 
 
-def monotonic_clock() -> float:
+def wall_clock() -> float:
     return time.time()

@@ -9,6 +9,7 @@ import sys
 import time
 
 import aiohttp
+import pytest
 
 PY = [sys.executable, "-m", "catd_node.cli"]
 
@@ -29,6 +30,7 @@ def start_web(datadir) -> tuple[subprocess.Popen[str], str]:
     raise AssertionError("catd-node web did not print its URL")
 
 
+@pytest.mark.slow
 async def test_user_add_from_stdin_then_sign_in_to_a_real_web_process(node_dir):
     done = subprocess.run([*PY, "user", "add", "-d", str(node_dir.root), "lupita", "--role", "verificador"],
                           input="una-clave-muy-larga\n", capture_output=True, text=True, timeout=60)
