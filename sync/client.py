@@ -15,6 +15,7 @@ import contextlib
 import logging
 import signal
 import sqlite3
+import time
 import tomllib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +34,7 @@ from sync.transport import HQ, Endpoints, LaneStopped, NeedPackets, Timeouts
 
 log = logging.getLogger("catd.sync")
 T = TypeVar("T")
+PREEMPT_CHECK_S = 0.1  # how often the image lane looks for new packets (votes go first)
 
 
 @dataclass(frozen=True)
@@ -253,12 +255,16 @@ class Replay:
         """Upload `pending` with a few workers; True when new packets preempted the images."""
         queue = iter(pending)
         preempted = False
+        checked_at = time.monotonic()
 
         async def worker() -> None:
-            nonlocal preempted
+            nonlocal preempted, checked_at
             for sha in queue:
-                if preempted or not await self._no_new_packets(acked):
-                    preempted = True
+                # new votes wait at most one check interval plus the uploads in flight
+                if not preempted and time.monotonic() - checked_at >= PREEMPT_CHECK_S:
+                    checked_at = time.monotonic()
+                    preempted = not await self._no_new_packets(acked)
+                if preempted:
                     return
                 await self._deliver_blob(sha)
 
