@@ -81,6 +81,7 @@ def verify_chain(
     refs: dict[str, int] = {}
     examine = packets.examine
     for packet in rows:
+        why: str | None
         if packet.seq != expected:
             if packet.seq > expected:
                 why = f"missing (the next stored packet is seq {packet.seq})"
@@ -103,9 +104,9 @@ def verify_chain(
     if blobs is not None:
         bad = []
         for sha in sorted(refs, key=lambda s: (refs[s], s)):
-            why = blobs.problem(sha) if _is_sha(sha) else "not a SHA-256 name"
-            if why:
-                bad.append((sha, f"blob {sha} (referenced by seq {refs[sha]}): {why}"))
+            fault = blobs.problem(sha) if _is_sha(sha) else "not a SHA-256 name"
+            if fault:
+                bad.append((sha, f"blob {sha} (referenced by seq {refs[sha]}): {fault}"))
         if bad:
             return Report(False, count, count, prev, len(refs), bad_blob=bad[0][0],
                           reason=bad[0][1], problems=[text for _, text in bad])
