@@ -34,8 +34,9 @@ def _verify_report(d: DataDir, quiet: bool) -> verify_mod.Report:
         try:
             total = int(conn.execute("SELECT COUNT(*) FROM packets").fetchone()[0])
             with tqdm(total=total, unit="pkt", desc="verify", disable=quiet) as bar:
+                acked = int(status_mod.hq_summary(conn).get("acked_seq") or 0)
                 return verify_mod.verify_store(conn, public_key, node_id, d.blobs(),
-                                               progress=bar.update)
+                                               progress=bar.update, acked_seq=acked)
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:

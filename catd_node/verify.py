@@ -114,9 +114,18 @@ def verify_chain(
 
 
 def verify_store(conn: sqlite3.Connection, public_key: Ed25519PublicKey, node_id: str | None,
-                 blobs: BlobStore | None, progress: Callable[[int], None] = lambda n: None) -> Report:
-    """verify_chain over every stored row, after checking the append-only triggers exist."""
+                 blobs: BlobStore | None, progress: Callable[[int], None] = lambda n: None,
+                 acked_seq: int = 0) -> Report:
+    """verify_chain over every stored row, then the append-only triggers; `acked_seq` (what
+    HQ's receipts acknowledge) catches a ledger cut short at its end, which the chain alone
+    cannot show."""
     report = verify_chain(stored_rows(conn), public_key, node_id, blobs, progress)
+    if report.ok and acked_seq > report.head_seq:
+        seq = report.head_seq + 1
+        reason = (f"seq {seq}: missing: HQ acknowledged packets up to seq {acked_seq}, "
+                  f"the ledger ends at seq {report.head_seq}")
+        return Report(False, report.packets, report.head_seq, report.head_hash, report.blobs,
+                      bad_seq=seq, reason=reason, problems=[reason])
     gone = missing_triggers(conn)
     if gone and report.ok:
         return Report(False, report.packets, report.head_seq, report.head_hash, report.blobs,

@@ -208,3 +208,16 @@ def test_missing_public_key_is_bad_input(node, capsys):
     node.pub_path.unlink()
     assert cli.main(["verify", "-d", str(node.root)]) == 2
     assert "node.pub" in capsys.readouterr().err
+
+
+def test_ledger_cut_short_below_what_hq_acknowledged(node, capsys, monkeypatch):
+    """Dropping the last packets leaves a valid chain; HQ's receipts show the cut."""
+    from catd_node import status
+
+    with tamper.opened(node.db_path) as conn:
+        conn.execute("DELETE FROM packets WHERE seq >= 9")
+    code, text, _ = verify(node, capsys)
+    assert code == 0, text  # the chain alone cannot show a cut at its end
+    monkeypatch.setattr(status, "hq_summary", lambda conn: {"acked_seq": 10})
+    text = failed_at(node, capsys, 9)
+    assert "HQ acknowledged packets up to seq 10" in text
