@@ -152,7 +152,7 @@ def main() -> int:
             run(files[-2:], d, staging, "warm", interval=0, in_place=False)
             load_burst = os.getloadavg()[0]
             burst_lat = run(files[:burst], d, staging, "burst", interval=0, in_place=False)
-            pace = per_file  # one file per pipeline time: half of what two workers can do
+            pace = 2 * pooled  # half of what the two workers can do (a busy CATD, not a burst)
             paced = files[burst:burst + paced_n]
             paced_lat = run(paced, d, staging, "paced", interval=pace, in_place=False)
             placed = files[burst + paced_n:burst + 2 * paced_n]

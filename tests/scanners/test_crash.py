@@ -16,7 +16,17 @@ from pathlib import Path
 import pytest
 
 from catd_node.datadir import DataDir
-from tests.scanners.conftest import KEYS, ScanProcess, cli, db, drop, image_bytes, inbox, tiff_pages
+from tests.scanners.conftest import (
+    KEYS,
+    ScanProcess,
+    cli,
+    db,
+    drop,
+    image_bytes,
+    inbox,
+    tiff_pages,
+    wait_for,
+)
 
 KILLS = 12
 
@@ -36,6 +46,11 @@ def batch() -> list[tuple[str, bytes]]:
     return good + dups + bad + tiff
 
 
+def _progress(log: Path) -> bool:
+    text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
+    return "ingested file=" in text and "recovered file=" in text
+
+
 def originals_on_disk(d: DataDir) -> Counter[str]:
     found: Counter[str] = Counter()
     for base in (d.processed, d.quarantine):
@@ -52,22 +67,30 @@ def test_sigkill_at_many_points_loses_nothing_and_duplicates_nothing(scan_dir: D
     files = batch()
     waves = [files[0:10], files[10:20], files[20:]]
     log = tmp_path / "scan.log"
-    for kill in range(KILLS):
+    kill = 0
+    # Kill points vary: during start-up and recovery (timed from spawn), and mid-ingest (timed
+    # from the service's start line). Runs continue past KILLS until some work was done between
+    # kills, so a loaded machine cannot turn this into a test of start-up alone.
+    while kill < KILLS or not _progress(log):
+        assert kill < 3 * KILLS, "no ingest progress between kills"
         if kill < len(waves):
             for name, data in waves[kill]:
                 if data:
                     drop(inbox(scan_dir) / name, data)
                 else:
                     (inbox(scan_dir) / name).write_bytes(data)
+        started = log.read_text(encoding="utf-8").count("scan_started") if log.exists() else 0
         proc = ScanProcess(scan_dir, log)
+        if kill % 2:
+            wait_for(lambda n=started, p=proc: p.text().count("scan_started") > n or not p.alive(),
+                     timeout=60, what="service start")
         try:
-            proc.proc.wait(timeout=rng.uniform(0.4, 2.2))  # the kill point: a random moment
+            proc.proc.wait(timeout=rng.uniform(0.05, 1.5) if kill % 2 else rng.uniform(0.3, 2.0))
         except subprocess.TimeoutExpired:
             pass
         assert proc.alive(), f"scan exited early (run {kill}):\n{proc.text()[-2000:]}"
         proc.kill()
-    text = log.read_text(encoding="utf-8", errors="replace")
-    assert "ingested file=" in text and "recovered file=" in text  # kills landed mid-work
+        kill += 1
 
     final = cli("scan", "--once", "-d", str(scan_dir.root))
     assert final.returncode == 0, final.stderr[-3000:]
