@@ -7,7 +7,6 @@ has stayed up a while); SIGTERM/SIGINT stops all children, then the supervisor.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import logging
 import os
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from catd_node.datadir import DataDir
 from catd_node.errors import EXIT_OK
+from catd_node.lifecycle import die_with_parent
 
 log = logging.getLogger("catd.supervisor")
 
@@ -28,17 +28,12 @@ BACKOFF_FIRST_S = 0.5
 BACKOFF_CAP_S = 30.0
 HEALTHY_AFTER_S = 60.0  # a child up this long gets its backoff reset
 STOP_GRACE_S = 10.0
-PR_SET_PDEATHSIG = 1
 
 
 def _die_with_parent() -> None:
-    """In the child: get SIGTERM if the supervisor itself is killed (Linux), so no orphan
-    keeps the scanner folder claimed or the web port bound."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:
-        pass
+    """In the child: SIGTERM if the supervisor itself is killed, so no orphan keeps the
+    scanner folder claimed or the web port bound."""
+    die_with_parent(signal.SIGTERM)
 
 
 @dataclass

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from catd_node.blobs import BlobStore
 from catd_node.catalog import Election
+from catd_node.lifecycle import die_with_parent
 from sync import protocol
 from sync.hq.store import HQDir
 
@@ -45,7 +46,9 @@ class HQState:
 
     def __post_init__(self) -> None:
         if self.workers > 0:
-            self.cpu = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+            self.cpu = ProcessPoolExecutor(
+                self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=die_with_parent
+            )
         else:
             self.cpu = ThreadPoolExecutor(2, thread_name_prefix="hq-cpu")
 

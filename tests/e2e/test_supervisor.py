@@ -108,12 +108,12 @@ def test_each_service_is_restarted_and_the_others_keep_serving(tmp_path, electio
 
         wait_for(lambda: all(pids().values()), 20, "all three services started")
         wait_for(lambda: web_answers(web_port), 30, "the web app to answer")
-        for victim in ("scan", "web", "sync"):
+        for n, victim in enumerate(("scan", "web", "sync")):
             old = pids()[victim]
             assert old is not None
             os.kill(old, signal.SIGKILL)
             key = next(keys)
-            drop_scan(node, key, shade=len(victim) * 20)
+            drop_scan(node, key, shade=40 + 60 * n)
             # The others keep working: the web answers, the scan is ingested, HQ gets it all.
             if victim != "web":
                 assert web_answers(web_port)

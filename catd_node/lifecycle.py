@@ -1,0 +1,26 @@
+"""Child processes that never outlive their parent.
+
+A service killed with SIGKILL (by an operator, the OOM killer, or our crash tests) must not
+leave orphaned workers behind: they would hold the scanner folder, the port or memory, and
+a process pool's workers would wait forever on a queue nobody writes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(sig: int = signal.SIGKILL) -> None:
+    """In a child: ask Linux to send `sig` when the parent dies (no-op where unsupported)."""
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, sig)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os.kill(os.getpid(), sig)

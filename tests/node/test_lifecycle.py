@@ -1,0 +1,60 @@
+"""Workers die with their parent: a SIGKILLed service leaves no orphans behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+SERVICE = """
+import multiprocessing, os, sys
+from concurrent.futures import ProcessPoolExecutor
+from catd_node.lifecycle import die_with_parent
+
+if __name__ == "__main__":
+    use_it = sys.argv[1] == "with"
+    pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=die_with_parent if use_it else None)
+    pids = {f.result() for f in [pool.submit(os.getpid) for _ in range(8)]}
+    print(" ".join(map(str, sorted(pids))), flush=True)
+    sys.stdin.read()
+"""
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:  # a zombie waiting for its reaper is not alive
+            return stat.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def workers_after_sigkill(mode: str) -> list[int]:
+    service = subprocess.Popen([sys.executable, "-c", SERVICE, mode], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True)
+    assert service.stdout is not None
+    workers = [int(p) for p in service.stdout.readline().split()]
+    assert workers and all(alive(p) for p in workers)
+    service.send_signal(signal.SIGKILL)
+    service.wait()
+    deadline = time.monotonic() + 5
+    while any(alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return [p for p in workers if alive(p)]
+
+
+def test_pool_workers_exit_when_the_service_is_sigkilled():
+    assert workers_after_sigkill("with") == []
+
+
+@pytest.mark.slow
+def test_without_it_workers_would_be_orphaned():
+    """The failure the helper prevents (and proof the test above can fail)."""
+    orphans = workers_after_sigkill("without")
+    for pid in orphans:
+        os.kill(pid, signal.SIGKILL)
+    assert orphans, "spawned pool workers exited by themselves; die_with_parent may be unnecessary"
