@@ -102,14 +102,14 @@ def recover(root: Path, source: Source) -> Iterator[Claimed]:
         sidecars = [p for p in _walk(token_dir) if names.is_sidecar(p.name)]
         if not files:
             # Only a sidecar (crash between the two renames) or nothing: give it back.
-            for sidecar in sidecars:
-                move(sidecar, names.free_path(root, sidecar.relative_to(token_dir).as_posix()))
+            for stray in sidecars:
+                move(stray, names.free_path(root, stray.relative_to(token_dir).as_posix()))
             shutil.rmtree(token_dir, ignore_errors=True)
             continue
         for image in files:
             relative = PurePosixPath(image.relative_to(token_dir).as_posix())
-            sidecar = next((s for s in sidecars if s.parent == image.parent), None)
-            yield Claimed(root, source, token_dir.name, relative, sidecar)
+            found = next((s for s in sidecars if s.parent == image.parent), None)
+            yield Claimed(root, source, token_dir.name, relative, found)
 
 
 def _walk(directory: Path) -> Iterator[Path]:
