@@ -15,7 +15,7 @@ from catd_node import status as status_mod
 from catd_node import verify as verify_mod
 from catd_node.cli import print_json
 from catd_node.datadir import DataDir
-from catd_node.errors import EXIT_CHECK_FAILED, EXIT_OK, BadInput
+from catd_node.errors import EXIT_CHECK_FAILED, EXIT_OK, BadInput, CheckFailed
 
 
 def init(args: argparse.Namespace, d: DataDir) -> int:
@@ -87,7 +87,12 @@ def export(args: argparse.Namespace, d: DataDir) -> int:
         try:
             with tqdm(total=total, unit="pkt", desc="export", disable=not sys.stderr.isatty()) as bar:
                 for packet in verify_mod.stored_rows(conn):
-                    out.write(packets.to_wire(packet) + "\n")
+                    try:
+                        line = packets.to_wire(packet)
+                    except UnicodeDecodeError as exc:
+                        raise CheckFailed(f"seq {packet.seq}", "stored canonical bytes are not UTF-8: "
+                                          "the store is damaged (run catd-node verify)") from exc
+                    out.write(line + "\n")
                     bar.update(1)
         finally:
             if out is not sys.stdout:

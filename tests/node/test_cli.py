@@ -156,3 +156,15 @@ def test_export_lines_parse_and_reverify(node_dir, tmp_path, capsys):
     changed = [*exported[:4], packets.from_wire(json.dumps(doc), "line 5"), *exported[5:]]
     bad = verify.verify_chain(iter(changed), keys.read_public(node_dir.pub_path), "CATD-14-01", None)
     assert not bad.ok and bad.bad_seq == 5
+
+
+def test_export_of_damaged_bytes_names_the_seq(node_dir, tmp_path, capsys):
+    tamper.populate(node_dir)
+    with tamper.opened(node_dir.db_path) as conn:
+        conn.execute("UPDATE packets SET canonical = ? WHERE seq = 4", (b"\xff\xfe not utf-8",))
+    capsys.readouterr()
+    out = tmp_path / "packets.ndjson"
+    assert cli.main(["export", "-d", str(node_dir.root), "--packets", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "seq 4" in err and "not UTF-8" in err
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 3  # what was sound is kept
