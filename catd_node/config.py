@@ -18,6 +18,8 @@ class ScanConfig:
     settle_ms: int = 1500
     rescan_s: int = 300
     poll: bool = False  # PollingObserver for network mounts where inotify is silent
+    max_settle_s: int = 600  # a file still changing after this is quarantined "never_settled"
+    empty_s: int = 600  # a 0-byte file still empty after this is quarantined "empty"
     folders: dict[str, str] = field(default_factory=lambda: {"scanner-1": "inbox/scanner-1"})
 
 
@@ -84,6 +86,8 @@ def parse(data: dict[str, Any], source: str = "catd.toml") -> Config:
         settle_ms=_get(scan_t, "settle_ms", int, 1500, f"{source}: scan"),
         rescan_s=_get(scan_t, "rescan_s", int, 300, f"{source}: scan"),
         poll=_get(scan_t, "poll", bool, False, f"{source}: scan"),
+        max_settle_s=_get(scan_t, "max_settle_s", int, 600, f"{source}: scan"),
+        empty_s=_get(scan_t, "empty_s", int, 600, f"{source}: scan"),
         folders=dict(folders_t),
     )
     image = ImageConfig(
@@ -102,6 +106,8 @@ def parse(data: dict[str, Any], source: str = "catd.toml") -> Config:
         raise BadInput(f"{source}: image.quality", "must be 1–100")
     if scan.settle_ms < 0 or scan.rescan_s < 1:
         raise BadInput(f"{source}: scan", "settle_ms must be ≥ 0 and rescan_s ≥ 1")
+    if scan.max_settle_s * 1000 < scan.settle_ms or scan.empty_s < 1:
+        raise BadInput(f"{source}: scan", "max_settle_s must be ≥ settle_ms and empty_s ≥ 1")
     web = WebConfig(
         host=_get(web_t, "host", str, "0.0.0.0", f"{source}: web"),
         port=_get(web_t, "port", int, 8080, f"{source}: web"),
@@ -145,6 +151,8 @@ election = {_toml_str(config.election)}
 settle_ms = {config.scan.settle_ms}                 # unchanged this long = finished
 rescan_s = {config.scan.rescan_s}                   # full rescan: watch events get lost
 poll = {str(config.scan.poll).lower()}                      # true on network mounts (no inotify)
+max_settle_s = {config.scan.max_settle_s}             # still changing after this: quarantined
+empty_s = {config.scan.empty_s}                  # still 0 bytes after this: quarantined
 
 [scan.folders]                   # scanner id = folder (relative to the data dir or absolute)
 {folders}

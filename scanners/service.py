@@ -14,7 +14,6 @@ import queue
 import signal
 import threading
 import time
-import tomllib
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -25,7 +24,7 @@ from catd_node.blobs import sha256_hex
 from catd_node.datadir import DataDir
 from catd_node.errors import BadInput
 from scanners import claim as claim_mod
-from scanners import names, settle, watch
+from scanners import names, watch
 from scanners.claim import Claimed
 from scanners.decode import Rejected
 from scanners.ingest import Ingestor, Job, Result, run_pipeline
@@ -41,15 +40,9 @@ ONCE_MIN_WAIT_S = 10.0
 
 
 def rules_for(d: DataDir) -> Rules:
-    """Settle rules from `[scan]`: settle_ms, plus optional max_settle_s and empty_s (default 600)."""
-    extra: dict[str, Any] = {}
-    try:
-        extra = tomllib.loads(d.config_path.read_text(encoding="utf-8")).get("scan", {})
-    except (OSError, tomllib.TOMLDecodeError):
-        pass
-    max_settle = float(extra.get("max_settle_s", settle.MAX_SETTLE_S))
-    empty = float(extra.get("empty_s", max_settle))
-    return Rules.from_ms(d.config.scan.settle_ms, max_settle, empty)
+    """Settle rules from `[scan]`: settle_ms, max_settle_s and empty_s."""
+    scan = d.config.scan
+    return Rules.from_ms(scan.settle_ms, scan.max_settle_s, scan.empty_s)
 
 
 class Service:
