@@ -81,6 +81,22 @@ class Transaction:
         self.appended.append(packet)
         return packet
 
+    @contextmanager
+    def savepoint(self) -> Iterator[Transaction]:
+        """One step inside the open transaction: if it raises, its packets and rows are undone
+        (ROLLBACK TO a SAVEPOINT) and the head is restored, and the transaction stays usable."""
+        mark, count = self._head, len(self.appended)
+        self.conn.execute("SAVEPOINT step")
+        try:
+            yield self
+        except BaseException:
+            self.conn.execute("ROLLBACK TO step")
+            self.conn.execute("RELEASE step")
+            self._head = mark
+            del self.appended[count:]
+            raise
+        self.conn.execute("RELEASE step")
+
 
 class Ledger:
     """A node's ledger: one writer connection per process, guarded by a lock for threads."""
