@@ -9,7 +9,7 @@ from aiohttp import web
 
 from catd_node import packets
 from catd_node.errors import BadInput
-from catd_node.ledger import Ledger
+from catd_node.ledger import Transaction
 from catd_node.web import uploads, users
 from catd_node.web.state import DB, HASHER, clerk, render, require
 
@@ -28,14 +28,12 @@ async def users_page(request: web.Request) -> web.StreamResponse:
     return await _users_page(request)
 
 
-def _insert_user(ledger: Ledger, name: str, role: str, password_hash: str) -> None:
-    with ledger.transaction() as tx:
-        users.insert(tx.conn, name, role, password_hash)
+def _insert_user(tx: Transaction, name: str, role: str, password_hash: str) -> None:
+    users.insert(tx.conn, name, role, password_hash)
 
 
-def _set_active(ledger: Ledger, name: str, active: bool) -> None:
-    with ledger.transaction() as tx:
-        users.set_active(tx.conn, name, active)
+def _set_active(tx: Transaction, name: str, active: bool) -> None:
+    users.set_active(tx.conn, name, active)
 
 
 @require("coordinador")
@@ -71,17 +69,15 @@ def _devices(conn: sqlite3.Connection) -> list[tuple[str, str, str, bool]]:
     return [(r[0], r[1], r[2], bool(r[3])) for r in rows]
 
 
-def _add_device(ledger: Ledger, device: str, token_sha256: str, by: str) -> None:
-    with ledger.transaction() as tx:
-        if tx.conn.execute("SELECT 1 FROM web_devices WHERE id = ?", (device,)).fetchone():
-            raise BadInput(f"dispositivo {device}", "ya existe")
-        tx.conn.execute("INSERT INTO web_devices (id, token_sha256, created_by, created_at, active)"
-                        " VALUES (?, ?, ?, ?, 1)", (device, token_sha256, by, packets.now()))
+def _add_device(tx: Transaction, device: str, token_sha256: str, by: str) -> None:
+    if tx.conn.execute("SELECT 1 FROM web_devices WHERE id = ?", (device,)).fetchone():
+        raise BadInput(f"dispositivo {device}", "ya existe")
+    tx.conn.execute("INSERT INTO web_devices (id, token_sha256, created_by, created_at, active)"
+                    " VALUES (?, ?, ?, ?, 1)", (device, token_sha256, by, packets.now()))
 
 
-def _revoke_device(ledger: Ledger, device: str) -> None:
-    with ledger.transaction() as tx:
-        tx.conn.execute("UPDATE web_devices SET active = 0 WHERE id = ?", (device,))
+def _revoke_device(tx: Transaction, device: str) -> None:
+    tx.conn.execute("UPDATE web_devices SET active = 0 WHERE id = ?", (device,))
 
 
 async def _devices_page(request: web.Request, message: str | None = None, token: str | None = None,

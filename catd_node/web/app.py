@@ -112,4 +112,5 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        await db.drain()  # answer every submit already taken before closing the writer
         db.close()

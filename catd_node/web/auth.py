@@ -8,7 +8,7 @@ import secrets
 from aiohttp import web
 
 from catd_node.errors import BadInput
-from catd_node.ledger import Ledger
+from catd_node.ledger import Transaction
 from catd_node.web import sessions, throttle, users
 from catd_node.web.state import (
     BOARD,
@@ -47,20 +47,18 @@ async def login_form(request: web.Request) -> web.StreamResponse:
     return _login_page(request)
 
 
-def _start_session(ledger: Ledger, name: str, account: str, old: str | None, at: float) -> str:
-    with ledger.transaction() as tx:
-        throttle.clear(tx.conn, account)
-        if old:
-            sessions.revoke(tx.conn, sessions.digest(old))
-        sessions.prune(tx.conn, at)
-        token = sessions.create(tx.conn, name, at)
-        tx.append("user.login", {"by": name})
+def _start_session(tx: Transaction, name: str, account: str, old: str | None, at: float) -> str:
+    throttle.clear(tx.conn, account)
+    if old:
+        sessions.revoke(tx.conn, sessions.digest(old))
+    sessions.prune(tx.conn, at)
+    token = sessions.create(tx.conn, name, at)
+    tx.append("user.login", {"by": name})
     return token
 
 
-def _failure(ledger: Ledger, account: str, at: float) -> int:
-    with ledger.transaction() as tx:
-        return throttle.record_failure(tx.conn, account, at)
+def _failure(tx: Transaction, account: str, at: float) -> int:
+    return throttle.record_failure(tx.conn, account, at)
 
 
 async def login(request: web.Request) -> web.StreamResponse:
@@ -96,10 +94,9 @@ async def login(request: web.Request) -> web.StreamResponse:
     raise response
 
 
-def _end_session(ledger: Ledger, token_sha256: str, name: str) -> None:
-    with ledger.transaction() as tx:
-        sessions.revoke(tx.conn, token_sha256)
-        tx.append("user.logout", {"by": name})
+def _end_session(tx: Transaction, token_sha256: str, name: str) -> None:
+    sessions.revoke(tx.conn, token_sha256)
+    tx.append("user.logout", {"by": name})
 
 
 async def logout(request: web.Request) -> web.StreamResponse:

@@ -93,6 +93,16 @@ async def metrics(request: web.Request) -> web.StreamResponse:
         ("catd_disk_free_bytes", doc["disk"]["free_bytes"], "Free bytes on the data dir's disk."),
     ):
         lines += [f"# HELP {name} {text}", f"# TYPE {name} gauge", f"{name} {int(value)}"]
+    stats = request.app[DB].stats
+    for name, value, text in (
+        ("catd_web_commits_total", stats.groups, "Write transactions committed by the web app (groups)."),
+        ("catd_web_commit_steps_total", stats.steps, "Submits carried by those commits."),
+        ("catd_web_commit_failed_steps_total", stats.failed_steps,
+         "Submits refused inside a group (undone alone)."),
+    ):
+        lines += [f"# HELP {name} {text}", f"# TYPE {name} counter", f"{name} {int(value)}"]
+    lines += ["# HELP catd_web_commit_group_largest Most submits one commit has carried.",
+              "# TYPE catd_web_commit_group_largest gauge", f"catd_web_commit_group_largest {stats.largest}"]
     return web.Response(text="\n".join(lines) + "\n", content_type="text/plain",
                         headers={"Cache-Control": "no-store"}, charset="utf-8")
 

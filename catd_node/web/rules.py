@@ -1,7 +1,8 @@
-"""The procedure's writes: each checks its precondition and appends in one ledger transaction.
+"""The procedure's writes: steps that check their precondition and append, `step(tx, ...)`.
 
-Run on the writer thread. The check and the append share one BEGIN IMMEDIATE transaction, so
-two clerks racing for the same acta cannot both capture or both verify it.
+Run on the writer thread by `Database.write` (group commit): each step runs inside the shared
+BEGIN IMMEDIATE transaction in its own SAVEPOINT, and sees every step before it in the group,
+so two clerks racing for the same acta cannot both capture or both verify it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 from catd_node import actas
 from catd_node.catalog import Election
 from catd_node.errors import CatdError
-from catd_node.ledger import Ledger
+from catd_node.ledger import Transaction
 from catd_node.packets import Packet
 
 
@@ -41,41 +42,38 @@ def _bodies(conn: sqlite3.Connection, key: str, kind: str) -> list[tuple[int, di
     return [(seq, json.loads(bytes(data))["body"]) for seq, data in rows]
 
 
-def acopio(ledger: Ledger, key: str, by: str, in_catalog: bool) -> Packet | None:
+def acopio(tx: Transaction, key: str, by: str, in_catalog: bool) -> Packet | None:
     """Record the acta as received, once; None when it was already received."""
-    with ledger.transaction() as tx:
-        if _bodies(tx.conn, key, "acta.acopio"):
-            return None
-        return tx.append("acta.acopio", {"acta": key, "by": by, "in_catalog": in_catalog})
+    if _bodies(tx.conn, key, "acta.acopio"):
+        return None
+    return tx.append("acta.acopio", {"acta": key, "by": by, "in_catalog": in_catalog})
 
 
-def assign(ledger: Ledger, key: str, sha: str, by: str) -> Packet:
+def assign(tx: Transaction, key: str, sha: str, by: str) -> Packet:
     """Give an unidentified image its acta key."""
-    with ledger.transaction() as tx:
-        row = tx.conn.execute(
-            "SELECT acta FROM packets WHERE kind = 'acta.digitized'"
-            " AND json_extract(CAST(canonical AS TEXT), '$.body.image.sha256') = ? LIMIT 1", (sha,)
-        ).fetchone()
-        if row is None:
-            raise Refused("imagen", "no hay una imagen digitalizada con ese código")
-        if row[0] is not None:
-            raise Refused("imagen", f"la imagen ya está identificada como {row[0]}")
-        taken = tx.conn.execute(
-            "SELECT acta FROM packets WHERE kind = 'acta.assigned'"
-            " AND json_extract(CAST(canonical AS TEXT), '$.body.image_sha256') = ? LIMIT 1", (sha,)
-        ).fetchone()
-        if taken:
-            raise Refused("imagen", f"la imagen ya fue asignada a {taken[0]}")
-        return tx.append("acta.assigned", {"acta": key, "image_sha256": sha, "by": by})
+    row = tx.conn.execute(
+        "SELECT acta FROM packets WHERE kind = 'acta.digitized'"
+        " AND json_extract(CAST(canonical AS TEXT), '$.body.image.sha256') = ? LIMIT 1", (sha,)
+    ).fetchone()
+    if row is None:
+        raise Refused("imagen", "no hay una imagen digitalizada con ese código")
+    if row[0] is not None:
+        raise Refused("imagen", f"la imagen ya está identificada como {row[0]}")
+    taken = tx.conn.execute(
+        "SELECT acta FROM packets WHERE kind = 'acta.assigned'"
+        " AND json_extract(CAST(canonical AS TEXT), '$.body.image_sha256') = ? LIMIT 1", (sha,)
+    ).fetchone()
+    if taken:
+        raise Refused("imagen", f"la imagen ya fue asignada a {taken[0]}")
+    return tx.append("acta.assigned", {"acta": key, "image_sha256": sha, "by": by})
 
 
-def capture(ledger: Ledger, key: str, sha: str | None, values: dict[str, Any], by: str) -> Packet:
+def capture(tx: Transaction, key: str, sha: str | None, values: dict[str, Any], by: str) -> Packet:
     """The first capture (round 1) of an acta."""
-    with ledger.transaction() as tx:
-        if any(b.get("round") == 1 for _, b in _bodies(tx.conn, key, "acta.captured")):
-            raise Refused(key, "esta acta ya fue capturada")
-        return tx.append("acta.captured", {"acta": key, "image_sha256": sha, "values": values,
-                                           "by": by, "round": 1})
+    if any(b.get("round") == 1 for _, b in _bodies(tx.conn, key, "acta.captured")):
+        raise Refused(key, "esta acta ya fue capturada")
+    return tx.append("acta.captured", {"acta": key, "image_sha256": sha, "values": values,
+                                       "by": by, "round": 1})
 
 
 def _verified_body(election: Election, key: str, sha: str | None, values: dict[str, Any],
@@ -86,44 +84,42 @@ def _verified_body(election: Election, key: str, sha: str | None, values: dict[s
             "captured_seq": captured_seq, "by": by}, result
 
 
-def verify(ledger: Ledger, election: Election, key: str, values: dict[str, Any], by: str) -> Outcome:
+def verify(tx: Transaction, election: Election, key: str, values: dict[str, Any], by: str) -> Outcome:
     """The blind second entry: a match verifies the acta, a difference records a mismatch."""
-    with ledger.transaction() as tx:
-        if _bodies(tx.conn, key, "acta.verified"):
-            raise Refused(key, "esta acta ya está verificada")
-        captures = _bodies(tx.conn, key, "acta.captured")
-        first = next(((s, b) for s, b in captures if b.get("round") == 1), None)
-        if first is None:
-            raise Refused(key, "esta acta aún no ha sido capturada")
-        if any(b.get("round") == 2 for _, b in captures):
-            raise Refused(key, "esta acta ya tiene segunda captura")
-        first_seq, first_body = first
-        if first_body.get("by") == by:
-            raise Forbidden(key, "nadie puede verificar su propia captura")
-        sha = first_body.get("image_sha256")
-        tx.append("acta.captured", {"acta": key, "image_sha256": sha, "values": values,
-                                    "by": by, "round": 2})
-        differ = tuple(f for f in sorted(set(values) | set(first_body["values"]))
-                       if values.get(f) != first_body["values"].get(f))
-        if differ:
-            packet = tx.append("acta.mismatch", {"acta": key, "captured_seq": first_seq,
-                                                 "fields": list(differ), "by": by})
-            return Outcome(packet, None, differ)
-        body, result = _verified_body(election, key, sha, values, first_seq, by)
-        return Outcome(tx.append("acta.verified", body), result)
+    if _bodies(tx.conn, key, "acta.verified"):
+        raise Refused(key, "esta acta ya está verificada")
+    captures = _bodies(tx.conn, key, "acta.captured")
+    first = next(((s, b) for s, b in captures if b.get("round") == 1), None)
+    if first is None:
+        raise Refused(key, "esta acta aún no ha sido capturada")
+    if any(b.get("round") == 2 for _, b in captures):
+        raise Refused(key, "esta acta ya tiene segunda captura")
+    first_seq, first_body = first
+    if first_body.get("by") == by:
+        raise Forbidden(key, "nadie puede verificar su propia captura")
+    sha = first_body.get("image_sha256")
+    tx.append("acta.captured", {"acta": key, "image_sha256": sha, "values": values,
+                                "by": by, "round": 2})
+    differ = tuple(f for f in sorted(set(values) | set(first_body["values"]))
+                   if values.get(f) != first_body["values"].get(f))
+    if differ:
+        packet = tx.append("acta.mismatch", {"acta": key, "captured_seq": first_seq,
+                                             "fields": list(differ), "by": by})
+        return Outcome(packet, None, differ)
+    body, result = _verified_body(election, key, sha, values, first_seq, by)
+    return Outcome(tx.append("acta.verified", body), result)
 
 
-def resolve(ledger: Ledger, election: Election, key: str, values: dict[str, Any], by: str) -> Outcome:
+def resolve(tx: Transaction, election: Election, key: str, values: dict[str, Any], by: str) -> Outcome:
     """The coordinator's decision on a mismatch, recorded as the acta's verification."""
-    with ledger.transaction() as tx:
-        if _bodies(tx.conn, key, "acta.verified"):
-            raise Refused(key, "esta acta ya está verificada")
-        if not _bodies(tx.conn, key, "acta.mismatch"):
-            raise Refused(key, "esta acta no tiene discrepancia pendiente")
-        captures = _bodies(tx.conn, key, "acta.captured")
-        if any(b.get("by") == by for _, b in captures):
-            raise Forbidden(key, "nadie puede resolver un acta que capturó")
-        first_seq, first_body = next((s, b) for s, b in captures if b.get("round") == 1)
-        body, result = _verified_body(election, key, first_body.get("image_sha256"), values,
-                                      first_seq, by)
-        return Outcome(tx.append("acta.verified", body), result)
+    if _bodies(tx.conn, key, "acta.verified"):
+        raise Refused(key, "esta acta ya está verificada")
+    if not _bodies(tx.conn, key, "acta.mismatch"):
+        raise Refused(key, "esta acta no tiene discrepancia pendiente")
+    captures = _bodies(tx.conn, key, "acta.captured")
+    if any(b.get("by") == by for _, b in captures):
+        raise Forbidden(key, "nadie puede resolver un acta que capturó")
+    first_seq, first_body = next((s, b) for s, b in captures if b.get("round") == 1)
+    body, result = _verified_body(election, key, first_body.get("image_sha256"), values,
+                                  first_seq, by)
+    return Outcome(tx.append("acta.verified", body), result)

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from catd_node.ledger import Ledger
+from catd_node.ledger import Transaction
 from catd_node.web import sessions
 from catd_node.web.state import (
     DB,
@@ -94,9 +94,8 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
     return await handler(request)
 
 
-def _touch(ledger: Ledger, token_sha256: str, at: float) -> None:
-    with ledger.transaction() as tx:
-        sessions.touch(tx.conn, token_sha256, at)
+def _touch(tx: Transaction, token_sha256: str, at: float) -> None:
+    sessions.touch(tx.conn, token_sha256, at)
 
 
 @web.middleware

@@ -5,6 +5,9 @@ from __future__ import annotations
 import io
 import json
 import re
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -160,6 +163,25 @@ async def signed_in(browser: Callable[[], Browser]) -> Callable[[str], Any]:
         assert status == 200 and b.cookie(), f"{name} could not sign in"
         return b
     return sign_in
+
+
+CLI = [sys.executable, "-m", "catd_node.cli"]
+
+
+def start_web(datadir: DataDir) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen([*CLI, "web", "-d", str(datadir.root), "--host", "127.0.0.1", "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        m = re.search(r"(http://127\.0\.0\.1:\d+)/", line)
+        if m:
+            return proc, m.group(1)
+        if not line and proc.poll() is not None:
+            break
+    proc.kill()
+    raise AssertionError("catd-node web did not print its URL")
 
 
 __all__ = ["Path"]

@@ -2,32 +2,16 @@
 
 from __future__ import annotations
 
-import re
 import signal
 import subprocess
 import sys
-import time
 
 import aiohttp
 import pytest
 
+from tests.web.conftest import start_web
+
 PY = [sys.executable, "-m", "catd_node.cli"]
-
-
-def start_web(datadir) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([*PY, "web", "-d", str(datadir.root), "--host", "127.0.0.1", "--port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        m = re.search(r"(http://127\.0\.0\.1:\d+)/", line)
-        if m:
-            return proc, m.group(1)
-        if not line and proc.poll() is not None:
-            break
-    proc.kill()
-    raise AssertionError("catd-node web did not print its URL")
 
 
 @pytest.mark.slow
