@@ -23,6 +23,7 @@ from typing import Any
 from catd_node.blobs import sha256_hex
 from catd_node.datadir import DataDir
 from catd_node.errors import BadInput
+from catd_node.lifecycle import die_with_parent
 from scanners import claim as claim_mod
 from scanners import names, watch
 from scanners.claim import Claimed
@@ -43,6 +44,12 @@ def rules_for(d: DataDir) -> Rules:
     """Settle rules from `[scan]`: settle_ms, max_settle_s and empty_s."""
     scan = d.config.scan
     return Rules.from_ms(scan.settle_ms, scan.max_settle_s, scan.empty_s)
+
+
+def _worker_start() -> None:
+    """Pool worker set-up: exit when the service dies (even by SIGKILL), cap memory."""
+    die_with_parent()
+    worker_init()
 
 
 class Service:
@@ -117,9 +124,11 @@ class Service:
         self.stopping.set()
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["scanners.pipeline"])
-        return ProcessPoolExecutor(WORKERS, mp_context=context, initializer=worker_init)
+        # spawn, not forkserver: forkserver hands every worker its "alive" pipe, so after a
+        # SIGKILL of this service the forkserver and its workers wait on each other forever.
+        # Spawned workers are our direct children and die with us (die_with_parent).
+        context = multiprocessing.get_context("spawn")
+        return ProcessPoolExecutor(WORKERS, mp_context=context, initializer=_worker_start)
 
     def _once_done(self, started: float) -> bool:
         if self.claimed or self.running:

@@ -58,3 +58,47 @@ def test_without_it_workers_would_be_orphaned():
     for pid in orphans:
         os.kill(pid, signal.SIGKILL)
     assert orphans, "spawned pool workers exited by themselves; die_with_parent may be unnecessary"
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below `pid` (Linux /proc children lists)."""
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{current}/task")
+        except FileNotFoundError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{current}/task/{task}/children") as children:
+                    kids = {int(k) for k in children.read().split()}
+            except FileNotFoundError:
+                continue
+            todo.extend(kids - found)
+            found |= kids
+    return found
+
+
+@pytest.mark.slow
+def test_a_sigkilled_scan_service_leaves_no_pool_workers(node_dir):
+    from PIL import Image
+
+    folder = node_dir.scanner_folders()["scanner-1"]
+    Image.new("RGB", (850, 1100), "white").save(folder / "DIP-14-01-0123-B01.jpg")
+    scan = subprocess.Popen([sys.executable, "-m", "catd_node.cli", "scan", "-d", str(node_dir.root)],
+                            stderr=subprocess.DEVNULL)
+    done = node_dir.processed / "scanner-1" / "DIP-14-01-0123-B01.jpg"
+    deadline = time.monotonic() + 60
+    while not done.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert done.exists(), "the scan service did not ingest the file"
+    below = descendants(scan.pid)
+    assert below, "the service runs its pipeline in worker processes"
+    scan.send_signal(signal.SIGKILL)
+    scan.wait()
+    deadline = time.monotonic() + 10
+    while any(alive(p) for p in below) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [p for p in below if alive(p)], "processes outlived the SIGKILLed scan service"
