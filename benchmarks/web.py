@@ -5,7 +5,12 @@ POST values), each with its own session. Reported: p50/p99 latency per request k
 throughput, beside a bare aiohttp "hello" handler measured in the same run with the same
 concurrency. Target: p99 ≤ 150 ms.
 
-    .venv/bin/python benchmarks/web.py [--quick] [--actas N] [--clerks N]
+With `--compare REV` the same load runs alternately against the web app as it was at git
+revision REV (a `git archive` of it, run from a temp dir) and against this work tree, in
+fresh copies of one prepared data dir, `--runs` times each; medians are printed per side with
+the load average at each run, so both sides meet the same machine conditions.
+
+    .venv/bin/python benchmarks/web.py [--quick] [--actas N] [--clerks N] [--runs N] [--compare REV]
 """
 
 from __future__ import annotations
@@ -13,7 +18,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -21,7 +28,10 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -68,7 +78,7 @@ def jpeg(seed: int) -> bytes:
 
 
 def prepare(root: Path, n_actas: int, n_clerks: int) -> Path:
-    election = {"election": "Banco de pruebas", "contests": [
+    election: dict[str, Any] = {"election": "Banco de pruebas", "contests": [
         {"id": "DIP", "name": "Diputaciones", "votes": FIELDS[:9], "controls": FIELDS[9:]}],
         "actas": [{"key": f"DIP-14-01-{1000 + i:04d}-B01", "contest": "DIP", "seccion": 1000 + i,
                    "casilla": "B01", "lista_nominal": 750} for i in range(n_actas)]}
@@ -95,8 +105,11 @@ def prepare(root: Path, n_actas: int, n_clerks: int) -> Path:
     return d.root
 
 
-def start(cmd: list[str], pattern: str) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+def start(cmd: list[str], pattern: str, code: Path | None = None) -> tuple[subprocess.Popen[str], str]:
+    """Start `cmd`; with `code`, import catd_node from that tree instead of this one."""
+    env = dict(os.environ, PYTHONPATH=str(code)) if code else None
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            cwd=code or ROOT, env=env)
     assert proc.stdout is not None
     while True:
         line = proc.stdout.readline()
@@ -119,7 +132,7 @@ def hidden(page: str, name: str) -> str | None:
     return m.group(1) if m else None
 
 
-async def timed(lat: dict[str, list[float]], kind: str, coro):  # type: ignore[no-untyped-def]
+async def timed(lat: dict[str, list[float]], kind: str, coro: Any) -> tuple[int, str]:
     t0 = time.perf_counter()
     async with coro as r:
         body = await r.read()
@@ -174,43 +187,121 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
+def checkout(rev: str, into: Path) -> Path:
+    """The importable packages of git revision `rev`, unpacked under `into`."""
+    into.mkdir()
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "catd_node", "scanners", "sync"],
+                             check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
+
+
+async def metric(url: str, name: str) -> float | None:
+    async with aiohttp.ClientSession() as s, s.get(f"{url}/metrics") as r:
+        m = re.search(rf"^{name} (\S+)$", await r.text(), re.M)
+    return float(m.group(1)) if m else None
+
+
+@dataclass
+class Run:
+    lat: dict[str, list[float]]
+    hello: list[float]
+    elapsed: float
+    load: float  # 1-minute load average, mean of before and after
+    per_commit: float | None  # submits per write transaction (None: code without the counters)
+
+    @property
+    def app(self) -> list[float]:
+        return [x for v in self.lat.values() for x in v]
+
+    @property
+    def posts(self) -> list[float]:
+        return [x for k, v in self.lat.items() if k.startswith("POST") for x in v]
+
+
+async def one_run(template: Path, work: Path, args: argparse.Namespace, code: Path | None) -> Run:
+    """One timed load against a fresh copy of the prepared data dir, then the hello baseline."""
+    if work.exists():
+        shutil.rmtree(work)
+    shutil.copytree(template, work)
+    load_before = os.getloadavg()[0]
+    cmd = [sys.executable, "-m", "catd_node.cli", "web", "-d", str(work),
+           "--host", "127.0.0.1", "--port", "0"]
+    web, url = start(cmd, r"(http://127\.0\.0\.1:\d+)/", code)
+    lat: dict[str, list[float]] = defaultdict(list)
+    done = {"captured": 0, "verified": 0}
+    try:
+        t0 = time.perf_counter()
+        await asyncio.gather(*(
+            clerk(url, f"clerk{i:02d}", "capture" if i % 2 == 0 else "verify", lat, done, args.actas)
+            for i in range(args.clerks)))
+        elapsed = time.perf_counter() - t0
+        commits = await metric(url, "catd_web_commits_total")
+        steps = await metric(url, "catd_web_commit_steps_total")
+    finally:
+        stop(web)
+    hello, hello_url = start([sys.executable, "-c", HELLO], r"ready (http://127\.0\.0\.1:\d+/)")
+    try:
+        n_requests = sum(len(v) for v in lat.values())
+        hello_lat = await hello_run(hello_url, args.clerks, min(n_requests, 6000))
+    finally:
+        stop(hello)
+    load = (load_before + os.getloadavg()[0]) / 2
+    return Run(lat, hello_lat, elapsed, load, steps / commits if commits and steps else None)
+
+
+def report(label: str, run: Run, args: argparse.Namespace) -> None:
+    grouping = f", {run.per_commit:.2f} writes per commit" if run.per_commit else ""
+    print(f"\n[{label}] {args.clerks} concurrent clerks, {args.actas} actas captured and verified in "
+          f"{run.elapsed:.1f} s, load average {run.load:.1f}{grouping}")
+    print(f"{'request':<22}{'n':>7}{'p50 ms':>9}{'p99 ms':>9}")
+    for kind in sorted(run.lat):
+        values = run.lat[kind]
+        print(f"{kind:<22}{len(values):>7}{pct(values, 50):>9.1f}{pct(values, 99):>9.1f}")
+    for name, values in (("all app requests", run.app), ("bare aiohttp hello", run.hello)):
+        print(f"{name:<22}{len(values):>7}{pct(values, 50):>9.1f}{pct(values, 99):>9.1f}")
+    p99 = pct(run.app, 99)
+    print(f"throughput: {args.actas / run.elapsed:.1f} actas/s captured+verified, "
+          f"{len(run.app) / run.elapsed:.0f} requests/s")
+    print(f"p99 all app requests {p99:.1f} ms vs limit {TARGET_P99_MS:.0f} ms: "
+          f"{'OK' if p99 <= TARGET_P99_MS else 'OVER'}; "
+          f"p50 app/hello ratio {statistics.median(run.app) / statistics.median(run.hello):.1f}x")
+
+
+def summary(label: str, runs: list[Run], actas: int) -> float:
+    """One line of medians over `runs`; returns the median p99 of all app requests."""
+    def med(fn: Callable[[Run], float]) -> float:
+        return statistics.median(fn(r) for r in runs)
+
+    p99 = med(lambda r: pct(r.app, 99))
+    print(f"{label[:12]:<12}{len(runs):>5}{med(lambda r: pct(r.app, 50)):>9.1f}{p99:>9.1f}"
+          f"{med(lambda r: pct(r.posts, 50)):>10.1f}{med(lambda r: pct(r.posts, 99)):>10.1f}"
+          f"{med(lambda r: pct(r.hello, 50)):>9.1f}{med(lambda r: pct(r.hello, 99)):>9.1f}"
+          f"{med(lambda r: actas / r.elapsed):>9.1f}{med(lambda r: r.load):>7.1f}")
+    return p99
+
+
 async def main_async(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="catd-web-bench-") as tmp:
-        root = prepare(Path(tmp), args.actas, args.clerks)
-        cmd = [sys.executable, "-m", "catd_node.cli", "web", "-d", str(root),
-               "--host", "127.0.0.1", "--port", "0"]
-        web, url = start(cmd, r"(http://127\.0\.0\.1:\d+)/")
-        lat: dict[str, list[float]] = defaultdict(list)
-        done = {"captured": 0, "verified": 0}
-        try:
-            t0 = time.perf_counter()
-            await asyncio.gather(*(
-                clerk(url, f"clerk{i:02d}", "capture" if i % 2 == 0 else "verify", lat, done, args.actas)
-                for i in range(args.clerks)))
-            elapsed = time.perf_counter() - t0
-        finally:
-            stop(web)
-        hello, hello_url = start([sys.executable, "-c", HELLO], r"ready (http://127\.0\.0\.1:\d+/)")
-        try:
-            n_requests = sum(len(v) for v in lat.values())
-            hello_lat = await hello_run(hello_url, args.clerks, min(n_requests, 6000))
-        finally:
-            stop(hello)
-    app_lat = [x for v in lat.values() for x in v]
-    print(f"web benchmark: {args.clerks} concurrent clerks, {args.actas} actas captured and verified "
-          f"in {elapsed:.1f} s")
-    print(f"{'request':<22}{'n':>7}{'p50 ms':>9}{'p99 ms':>9}")
-    for kind in sorted(lat):
-        print(f"{kind:<22}{len(lat[kind]):>7}{pct(lat[kind], 50):>9.1f}{pct(lat[kind], 99):>9.1f}")
-    print(f"{'all app requests':<22}{len(app_lat):>7}{pct(app_lat, 50):>9.1f}{pct(app_lat, 99):>9.1f}")
-    print(f"{'bare aiohttp hello':<22}{len(hello_lat):>7}{pct(hello_lat, 50):>9.1f}"
-          f"{pct(hello_lat, 99):>9.1f}")
-    print(f"throughput: {args.actas / elapsed:.1f} actas/s captured+verified, "
-          f"{len(app_lat) / elapsed:.0f} requests/s")
-    p99 = pct(app_lat, 99)
+        base = Path(tmp)
+        template = prepare(base, args.actas, args.clerks)  # base/catd
+        sides: list[tuple[str, Path | None]] = [("this tree", None)]
+        if args.compare:
+            sides.insert(0, (args.compare, checkout(args.compare, base / "before")))
+        results: dict[str, list[Run]] = {label: [] for label, _ in sides}
+        for i in range(args.runs):
+            for label, code in (sides if i % 2 == 0 else sides[::-1]):
+                run = await one_run(template, base / "run", args, code)
+                results[label].append(run)
+                report(f"{label}, run {len(results[label])}", run, args)
+    print(f"\nmedians over runs{' (sides alternated run by run)' if args.compare else ''}; ms, actas/s:")
+    print(f"{'code':<12}{'runs':>5}{'app p50':>9}{'app p99':>9}{'POST p50':>10}{'POST p99':>10}"
+          f"{'hello50':>9}{'hello99':>9}{'actas/s':>9}{'load':>7}")
+    p99 = 0.0
+    for label, _ in sides:
+        p99 = summary(label, results[label], args.actas)
     verdict = "OK" if p99 <= TARGET_P99_MS else "OVER"
-    print(f"p99 all app requests {p99:.1f} ms vs limit {TARGET_P99_MS:.0f} ms: {verdict}; "
-          f"p50 app/hello ratio {statistics.median(app_lat) / statistics.median(hello_lat):.1f}x")
+    print(f"median p99 all app requests (this tree) {p99:.1f} ms vs limit {TARGET_P99_MS:.0f} ms: {verdict}")
     return 0 if p99 <= TARGET_P99_MS else 1
 
 
@@ -219,9 +310,14 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="smoke run: 40 actas")
     parser.add_argument("--actas", type=int, default=None)
     parser.add_argument("--clerks", type=int, default=30)
+    parser.add_argument("--runs", type=int, default=None, help="timed runs per side (default 3; quick 1)")
+    parser.add_argument("--compare", metavar="REV",
+                        help="also run the web app of git revision REV, alternating with this tree")
     args = parser.parse_args()
     if args.actas is None:
         args.actas = 40 if args.quick else 300
+    if args.runs is None:
+        args.runs = 1 if args.quick else 3
     return asyncio.run(main_async(args))
 
 
