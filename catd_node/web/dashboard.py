@@ -12,6 +12,7 @@ from aiohttp import web
 
 from catd_node import status as node_status
 from catd_node.actas import CLASS_LABELS
+from catd_node.web import services
 from catd_node.web.state import BOARD, DATADIR, DB, ELECTION, clerk, now, render, require
 
 log = logging.getLogger("catd.web.dashboard")
@@ -63,6 +64,7 @@ async def snapshot(request: web.Request) -> dict[str, Any]:
                          else "sin conexión")
     usage = shutil.disk_usage(datadir.root)
     doc["disk"] = {"free_bytes": usage.free, "total_bytes": usage.total}
+    doc["services"] = await services.read_async(datadir.root)
     return doc
 
 
@@ -93,6 +95,16 @@ async def metrics(request: web.Request) -> web.StreamResponse:
         ("catd_disk_free_bytes", doc["disk"]["free_bytes"], "Free bytes on the data dir's disk."),
     ):
         lines += [f"# HELP {name} {text}", f"# TYPE {name} gauge", f"{name} {int(value)}"]
+    by_service = doc["services"]["by_service"]
+    if by_service:
+        lines += ["# HELP catd_service_up Service running under the supervisor (1) or not (0).",
+                  "# TYPE catd_service_up gauge"]
+        lines += [f'catd_service_up{{service="{name}"}} {int(info["state"] == "en marcha")}'
+                  for name, info in by_service.items()]
+        lines += ["# HELP catd_service_restarts Restarts of the service by the supervisor.",
+                  "# TYPE catd_service_restarts gauge"]
+        lines += [f'catd_service_restarts{{service="{name}"}} {int(info["restarts"])}'
+                  for name, info in by_service.items()]
     stats = request.app[DB].stats
     for name, value, text in (
         ("catd_web_commits_total", stats.groups, "Write transactions committed by the web app (groups)."),

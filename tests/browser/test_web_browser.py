@@ -141,6 +141,9 @@ async def test_capture_verify_and_dashboard_in_a_real_browser(web_process):
             row = coco.locator("tr", has_text=KEY)
             assert "verificada" in await row.inner_text()
             assert "Contabilizada" in await row.inner_text()
+            services = coco.locator("h2", has_text="Servicios:")
+            assert "escaneo, web, sincronización — reinicios" in await services.inner_text()
+            assert await coco.locator("text=sin supervisor").count() == 1  # a bare `catd-node web`
             await coco.screenshot(path=ARTIFACTS / "web-5-tablero.png", full_page=True)
         finally:
             await browser.close()
