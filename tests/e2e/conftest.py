@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -11,6 +12,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from catd_node import config
+from catd_node.datadir import DataDir
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -66,3 +70,31 @@ def child_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(extra)
     return env
+
+
+NODE = "CATD-14-01"
+
+
+def start_hq(tmp_path: Path, election_file: Path) -> tuple[Path, int, subprocess.Popen[bytes]]:
+    """A real `catd-hq serve` on a free port, with a fresh HQ data dir."""
+    hq_dir, port = tmp_path / "hq", free_port()
+    assert hq_cli("init", "-d", str(hq_dir), "--election", str(election_file)).returncode == 0
+    code = "import sys; from sync.hq.cli import main; sys.exit(main())"
+    proc = subprocess.Popen([sys.executable, "-c", code, "serve", "-d", str(hq_dir), "--port", str(port)])
+    return hq_dir, port, proc
+
+
+def make_node(tmp_path: Path, election_file: Path, hq_dir: Path, hq_port: int) -> tuple[DataDir, int]:
+    """A node registered at that HQ (keys exchanged), its web app on a free loopback port."""
+    data, web_port = tmp_path / "catd", free_port()
+    done = node_cli("init", "-d", str(data), "--node-id", NODE, "--election", str(election_file),
+                    "--hq-url", f"http://127.0.0.1:{hq_port}", "--hq-pubkey", str(hq_dir / "hq.pub"))
+    assert done.returncode == 0, done.stderr
+    added = hq_cli("add-node", "-d", str(hq_dir), "--node-id", NODE, "--pubkey", str(data / "node.pub"))
+    assert added.returncode == 0, added.stderr
+    node = DataDir(data)
+    cfg = config.load(node.config_path)
+    cfg = dataclasses.replace(cfg, web=dataclasses.replace(cfg.web, host="127.0.0.1", port=web_port),
+                              scan=dataclasses.replace(cfg.scan, settle_ms=200))
+    node.config_path.write_text(config.render(cfg))
+    return node, web_port

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import signal
 import subprocess
@@ -13,53 +12,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from catd_node import config, ledger, supervisor
+from catd_node import ledger, supervisor
 from catd_node.datadir import DataDir
-from tests.e2e.conftest import free_port, hq_cli, hq_status, node_cli, wait_for
+from tests.e2e.conftest import NODE, hq_cli, hq_status, make_node, node_cli, start_hq, wait_for
 
 pytestmark = pytest.mark.slow
-NODE = "CATD-14-01"
-
-
-def start_hq(tmp_path: Path, election_file: Path) -> tuple[Path, int, subprocess.Popen[bytes]]:
-    hq_dir, port = tmp_path / "hq", free_port()
-    assert hq_cli("init", "-d", str(hq_dir), "--election", str(election_file)).returncode == 0
-    code = "import sys; from sync.hq.cli import main; sys.exit(main())"
-    proc = subprocess.Popen([sys.executable, "-c", code, "serve", "-d", str(hq_dir), "--port", str(port)])
-    return hq_dir, port, proc
-
-
-def make_node(tmp_path: Path, election_file: Path, hq_dir: Path, hq_port: int) -> tuple[DataDir, int]:
-    data, web_port = tmp_path / "catd", free_port()
-    done = node_cli(
-        "init",
-        "-d",
-        str(data),
-        "--node-id",
-        NODE,
-        "--election",
-        str(election_file),
-        "--hq-url",
-        f"http://127.0.0.1:{hq_port}",
-        "--hq-pubkey",
-        str(hq_dir / "hq.pub"),
-    )
-    assert done.returncode == 0, done.stderr
-    assert (
-        hq_cli(
-            "add-node", "-d", str(hq_dir), "--node-id", NODE, "--pubkey", str(data / "node.pub")
-        ).returncode
-        == 0
-    )
-    node = DataDir(data)
-    cfg = config.load(node.config_path)
-    cfg = dataclasses.replace(
-        cfg,
-        web=dataclasses.replace(cfg.web, host="127.0.0.1", port=web_port),
-        scan=dataclasses.replace(cfg.scan, settle_ms=200),
-    )
-    node.config_path.write_text(config.render(cfg))
-    return node, web_port
 
 
 def drop_scan(node: DataDir, key: str, shade: int) -> None:
