@@ -115,6 +115,8 @@ async def _open_state(app: web.Application) -> AsyncIterator[None]:
         # start the worker processes before the first batch arrives
         await asyncio.gather(*(state.check([]) for _ in range(state.workers)))
     hq.uploads_dir.mkdir(exist_ok=True)
+    # blob rows are committed without fsync: restore any that power loss took from the files
+    await state.write(hq_store.rederive_blob_rows, state.blobs)
     app[STATE] = state
     yield
     state.close()

@@ -1,7 +1,12 @@
 """Resumable blob upload (tus-like): HEAD gives the held offset, PUT continues from it.
 
-The body is streamed to `uploads/<sha>.partial` chunk by chunk (never held in memory), so a
-dropped connection keeps what arrived; the finished file is hashed before it is stored.
+The body is streamed to `uploads/<sha>.partial` (never held whole in memory: at most
+FLUSH_BYTES are buffered, and a stalled or dropped link flushes what arrived) and hashed
+as it arrives; a resumed upload first re-hashes the bytes already held. Durability costs
+exactly what a stored blob needs: one fsync of the file, the rename into the blob store and
+one fsync of that directory. The `uploads/` directory is not fsynced: a partial that
+reappears after power loss is harmless (HEAD reports it, the node continues or it is
+replaced). The blob row is written without an fsync (see `store.record_blob`).
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from sync.hq.state import STATE, HQState, error
 
 log = logging.getLogger("catd.hq.blobs")
 READ_CHUNK = 256 * 1024
+FLUSH_BYTES = 256 * 1024   # write to the partial once this much is buffered…
+FLUSH_IDLE_S = 0.1         # …or when the link goes quiet this long with bytes buffered
 LOCK_WAIT_S = 30.0
 IDLE_TIMEOUT_S = 60.0
 
@@ -35,7 +42,7 @@ def _name(request: web.Request) -> str:
         raise error(422, protocol.BAD_NAME, exc.why) from exc
 
 
-def _partial(state: HQState, sha: str) -> Path:
+def _partial_path(state: HQState, sha: str) -> Path:
     return state.hq.uploads_dir / f"{sha}.partial"
 
 
@@ -49,12 +56,12 @@ def _held(path: Path) -> int:
 async def head_blob(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     sha = _name(request)
-    size = await state.read(hq_store.blob_size, sha)
+    size, _referenced = await state.blob_db(hq_store.blob_state, sha)
     if size is not None:
         response = web.StreamResponse(status=200)
         response.content_length = size
         return response
-    held = _held(_partial(state, sha))
+    held = _held(_partial_path(state, sha))
     response = web.StreamResponse(status=404, headers={protocol.UPLOAD_OFFSET: str(held)})
     response.content_length = 0
     return response
@@ -78,34 +85,39 @@ async def put_blob(request: web.Request) -> web.StreamResponse:
     offset = _header_int(request, protocol.UPLOAD_OFFSET, 0)
     if total > protocol.MAX_BLOB_BYTES:
         raise error(413, protocol.TOO_LARGE, f"{total} bytes; at most {protocol.MAX_BLOB_BYTES}")
-    if await state.read(hq_store.blob_size, sha) is not None:
+    size, referenced = await state.blob_db(hq_store.blob_state, sha)
+    if size is not None:
         return web.json_response({"sha256": sha, "stored": True}, status=200)
-    if not await state.read(hq_store.is_referenced, sha):
+    if not referenced:
         raise error(409, protocol.UNREFERENCED, "no received packet references this blob")
     lock = state.upload_locks.setdefault(sha, asyncio.Lock())
+    waited = lock.locked()
     try:
         async with asyncio.timeout(LOCK_WAIT_S):
             await lock.acquire()
     except TimeoutError as exc:
         raise error(409, protocol.OFFSET_MISMATCH, "another upload of this blob is under way",
-                    offset=_held(_partial(state, sha))) from exc
+                    offset=_held(_partial_path(state, sha))) from exc
     try:
+        # only an upload that waited for another can find the blob stored meanwhile
+        if waited and (await state.blob_db(hq_store.blob_state, sha))[0] is not None:
+            return web.json_response({"sha256": sha, "stored": True}, status=200)
         return await _receive(request, state, sha, total, offset)
     finally:
         lock.release()
+        if not lock.locked() and state.upload_locks.get(sha) is lock:
+            del state.upload_locks[sha]
 
 
 async def _receive(
     request: web.Request, state: HQState, sha: str, total: int, offset: int
 ) -> web.StreamResponse:
-    if await state.read(hq_store.blob_size, sha) is not None:  # finished while we waited
-        return web.json_response({"sha256": sha, "stored": True}, status=200)
-    partial = _partial(state, sha)
-    held = _held(partial)
+    partial = Partial(_partial_path(state, sha))
+    held = _held(partial.path)
     if offset != held:
         raise error(409, protocol.OFFSET_MISMATCH, f"HQ holds {held} bytes, not {offset}", offset=held)
     if held > total:
-        await state.io(partial.unlink, True)
+        await state.io(partial.path.unlink, True)
         raise error(422, protocol.HASH_MISMATCH,
                     f"partial upload of {held} bytes exceeds Upload-Length {total}")
     size = await _stream(request, state, partial, held, total)
@@ -113,56 +125,129 @@ async def _receive(
         log.info("blob partial sha=%s held=%d of %d", sha[:16], size, total)
         return web.json_response({"sha256": sha, "offset": size, "length": total}, status=202,
                                  headers={protocol.UPLOAD_OFFSET: str(size)})
-    stored = await state.io(_finish, state, sha, partial)
-    if not stored:
+    if not await state.io(_store, state, partial, sha, total):
         raise error(422, protocol.HASH_MISMATCH, "the uploaded bytes do not hash to the blob name")
-    await state.write(hq_store.record_blob, sha, total)
     log.info("blob stored sha=%s bytes=%d", sha[:16], total)
     return web.json_response({"sha256": sha, "stored": True}, status=201)
 
 
-async def _stream(request: web.Request, state: HQState, partial: Path, held: int, total: int) -> int:
-    """Append the body to `partial`; return the bytes now held. Kept (fsynced) if the link drops."""
-    out: BinaryIO = await state.io(open, partial, "ab")
+async def _stream(request: web.Request, state: HQState, partial: Partial, held: int, total: int) -> int:
+    """Read the body into `partial`; return the bytes now held (all of them when it returns
+    `total`: then the caller finishes the partial). On a short or dropped body what arrived is
+    written and fsynced, so the node can continue from it."""
     size = held
+    complete = False
     try:
         while True:
-            # aiohttp has no request-read timeout: a stalled link must not hold the lock forever.
-            async with asyncio.timeout(IDLE_TIMEOUT_S):
-                chunk = await request.content.read(READ_CHUNK)
+            chunk = await _next_chunk(request, state, partial)
             if not chunk:
                 break
             if size + len(chunk) > total:
-                await state.io(out.close)
-                await state.io(partial.unlink, True)
+                await state.io(partial.discard)
                 raise error(413, protocol.TOO_LARGE, f"body goes past Upload-Length {total}")
-            await state.io(out.write, chunk)
+            partial.buffer.append(chunk)
+            partial.buffered += len(chunk)
             size += len(chunk)
+            if partial.buffered >= FLUSH_BYTES:
+                await state.io(partial.flush)
+        complete = size == total
     finally:
-        if not out.closed:
-            await state.io(_close_durably, out)
+        if not complete and not partial.discarded:
+            await state.io(partial.keep)
     return size
 
 
-def _close_durably(out: BinaryIO) -> None:
-    out.flush()
-    os.fsync(out.fileno())
-    out.close()
+async def _next_chunk(request: web.Request, state: HQState, partial: Partial) -> bytes:
+    """The next piece of the body; bytes already buffered are flushed when the link goes quiet.
+    aiohttp has no request-read timeout: a stalled link must not hold the lock forever."""
+    async with asyncio.timeout(IDLE_TIMEOUT_S):
+        if not partial.buffered:
+            return await request.content.read(READ_CHUNK)
+        read = asyncio.ensure_future(request.content.read(READ_CHUNK))
+        try:
+            done, _ = await asyncio.wait({read}, timeout=FLUSH_IDLE_S)
+            if not done:
+                await state.io(partial.flush)
+            return await read
+        finally:
+            read.cancel()
 
 
-def _finish(state: HQState, sha: str, partial: Path) -> bool:
-    """Hash the complete partial; move it into the blob store if it matches, else discard it."""
-    digest = hashlib.sha256()
-    with partial.open("rb") as src:
-        while chunk := src.read(CHUNK):
-            digest.update(chunk)
-    if digest.hexdigest() != sha:
-        partial.unlink(missing_ok=True)
-        log.warning("blob rejected sha=%s got=%s", sha[:16], digest.hexdigest()[:16])
+def _store(state: HQState, partial: Partial, sha: str, total: int) -> bool:
+    """Finish the partial into the blob store and record its row (one trip to the file pool)."""
+    if not partial.finish(sha, state.blobs.path(sha)):
         return False
-    target = state.blobs.path(sha)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(partial, target)
-    fsync_dir(target.parent)
-    fsync_dir(partial.parent)
+    state.blob_rows(hq_store.record_blob, sha, total)
     return True
+
+
+class Partial:
+    """A partial upload file and the running SHA-256 of its bytes; its methods run on the
+    file thread pool, one at a time for a given upload (the caller holds the blob's lock)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.buffer: list[bytes] = []
+        self.buffered = 0
+        self.digest = hashlib.sha256()
+        self.out: BinaryIO | None = None
+        self.discarded = False
+
+    def _open(self) -> BinaryIO:
+        if self.out is None:
+            out = self.path.open("a+b")  # writes append; a resumed upload re-hashes what is held
+            out.seek(0)
+            while chunk := out.read(CHUNK):
+                self.digest.update(chunk)
+            self.out = out
+        return self.out
+
+    def flush(self) -> None:
+        """Append the buffered bytes to the file (not fsynced: `keep` or `finish` does that)."""
+        out = self._open()
+        for chunk in self.buffer:
+            self.digest.update(chunk)
+            out.write(chunk)
+        out.flush()
+        self.buffer.clear()
+        self.buffered = 0
+
+    def keep(self) -> None:
+        """The body ended short or the link dropped: make what arrived durable, for a resume."""
+        if self.buffer or self.out is not None:
+            self.flush()
+            assert self.out is not None
+            os.fsync(self.out.fileno())
+            self.out.close()
+
+    def discard(self) -> None:
+        if self.out is not None:
+            self.out.close()
+        self.path.unlink(missing_ok=True)
+        self.discarded = True
+
+    def finish(self, sha: str, target: Path) -> bool:
+        """All bytes arrived: if they hash to `sha`, fsync the file, rename it to `target` and
+        fsync the target directory (True); else discard the partial (False)."""
+        self.flush()
+        out = self.out
+        assert out is not None
+        if self.digest.hexdigest() != sha:
+            log.warning("blob rejected sha=%s got=%s", sha[:16], self.digest.hexdigest()[:16])
+            self.discard()
+            return False
+        os.fsync(out.fileno())
+        out.close()
+        _make_dir(target.parent)
+        os.replace(self.path, target)
+        fsync_dir(target.parent)
+        return True
+
+
+def _make_dir(path: Path) -> None:
+    """Create a blob store subdirectory durably (its parent is fsynced once, when created)."""
+    try:
+        path.mkdir(parents=True)
+    except FileExistsError:
+        return
+    fsync_dir(path.parent)

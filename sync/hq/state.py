@@ -6,6 +6,7 @@ import asyncio
 import json
 import multiprocessing
 import sqlite3
+import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,9 +27,12 @@ T = TypeVar("T")
 
 @dataclass
 class HQState:
-    """SQLite work runs on one thread (one writer per file); file I/O on a thread pool; packet
-    verification on worker processes (`workers` > 0: Ed25519 in `cryptography` holds the GIL,
-    so threads would not use a second core) or, with workers=0, on a thread."""
+    """Packets and receipts are written on one thread and connection (synchronous=FULL: an
+    ack must survive power loss). Blob pre-checks and blob rows use a second connection on
+    its own thread with synchronous=NORMAL: a blob row is derived from the durable file
+    (re-derived at start-up if lost), so it need not wait for an fsync nor queue behind a
+    packet batch. File I/O runs on a thread pool; packet verification on worker processes
+    (`workers` > 0) or, with workers=0, on threads."""
 
     hq: HQDir
     conn: sqlite3.Connection
@@ -42,6 +46,8 @@ class HQState:
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="hq-writer"))
     files: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="hq-io"))
+    blob_conn: sqlite3.Connection | None = None
+    blob_lock: threading.Lock = field(default_factory=threading.Lock)
     upload_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -65,12 +71,27 @@ class HQState:
 
     read = write  # reads share the writer thread: one connection, strictly serialised
 
+    def blob_rows(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(blob_conn, *args)`, called from a file-pool thread (blocking: never on the loop);
+        one call at a time on the blob connection, which is opened on first use."""
+        with self.blob_lock:
+            if self.blob_conn is None:
+                self.blob_conn = self.hq.connect()
+                self.blob_conn.execute("PRAGMA synchronous=NORMAL")
+            return fn(self.blob_conn, *args)
+
+    async def blob_db(self, fn: Callable[..., T], *args: Any) -> T:
+        """`blob_rows(fn, *args)` on the file pool."""
+        return await self.io(self.blob_rows, fn, *args)
+
     async def io(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.files, fn, *args)
 
     def close(self) -> None:
         for pool in (self.cpu, self.files):
             pool.shutdown(wait=True)
+        if self.blob_conn is not None:
+            self.blob_conn.close()
         self.writer.submit(self.conn.close).result()
         self.writer.shutdown(wait=True)
 

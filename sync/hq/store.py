@@ -166,12 +166,47 @@ def blob_size(conn: sqlite3.Connection, sha: str) -> int | None:
     return None if row is None else int(row[0])
 
 
+def blob_state(conn: sqlite3.Connection, sha: str) -> tuple[int | None, bool]:
+    """(stored size or None, referenced by a received packet) in one read."""
+    row = conn.execute(
+        "SELECT (SELECT bytes FROM blobs WHERE sha256 = ?1),"
+        " EXISTS (SELECT 1 FROM blob_refs WHERE sha256 = ?1)",
+        (sha,),
+    ).fetchone()
+    return (None if row[0] is None else int(row[0])), bool(row[1])
+
+
 def record_blob(conn: sqlite3.Connection, sha: str, size: int) -> None:
+    """Note a stored blob. The row is derived from the durable file, so HQ writes it on a
+    synchronous=NORMAL connection: lost on power loss, it is re-derived at start-up
+    (`rederive_blob_rows`) or, failing that, HEAD says missing and the node uploads again."""
     with store.immediate(conn):
         conn.execute(
             "INSERT OR IGNORE INTO blobs (sha256, bytes, stored_at) VALUES (?, ?, ?)",
             (sha, size, packets.now()),
         )
+
+
+def rederive_blob_rows(conn: sqlite3.Connection, blobs: BlobStore) -> int:
+    """Record referenced blobs whose file is in the store but whose row is missing (a row
+    written without fsync and lost on power loss); each file is re-hashed first. Returns
+    how many rows were restored."""
+    missing = [row[0] for row in conn.execute(
+        "SELECT DISTINCT r.sha256 FROM blob_refs r LEFT JOIN blobs b ON b.sha256 = r.sha256"
+        " WHERE b.sha256 IS NULL")]
+    restored = 0
+    for sha in missing:
+        if not blobs.has(sha):
+            continue
+        why = blobs.problem(sha)
+        if why is not None:
+            log.warning("blob file not restored sha=%s reason=%s", sha[:16], why)
+            continue
+        record_blob(conn, sha, blobs.size(sha))
+        restored += 1
+    if restored:
+        log.warning("blob rows re-derived from the store count=%d", restored)
+    return restored
 
 
 def status(conn: sqlite3.Connection) -> dict[str, Any]:
