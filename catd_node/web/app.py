@@ -51,6 +51,7 @@ def templates() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
         trim_blocks=True, lstrip_blocks=True,
+        auto_reload=False,  # package files: no stat() per page
     )
     env.filters["shown"] = shown
     return env

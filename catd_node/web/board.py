@@ -8,6 +8,7 @@ writing transaction (see `rules`).
 from __future__ import annotations
 
 import asyncio
+import bisect
 import json
 import sqlite3
 from dataclasses import dataclass, field
@@ -87,6 +88,7 @@ class Board:
     quarantine: list[dict[str, Any]] = field(default_factory=list)
     acopio_log: list[tuple[int, str]] = field(default_factory=list)  # (seq, key), newest last
     cursor: int = 0
+    with_images: list[ActaState] = field(default_factory=list)
     claims: dict[tuple[str, str], tuple[str, float]] = field(default_factory=dict)
     _pending: asyncio.Task[None] | None = None
     _inflight: asyncio.Task[None] | None = None
@@ -141,10 +143,14 @@ class Board:
             state.images.append(sha)
         if state.first_image_seq is None:
             state.first_image_seq = seq
+            if self.with_images and (self.with_images[-1].first_image_seq or 0) > seq:
+                bisect.insort(self.with_images, state, key=lambda s: s.first_image_seq or 0)
+            else:
+                self.with_images.append(state)  # packets fold in seq order: the usual case
 
     def _ordered(self) -> list[ActaState]:
-        return sorted((s for s in self.actas.values() if s.first_image_seq is not None),
-                      key=lambda s: s.first_image_seq or 0)
+        """Actas with an image, in the order their first image arrived."""
+        return self.with_images
 
     def to_capture(self) -> list[ActaState]:
         return [s for s in self._ordered() if not s.captures and not s.verified]
@@ -152,6 +158,8 @@ class Board:
     def to_verify(self, user: str | None = None) -> list[ActaState]:
         out = []
         for s in self._ordered():
+            if s.verified or s.mismatch_seq is not None or not s.captures:
+                continue
             first = s.capture(1)
             if first and not s.capture(2) and not s.verified and s.mismatch_seq is None:
                 if user is None or first.by != user:
