@@ -22,6 +22,8 @@ from sync import protocol
 from sync.hq.store import HQDir
 
 P = ParamSpec("P")
+THREAD_CHECKERS = 2    # with workers=0: verification threads (Ed25519 verify releases the GIL)
+SPLIT_MIN_LINES = 64   # smaller batches are verified in one piece
 T = TypeVar("T")
 
 
@@ -56,13 +58,22 @@ class HQState:
                 self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=die_with_parent
             )
         else:
-            self.cpu = ThreadPoolExecutor(2, thread_name_prefix="hq-cpu")
+            self.cpu = ThreadPoolExecutor(THREAD_CHECKERS, thread_name_prefix="hq-cpu")
 
     async def check(self, lines: list[bytes]) -> Any:
-        """receive.check_batch on the verification pool."""
+        """receive.check_batch on the verification pool; a large batch is cut into one run of
+        lines per worker, verified at once, and joined (seams checked: `receive.join`)."""
         from sync.hq import receive
 
         loop = asyncio.get_running_loop()
+        parts = self.workers if self.workers > 0 else THREAD_CHECKERS
+        if parts > 1 and SPLIT_MIN_LINES <= len(lines) <= protocol.MAX_BATCH_LINES:
+            checked = await asyncio.gather(*(
+                loop.run_in_executor(self.cpu, receive.check_batch, run, self.node_pems, first)
+                for run, first in receive.split(lines, parts)))
+            joined = receive.join(list(checked))
+            if joined is not None:
+                return joined
         return await loop.run_in_executor(self.cpu, receive.check_batch, lines, self.node_pems)
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
