@@ -5,8 +5,8 @@ POST values), each with its own session. Reported: p50/p99 latency per request k
 throughput, beside a bare aiohttp "hello" handler measured in the same run with the same
 concurrency. Target: p99 ≤ 150 ms.
 
-With `--compare REV` the same load runs alternately against the web app as it was at git
-revision REV (a `git archive` of it, run from a temp dir) and against this work tree, in
+With `--compare REV` (repeatable) the same load runs in turn against the web app as it was
+at git revision REV (a `git archive` of it, run from a temp dir) and against this work tree, in
 fresh copies of one prepared data dir, `--runs` times each; medians are printed per side with
 the load average at each run, so both sides meet the same machine conditions.
 
@@ -286,11 +286,11 @@ async def main_async(args: argparse.Namespace) -> int:
         base = Path(tmp)
         template = prepare(base, args.actas, args.clerks)  # base/catd
         sides: list[tuple[str, Path | None]] = [("this tree", None)]
-        if args.compare:
-            sides.insert(0, (args.compare, checkout(args.compare, base / "before")))
+        for n, rev in enumerate(args.compare or ()):
+            sides.insert(n, (rev, checkout(rev, base / f"rev{n}")))
         results: dict[str, list[Run]] = {label: [] for label, _ in sides}
         for i in range(args.runs):
-            for label, code in (sides if i % 2 == 0 else sides[::-1]):
+            for label, code in (sides if i % 2 == 0 else sides[::-1]):  # ABC CBA ABC …
                 run = await one_run(template, base / "run", args, code)
                 results[label].append(run)
                 report(f"{label}, run {len(results[label])}", run, args)
@@ -311,8 +311,8 @@ def main() -> int:
     parser.add_argument("--actas", type=int, default=None)
     parser.add_argument("--clerks", type=int, default=30)
     parser.add_argument("--runs", type=int, default=None, help="timed runs per side (default 3; quick 1)")
-    parser.add_argument("--compare", metavar="REV",
-                        help="also run the web app of git revision REV, alternating with this tree")
+    parser.add_argument("--compare", metavar="REV", action="append",
+                        help="also run the web app of git revision REV, in turn with this tree (repeatable)")
     args = parser.parse_args()
     if args.actas is None:
         args.actas = 40 if args.quick else 300
