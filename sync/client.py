@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sqlite3
 import time
@@ -20,6 +21,7 @@ import tomllib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
@@ -35,6 +37,8 @@ from sync.transport import HQ, Endpoints, LaneStopped, NeedPackets, Timeouts
 log = logging.getLogger("catd.sync")
 T = TypeVar("T")
 PREEMPT_CHECK_S = 0.1  # how often the image lane looks for new packets (votes go first)
+INLINE_BLOB_BYTES = 4 * 1024 * 1024  # images up to this size are read whole, then sent
+MARK_EVERY = 64  # delivered images noted in the local cache per transaction
 
 
 @dataclass(frozen=True)
@@ -133,14 +137,44 @@ def read_batch(conn: sqlite3.Connection, start: int, count: int, max_bytes: int)
     return batch
 
 
+@dataclass(frozen=True)
+class Framed:
+    """A batch read and framed off the event loop, with the local head seen at that moment."""
+
+    top: int
+    start: int
+    count: int
+    max_bytes: int
+    packets: int = 0
+    first_seq: int = 0
+    last_seq: int = 0
+    last_hash: str = ""
+    body: bytes = b""
+
+
+def read_framed(conn: sqlite3.Connection, start: int, count: int, max_bytes: int) -> Framed:
+    """The local head and the NDJSON body of the batch from `start` (see `read_batch`)."""
+    top = ledger.head(conn).seq
+    batch = read_batch(conn, start, count, max_bytes)
+    if not batch:
+        return Framed(top, start, count, max_bytes)
+    return Framed(top, start, count, max_bytes, len(batch), batch[0].seq, batch[-1].seq, batch[-1].hash,
+                  protocol.frame(batch))
+
+
 def hash_at(conn: sqlite3.Connection, seq: int) -> str | None:
     row = conn.execute("SELECT hash FROM packets WHERE seq = ?", (seq,)).fetchone()
     return str(row[0]) if row else None
 
 
-def blob_size(conn: sqlite3.Connection, path: Any) -> int | None:
+def load_blob(path: Path) -> tuple[int, bytes | None] | None:
+    """(size, the bytes when at most INLINE_BLOB_BYTES) of a local blob file; None if missing.
+    A small image is read in one trip off the loop and sent from memory; a larger one is
+    streamed from the file."""
     try:
-        return int(path.stat().st_size)
+        with path.open("rb") as src:
+            size = os.fstat(src.fileno()).st_size
+            return size, (src.read() if size <= INLINE_BLOB_BYTES else None)
     except FileNotFoundError:
         return None
 
@@ -158,6 +192,8 @@ class Replay:
         self.checkpoint: int | None = None  # HQ's seq as last learnt; None = ask HQ
         self.receipted = False              # we hold a verified receipt covering `checkpoint`
         self.refused_blobs: dict[str, str] = {}
+        self.prefetch: asyncio.Task[Framed] | None = None  # the next batch, read during a POST
+        self.delivered: list[tuple[str, int, str]] = []    # (sha, size, url) not yet noted locally
 
     async def drain(self) -> None:
         """Until HQ holds every packet and every referenced image (raises on refusal/give-up)."""
@@ -194,32 +230,56 @@ class Replay:
         except LaneStopped as exc:
             await self._stopped(exc)
             raise
+        finally:
+            self._drop_prefetch()
 
     async def _stopped(self, exc: LaneStopped) -> None:
         log.error("lane stopped %s reason=%s", exc.what, exc.why)
         await self.local.run(receipts.record_error, exc.why, self.hq.endpoints.current)
 
     async def _packet_step(self) -> bool:
-        """Send one batch; True when HQ holds our whole chain and we hold its receipt."""
-        top = await self.local.run(ledger.head)
+        """Send one batch; True when HQ holds our whole chain and we hold its receipt.
+
+        While HQ verifies and stores a batch, the next one is read and framed (`prefetch`);
+        it is used only if it starts where HQ's answer leaves us, with the grown batch size.
+        Batches still go one at a time: HQ's head stays the checkpoint.
+        """
         if self.checkpoint is None:
-            await self._learn_checkpoint(top)
+            self._drop_prefetch()
+            await self._learn_checkpoint(await self.local.run(ledger.head))
         assert self.checkpoint is not None
-        if self.checkpoint >= top.seq and self.receipted:
-            return True
         # Without a receipt for HQ's head (e.g. killed before the answer came), send that
         # packet again: HQ answers a replay with its original signed receipt.
         start = self.checkpoint if not self.receipted and self.checkpoint >= 1 else self.checkpoint + 1
-        batch = await self.local.run(read_batch, start, self.sizer.count, self.sizer.bytes)
-        last = batch[-1]
-        body = protocol.frame(batch)
-        receipt, url = await self.hq.post_packets(body, last.seq, last.hash)
+        framed = await self._framed(start)
+        if self.checkpoint >= framed.top and self.receipted:
+            return True
+        if framed.packets and framed.last_seq < framed.top:
+            grown = BatchSizer(self.sizer.count, self.sizer.bytes)
+            grown.grow()
+            self.prefetch = asyncio.ensure_future(
+                self.local.run(read_framed, framed.last_seq + 1, grown.count, grown.bytes))
+        receipt, url = await self.hq.post_packets(framed.body, framed.last_seq, framed.last_hash)
         await self.local.run(receipts.store_receipt, receipt, url)
-        log.info("batch acked seq=%d..%d packets=%d bytes=%d url=%s received_at=%s", batch[0].seq,
-                 last.seq, len(batch), len(body), url, receipt.received_at)
+        log.info("batch acked seq=%d..%d packets=%d bytes=%d url=%s received_at=%s", framed.first_seq,
+                 framed.last_seq, framed.packets, len(framed.body), url, receipt.received_at)
         self.checkpoint, self.receipted = receipt.seq, True
         self.sizer.grow()
-        return self.checkpoint >= top.seq
+        return self.checkpoint >= framed.top
+
+    async def _framed(self, start: int) -> Framed:
+        """The batch from `start` at the current size: the prefetched one if it matches."""
+        task, self.prefetch = self.prefetch, None
+        if task is not None:
+            framed = await task
+            if (framed.start, framed.count, framed.max_bytes) == (start, self.sizer.count, self.sizer.bytes):
+                return framed
+        return await self.local.run(read_framed, start, self.sizer.count, self.sizer.bytes)
+
+    def _drop_prefetch(self) -> None:
+        if self.prefetch is not None:
+            self.prefetch.cancel()
+            self.prefetch = None
 
     async def _learn_checkpoint(self, top: ledger.Head) -> None:
         hq_seq, hq_hash = await self.hq.head()
@@ -267,6 +327,8 @@ class Replay:
                 if preempted:
                     return
                 await self._deliver_blob(sha)
+                if len(self.delivered) >= MARK_EVERY:
+                    await self._note_delivered()
 
         try:
             async with asyncio.TaskGroup() as group:
@@ -274,17 +336,27 @@ class Replay:
                     group.create_task(worker())
         except BaseExceptionGroup as group_error:  # the first failure, as itself
             raise group_error.exceptions[0] from None
+        finally:
+            await self._note_delivered()
         return preempted
+
+    async def _note_delivered(self) -> None:
+        """Note delivered images in the local cache, several per transaction. The cache only
+        spares re-offering them: one lost here is offered again, and HQ answers 200 stored."""
+        rows, self.delivered = self.delivered, []
+        if rows:
+            await self.local.run(receipts.mark_blobs, rows)
 
     async def _no_new_packets(self, acked: int) -> bool:
         return (await self.local.run(ledger.head)).seq <= acked
 
     async def _deliver_blob(self, sha: str) -> None:
         path = self.datadir.blobs().path(sha)
-        size = await self.local.run(blob_size, path)
-        if size is None:
+        loaded = await asyncio.get_running_loop().run_in_executor(None, load_blob, path)
+        if loaded is None:
             self._refuse(sha, "blob_missing_locally: the node lost this image (run catd-node verify)")
             return
+        size, data = loaded
         resume = False
 
         async def attempt() -> None:
@@ -293,11 +365,11 @@ class Replay:
                 offset = await self.hq.blob_offset(sha, size)
             for _ in range(4):
                 if offset is None:
-                    await self.local.run(receipts.mark_blob, sha, size, self.hq.endpoints.current)
+                    self.delivered.append((sha, size, self.hq.endpoints.current))
                     return
-                result = await self.hq.put_blob(sha, path, offset, size)
+                result = await self.hq.put_blob(sha, path, offset, size, data)
                 if isinstance(result, str):
-                    await self.local.run(receipts.mark_blob, sha, size, result)
+                    self.delivered.append((sha, size, result))
                     log.info("blob delivered sha=%s bytes=%d from=%d url=%s", sha[:16], size, offset, result)
                     return
                 offset = result  # HQ kept a partial or holds another offset: continue from there

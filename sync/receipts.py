@@ -112,6 +112,17 @@ def mark_blob(conn: sqlite3.Connection, sha: str, size: int, url: str) -> None:
         conn.execute("UPDATE sync_link SET last_error = NULL, last_error_at = NULL WHERE id = 1")
 
 
+def mark_blobs(conn: sqlite3.Connection, rows: list[tuple[str, int, str]]) -> None:
+    """Several (sha, size, url) answered 200/201 at once, in one transaction."""
+    at = packets.now()
+    with store.immediate(conn):
+        conn.executemany(
+            "INSERT OR IGNORE INTO sync_blobs (sha256, bytes, delivered_at, hq_url) VALUES (?, ?, ?, ?)",
+            [(sha, size, at, url) for sha, size, url in rows],
+        )
+        conn.execute("UPDATE sync_link SET last_error = NULL, last_error_at = NULL WHERE id = 1")
+
+
 def rewind(conn: sqlite3.Connection, hq_seq: int, hq_hash: str) -> None:
     """HQ's head went back (HQ restored from an older copy): what it holds is the truth now.
 

@@ -211,11 +211,14 @@ class HQ:
             return offset if 0 <= offset <= size else 0
         raise self._refusal(answer, "images")
 
-    async def put_blob(self, sha: str, path: Path, offset: int, size: int) -> str | int:
-        """Upload blob `sha` from `offset`; the URL when HQ stored it, or the offset HQ holds
-        when it kept a partial (202) or answered 409 offset_mismatch."""
+    async def put_blob(self, sha: str, path: Path, offset: int, size: int,
+                       data: bytes | None = None) -> str | int:
+        """Upload blob `sha` from `offset` (from `data` when given, else streamed from `path`);
+        the URL when HQ stored it, or the offset HQ holds when it kept a partial (202) or
+        answered 409 offset_mismatch."""
+        body: bytes | tuple[Path, int] = (path, offset) if data is None else data[offset:]
         answer = await self._request(
-            "PUT", protocol.blob_path(sha), size=size - offset, body=(path, offset),
+            "PUT", protocol.blob_path(sha), size=size - offset, body=body,
             headers={protocol.UPLOAD_LENGTH: str(size), protocol.UPLOAD_OFFSET: str(offset),
                      "Content-Type": "application/octet-stream"},
         )
