@@ -76,7 +76,7 @@ def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
         hq.check()
         if args.workers < 0:
             raise BadInput("--workers", "must be 0 or more")
-        return asyncio.run(serve(hq, args.host, args.port, args.workers))
+        return asyncio.run(serve(hq, args.host, args.port, args.workers, access_log=args.verbose))
     if args.command == "status":
         conn = hq.connect()
         try:
@@ -102,13 +102,19 @@ def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
     raise AssertionError(args.command)
 
 
-async def serve(hq: HQDir, host: str, port: int, workers: int = 0) -> int:
-    """Serve until SIGTERM/SIGINT, then stop accepting and finish requests in flight."""
+async def serve(hq: HQDir, host: str, port: int, workers: int = 0, access_log: bool = False) -> int:
+    """Serve until SIGTERM/SIGINT, then stop accepting and finish requests in flight.
+
+    aiohttp's access log (a line per request) only with -v: every stored batch and blob and
+    every refusal already has its own line."""
+    import logging
+
     from aiohttp import web
 
     from sync.hq.app import create_app
 
-    runner = web.AppRunner(create_app(hq, workers), shutdown_timeout=10)
+    runner = web.AppRunner(create_app(hq, workers), shutdown_timeout=10,
+                           access_log=logging.getLogger("aiohttp.access") if access_log else None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
