@@ -31,6 +31,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -47,6 +48,8 @@ from sync.hq import store as hq_store  # noqa: E402
 from sync.policy import Policy  # noqa: E402
 
 ELECTION = ROOT / "catd_node" / "data" / "election.json"
+LABELS = {"drain": "drain to catd-hq         ", "bare": "bare aiohttp loop        ",
+          "floor": "bare loop→durable+verify ", "to_hq": "bare loop→catd-hq        "}
 NODE_ID = "CATD-14-01"
 _URL = re.compile(r"serving (http://\S+)")
 
@@ -177,8 +180,28 @@ def bare_server(durable: tuple[Path, Path] | None = None) -> None:
     asyncio.run(main())
 
 
-async def bare_loop(node_root: Path, url: str, workers: int) -> tuple[int, int]:
-    """POST the same batches and PUT the same blobs; (packets, bytes) sent."""
+class Run(NamedTuple):
+    """One timed run: seconds in all, and seconds until the last packet was acknowledged."""
+
+    seconds: float
+    packets_s: float
+
+
+class _LastAck(logging.Handler):
+    """When the drain's last packet batch was acknowledged (the packet phase's end)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.at = 0.0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("batch acked"):
+            self.at = time.perf_counter()
+
+
+async def bare_loop(node_root: Path, url: str, workers: int) -> tuple[int, int, float]:
+    """POST the same batches and PUT the same blobs; (packets, bytes) sent and the moment the
+    packets were done."""
     node = datadir.DataDir(node_root)
     conn = store.connect(node.db_path)
     sizer = client.BatchSizer()
@@ -198,6 +221,7 @@ async def bare_loop(node_root: Path, url: str, workers: int) -> tuple[int, int]:
             sent_bytes += len(body)
             start_seq = batch[-1].seq + 1
             sizer.grow()
+        packets_done = time.perf_counter()
         shas = [row[0] for row in conn.execute("SELECT sha256 FROM blob_refs ORDER BY seq")]
         queue = iter(shas)
         blobs = node.blobs()
@@ -218,7 +242,7 @@ async def bare_loop(node_root: Path, url: str, workers: int) -> tuple[int, int]:
 
         sent_bytes += sum(await asyncio.gather(*(worker() for _ in range(workers))))
     conn.close()
-    return sent_packets, sent_bytes
+    return sent_packets, sent_bytes, packets_done
 
 
 # -- one round ----------------------------------------------------------------------------
@@ -234,7 +258,7 @@ def fresh_hq(work: Path, n: int, node_pub: Path) -> hq_store.HQDir:
     return hq
 
 
-async def drain_round(work: Path, template: Path, n: int, workers: int) -> float:
+async def drain_round(work: Path, template: Path, n: int, workers: int) -> Run:
     node_root = work / f"node-{n}"
     shutil.copytree(template, node_root)
     hq = fresh_hq(work, n, node_root / "node.pub")
@@ -246,11 +270,16 @@ async def drain_round(work: Path, template: Path, n: int, workers: int) -> float
         node.config_path.write_text(
             node.config_path.read_text().replace("urls = []", f'urls = ["{url}"]'), encoding="utf-8")
         node = datadir.DataDir(node_root)
+        last_ack = _LastAck()
+        sync_log = logging.getLogger("catd.sync")
+        sync_log.addHandler(last_ack)
+        sync_log.setLevel(logging.INFO)
         began = time.perf_counter()
         settings = client.Settings(blob_workers=workers)
         await client.once(node, Policy(base=0.1, cap=1.0, budget=60), settings)
-        elapsed = time.perf_counter() - began
+        elapsed = Run(time.perf_counter() - began, last_ack.at - began)
     finally:
+        sync_log.removeHandler(last_ack)
         stop(proc)
     conn = hq.connect()
     try:
@@ -263,7 +292,7 @@ async def drain_round(work: Path, template: Path, n: int, workers: int) -> float
     return elapsed
 
 
-async def loop_to_hq_round(work: Path, template: Path, n: int, workers: int) -> float:
+async def loop_to_hq_round(work: Path, template: Path, n: int, workers: int) -> Run:
     """The bare loop against a real catd-hq: what HQ's own work (verify, fsync) costs; the
     drain's distance from this is the client's overhead."""
     hq = fresh_hq(work, 100 + n, template / "node.pub")
@@ -271,24 +300,24 @@ async def loop_to_hq_round(work: Path, template: Path, n: int, workers: int) -> 
                       work / "hq.log")
     try:
         began = time.perf_counter()
-        await bare_loop(template, url, workers)
-        return time.perf_counter() - began
+        *_, packets_done = await bare_loop(template, url, workers)
+        return Run(time.perf_counter() - began, packets_done - began)
     finally:
         stop(proc)
         shutil.rmtree(hq.root)
 
 
-async def bare_round(work: Path, template: Path, workers: int) -> tuple[float, int, int]:
+async def bare_round(work: Path, template: Path, workers: int) -> tuple[Run, int, int]:
     proc, url = start([sys.executable, str(Path(__file__).resolve()), "--bare-server"], work / "bare.log")
     try:
         began = time.perf_counter()
-        sent_packets, sent_bytes = await bare_loop(template, url, workers)
-        return time.perf_counter() - began, sent_packets, sent_bytes
+        sent_packets, sent_bytes, packets_done = await bare_loop(template, url, workers)
+        return Run(time.perf_counter() - began, packets_done - began), sent_packets, sent_bytes
     finally:
         stop(proc)
 
 
-async def durable_round(work: Path, template: Path, n: int, workers: int) -> float:
+async def durable_round(work: Path, template: Path, n: int, workers: int) -> Run:
     """The bare loop to the durable, verifying trivial server: the floor for HQ's work."""
     folder = work / f"durable-{n}"
     folder.mkdir()
@@ -296,8 +325,8 @@ async def durable_round(work: Path, template: Path, n: int, workers: int) -> flo
                        str(template / "node.pub")], work / "bare.log")
     try:
         began = time.perf_counter()
-        await bare_loop(template, url, workers)
-        return time.perf_counter() - began
+        *_, packets_done = await bare_loop(template, url, workers)
+        return Run(time.perf_counter() - began, packets_done - began)
     finally:
         stop(proc)
         shutil.rmtree(folder)
@@ -331,33 +360,31 @@ def main() -> int:
         build_backlog(template, placeholder.pub_path, packets, images, args.image_kb * 1000)
         print(f"backlog: {packets} packets, {images} images of ~{args.image_kb} KB "
               f"(built in {time.perf_counter() - began:.1f} s)")
-        drains: list[float] = []
-        bares: list[float] = []
-        floors: list[float] = []
-        to_hq: list[float] = []
+        runs: dict[str, list[Run]] = {name: [] for name in LABELS}
         sent = (0, 0)
         for n in range(rounds):  # alternate, so all see the same machine load
-            seconds, *counts = asyncio.run(bare_round(work, template, workers))
-            bares.append(seconds)
+            bare, *counts = asyncio.run(bare_round(work, template, workers))
             sent = (counts[0], counts[1])
-            drains.append(asyncio.run(drain_round(work, template, n, workers)))
-            floors.append(asyncio.run(durable_round(work, template, n, workers)))
-            to_hq.append(asyncio.run(loop_to_hq_round(work, template, n, workers)))
-            print(f"round {n + 1}: drain {drains[-1]:.2f} s · bare loop {bares[-1]:.2f} s · "
-                  f"bare loop to durable+verify {floors[-1]:.2f} s · bare loop to catd-hq {to_hq[-1]:.2f} s")
-    drain_s, bare_s = statistics.median(drains), statistics.median(bares)
-    floor_s, hq_s = statistics.median(floors), statistics.median(to_hq)
+            runs["bare"].append(bare)
+            runs["drain"].append(asyncio.run(drain_round(work, template, n, workers)))
+            runs["floor"].append(asyncio.run(durable_round(work, template, n, workers)))
+            runs["to_hq"].append(asyncio.run(loop_to_hq_round(work, template, n, workers)))
+            done = (f"{LABELS[k].strip()} {v[-1].seconds:.2f} s" for k, v in runs.items())
+            print(f"round {n + 1}: " + " · ".join(done))
+    med = {k: Run(statistics.median(r.seconds for r in v), statistics.median(r.packets_s for r in v))
+           for k, v in runs.items()}
     mb = sent[1] / 1e6
     print(f"sent per run: {sent[0]} packets, {mb:.1f} MB (packets + images), {workers} uploads in flight;"
           f" medians of {rounds} round(s), load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    for label, seconds in (("drain to catd-hq         ", drain_s),
-                           ("bare aiohttp loop        ", bare_s),
-                           ("bare loop→durable+verify ", floor_s),
-                           ("bare loop→catd-hq        ", hq_s)):
-        print(f"{label}: {seconds:6.2f} s  {sent[0] / seconds:8.0f} packets/s  {mb / seconds:6.1f} MB/s")
-    print(f"drain / bare loop (issue's limit): {bare_s / drain_s:.0%} (target ≥ 80%)")
-    print(f"drain / durable+verify floor: {floor_s / drain_s:.0%}")
-    print(f"drain / bare loop to catd-hq (client overhead only): {hq_s / drain_s:.0%}")
+    for key, label in LABELS.items():
+        run = med[key]
+        print(f"{label}: {run.seconds:6.2f} s  {sent[0] / run.seconds:8.0f} packets/s"
+              f"  {mb / run.seconds:6.1f} MB/s   (packets {run.packets_s:5.2f} s,"
+              f" images {run.seconds - run.packets_s:5.2f} s)")
+    drain_s = med["drain"].seconds
+    print(f"drain / bare loop (issue's limit): {med['bare'].seconds / drain_s:.0%} (target ≥ 80%)")
+    print(f"drain / durable+verify floor: {med['floor'].seconds / drain_s:.0%}")
+    print(f"drain / bare loop to catd-hq (client overhead only): {med['to_hq'].seconds / drain_s:.0%}")
     return 0
 
 
