@@ -273,13 +273,15 @@ async def drain_round(work: Path, template: Path, n: int, workers: int) -> Run:
         last_ack = _LastAck()
         sync_log = logging.getLogger("catd.sync")
         sync_log.addHandler(last_ack)
-        sync_log.setLevel(logging.INFO)
+        sync_log.setLevel(logging.INFO)  # for the handler only: nothing is printed
+        sync_log.propagate = False
         began = time.perf_counter()
         settings = client.Settings(blob_workers=workers)
         await client.once(node, Policy(base=0.1, cap=1.0, budget=60), settings)
         elapsed = Run(time.perf_counter() - began, last_ack.at - began)
     finally:
         sync_log.removeHandler(last_ack)
+        sync_log.propagate = True
         stop(proc)
     conn = hq.connect()
     try:
