@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -31,6 +32,33 @@ def entry_context(request: web.Request, key: str, sha: str | None, entry: forms.
                     "error": entry.errors.get(f) if entry else None} for f in contest.fields],
         "errors": bool(entry and entry.errors),
     }
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """What a capture or verification form sent: the acta, its image, the typed values."""
+
+    key: str
+    sha: str | None
+    entry: forms.Entry
+
+
+async def read_submitted(request: web.Request) -> Submitted:
+    """Parse a capture/verification form; a bad key or image name is a 400 naming it."""
+    form = await request.post()
+    try:
+        key = forms.check_key(str(form.get("acta", "")))
+        raw_sha = form.get("imagen") or None
+        sha = check_name(str(raw_sha)) if raw_sha is not None else None
+    except BadInput as exc:
+        raise web.HTTPBadRequest(text=f"{exc.what}: {exc.why}") from exc
+    return Submitted(key, sha, forms.read_values(forms.contest_for(request.app[ELECTION], key), form))
+
+
+def retype(request: web.Request, mode: str, sent: Submitted) -> web.StreamResponse:
+    """The same form again, with the typed values kept and each error beside its field (422)."""
+    return render(request, "capture.html", {"mode": mode, **entry_context(request, sent.key, sent.sha,
+                                                                          sent.entry)}, status=422)
 
 
 def outcome_message(key: str, result: actas.Classification) -> str:
@@ -68,19 +96,10 @@ async def capture_next(request: web.Request) -> web.StreamResponse:
 
 @require("capturista", "verificador")
 async def capture_submit(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
-    try:
-        key = forms.check_key(str(form.get("acta", "")))
-        sha = form.get("imagen") or None
-        if sha is not None:
-            sha = check_name(str(sha))
-    except BadInput as exc:
-        raise web.HTTPBadRequest(text=f"{exc.what}: {exc.why}") from exc
-    election = request.app[ELECTION]
-    entry = forms.read_values(forms.contest_for(election, key), form)
+    sent = await read_submitted(request)
+    key, sha, entry = sent.key, sent.sha, sent.entry
     if entry.values is None:
-        return render(request, "capture.html", {"mode": "captura",
-                                                **entry_context(request, key, sha, entry)}, status=422)
+        return retype(request, "captura", sent)
     who = clerk(request)
     assert who is not None
     try:

@@ -9,6 +9,7 @@ to the session cookie — so a forged form from another site is refused with 403
 from __future__ import annotations
 
 import logging
+import secrets
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -56,7 +57,8 @@ async def cross_origin_ok(request: web.Request) -> bool:
     if not expected or request.content_type != "application/x-www-form-urlencoded":
         return False
     form = await request.post()
-    return form.get("csrf") == expected
+    sent = form.get("csrf")
+    return isinstance(sent, str) and secrets.compare_digest(sent.encode(), expected.encode())
 
 
 @web.middleware

@@ -8,11 +8,10 @@ from urllib.parse import quote
 from aiohttp import web
 
 from catd_node.actas import CLASS_LABELS
-from catd_node.blobs import check_name
 from catd_node.errors import BadInput
 from catd_node.web import forms, rules
 from catd_node.web.board import ActaState
-from catd_node.web.capture import entry_context, outcome_message
+from catd_node.web.capture import entry_context, outcome_message, read_submitted, retype
 from catd_node.web.state import BOARD, DB, ELECTION, clerk, now, render, require
 
 log = logging.getLogger("catd.web.verification")
@@ -57,18 +56,11 @@ async def verify_next(request: web.Request) -> web.StreamResponse:
 
 @require("verificador")
 async def verify_submit(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
-    try:
-        key = forms.check_key(str(form.get("acta", "")))
-        sha = form.get("imagen") or None
-        sha = check_name(str(sha)) if sha is not None else None
-    except BadInput as exc:
-        raise web.HTTPBadRequest(text=f"{exc.what}: {exc.why}") from exc
-    election = request.app[ELECTION]
-    entry = forms.read_values(forms.contest_for(election, key), form)
+    sent = await read_submitted(request)
+    key, entry = sent.key, sent.entry
     if entry.values is None:
-        return render(request, "capture.html", {"mode": "verificacion",
-                                                **entry_context(request, key, sha, entry)}, status=422)
+        return retype(request, "verificacion", sent)
+    election = request.app[ELECTION]
     who = clerk(request)
     assert who is not None
     try:
