@@ -61,10 +61,11 @@ async def post_packets(request: web.Request) -> web.Response:
         if await _reload_keys(state, str(checked.rejection.body.get("node"))):
             checked = await state.check(lines)
     try:
-        answer = await state.write(receive.store_batch, checked, state.key)
+        answer, refs = await state.write(receive.store_batch, checked, state.key)
     except receive.Rejection as exc:
         log.warning("rejected %s", exc.body)
         return web.json_response(exc.body, status=exc.status)
+    state.expect_blobs(refs)
     return web.json_response(answer)
 
 

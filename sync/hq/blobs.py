@@ -85,11 +85,12 @@ async def put_blob(request: web.Request) -> web.StreamResponse:
     offset = _header_int(request, protocol.UPLOAD_OFFSET, 0)
     if total > protocol.MAX_BLOB_BYTES:
         raise error(413, protocol.TOO_LARGE, f"{total} bytes; at most {protocol.MAX_BLOB_BYTES}")
-    size, referenced = await state.blob_db(hq_store.blob_state, sha)
-    if size is not None:
-        return web.json_response({"sha256": sha, "stored": True}, status=200)
-    if not referenced:
-        raise error(409, protocol.UNREFERENCED, "no received packet references this blob")
+    if sha not in state.awaiting_blobs:  # else known: referenced, not stored
+        size, referenced = await state.blob_db(hq_store.blob_state, sha)
+        if size is not None:
+            return web.json_response({"sha256": sha, "stored": True}, status=200)
+        if not referenced:
+            raise error(409, protocol.UNREFERENCED, "no received packet references this blob")
     lock = state.upload_locks.setdefault(sha, asyncio.Lock())
     waited = lock.locked()
     try:
@@ -127,6 +128,7 @@ async def _receive(
                                  headers={protocol.UPLOAD_OFFSET: str(size)})
     if not await state.io(_store, state, partial, sha, total):
         raise error(422, protocol.HASH_MISMATCH, "the uploaded bytes do not hash to the blob name")
+    state.awaiting_blobs.discard(sha)
     log.info("blob stored sha=%s bytes=%d", sha[:16], total)
     return web.json_response({"sha256": sha, "stored": True}, status=201)
 

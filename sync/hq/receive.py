@@ -166,8 +166,11 @@ def _line_problem(
     return packet
 
 
-def store_batch(conn: sqlite3.Connection, checked: Checked, hq_key: Ed25519PrivateKey) -> dict[str, Any]:
-    """Store the verified packets in one transaction and answer with the last line's receipt.
+def store_batch(
+    conn: sqlite3.Connection, checked: Checked, hq_key: Ed25519PrivateKey
+) -> tuple[dict[str, Any], set[str]]:
+    """Store the verified packets in one transaction; the answer (the last line's receipt) and
+    the blobs referenced by the packets stored now (not by replays).
 
     Every stored packet gets its received_at; only the receipt answered now is signed and kept
     (one signature per batch). Another packet's receipt is signed when first asked for, by
@@ -185,6 +188,7 @@ def store_batch(conn: sqlite3.Connection, checked: Checked, hq_key: Ed25519Priva
     last_receipt: dict[str, Any] | None = None
     received_at = packets.now()
     stored = 0
+    refs: set[str] = set()
     try:
         with store.immediate(conn):
             head_seq, head_hash = hq_store.head(conn, node)
@@ -211,6 +215,7 @@ def store_batch(conn: sqlite3.Connection, checked: Checked, hq_key: Ed25519Priva
                     last_receipt = protocol.sign_receipt(hq_key, node, packet.seq, packet.hash, received_at)
                     sig = last_receipt["sig"]
                 _insert(conn, node, packet, received_at, sig)
+                refs.update(packet.refs)
                 stored += 1
                 head_seq, head_hash = packet.seq, packet.hash
             if checked.rejection is not None:
@@ -222,7 +227,8 @@ def store_batch(conn: sqlite3.Connection, checked: Checked, hq_key: Ed25519Priva
     assert last_receipt is not None
     log.info("received node=%s seq=%d..%d stored=%d", node, checked.packets[0].seq,
              checked.packets[-1].seq, stored)
-    return {"acked": {"seq": last_receipt["seq"], "hash": last_receipt["hash"]}, "receipt": last_receipt}
+    acked = {"seq": last_receipt["seq"], "hash": last_receipt["hash"]}
+    return {"acked": acked, "receipt": last_receipt}, refs
 
 
 def _insert(

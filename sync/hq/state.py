@@ -24,6 +24,10 @@ from sync.hq.store import HQDir
 P = ParamSpec("P")
 THREAD_CHECKERS = 2    # with workers=0: verification threads (Ed25519 verify releases the GIL)
 SPLIT_MIN_LINES = 64   # smaller batches are verified in one piece
+# File work is mostly waiting on fsync: enough threads that uploads finishing (two fsyncs
+# each) do not hold up the quick blob look-ups of uploads starting.
+FILE_THREADS = 16
+AWAITING_MAX = 100_000  # blob names (~12 MB) remembered as referenced and not yet stored
 T = TypeVar("T")
 
 
@@ -47,10 +51,14 @@ class HQState:
     writer: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="hq-writer"))
     files: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="hq-io"))
+        default_factory=lambda: ThreadPoolExecutor(FILE_THREADS, thread_name_prefix="hq-io"))
     blob_conn: sqlite3.Connection | None = None
     blob_lock: threading.Lock = field(default_factory=threading.Lock)
     upload_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    # Blobs referenced by packets this process stored and not stored since: an upload of one
+    # needs no database look-up first. Exact for what it holds (only this process stores
+    # blobs); anything else, e.g. after a restart, is looked up.
+    awaiting_blobs: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         if self.workers > 0:
@@ -59,6 +67,12 @@ class HQState:
             )
         else:
             self.cpu = ThreadPoolExecutor(THREAD_CHECKERS, thread_name_prefix="hq-cpu")
+
+    def expect_blobs(self, shas: set[str]) -> None:
+        """Note blobs just referenced by stored packets (up to AWAITING_MAX kept in memory)."""
+        room = AWAITING_MAX - len(self.awaiting_blobs)
+        if room >= len(shas):
+            self.awaiting_blobs.update(shas)
 
     async def check(self, lines: list[bytes]) -> Any:
         """receive.check_batch on the verification pool; a large batch is cut into one run of

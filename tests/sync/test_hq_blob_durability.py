@@ -123,3 +123,15 @@ async def test_a_damaged_store_file_is_not_rederived(hq_node, hq_dir: HQDir):
     finally:
         await server.close()
     assert hq_dir.blobs().read(sha) == data
+
+
+async def test_a_replayed_batch_does_not_make_a_stored_blob_look_missing(hq_node, hq_dir: HQDir, hq_server):
+    """HQ remembers blobs referenced by packets it just stored (no look-up before their upload);
+    a replay of those packets must not make a stored blob look awaited again."""
+    sha, data = await _referenced_image(hq_node, hq_server.url)
+    assert (await _put(hq_server.url, sha, data, len(data)))[0] == 201
+    async with aiohttp.ClientSession() as session:  # the node resends the batch (lost answer)
+        body = protocol.frame(hq_node.ledger().packets())
+        async with session.post(hq_server.url + protocol.PACKETS_PATH, data=body) as resp:
+            assert resp.status == 200
+    assert await _put(hq_server.url, sha, data, len(data)) == (200, {"sha256": sha, "stored": True})
