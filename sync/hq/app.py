@@ -116,6 +116,7 @@ async def _open_state(app: web.Application) -> AsyncIterator[None]:
         # start the worker processes before the first batch arrives
         await asyncio.gather(*(state.check([]) for _ in range(state.workers)))
     hq.uploads_dir.mkdir(exist_ok=True)
+    await state.io(blobs.prepare_store, hq.blobs_dir)
     # blob rows are committed without fsync: restore any that power loss took from the files
     await state.write(hq_store.rederive_blob_rows, state.blobs)
     app[STATE] = state

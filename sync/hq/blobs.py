@@ -162,6 +162,9 @@ async def _stream(request: web.Request, state: HQState, partial: Partial, held: 
 async def _next_chunk(request: web.Request, state: HQState, partial: Partial) -> bytes:
     """The next piece of the body; bytes already buffered are flushed when the link goes quiet.
     aiohttp has no request-read timeout: a stalled link must not hold the lock forever."""
+    ready = request.content.read_nowait(READ_CHUNK)  # what already arrived: no waiting
+    if ready or request.content.at_eof():
+        return ready
     async with asyncio.timeout(IDLE_TIMEOUT_S):
         if not partial.buffered:
             return await request.content.read(READ_CHUNK)
@@ -247,9 +250,25 @@ class Partial:
 
 
 def _make_dir(path: Path) -> None:
-    """Create a blob store subdirectory durably (its parent is fsynced once, when created)."""
+    """Create a blob store subdirectory durably (its parent is fsynced once, when created);
+    `prepare_store` normally made them all already."""
     try:
         path.mkdir(parents=True)
     except FileExistsError:
         return
     fsync_dir(path.parent)
+
+
+def prepare_store(blobs_dir: Path) -> None:
+    """Create the 256 subdirectories of the blob store (`aa/` for names starting `aa`) once,
+    durably, so that storing a blob never has to create one and fsync its parent."""
+    blobs_dir.mkdir(parents=True, exist_ok=True)
+    created = False
+    for n in range(256):
+        try:
+            (blobs_dir / f"{n:02x}").mkdir()
+            created = True
+        except FileExistsError:
+            pass
+    if created:
+        fsync_dir(blobs_dir)
