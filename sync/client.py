@@ -13,31 +13,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
-import sqlite3
 import time
 import tomllib
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
 
 from catd_node import ledger
 from catd_node.datadir import DataDir
 from catd_node.errors import EXIT_OK, BadInput, CheckFailed, HQUnreachable
-from catd_node.packets import Packet
-from sync import protocol, receipts
+from sync import receipts
+from sync.backlog import (  # noqa: F401  (BatchSizer, read_batch: used by tests and benchmarks)
+    BatchSizer,
+    Framed,
+    Local,
+    hash_at,
+    load_blob,
+    read_batch,
+    read_framed,
+)
 from sync.policy import GaveUp, Policy, Retryable
 from sync.transport import HQ, Endpoints, LaneStopped, NeedPackets, Timeouts
 
 log = logging.getLogger("catd.sync")
-T = TypeVar("T")
 PREEMPT_CHECK_S = 0.1  # how often the image lane looks for new packets (votes go first)
-INLINE_BLOB_BYTES = 4 * 1024 * 1024  # images up to this size are read whole, then sent
 MARK_EVERY = 64  # delivered images noted in the local cache per transaction
 
 
@@ -73,110 +75,6 @@ class Settings:
     def policy(self, once: bool) -> Policy:
         return Policy(base=self.retry_base_s, cap=self.retry_cap_s,
                       budget=self.retry_budget_s if once else None)
-
-
-class BatchSizer:
-    """Batches sized to the link: halve on failure, double on success, within HQ's limits."""
-
-    def __init__(self, count: int = 200, size: int = 256 * 1024) -> None:
-        self.count = count
-        self.bytes = size
-
-    def grow(self) -> None:
-        self.count = min(self.count * 2, protocol.MAX_BATCH_LINES)
-        self.bytes = min(self.bytes * 2, protocol.MAX_BATCH_BYTES // 2)
-
-    def shrink(self) -> None:
-        self.count = max(self.count // 2, 1)
-        self.bytes = max(self.bytes // 2, 16 * 1024)
-
-
-class Local:
-    """The node's database, used from one dedicated thread (never from the event loop)."""
-
-    def __init__(self, datadir: DataDir) -> None:
-        self.datadir = datadir
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-db")
-        self.conn: sqlite3.Connection | None = None
-
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        def call() -> T:
-            if self.conn is None:
-                self.conn = self.datadir.reader()
-                # Only sync's own rows are written on this connection: receipts and the
-                # delivered-image cache. Losing the last of them on power loss costs a resend
-                # (HQ's head is the checkpoint, a replay returns the original receipt), so
-                # they need not pay an fsync per image; the ledger's FULL is untouched.
-                self.conn.execute("PRAGMA synchronous=NORMAL")
-            return fn(self.conn, *args)
-
-        return await asyncio.get_running_loop().run_in_executor(self.pool, call)
-
-    def close(self) -> None:
-        def shut() -> None:
-            if self.conn is not None:
-                self.conn.close()
-
-        self.pool.submit(shut).result()
-        self.pool.shutdown(wait=True)
-
-
-def read_batch(conn: sqlite3.Connection, start: int, count: int, max_bytes: int) -> list[Packet]:
-    """Stored packets from `start`: at most `count`, stopping before `max_bytes` (at least one)."""
-    batch: list[Packet] = []
-    size = 0
-    rows = conn.execute(
-        "SELECT seq, canonical, hash, sig FROM packets WHERE seq >= ? ORDER BY seq LIMIT ?", (start, count)
-    )
-    for seq, data, hash_hex, sig in rows:
-        size += len(data) + 200  # wire line ≈ canonical + seq, hash and base64 sig
-        if batch and size > max_bytes:
-            break
-        # to_wire reads only seq, canonical, hash and sig: no need to decode the envelope
-        batch.append(Packet(seq, bytes(data), hash_hex, bytes(sig), {}))
-    return batch
-
-
-@dataclass(frozen=True)
-class Framed:
-    """A batch read and framed off the event loop, with the local head seen at that moment."""
-
-    top: int
-    start: int
-    count: int
-    max_bytes: int
-    packets: int = 0
-    first_seq: int = 0
-    last_seq: int = 0
-    last_hash: str = ""
-    body: bytes = b""
-
-
-def read_framed(conn: sqlite3.Connection, start: int, count: int, max_bytes: int) -> Framed:
-    """The local head and the NDJSON body of the batch from `start` (see `read_batch`)."""
-    top = ledger.head(conn).seq
-    batch = read_batch(conn, start, count, max_bytes)
-    if not batch:
-        return Framed(top, start, count, max_bytes)
-    return Framed(top, start, count, max_bytes, len(batch), batch[0].seq, batch[-1].seq, batch[-1].hash,
-                  protocol.frame(batch))
-
-
-def hash_at(conn: sqlite3.Connection, seq: int) -> str | None:
-    row = conn.execute("SELECT hash FROM packets WHERE seq = ?", (seq,)).fetchone()
-    return str(row[0]) if row else None
-
-
-def load_blob(path: Path) -> tuple[int, bytes | None] | None:
-    """(size, the bytes when at most INLINE_BLOB_BYTES) of a local blob file; None if missing.
-    A small image is read in one trip off the loop and sent from memory; a larger one is
-    streamed from the file."""
-    try:
-        with path.open("rb") as src:
-            size = os.fstat(src.fileno()).st_size
-            return size, (src.read() if size <= INLINE_BLOB_BYTES else None)
-    except FileNotFoundError:
-        return None
 
 
 class Replay:
