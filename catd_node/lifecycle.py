@@ -8,6 +8,7 @@ a process pool's workers would wait forever on a queue nobody writes.
 from __future__ import annotations
 
 import ctypes
+import multiprocessing
 import os
 import signal
 
@@ -15,8 +16,13 @@ PR_SET_PDEATHSIG = 1
 
 
 def die_with_parent(sig: int = signal.SIGKILL) -> None:
-    """In a child: ask Linux to send `sig` when the parent dies (no-op where unsupported)."""
-    parent = os.getppid()
+    """In a child: ask Linux to send `sig` when the parent dies (no-op where unsupported).
+
+    A pool worker may reach this only after its parent is already gone (killed while the
+    worker was still starting); the parent pid multiprocessing recorded at spawn time tells.
+    """
+    spawned_by = multiprocessing.parent_process()
+    parent = spawned_by.pid if spawned_by is not None and spawned_by.pid else os.getppid()
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, sig)

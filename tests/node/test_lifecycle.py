@@ -33,33 +33,6 @@ def alive(pid: int) -> bool:
         return False
 
 
-def workers_after_sigkill(mode: str) -> list[int]:
-    service = subprocess.Popen([sys.executable, "-c", SERVICE, mode], stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, text=True)
-    assert service.stdout is not None
-    workers = [int(p) for p in service.stdout.readline().split()]
-    assert workers and all(alive(p) for p in workers)
-    service.send_signal(signal.SIGKILL)
-    service.wait()
-    deadline = time.monotonic() + 5
-    while any(alive(p) for p in workers) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return [p for p in workers if alive(p)]
-
-
-def test_pool_workers_exit_when_the_service_is_sigkilled():
-    assert workers_after_sigkill("with") == []
-
-
-@pytest.mark.slow
-def test_without_it_workers_would_be_orphaned():
-    """The failure the helper prevents (and proof the test above can fail)."""
-    orphans = workers_after_sigkill("without")
-    for pid in orphans:
-        os.kill(pid, signal.SIGKILL)
-    assert orphans, "spawned pool workers exited by themselves; die_with_parent may be unnecessary"
-
-
 def descendants(pid: int) -> set[int]:
     """Every process below `pid` (Linux /proc children lists)."""
     found: set[int] = set()
@@ -79,6 +52,39 @@ def descendants(pid: int) -> set[int]:
             todo.extend(kids - found)
             found |= kids
     return found
+
+
+def workers_after_sigkill(mode: str) -> list[int]:
+    """Start a service with a pool, SIGKILL it, return the processes below it still alive.
+
+    Every descendant counts, not only the workers that ran a task: one still starting up
+    when its parent dies must not be orphaned either."""
+    service = subprocess.Popen([sys.executable, "-c", SERVICE, mode], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True)
+    assert service.stdout is not None
+    workers = [int(p) for p in service.stdout.readline().split()]
+    assert workers and all(alive(p) for p in workers)
+    below = descendants(service.pid)
+    assert set(workers) <= below
+    service.send_signal(signal.SIGKILL)
+    service.wait()
+    deadline = time.monotonic() + 5
+    while any(alive(p) for p in below) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return [p for p in below if alive(p)]
+
+
+def test_pool_workers_exit_when_the_service_is_sigkilled():
+    assert workers_after_sigkill("with") == []
+
+
+@pytest.mark.slow
+def test_without_it_workers_would_be_orphaned():
+    """The failure the helper prevents (and proof the test above can fail)."""
+    orphans = workers_after_sigkill("without")
+    for pid in orphans:
+        os.kill(pid, signal.SIGKILL)
+    assert orphans, "spawned pool workers exited by themselves; die_with_parent may be unnecessary"
 
 
 @pytest.mark.slow
