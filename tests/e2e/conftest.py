@@ -8,13 +8,13 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from catd_node import config
 from catd_node.datadir import DataDir
+from tests import polling
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -26,19 +26,8 @@ def free_port() -> int:
 
 
 def wait_for(condition: Callable[[], Any], timeout: float, what: str, every: float = 0.1) -> Any:
-    """Poll `condition` until it returns something truthy; fail naming `what` at the deadline."""
-    deadline = time.monotonic() + timeout
-    last_exc: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            result = condition()
-        except Exception as exc:  # the service may not be up yet
-            last_exc = exc
-            result = None
-        if result:
-            return result
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last error: {last_exc!r})")
+    """Poll with a deadline; errors count as "not yet" (the service may not be up)."""
+    return polling.wait_for(condition, timeout, what, every=every, tolerate=(Exception,))
 
 
 def node_cli(*args: str, env: dict[str, str] | None = None, **kw: Any) -> subprocess.CompletedProcess[str]:

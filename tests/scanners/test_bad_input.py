@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 
 from catd_node.datadir import DataDir
+from tests.polling import wait_for
 from tests.scanners.conftest import (
     bodies,
     cli,
@@ -26,7 +27,6 @@ from tests.scanners.conftest import (
     drop,
     image_bytes,
     inbox,
-    wait_for,
 )
 
 NAME_BAD = os.fsdecode(b"mala-\xff.jpg")  # not UTF-8

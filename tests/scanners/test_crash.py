@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from catd_node.datadir import DataDir
+from tests.polling import wait_for
 from tests.scanners.conftest import (
     KEYS,
     ScanProcess,
@@ -25,7 +26,6 @@ from tests.scanners.conftest import (
     image_bytes,
     inbox,
     tiff_pages,
-    wait_for,
 )
 
 KILLS = 12

@@ -15,7 +15,14 @@ from pathlib import Path
 import pytest
 
 from catd_node.datadir import DataDir
-from tests.scanners.conftest import bodies, cli, configure, count, inbox, wait_for
+from tests.polling import wait_for
+from tests.scanners.conftest import (
+    bodies,
+    cli,
+    configure,
+    count,
+    inbox,
+)
 
 SLOW = ["--read-limit=yes", "--read-limit-size=65536", "--read-delay=yes", "--read-delay-duration=40000"]
 

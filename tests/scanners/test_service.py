@@ -10,6 +10,7 @@ from pathlib import Path
 
 from catd_node.datadir import DataDir
 from scanners import service
+from tests.polling import wait_for
 from tests.scanners.conftest import (
     KEYS,
     bodies,
@@ -19,7 +20,6 @@ from tests.scanners.conftest import (
     drop,
     image_bytes,
     inbox,
-    wait_for,
 )
 
 
