@@ -24,6 +24,18 @@ from scanners.claim import Source
 
 log = logging.getLogger("catd.scan")
 
+
+class _StopRace(logging.Filter):
+    """Drop watchdog's "queue_events() called when the thread is inactive" ERROR: its inotify
+    thread races our stop() (watchdog PR #963 logs it instead of raising). Harmless at
+    shutdown, and an ERROR line on every clean stop would alarm the coordinator."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "called when the thread is inactive" not in record.getMessage()
+
+
+logging.getLogger("watchdog.observers.inotify").addFilter(_StopRace())
+
 UPLOADS = "uploads"
 POLL_INTERVAL_S = 2.0
 RESCAN = "<rescan>"  # hint: sweep every folder now (a folder appeared or moved)
