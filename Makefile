@@ -28,7 +28,7 @@ system-deps:
 	fi
 
 run: venv
-	$(PY) -m catd_node.demo
+	$(PY) -m simulacro.demo
 
 test: venv system-deps
 	$(PY) -m pytest
@@ -38,7 +38,7 @@ test-fast: venv
 
 lint: venv
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy catd_node scanners sync
+	$(VENV)/bin/mypy catd_node scanners sync hq simulacro
 
 bench: venv
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

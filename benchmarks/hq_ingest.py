@@ -28,8 +28,8 @@ sys.path.insert(0, str(ROOT))
 
 from catd_node import keys, packets, store  # noqa: E402
 from catd_node.packets import Packet  # noqa: E402
+from hq import store as hq_store  # noqa: E402
 from sync import protocol  # noqa: E402
-from sync.hq import store as hq_store  # noqa: E402
 
 ELECTION = ROOT / "catd_node" / "data" / "election.json"
 VALUES = {"PAN": 100, "PRI": 80, "PRD": 10, "PVEM": 5, "PT": 7, "MC": 12, "MORENA": 150, "CNR": 0,
@@ -102,7 +102,7 @@ async def ingest(url: str, chains: list[list[Packet]], batch: int) -> float:
 
 def start_server(hq_root: Path, workers: int) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sync.hq.cli", "-d", str(hq_root), "serve", "--port", "0",
+        [sys.executable, "-m", "hq.cli", "-d", str(hq_root), "serve", "--port", "0",
          "--workers", str(workers)],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
     assert proc.stdout is not None

@@ -32,10 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from catd_node.catalog import load as load_election
 from catd_node.config import ImageConfig
-from scanners import specimen
 from scanners.compress import encode, reference, target_size
 from scanners.decode import decode
 from scanners.pipeline import process
+from simulacro import specimen
 
 WORKERS = 2
 TARGET_RATIO = 0.80

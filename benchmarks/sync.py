@@ -43,8 +43,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey  
 from catd_node import datadir, keys, store  # noqa: E402
 from catd_node.blobs import fsync_dir  # noqa: E402
 from catd_node.packets import digest  # noqa: E402
+from hq import store as hq_store  # noqa: E402
 from sync import client, protocol  # noqa: E402
-from sync.hq import store as hq_store  # noqa: E402
 from sync.policy import Policy  # noqa: E402
 
 ELECTION = ROOT / "catd_node" / "data" / "election.json"
@@ -263,7 +263,7 @@ async def drain_round(work: Path, template: Path, n: int, workers: int) -> Run:
     shutil.copytree(template, node_root)
     hq = fresh_hq(work, n, node_root / "node.pub")
     shutil.copyfile(hq.pub_path, node_root / "hq.pub")  # trust this round's HQ key
-    proc, url = start([sys.executable, "-m", "sync.hq.cli", "-d", str(hq.root), "serve", "--port", "0"],
+    proc, url = start([sys.executable, "-m", "hq.cli", "-d", str(hq.root), "serve", "--port", "0"],
                       work / "hq.log")
     try:
         node = datadir.DataDir(node_root)
@@ -298,7 +298,7 @@ async def loop_to_hq_round(work: Path, template: Path, n: int, workers: int) -> 
     """The bare loop against a real catd-hq: what HQ's own work (verify, fsync) costs; the
     drain's distance from this is the client's overhead."""
     hq = fresh_hq(work, 100 + n, template / "node.pub")
-    proc, url = start([sys.executable, "-m", "sync.hq.cli", "-d", str(hq.root), "serve", "--port", "0"],
+    proc, url = start([sys.executable, "-m", "hq.cli", "-d", str(hq.root), "serve", "--port", "0"],
                       work / "hq.log")
     try:
         began = time.perf_counter()

@@ -21,3 +21,6 @@ def election_file() -> Path:
 def node_dir(tmp_path: Path) -> DataDir:
     """A freshly initialised CATD data dir (genesis packet appended)."""
     return datadir.init(tmp_path / "catd", "CATD-14-01", ELECTION)
+
+# HQ fixtures (hq_dir, hq_node, hq_server, hq_process) for tests/hq, tests/sync and tests/e2e.
+pytest_plugins = ["tests.hqkit"]

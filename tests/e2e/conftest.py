@@ -42,7 +42,7 @@ def node_cli(*args: str, env: dict[str, str] | None = None, **kw: Any) -> subpro
 
 
 def hq_cli(*args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
-    code = "import sys; from sync.hq.cli import main; sys.exit(main())"
+    code = "import sys; from hq.cli import main; sys.exit(main())"
     return subprocess.run(
         [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120, **kw
     )
@@ -68,7 +68,7 @@ def start_hq(tmp_path: Path, election_file: Path) -> tuple[Path, int, subprocess
     """A real `catd-hq serve` on a free port, with a fresh HQ data dir."""
     hq_dir, port = tmp_path / "hq", free_port()
     assert hq_cli("init", "-d", str(hq_dir), "--election", str(election_file)).returncode == 0
-    code = "import sys; from sync.hq.cli import main; sys.exit(main())"
+    code = "import sys; from hq.cli import main; sys.exit(main())"
     proc = subprocess.Popen([sys.executable, "-c", code, "serve", "-d", str(hq_dir), "--port", str(port)])
     return hq_dir, port, proc
 

@@ -42,7 +42,7 @@ def test_readme_names_every_catd_node_command_and_option():
 
 
 def test_readme_names_every_catd_hq_command():
-    from sync.hq.cli import build_parser as hq_parser
+    from hq.cli import build_parser as hq_parser
 
     missing = []
     for name, sub in subcommands(hq_parser()).items():

@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 
 from catd_node.datadir import DataDir
-from scanners import specimen
+from simulacro import specimen
 from tests.e2e.conftest import NODE, hq_cli, hq_status, make_node, node_cli, start_hq, wait_for
 from tests.web.conftest import Browser, hidden, values_form
 

@@ -11,9 +11,9 @@ import pytest
 from PIL import Image, ImageChops, ImageFilter, JpegImagePlugin
 
 from catd_node.config import ImageConfig
-from scanners import specimen
 from scanners.compress import compress, reference
 from scanners.decode import Page, decode
+from simulacro import specimen
 
 ROOT = Path(__file__).resolve().parents[2]
 NUMBER_COLUMN = (0.42, 0.27, 0.64, 0.82)

@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from scanners import specimen
 from scanners.identify import identify, read_qr, read_qrs
+from simulacro import specimen
 
 KEY = "DIP-14-01-0123-B01"
 OTHER = "DIP-14-01-0124-C01"

@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 
 from catd_node.config import ImageConfig
-from scanners import specimen
 from scanners.decode import Rejected
 from scanners.pipeline import ProcessedPage, process, worker_init
+from simulacro import specimen
 
 KEY = "DIP-14-01-0128-S01"
 SECOND = "DIP-14-01-0129-B01"

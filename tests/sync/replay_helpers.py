@@ -12,13 +12,12 @@ from pathlib import Path
 from catd_node import cli as node_cli
 from catd_node import ledger as ledger_mod
 from catd_node.datadir import DataDir
+from hq import cli as hq_cli
+from hq import store as hq_store
+from hq.store import HQDir
 from sync.client import Settings
-from sync.hq import cli as hq_cli
-from sync.hq import store as hq_store
-from sync.hq.store import HQDir
 from sync.policy import Policy
-
-from .conftest import with_hq_urls
+from tests.hqkit import with_hq_urls
 
 ACTAS = [f"DIP-14-01-{n:04d}-B01" for n in range(123, 143)]
 

@@ -11,8 +11,8 @@ import re
 import pytest
 
 from catd_node.datadir import DataDir
+from hq.store import HQDir
 from sync import client, protocol, receipts
-from sync.hq.store import HQDir
 
 from .faultproxy import ANSWER_500, DROP_RESPONSE, PASS, Fault, FaultProxy
 from .replay_helpers import (

@@ -9,10 +9,10 @@ import pytest
 from catd_node import cli as node_cli
 from catd_node import keys
 from catd_node.errors import CheckFailed
+from hq import store as hq_store
 from sync import client, receipts
-from sync.hq import store as hq_store
+from tests.hqkit import make_node
 
-from .conftest import make_node
 from .replay_helpers import (
     FakeClock,
     add_chain,
@@ -123,8 +123,7 @@ async def test_fork_detected_from_hq_head(tmp_path, hq_dir, hq_server):
 
 async def test_unknown_node_is_refused_exit_1(tmp_path, hq_dir, hq_server):
     from catd_node import datadir
-
-    from .conftest import ELECTION
+    from tests.hqkit import ELECTION
 
     stranger = datadir.init(tmp_path / "x", "CATD-99-99", ELECTION, hq_pubkey=hq_dir.pub_path)
     stranger = configure(stranger, [hq_server.url])
@@ -137,8 +136,7 @@ def test_sync_once_cli_exits_1_naming_the_refusal(tmp_path, hq_dir, hq_process):
     import sys
 
     from catd_node import datadir
-
-    from .conftest import ELECTION, ROOT
+    from tests.hqkit import ELECTION, ROOT
 
     stranger = datadir.init(tmp_path / "x", "CATD-99-99", ELECTION, hq_pubkey=hq_dir.pub_path)
     stranger = configure(stranger, [hq_process.url])

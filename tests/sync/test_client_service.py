@@ -12,8 +12,8 @@ import pytest
 
 from sync import client
 from sync.policy import Policy
+from tests.hqkit import ROOT
 
-from .conftest import ROOT
 from .faultproxy import DELAY, Fault, FaultProxy
 from .replay_helpers import (
     FakeClock,

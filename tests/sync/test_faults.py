@@ -16,8 +16,8 @@ import pytest
 from catd_node.errors import HQUnreachable
 from sync import client, protocol, receipts
 from sync.policy import Policy
+from tests.hqkit import ROOT
 
-from .conftest import ROOT
 from .faultproxy import (
     ANSWER_500,
     DELAY,

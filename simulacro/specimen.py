@@ -4,7 +4,7 @@ A letter page at 300 dpi: tinted header, printed grid with Spanish labels, digit
 jittered pen strokes, the amounts in words, signatures, a QR code with the acta key, a slight
 skew, paper tint and sensor noise, saved as an office scanner would. Deterministic per seed.
 
-    python -m scanners.specimen --out DIR --count N [--election FILE] [--seed S]
+    python -m simulacro.specimen --out DIR --count N [--election FILE] [--seed S]
 """
 
 from __future__ import annotations
@@ -360,7 +360,7 @@ def random_values(contest: Contest, lista_nominal: int, rng: random.Random,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scanners.specimen", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m simulacro.specimen", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--count", type=int, default=5)
     parser.add_argument("--election", type=Path, default=EXAMPLE_ELECTION)

@@ -10,8 +10,8 @@ import pytest
 from PIL import Image, ImageChops
 
 from catd_node.catalog import load as load_election
-from scanners import specimen
 from scanners.identify import read_qr
+from simulacro import specimen
 
 KEY = "DIP-14-01-0127-C01"
 VALUES = {"PAN": 131, "PRI": 98, "PRD": 7, "PVEM": 12, "PT": 30, "MC": 41, "MORENA": 204, "CNR": 0,

@@ -1,4 +1,4 @@
-"""Sync fixtures, shared by the HQ tests and the node client tests.
+"""HQ fixtures and helpers for the HQ, sync client and e2e tests (a plugin of the root conftest).
 
 - `hq_dir`: an initialised HQ data dir (key pair, hq.db, the example election).
 - `hq_node`: a node data dir whose catd.toml trusts the HQ key, registered at `hq_dir`
@@ -28,12 +28,12 @@ from aiohttp.test_utils import TestServer
 from catd_node import config, datadir
 from catd_node.datadir import DataDir
 from catd_node.packets import Packet
+from hq import store as hq_store
+from hq.app import create_app
+from hq.store import HQDir
 from sync import protocol
-from sync.hq import store as hq_store
-from sync.hq.app import create_app
-from sync.hq.store import HQDir
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 ELECTION = ROOT / "catd_node" / "data" / "election.json"
 NODE_ID = "CATD-14-01"
 
@@ -147,7 +147,7 @@ class HQProcess:
         port = self.port if port is None else port
         log = self.log_path.open("a")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sync.hq.cli", "-d", str(self.hq.root), "serve",
+            [sys.executable, "-m", "hq.cli", "-d", str(self.hq.root), "serve",
              "--host", "127.0.0.1", "--port", str(port)],
             stdout=subprocess.PIPE, stderr=log, text=True, cwd=ROOT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},

@@ -8,10 +8,9 @@ import sqlite3
 import aiohttp
 import pytest
 
+from hq import cli
 from sync import protocol
-from sync.hq import cli
-
-from .conftest import ELECTION, VALUES_A, append_actas
+from tests.hqkit import ELECTION, VALUES_A, append_actas
 
 
 def run(capsys, *argv):

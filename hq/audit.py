@@ -11,8 +11,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from catd_node import keys, packets
 from catd_node.blobs import BlobStore
 from catd_node.errors import EXIT_CHECK_FAILED, EXIT_OK
+from hq.store import HQDir
 from sync import protocol
-from sync.hq.store import HQDir
 
 
 def problems(conn: sqlite3.Connection, blobs: BlobStore, hq_pub: Ed25519PublicKey) -> Iterator[str]:

@@ -22,9 +22,9 @@ from aiohttp import web
 
 from catd_node.blobs import CHUNK, check_name, fsync_dir
 from catd_node.errors import BadInput
+from hq import store as hq_store
+from hq.state import STATE, HQState, error
 from sync import protocol
-from sync.hq import store as hq_store
-from sync.hq.state import STATE, HQState, error
 
 log = logging.getLogger("catd.hq.blobs")
 READ_CHUNK = 256 * 1024

@@ -20,7 +20,7 @@ from sync import protocol
 
 log = logging.getLogger("catd.hq")
 DEFAULT = "./hq-data"
-SCHEMA = ("sync.hq.schema",)
+SCHEMA = ("hq.schema",)
 
 
 def resolve(arg: str | None) -> Path:

@@ -10,11 +10,11 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from catd_node.packets import PacketError
+from hq import blobs, receive, results
+from hq import store as hq_store
+from hq.state import STATE, HQState, error
+from hq.store import HQDir
 from sync import protocol
-from sync.hq import blobs, receive, results
-from sync.hq import store as hq_store
-from sync.hq.state import STATE, HQState, error
-from sync.hq.store import HQDir
 
 log = logging.getLogger("catd.hq.app")
 HQ_DIR = web.AppKey("hq_dir", HQDir)

@@ -11,8 +11,8 @@ from typing import Any, TextIO
 
 from catd_node.catalog import Election
 from catd_node.errors import EXIT_OK, BadInput
-from sync.hq.results import VerifiedActa, verified_actas
-from sync.hq.store import HQDir
+from hq.results import VerifiedActa, verified_actas
+from hq.store import HQDir
 
 FIXED = ["node", "acta", "seccion", "casilla", "contest", "class", "class_label"]
 TAIL = ["total", "observations", "image_sha256", "digitized_at", "captured_at", "verified_at",

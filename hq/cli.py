@@ -12,8 +12,8 @@ from pathlib import Path
 
 from catd_node.cli import setup_logging
 from catd_node.errors import EXIT_OK, BadInput, CatdError
-from sync.hq import store as hq_store
-from sync.hq.store import HQDir
+from hq import store as hq_store
+from hq.store import HQDir
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,11 +92,11 @@ def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
                       f" {info['blobs_missing']} missing{flag}")
         return EXIT_OK
     if args.command == "verify":
-        from sync.hq import audit
+        from hq import audit
 
         return audit.main(hq)
     if args.command == "export":
-        from sync.hq import csv_export
+        from hq import csv_export
 
         return csv_export.main(hq, args.csv)
     raise AssertionError(args.command)
@@ -111,7 +111,7 @@ async def serve(hq: HQDir, host: str, port: int, workers: int = 0, access_log: b
 
     from aiohttp import web
 
-    from sync.hq.app import create_app
+    from hq.app import create_app
 
     runner = web.AppRunner(create_app(hq, workers), shutdown_timeout=10,
                            access_log=logging.getLogger("aiohttp.access") if access_log else None)

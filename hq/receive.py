@@ -20,8 +20,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from catd_node import keys, packets, store
 from catd_node.errors import BadInput
 from catd_node.packets import Packet
+from hq import store as hq_store
 from sync import protocol
-from sync.hq import store as hq_store
 
 log = logging.getLogger("catd.hq.receive")
 

@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from catd_node.blobs import BlobStore
 from catd_node.catalog import Election
 from catd_node.lifecycle import die_with_parent
+from hq.store import HQDir
 from sync import protocol
-from sync.hq.store import HQDir
 
 P = ParamSpec("P")
 THREAD_CHECKERS = 2    # with workers=0: verification threads (Ed25519 verify releases the GIL)
@@ -77,7 +77,7 @@ class HQState:
     async def check(self, lines: list[bytes]) -> Any:
         """receive.check_batch on the verification pool; a large batch is cut into one run of
         lines per worker, verified at once, and joined (seams checked: `receive.join`)."""
-        from sync.hq import receive
+        from hq import receive
 
         loop = asyncio.get_running_loop()
         parts = self.workers if self.workers > 0 else THREAD_CHECKERS

@@ -6,10 +6,9 @@ import hashlib
 
 import aiohttp
 
+from hq.store import HQDir
 from sync import protocol
-from sync.hq.store import HQDir
-
-from .conftest import VALUES_A, append_actas
+from tests.hqkit import VALUES_A, append_actas
 
 
 async def _send_chain(session, url, node):

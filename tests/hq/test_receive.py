@@ -8,10 +8,9 @@ import json
 import aiohttp
 
 from catd_node import keys, packets
+from hq.store import HQDir
 from sync import protocol
-from sync.hq.store import HQDir
-
-from .conftest import VALUES_A, append_actas, make_node
+from tests.hqkit import VALUES_A, append_actas, make_node
 
 
 async def post(session, url, body: bytes):
@@ -91,8 +90,7 @@ async def test_forged_signature_is_refused_naming_the_line(hq_node, hq_dir, hq_s
 
 async def test_unknown_node_is_forbidden(tmp_path, hq_dir, hq_server):
     from catd_node import datadir
-
-    from .conftest import ELECTION
+    from tests.hqkit import ELECTION
 
     stranger = datadir.init(tmp_path / "stranger", "CATD-99-01", ELECTION)
     answer = await _rejected(hq_server, protocol.frame(stranger.ledger().packets()), 403,
@@ -155,7 +153,7 @@ async def test_form_mixed_nodes_and_contiguity(tmp_path, hq_node, hq_dir, hq_ser
 
 
 async def test_fork_answers_409_with_both_hashes_and_keeps_evidence(hq_node, hq_dir, hq_server):
-    from sync.hq import cli
+    from hq import cli
 
     append_actas(hq_node, {"DIP-14-01-0123-B01": VALUES_A})
     chain = hq_node.ledger().packets()

@@ -7,12 +7,11 @@ import aiohttp
 from aiohttp.test_utils import TestServer
 
 from catd_node.datadir import DataDir
+from hq import store as hq_store
+from hq.app import create_app
+from hq.store import HQDir
 from sync import protocol
-from sync.hq import store as hq_store
-from sync.hq.app import create_app
-from sync.hq.store import HQDir
-
-from .conftest import VALUES_A, append_actas
+from tests.hqkit import VALUES_A, append_actas
 
 
 async def _referenced_image(node: DataDir, url: str) -> tuple[str, bytes]:

@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from catd_node import keys, packets
+from hq import receive
+from hq.state import HQState
+from hq.store import HQDir
 from sync import protocol
-from sync.hq import receive
-from sync.hq.state import HQState
-from sync.hq.store import HQDir
 
 LENGTH = 90
 MUTATIONS = ("bad_sig", "bad_hash", "other_node", "unknown_node", "blank", "garbage", "drop", "swap",

@@ -7,10 +7,9 @@ import csv
 import aiohttp
 
 from catd_node.actas import classify
+from hq import cli
 from sync import protocol
-from sync.hq import cli
-
-from .conftest import VALUES_A, append_actas
+from tests.hqkit import VALUES_A, append_actas
 
 A, B, C, D = "DIP-14-01-0123-B01", "DIP-14-01-0123-C01", "DIP-14-01-0124-B01", "DIP-14-01-0124-C01"
 VALUES_B = {**VALUES_A, "PAN": "ILEGIBLE", "PRI": 50, "NULOS": "SIN_DATO"}

@@ -1,7 +1,7 @@
 """`make run`: a whole CATD on one machine — a local HQ, the node's services, a simulated
 scanner dropping realistic acta images, and demo clerk accounts. Ctrl-C stops everything.
 
-    python -m catd_node.demo [--dir demo-data] [--web-port 8080] [--hq-port 8700] [--interval 4]
+    python -m simulacro.demo [--dir demo-data] [--web-port 8080] [--hq-port 8700] [--interval 4]
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from catd_node.cli import setup_logging
 from catd_node.datadir import DataDir
 
 log = logging.getLogger("catd.demo")
-ELECTION = Path(__file__).parent / "data" / "election.json"
+ELECTION = Path(__file__).resolve().parent.parent / "catd_node" / "data" / "election.json"
 NODE_ID = "CATD-14-01"
 DEMO_USERS = (
     ("capturista1", "capturista", "captura-demo-1"),
@@ -35,7 +35,7 @@ DEMO_USERS = (
 
 
 def hq_command(*args: str) -> list[str]:
-    return [sys.executable, "-c", "import sys; from sync.hq.cli import main; sys.exit(main())", *args]
+    return [sys.executable, "-c", "import sys; from hq.cli import main; sys.exit(main())", *args]
 
 
 def prepare(root: Path, web_port: int, hq_port: int, settle_ms: int) -> tuple[DataDir, Path]:
@@ -112,7 +112,7 @@ class SimulatedScanner:
     def tick(self) -> None:
         if not self.queue or time.monotonic() < self.next_at:
             return
-        from scanners import specimen
+        from simulacro import specimen
 
         key = self.queue.pop(0)
         self.count += 1
