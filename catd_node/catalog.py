@@ -196,6 +196,8 @@ def _text(value: str, where: str) -> str:
 
 def _names(obj: Any, key: str, where: str, default: Any = ...) -> tuple[str, ...]:
     items = _field(obj, key, list, where, default)
+    if items is None:  # an optional list left out (an acta's ballot: every vote field)
+        return default
     for i, item in enumerate(items):
         if not isinstance(item, str):
             raise BadInput(f"{where}.{key}[{i}]", f"expected a string, got {item!r}")
