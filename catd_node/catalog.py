@@ -194,9 +194,9 @@ def _text(value: str, where: str) -> str:
     return value
 
 
-def _names(obj: Any, key: str, where: str, default: Any = ...) -> tuple[str, ...]:
+def _names(obj: Any, key: str, where: str, default: Any = ...) -> Any:
     items = _field(obj, key, list, where, default)
-    if items is None:  # an optional list left out (an acta's ballot: every vote field)
+    if items is default:
         return default
     for i, item in enumerate(items):
         if not isinstance(item, str):
