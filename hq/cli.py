@@ -56,6 +56,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="approved ballots of a casilla especial (default 750)")
     p.add_argument("--catd-per", choices=("district", "municipio"),
                    help="one CATD per district (default when districts are printed) or per municipio")
+    p = sub.add_parser("rehearse", parents=[common],
+                       help="simulacro: replay a published release through HQ and its CATD nodes")
+    p.add_argument("--from", dest="source", required=True, type=Path,
+                   help="the published release (any layout `catalog` reads)")
+    p.add_argument("--out", required=True, type=Path,
+                   help="an empty directory for the HQ, nodes, logs and cut")
+    p.add_argument("--limit", type=int, help="replay only the first N acta rows")
+    p.add_argument("--chaos", action="store_true",
+                   help="SIGKILL node services and HQ and cut the link at random moments")
+    p.add_argument("--seed", type=int, default=2024, help="seed of --chaos's choices (default 2024)")
+    p.add_argument("--entidad", type=int,
+                   help="entity id 1–32 of a layout that prints none (default: from the candidacies file "
+                        "beside it)")
     return parser
 
 
@@ -127,6 +140,13 @@ def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
             entidad=args.entidad, election=args.election, release=args.release, timezone=args.timezone,
             max_boletas_especial=args.max_boletas_especial, catd_per=args.catd_per)
         return catalog.main(args.source, args.out, args.candidaturas, options)
+    if args.command == "rehearse":
+        if args.limit is not None and args.limit < 1:
+            raise BadInput("--limit", "must be 1 or more")
+        from simulacro import rehearse  # never imported by HQ itself: only this command drives it
+
+        return rehearse.rehearse(rehearse.Options(source=args.source, out=args.out, limit=args.limit,
+                                                  chaos=args.chaos, seed=args.seed, entidad=args.entidad))
     raise AssertionError(args.command)
 
 
