@@ -171,11 +171,12 @@ async def verificador(desk: Desk, browser: Browser) -> None:
 
 
 def _select(desk: Desk, page: Page, action: str, name: str, value: str | None) -> dict[str, str]:
-    """The option to pick in a select of the form, when the acta says which."""
+    """The option to pick in a select of the form: what the acta says, else the blank one."""
     form = page.form(action)
-    if value is None or form is None:
-        return {}
-    options = form.selects.get(name)
+    options = form.selects.get(name) if form is not None else None
+    if value is None:
+        # Nothing on the acta says: the blank choice (the form keeps the last paquete's pick).
+        return {name: ""} if options is not None and "" in options else {}
     if options is None:
         desk.note(f"the {action} form has no {name}: {value!r} is not recorded")
         return {}
@@ -241,7 +242,9 @@ class Phone:
     fields: tuple[str, ...] = ()      # other inputs the upload form offers (e.g. origen)
     session: aiohttp.ClientSession | None = None
 
-    async def send(self, name: str, data: bytes, origen: str, retry_for: float = 60.0) -> None:
+    async def send(self, desk: Desk, name: str, data: bytes, origen: str, retry_for: float = 60.0) -> None:
+        if origen != "CATD" and "origen" not in self.fields:
+            desk.note(f"the /uploads form has no origen: {origen} is not recorded")
         if self.session is None:
             self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
         deadline = time.monotonic() + retry_for
