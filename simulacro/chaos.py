@@ -17,6 +17,7 @@ from simulacro.link import Link
 
 log = logging.getLogger("catd.simulacro.chaos")
 SERVICES = ("scan", "web", "sync")
+KINDS = ("service", "hq", "link")
 PAUSE_S = (1.0, 4.0)          # between faults
 HQ_DOWN_S = (0.5, 4.0)
 LINK_DOWN_S = (1.0, 6.0)
@@ -33,7 +34,10 @@ class Chaos:
     events: list[str] = field(default_factory=list)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Inject faults until `stop` is set; leaves HQ running and the link up."""
+        """Inject faults until `stop` is set; leaves HQ running and the link up. The first
+        four are one of each kind (a service twice), so that even a short run meets them all."""
+        first = [*KINDS, "service"]
+        self.rng.shuffle(first)
         try:
             while not stop.is_set():
                 try:
@@ -41,10 +45,10 @@ class Chaos:
                     break
                 except TimeoutError:
                     pass
-                roll = self.rng.random()
-                if roll < 0.55:
+                kind = first.pop() if first else self.rng.choices(KINDS, weights=(55, 20, 25))[0]
+                if kind == "service":
                     self.kill_service()
-                elif roll < 0.75:
+                elif kind == "hq":
                     await self.kill_hq()
                 else:
                     await self.cut_link()
@@ -55,7 +59,8 @@ class Chaos:
 
     def kill_service(self) -> None:
         node = self.cluster.nodes[self.rng.choice(sorted(self.cluster.nodes))]
-        service = self.rng.choice(SERVICES)
+        # In turn, so that even a short run kills each service at least once.
+        service = SERVICES[sum(self.killed.values()) % len(SERVICES)]
         pid = node.service_pids().get(service)
         if pid is None:
             return  # being restarted right now

@@ -146,7 +146,7 @@ class Run:
             name = f"acta-{self.dropped:06d}.png"   # not the key: the QR code on it identifies it
             if phone is not None and acta.by_phone:
                 data = await loop.run_in_executor(self.images, sheet.render, _sheet(acta, self.title))
-                await phone.send(name, data, acta.origen)
+                await phone.send(desk, name, data, acta.origen)
             else:
                 item = _sheet(acta, self.title)
                 await loop.run_in_executor(self.images, _render_to, str(folder / name), item)
@@ -284,8 +284,24 @@ def publish(cluster: Cluster) -> Path:
     return Path(lines[-1].strip())
 
 
+@dataclass
+class Result:
+    """What a rehearsal found (the benchmark reads it; the command prints it)."""
+
+    exit_code: int
+    plan: plan.Plan
+    stats: Stats
+    outcome: compare.Outcome | None = None
+    zip_path: Path | None = None
+    error: str | None = None
+
+
 def rehearse(options: Options) -> int:
-    """The whole simulacro; prints differences, the table and the zip path last."""
+    """`catd-hq rehearse`: the whole simulacro; prints differences, the table, the zip path last."""
+    return run(options).exit_code
+
+
+def run(options: Options) -> Result:
     out = options.out
     if out.exists() and any(out.iterdir()):
         raise BadInput(str(out), "not empty: a rehearsal writes a new HQ and nodes there")
@@ -300,44 +316,44 @@ def rehearse(options: Options) -> int:
     totals.update(imagen=totals["acopio"], captura=totals["acopio"], verificacion=totals["acopio"],
                   hq=len(the_plan.actas))
     cluster = Cluster(out, the_plan.election_path, the_plan.nodes, hq_workers=options.hq_workers)
-    return asyncio.run(_rehearse(options, the_plan, cluster, totals))
+    stats = Stats(totals, show=options.progress)
+    stats.actas = len(the_plan.actas)
+    result = Result(EXIT_DIFFERENT, the_plan, stats)
+    try:
+        asyncio.run(_rehearse(options, cluster, result))
+    except (Stalled, clerks.ClerkError, RuntimeError, PublishFailed, subprocess.TimeoutExpired) as exc:
+        result.error = f"rehearsal stopped: {exc}"
+        print(stats.table())
+        print(f"error: {result.error}", file=sys.stderr)
+        return result
+    return report(cluster, result)
 
 
-async def _rehearse(options: Options, the_plan: plan.Plan, cluster: Cluster, totals: dict[str, int]) -> int:
+async def _rehearse(options: Options, cluster: Cluster, result: Result) -> None:
+    stats = result.stats
     cluster.hq_port = cluster.hq_port or free_port()
     link = Link(cluster.hq_port)
     await link.start()
     cluster.hq_url_for_nodes = link.url
-    stats = Stats(totals, show=options.progress)
-    stats.actas = len(the_plan.actas)
     try:
         await asyncio.to_thread(cluster.prepare)
         await asyncio.to_thread(cluster.start_hq)
         await asyncio.to_thread(cluster.start_nodes)
         print(f"HQ and {len(cluster.nodes)} CATD nodes running (logs in {cluster.logs})", flush=True)
-        await Run(options, the_plan, cluster, link, stats).work()
-    except (Stalled, clerks.ClerkError, RuntimeError) as exc:
-        stats.close()
-        print(stats.table())
-        print(f"error: rehearsal stopped: {exc}", file=sys.stderr)
-        return EXIT_DIFFERENT
+        await Run(options, result.plan, cluster, link, stats).work()
     finally:
         stats.bytes_up = link.bytes_up
         stats.close()
         await asyncio.to_thread(cluster.stop)
         await link.close()
     started = time.monotonic()
-    try:
-        zip_path = await asyncio.to_thread(publish, cluster)
-    except (PublishFailed, subprocess.TimeoutExpired) as exc:
-        print(stats.table())
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_DIFFERENT
+    result.zip_path = await asyncio.to_thread(publish, cluster)
     stats.cut_s = time.monotonic() - started
-    return report(the_plan, cluster, zip_path, stats)
 
 
-def report(the_plan: plan.Plan, cluster: Cluster, zip_path: Path, stats: Stats) -> int:
+def report(cluster: Cluster, result: Result) -> Result:
+    the_plan, stats, zip_path = result.plan, result.stats, result.zip_path
+    assert zip_path is not None
     ours = release_read.read(zip_path)
     rows = {r.line: r for r in the_plan.release.rows}
     expected = {a.key: rows[a.line] for a in the_plan.actas}
@@ -355,4 +371,6 @@ def report(the_plan: plan.Plan, cluster: Cluster, zip_path: Path, stats: Stats) 
     print(f"{outcome.rows} actas compared: {verdict}"
           + (f" ({explained} explained)" if explained else ""))
     print(zip_path, flush=True)
-    return EXIT_OK if outcome.agree else EXIT_DIFFERENT
+    result.outcome = outcome
+    result.exit_code = EXIT_OK if outcome.agree else EXIT_DIFFERENT
+    return result
