@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import sqlite3
 import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from catd_node import csvsafe
 from catd_node.catalog import Election
 from catd_node.errors import EXIT_OK, BadInput
 from hq.results import VerifiedActa, verified_actas
@@ -67,7 +67,7 @@ def row(conn: sqlite3.Connection, election: Election, item: VerifiedActa, names:
 
 def write(conn: sqlite3.Connection, election: Election, out: TextIO) -> int:
     names = fields(election)
-    writer = csv.DictWriter(out, fieldnames=FIXED + names + TAIL, lineterminator="\n")
+    writer = csvsafe.dict_writer(out, FIXED + names + TAIL)  # formula-looking text neutralised
     writer.writeheader()
     count = 0
     for item in verified_actas(conn, election):
