@@ -47,7 +47,7 @@ async def read_submitted(request: web.Request) -> Submitted:
     """Parse a capture/verification form; a bad key or image name is a 400 naming it."""
     form = await request.post()
     try:
-        key = forms.check_key(str(form.get("acta", "")))
+        key = forms.check_key(str(form.get("acta", "")), request.app[ELECTION].actas)
         raw_sha = form.get("imagen") or None
         sha = check_name(str(raw_sha)) if raw_sha is not None else None
     except BadInput as exc:
@@ -120,7 +120,7 @@ async def assign_submit(request: web.Request) -> web.StreamResponse:
         raise web.HTTPBadRequest(text="imagen no válida") from exc
     typed = str(form.get("clave", ""))
     try:
-        key = forms.check_key(typed)
+        key = forms.check_key(typed, request.app[ELECTION].actas)
     except BadInput as exc:
         image = board.unidentified.get(sha)
         if image is None:

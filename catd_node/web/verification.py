@@ -109,7 +109,7 @@ async def _resolve_page(request: web.Request, key: str, entry: forms.Entry | Non
 @require("coordinador")
 async def resolve_form(request: web.Request) -> web.StreamResponse:
     try:
-        key = forms.check_key(request.query.get("acta", ""))
+        key = forms.check_key(request.query.get("acta", ""), request.app[ELECTION].actas)
     except BadInput as exc:
         raise web.HTTPBadRequest(text=exc.why) from exc
     return await _resolve_page(request, key)
@@ -118,11 +118,11 @@ async def resolve_form(request: web.Request) -> web.StreamResponse:
 @require("coordinador")
 async def resolve_submit(request: web.Request) -> web.StreamResponse:
     form = await request.post()
+    election = request.app[ELECTION]
     try:
-        key = forms.check_key(str(form.get("acta", "")))
+        key = forms.check_key(str(form.get("acta", "")), election.actas)
     except BadInput as exc:
         raise web.HTTPBadRequest(text=exc.why) from exc
-    election = request.app[ELECTION]
     entry = forms.read_values(forms.contest_for(election, key), form)
     if entry.values is None:
         return await _resolve_page(request, key, entry, status=422)
