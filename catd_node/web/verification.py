@@ -64,7 +64,7 @@ async def verify_submit(request: web.Request) -> web.StreamResponse:
     who = clerk(request)
     assert who is not None
     try:
-        outcome = await request.app[DB].write(rules.verify, election, key, entry.values, who.name)
+        outcome = await request.app[DB].write(rules.verify, election, key, entry.values, who.name, sent.sha)
     except rules.Refused as exc:
         return render(request, "error.html", {"title": "Verificación", "message": f"{exc.what}: {exc.why}."},
                       status=exc.status)
@@ -131,6 +131,11 @@ async def resolve_submit(request: web.Request) -> web.StreamResponse:
     try:
         outcome = await request.app[DB].write(rules.resolve, election, key, entry.values, who.name)
     except rules.Refused as exc:
+        await request.app[BOARD].refresh(request.app[DB].read)
+        state = request.app[BOARD].actas.get(key)
+        if state is None or state.mismatch is None or state.verified:  # nothing left to decide here
+            return render(request, "error.html",
+                          {"title": "Coordinación", "message": f"{exc.what}: {exc.why}."}, status=exc.status)
         return await _resolve_page(request, key, entry, error=f"{exc.why}.", status=exc.status)
     assert outcome.classification is not None
     log.info("resolved acta=%s class=%s seq=%d", key, outcome.classification.cls, outcome.packet.seq)
