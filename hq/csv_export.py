@@ -15,8 +15,8 @@ from hq.results import VerifiedActa, verified_actas
 from hq.store import HQDir
 
 FIXED = ["node", "acta", "seccion", "casilla", "contest", "class", "class_label"]
-TAIL = ["total", "observations", "image_sha256", "digitized_at", "captured_at", "verified_at",
-        "received_at"]
+TAIL = ["total", "observations", "image_sha256", "image_bound", "digitized_at", "captured_at",
+        "verified_at", "received_at"]
 
 
 def fields(election: Election) -> list[str]:
@@ -59,6 +59,7 @@ def row(conn: sqlite3.Connection, election: Election, item: VerifiedActa, names:
         out[name] = value if isinstance(value, int | str) else json.dumps(value)
     out.update({
         "total": cls.total, "observations": "; ".join(cls.observations), "image_sha256": image,
+        "image_bound": "yes" if item.image_bound else "no",
         "digitized_at": digitized, "captured_at": captured, "verified_at": item.verified_at,
         "received_at": item.received_at,
     })
