@@ -58,7 +58,7 @@ def row(conn: sqlite3.Connection, election: Election, item: VerifiedActa, names:
         value = values.get(name, "")
         out[name] = value if isinstance(value, int | str) else json.dumps(value)
     out.update({
-        "total": cls.total, "observations": "; ".join(cls.observations), "image_sha256": image,
+        "total": cls.total, "observations": cls.published_observations, "image_sha256": image,
         "image_bound": "yes" if item.image_bound else "no",
         "digitized_at": digitized, "captured_at": captured, "verified_at": item.verified_at,
         "received_at": item.received_at,

@@ -50,9 +50,7 @@ async def test_export_csv_neutralises_formula_cells_from_any_packet_text(hq_dir,
     """A hostile node's chain: the node id, the acta key, the captured values and the image name
     are all text that reaches a cell of `catd-hq export --csv`."""
     node = make_node(tmp_path / "node", hq_dir, "-CATD-99")
-    # Text only in the control fields: a vote field holding other text than ILEGIBLE/SIN_DATO
-    # makes classify raise at HQ (reported separately, not this issue).
-    values = {**VALUES_A, "TOTAL_ASENTADO": "+SUM(1,1)", "PERSONAS_VOTARON": "@A1",
+    values = {**VALUES_A, "PAN": "=1+1", "TOTAL_ASENTADO": "+SUM(1,1)", "PERSONAS_VOTARON": "@A1",
               "BOLETAS_SOBRANTES": "-3+4", "REPRESENTANTES_VOTARON": "\t=5"}
     ledger = node.ledger()
     try:
@@ -82,8 +80,8 @@ async def test_export_csv_neutralises_formula_cells_from_any_packet_text(hq_dir,
     evil = next(r for r in rows if r["acta"].endswith(EVIL_KEY[1:]))
     assert evil["acta"] == "'" + EVIL_KEY and evil["node"] == "'-CATD-99"
     assert evil["image_sha256"] == "'=cmd|' /C calc'!A0"
-    assert (evil["TOTAL_ASENTADO"], evil["PERSONAS_VOTARON"], evil["BOLETAS_SOBRANTES"],
-            evil["REPRESENTANTES_VOTARON"]) == ("'+SUM(1,1)", "'@A1", "'-3+4", "'\t=5")
+    assert (evil["PAN"], evil["TOTAL_ASENTADO"], evil["PERSONAS_VOTARON"], evil["BOLETAS_SOBRANTES"],
+            evil["REPRESENTANTES_VOTARON"]) == ("'=1+1", "'+SUM(1,1)", "'@A1", "'-3+4", "'\t=5")
     assert evil["MORENA"] == "150" and evil["total"].isdigit()  # numbers stay numbers
     [other] = [r for r in rows if r is not evil]
     assert other["image_sha256"] == "'\r=2"
