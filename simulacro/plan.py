@@ -16,6 +16,7 @@ from pathlib import Path
 from catd_node import catalog as catalog_mod
 from catd_node.catalog import Election
 from catd_node.errors import BadInput
+from catd_node.keys_format import looks_like_acta_key
 from hq.release import catalog as release_catalog
 from hq.release import read as release_read
 from hq.release.model import NO_APLICA, NOT_ON_BALLOT, SIN_ACTA, ActaRow, Cell, Release, fold
@@ -100,7 +101,7 @@ def _has_data(row: ActaRow) -> bool:
 def _fuera_key(row: ActaRow, taken: set[str]) -> str:
     """The key a clerk reads off an acta outside the catalog: the published one when usable."""
     key = row.clave_acta.strip()
-    if not key or key in ("-", "0") or len(key) > 64 or key in taken:
+    if key in ("-", "0") or not looks_like_acta_key(key) or key in taken:
         key = f"FUERA-{row.line}"
     return key
 
