@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -54,10 +55,13 @@ class Stats:
 
     def __post_init__(self) -> None:
         show = self.show and self.out.isatty()
-        for position, (name, label) in enumerate(STAGES):
+        width = shutil.get_terminal_size((100, 24)).columns or 100   # a pty may report 0 columns
+        position = 0
+        for name, label in STAGES:
             total = self.totals.get(name, 0)
-            bar = (tqdm(total=total, desc=f"{label:<13}", position=position, leave=True, file=self.out,
-                        unit="acta", mininterval=0.5, dynamic_ncols=True) if show and total else None)
+            position += bool(show and total)
+            bar = (tqdm(total=total, desc=f"{label:<13}", position=position - 1, leave=True, file=self.out,
+                        unit="acta", mininterval=0.5, ncols=min(width, 120)) if show and total else None)
             self.stages[name] = Stage(label, total, bar=bar)
         self._last_line = 0.0
 
