@@ -134,7 +134,8 @@ async def serve(hq: HQDir, host: str, port: int, workers: int = 0, access_log: b
 
     from hq.app import create_app
 
-    runner = web.AppRunner(create_app(hq, workers), shutdown_timeout=10,
+    # auto_decompress=False: a Content-Encoding body is never inflated (see catd_node/netguard.py)
+    runner = web.AppRunner(create_app(hq, workers), shutdown_timeout=10, auto_decompress=False,
                            access_log=logging.getLogger("aiohttp.access") if access_log else None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)

@@ -9,6 +9,7 @@ from pathlib import Path
 import jinja2
 from aiohttp import web
 
+from catd_node import netguard
 from catd_node.datadir import DataDir
 from catd_node.web import (
     acopio,
@@ -63,7 +64,9 @@ def create_app(datadir: DataDir, *, clock: Clock = wall_clock, secure_cookies: b
     passwords.probe()
     app = web.Application(
         client_max_size=FORM_LIMIT,
-        middlewares=[security.headers_middleware, security.session_middleware, security.csrf_middleware],
+        # refuse_encoded first: a compressed body is refused before anything reads it
+        middlewares=[security.headers_middleware, netguard.refuse_encoded, security.session_middleware,
+                     security.csrf_middleware],
     )
     app[DATADIR] = datadir
     app[ELECTION] = datadir.election

@@ -17,7 +17,8 @@ log = logging.getLogger("catd.web")
 
 async def serve(datadir: DataDir, host: str, port: int) -> None:
     app = create_app(datadir)
-    runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+    # auto_decompress=False: a Content-Encoding body is never inflated (see catd_node/netguard.py)
+    runner = web.AppRunner(app, access_log=None, handler_cancellation=True, auto_decompress=False)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port, shutdown_timeout=10)
