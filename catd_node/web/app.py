@@ -10,6 +10,7 @@ import jinja2
 from aiohttp import web
 
 from catd_node import netguard
+from catd_node.config import WebConfig
 from catd_node.datadir import DataDir
 from catd_node.web import (
     acopio,
@@ -36,6 +37,7 @@ from catd_node.web.state import (
     HASHER,
     IP_BUCKETS,
     SECURE_COOKIES,
+    SETTINGS,
     TEMPLATES,
     TRUSTED_ORIGINS,
     Clock,
@@ -58,22 +60,26 @@ def templates() -> jinja2.Environment:
     return env
 
 
-def create_app(datadir: DataDir, *, clock: Clock = wall_clock, secure_cookies: bool = False,
-               trusted_origins: frozenset[str] = frozenset()) -> web.Application:
-    """The clerks' web app for `datadir`; `clock` is injectable for session and throttling tests."""
+def create_app(datadir: DataDir, *, clock: Clock = wall_clock, settings: WebConfig | None = None,
+               ) -> web.Application:
+    """The clerks' web app for `datadir`, set up by its [web] config (or `settings`);
+    `clock` is injectable for session and throttling tests."""
     passwords.probe()
+    settings = settings or datadir.config.web
     app = web.Application(
         client_max_size=FORM_LIMIT,
         # refuse_encoded first: a compressed body is refused before anything reads it
-        middlewares=[security.headers_middleware, netguard.refuse_encoded, security.session_middleware,
-                     security.csrf_middleware],
+        middlewares=[security.headers_middleware, netguard.refuse_encoded,
+                     netguard.body_deadline(settings.request_timeout_s),
+                     security.session_middleware, security.csrf_middleware],
     )
     app[DATADIR] = datadir
     app[ELECTION] = datadir.election
     app[CLOCK] = clock
     app[TEMPLATES] = templates()
-    app[SECURE_COOKIES] = secure_cookies
-    app[TRUSTED_ORIGINS] = trusted_origins
+    app[SETTINGS] = settings
+    app[SECURE_COOKIES] = settings.secure_cookies
+    app[TRUSTED_ORIGINS] = frozenset(settings.trusted_origins)
     app[IP_BUCKETS] = IPBuckets()
     app.cleanup_ctx.append(_resources)
     app.router.add_get("/", auth.home)

@@ -12,6 +12,7 @@ import jinja2
 from aiohttp import web
 
 from catd_node.catalog import Election
+from catd_node.config import WebConfig
 from catd_node.datadir import DataDir
 from catd_node.web.board import Board
 from catd_node.web.db import Database
@@ -32,6 +33,7 @@ HASHER = web.AppKey("hasher", Hasher)
 IP_BUCKETS = web.AppKey("ip_buckets", IPBuckets)
 SECURE_COOKIES = web.AppKey("secure_cookies", bool)
 TRUSTED_ORIGINS = web.AppKey("trusted_origins", frozenset)
+SETTINGS = web.AppKey("settings", WebConfig)  # the [web] table of catd.toml
 
 SESSION = web.RequestKey("session", Session)
 SESSION_TOKEN = web.RequestKey("session_token", str)

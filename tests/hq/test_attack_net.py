@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import resource
 
 import aiohttp
 
 from sync import protocol
-from tests.netkit import deflate_bomb, request
+from tests.hqkit import HQProcess
+from tests.netkit import close_all, deflate_bomb, half_open, request
 
 
 async def probes_while(attack: asyncio.Task, url: str) -> list[float]:
@@ -36,3 +38,17 @@ async def test_a_compressed_body_is_refused_with_a_json_error(hq_server):
         assert resp.status == 415
         assert (await resp.json())["error"] == protocol.ENCODED_BODY
         assert resp.headers["Accept-Encoding"] == "identity"
+
+
+async def test_hundreds_of_half_open_connections_from_one_address_lock_no_node_out(hq_dir, tmp_path):
+    proc = HQProcess(hq_dir, tmp_path / "hq.log", preexec_fn=lambda: resource.setrlimit(
+        resource.RLIMIT_NOFILE, (256, 256)))  # systemd's 1,024 default, scaled down
+    url = proc.start(0)
+    held = []
+    try:
+        held = await half_open(url, 400, "127.0.0.2")
+        answer = await request(url, "GET", protocol.head_path("CATD-14-01"), source="127.0.0.3", timeout=5)
+        assert answer.status == 403  # the node is not registered: answered, not locked out
+    finally:
+        close_all(held)
+        proc.kill()

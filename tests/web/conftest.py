@@ -168,9 +168,10 @@ async def signed_in(browser: Callable[[], Browser]) -> Callable[[str], Any]:
 CLI = [sys.executable, "-m", "catd_node.cli"]
 
 
-def start_web(datadir: DataDir) -> tuple[subprocess.Popen[str], str]:
+def start_web(datadir: DataDir, **popen: Any) -> tuple[subprocess.Popen[str], str]:
+    """`catd-node web` on 127.0.0.1, a free port; `popen` e.g. preexec_fn for resource limits."""
     proc = subprocess.Popen([*CLI, "web", "-d", str(datadir.root), "--host", "127.0.0.1", "--port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, **popen)
     assert proc.stdout is not None
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
