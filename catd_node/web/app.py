@@ -20,6 +20,7 @@ from catd_node.web import (
     dashboard,
     images,
     passwords,
+    proxy,
     security,
     uploads,
     verification,
@@ -38,6 +39,7 @@ from catd_node.web.state import (
     IP_BUCKETS,
     SECURE_COOKIES,
     SETTINGS,
+    STATUS_TOKEN,
     TEMPLATES,
     TRUSTED_ORIGINS,
     Clock,
@@ -68,8 +70,9 @@ def create_app(datadir: DataDir, *, clock: Clock = wall_clock, settings: WebConf
     settings = settings or datadir.config.web
     app = web.Application(
         client_max_size=FORM_LIMIT,
-        # refuse_encoded first: a compressed body is refused before anything reads it
-        middlewares=[security.headers_middleware, netguard.refuse_encoded,
+        # refuse_encoded first: a compressed body is refused before anything reads it;
+        # forwarded before body_deadline: a request is cloned only before its body is read
+        middlewares=[security.headers_middleware, netguard.refuse_encoded, proxy.forwarded_middleware,
                      netguard.body_deadline(settings.request_timeout_s),
                      security.session_middleware, security.csrf_middleware],
     )
@@ -81,6 +84,7 @@ def create_app(datadir: DataDir, *, clock: Clock = wall_clock, settings: WebConf
     app[SECURE_COOKIES] = settings.secure_cookies
     app[TRUSTED_ORIGINS] = frozenset(settings.trusted_origins)
     app[IP_BUCKETS] = IPBuckets()
+    app[STATUS_TOKEN] = dashboard.status_token(datadir.status_token_path)
     app.cleanup_ctx.append(_resources)
     app.router.add_get("/", auth.home)
     app.router.add_get("/login", auth.login_form)

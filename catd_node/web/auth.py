@@ -9,14 +9,13 @@ from aiohttp import web
 
 from catd_node.errors import BadInput
 from catd_node.ledger import Transaction
-from catd_node.web import sessions, throttle, users
+from catd_node.web import proxy, sessions, throttle, users
 from catd_node.web.state import (
     BOARD,
     DB,
     HASHER,
     IP_BUCKETS,
     PRE_COOKIE,
-    SECURE_COOKIES,
     SESSION,
     SESSION_TOKEN,
     clerk,
@@ -37,7 +36,7 @@ def _login_page(request: web.Request, message: str | None = None, name: str = ""
                                               "csrf": form_token(secret)}, status=status)
     if not request.cookies.get(PRE_COOKIE):
         response.set_cookie(PRE_COOKIE, secret, httponly=True, samesite="Strict", path="/",
-                            secure=request.app[SECURE_COOKIES])
+                            secure=proxy.secure_cookies(request))
     return response
 
 
@@ -89,7 +88,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     log.info("login role=%s ip=%s", user.role, ip)
     response = web.HTTPSeeOther("/")
     response.set_cookie(sessions.COOKIE, token, httponly=True, samesite="Strict", path="/",
-                        secure=request.app[SECURE_COOKIES])
+                        secure=proxy.secure_cookies(request))
     response.del_cookie(PRE_COOKIE, path="/")
     raise response
 

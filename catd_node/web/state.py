@@ -34,6 +34,7 @@ IP_BUCKETS = web.AppKey("ip_buckets", IPBuckets)
 SECURE_COOKIES = web.AppKey("secure_cookies", bool)
 TRUSTED_ORIGINS = web.AppKey("trusted_origins", frozenset)
 SETTINGS = web.AppKey("settings", WebConfig)  # the [web] table of catd.toml
+STATUS_TOKEN = web.AppKey("status_token", str)  # bearer token for /status and /metrics
 
 SESSION = web.RequestKey("session", Session)
 SESSION_TOKEN = web.RequestKey("session_token", str)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import re
@@ -16,7 +17,7 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from catd_node import store
+from catd_node import config, store
 from catd_node.datadir import DataDir
 from catd_node.web import passwords, users
 from catd_node.web.app import create_app
@@ -137,6 +138,14 @@ def hidden(html: str, name: str) -> str:
     m = re.search(rf'name="{name}" value="([^"]*)"', html)
     assert m, f"no hidden field {name}"
     return m.group(1)
+
+
+def with_web(datadir: DataDir, **web: Any) -> DataDir:
+    """`datadir` with these [web] keys written to its catd.toml (a fresh DataDir re-reads it)."""
+    cfg = datadir.config
+    datadir.config_path.write_text(config.render(dataclasses.replace(
+        cfg, web=dataclasses.replace(cfg.web, **web))), encoding="utf-8")
+    return DataDir(datadir.root)
 
 
 @pytest.fixture(autouse=True)

@@ -4,27 +4,17 @@ a deflate bomb, hundreds of half-open connections from one LAN device, a slow-lo
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import resource
 from urllib.parse import urlencode
 
 import pytest
 
-from catd_node import config
-from catd_node.datadir import DataDir
 from tests.netkit import close_all, deflate_bomb, half_open, host_port, request
-from tests.web.conftest import PASSWORD, start_web
+from tests.web.conftest import PASSWORD, start_web, with_web
 
 FORM = "application/x-www-form-urlencoded"
 ATTACKER = "127.0.0.2"  # all of 127/8 is loopback on Linux: a second "device" on one machine
 CLERK = "127.0.0.3"
-
-
-def configure(datadir: DataDir, **web: object) -> DataDir:
-    cfg = datadir.config
-    datadir.config_path.write_text(config.render(dataclasses.replace(
-        cfg, web=dataclasses.replace(cfg.web, **web))), encoding="utf-8")
-    return DataDir(datadir.root)
 
 
 @pytest.fixture
@@ -81,7 +71,7 @@ async def test_hundreds_of_half_open_connections_from_one_device_lock_no_clerk_o
 
 
 async def test_a_request_head_or_body_that_never_ends_is_cut_off(clerks):
-    proc, url = start_web(configure(clerks, request_timeout_s=1))
+    proc, url = start_web(with_web(clerks, request_timeout_s=1))
     try:
         host, port = host_port(url)
         async with asyncio.timeout(5):  # a head that never ends: closed after ~1 s
