@@ -46,18 +46,21 @@ async def login_form(request: web.Request) -> web.StreamResponse:
     return _login_page(request)
 
 
-def _start_session(tx: Transaction, name: str, account: str, old: str | None, at: float) -> str:
-    throttle.clear(tx.conn, account)
+def _start_session(tx: Transaction, name: str, account: str, client: str, old: str | None,
+                   device: str | None, at: float) -> tuple[str, str]:
+    """A new session (and the known-device token of this browser for `account`)."""
+    throttle.clear(tx.conn, client)  # the account-wide rows stay: they slow guessers elsewhere
+    device = throttle.remember_device(tx.conn, device, account, at)
     if old:
         sessions.revoke(tx.conn, sessions.digest(old))
     sessions.prune(tx.conn, at)
     token = sessions.create(tx.conn, name, at)
     tx.append("user.login", {"by": name})
-    return token
+    return token, device
 
 
-def _failure(tx: Transaction, account: str, at: float) -> int:
-    return throttle.record_failure(tx.conn, account, at)
+def _failure(tx: Transaction, account: str, client: str, at: float) -> int:
+    return throttle.record_failure(tx.conn, account, at, client)
 
 
 async def login(request: web.Request) -> web.StreamResponse:
@@ -72,7 +75,12 @@ async def login(request: web.Request) -> web.StreamResponse:
         name = users.check_name(raw_name)
     except BadInput:
         name = ""
-    if not buckets.allows(ip, at) or await db.read(throttle.wait_left, account, at) > 0:
+    # a browser that signed in as this user before is its own client, and passes the
+    # account-wide ceiling; any other is known by its address (throttle.py)
+    sent_device = request.cookies.get(throttle.KNOWN_COOKIE)
+    known = await db.read(throttle.known_device, sent_device, account, at)
+    client = throttle.client_key(raw_name, known or f"ip:{ip}")
+    if not buckets.allows(ip, at) or await db.read(throttle.login_wait, account, client, bool(known), at) > 0:
         buckets.take(ip, at)
         log.warning("login throttled account=%s ip=%s", account[:12], ip)
         return _login_page(request, GENERIC, raw_name[:64], status=429)
@@ -80,15 +88,18 @@ async def login(request: web.Request) -> web.StreamResponse:
     usable = user is not None and user.active
     ok = await request.app[HASHER].verify(password, user.password_hash if user and usable else None)
     if not (ok and usable and user):
-        failures = await db.write(_failure, account, at)
+        failures = await db.write(_failure, account, client, at)
         buckets.take(ip, at)
         log.warning("login failed account=%s ip=%s failures=%d", account[:12], ip, failures)
         return _login_page(request, GENERIC, raw_name[:64], status=401)
-    token = await db.write(_start_session, user.name, account, request.cookies.get(sessions.COOKIE), at)
-    log.info("login role=%s ip=%s", user.role, ip)
+    token, device = await db.write(_start_session, user.name, account, client,
+                                   request.cookies.get(sessions.COOKIE), sent_device, at)
+    log.info("login role=%s ip=%s known_device=%s", user.role, ip, bool(known))
     response = web.HTTPSeeOther("/")
     response.set_cookie(sessions.COOKIE, token, httponly=True, samesite="Strict", path="/",
                         secure=proxy.secure_cookies(request))
+    response.set_cookie(throttle.KNOWN_COOKIE, device, max_age=throttle.KNOWN_DAYS * 86400, httponly=True,
+                        samesite="Strict", path="/", secure=proxy.secure_cookies(request))
     response.del_cookie(PRE_COOKIE, path="/")
     raise response
 
