@@ -19,6 +19,7 @@ from catd_node.web import (
     capture,
     dashboard,
     images,
+    pages,
     passwords,
     proxy,
     security,
@@ -70,9 +71,11 @@ def create_app(datadir: DataDir, *, clock: Clock = wall_clock, settings: WebConf
     settings = settings or datadir.config.web
     app = web.Application(
         client_max_size=FORM_LIMIT,
-        # refuse_encoded first: a compressed body is refused before anything reads it;
-        # forwarded before body_deadline: a request is cloned only before its body is read
-        middlewares=[security.headers_middleware, netguard.refuse_encoded, proxy.forwarded_middleware,
+        # error_pages turns every refusal below into the one Spanish page; refuse_encoded
+        # refuses a compressed body before anything reads it; forwarded comes before
+        # body_deadline: a request can be cloned only before its body is read
+        middlewares=[security.headers_middleware, pages.error_pages, netguard.refuse_encoded,
+                     proxy.forwarded_middleware,
                      netguard.body_deadline(settings.request_timeout_s),
                      security.session_middleware, security.csrf_middleware],
     )
