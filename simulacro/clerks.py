@@ -241,6 +241,7 @@ class Phone:
     token: str
     fields: tuple[str, ...] = ()      # other inputs the upload form offers (e.g. origen)
     session: aiohttp.ClientSession | None = None
+    posts: int = 0
 
     async def send(self, desk: Desk, name: str, data: bytes, origen: str, retry_for: float = 60.0) -> None:
         if origen != "CATD" and "origen" not in self.fields:
@@ -256,6 +257,7 @@ class Phone:
                 form.add_field("origen", origen)
             form.add_field("file", data, filename=name, content_type="image/png")
             try:
+                self.posts += 1
                 async with self.session.post(self.web + "/uploads", data=form) as response:
                     body = await response.text()
                     if response.status == 201:

@@ -210,6 +210,7 @@ class Run:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            self.stats.requests = sum(b.requests for b in self.browsers) + sum(p.posts for p in self.phones)
             for browser in self.browsers:
                 await browser.close()
             for phone in self.phones:

@@ -49,6 +49,7 @@ class Stats:
     all_in_hq_at: float | None = None
     cut_s: float | None = None
     bytes_up: int = 0
+    requests: int = 0              # HTTP requests the clerks and phones made to the web apps
     actas: int = 0
     notes: list[str] = field(default_factory=list)
     last_progress: float = field(default_factory=time.monotonic)
@@ -111,6 +112,7 @@ class Stats:
         if self.actas:
             rows.append(f"bytes sent per acta: {self.bytes_up / self.actas:,.0f} "
                         f"(node → HQ through the link, {self.bytes_up / 1e6:,.2f} MB in all)")
+            rows.append(f"web requests per acta: {self.requests / self.actas:.1f} (clerks and phones)")
         return "\n".join(rows)
 
     def end_to_end(self) -> float | None:
