@@ -322,7 +322,8 @@ def run(options: Options) -> Result:
     result = Result(EXIT_DIFFERENT, the_plan, stats)
     try:
         asyncio.run(_rehearse(options, cluster, result))
-    except (Stalled, clerks.ClerkError, RuntimeError, PublishFailed, subprocess.TimeoutExpired) as exc:
+    except (Stalled, clerks.ClerkError, RuntimeError, PublishFailed, subprocess.TimeoutExpired, OSError,
+            aiohttp.ClientError) as exc:   # a web app that never answers again, a process that died
         result.error = f"rehearsal stopped: {exc}"
         print(stats.table())
         print(f"error: {result.error}", file=sys.stderr)
