@@ -12,13 +12,14 @@ from aiohttp.typedefs import Handler
 from catd_node.packets import PacketError
 from hq import blobs, receive, results
 from hq import store as hq_store
-from hq.state import STATE, HQState, error
+from hq.state import STATE, HQState, UploadLimits, error
 from hq.store import HQDir
 from sync import protocol
 
 log = logging.getLogger("catd.hq.app")
 HQ_DIR = web.AppKey("hq_dir", HQDir)
 WORKERS = web.AppKey("workers", int)
+LIMITS = web.AppKey("upload_limits", UploadLimits)
 BODY_TIMEOUT_S = 60.0
 
 
@@ -88,14 +89,16 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return web.json_response(protocol.error_body(protocol.BAD_FORM, exc.why), status=422)
 
 
-def create_app(hq: HQDir, workers: int = 0) -> web.Application:
+def create_app(hq: HQDir, workers: int = 0, limits: UploadLimits | None = None) -> web.Application:
     """The HQ app for data dir `hq` (opened on startup, closed on cleanup); `workers` > 0
-    verifies packets on that many worker processes, 0 on a thread (tests, small sites)."""
+    verifies packets on that many worker processes, 0 on a thread (tests, small sites);
+    `limits` bound blob uploads (defaults: `UploadLimits()`)."""
     # Batches are streamed and counted in _read_body and blobs in blobs.put_blob; this cap
     # only guards any handler that might call request.read() by mistake.
     app = web.Application(client_max_size=protocol.MAX_BATCH_BYTES + 1024, middlewares=[json_errors])
     app[HQ_DIR] = hq
     app[WORKERS] = workers
+    app[LIMITS] = limits or UploadLimits()
     app.cleanup_ctx.append(_open_state)
     app.router.add_get(protocol.HEAD_PATH, get_head)
     app.router.add_post(protocol.PACKETS_PATH, post_packets)
@@ -110,7 +113,7 @@ async def _open_state(app: web.Application) -> AsyncIterator[None]:
     conn = hq.connect()
     state = HQState(
         hq=hq, conn=conn, key=hq.private_key(), node_pems=hq_store.node_pems(conn),
-        blobs=hq.blobs(), election=hq.election(), workers=app[WORKERS],
+        blobs=hq.blobs(), election=hq.election(), workers=app[WORKERS], limits=app[LIMITS],
     )
     if state.workers:
         # start the worker processes before the first batch arrives

@@ -31,6 +31,24 @@ AWAITING_MAX = 100_000  # blob names (~12 MB) remembered as referenced and not y
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class UploadLimits:
+    """How long a blob upload may hold its partial, and how long an abandoned one is kept
+    (docs/uploads.md; `catd-hq serve --upload-…` flags)."""
+
+    grace_s: float = 30.0        # every PUT may take this long…
+    min_rate: float = 8192.0     # …plus its promised bytes at this many bytes per second
+    idle_s: float = 60.0         # no byte for this long also ends a PUT
+    skew_s: float = 300.0        # Catd-Date may differ from HQ's clock by this much
+    partial_max_age_s: float = 48 * 3600.0  # a partial with no progress for this long expires
+    sweep_every_s: float = 3600.0  # expired partials are looked for at start-up and this often
+    retry_after_s: int = 5       # Retry-After of a 409 upload_in_progress
+
+    def deadline_s(self, size: int) -> float:
+        """How long a PUT promising `size` bytes may take in all."""
+        return self.grace_s + size / self.min_rate
+
+
 @dataclass
 class HQState:
     """Packets and receipts are written on one thread and connection (synchronous=FULL: an
@@ -47,6 +65,7 @@ class HQState:
     blobs: BlobStore
     election: Election | None
     workers: int = 0
+    limits: UploadLimits = field(default_factory=UploadLimits)
     cpu: Executor = field(init=False)
     writer: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="hq-writer"))
