@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -10,7 +11,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from catd_node.packets import PacketError
-from hq import blobs, receive, results
+from hq import blobs, partials, receive, results
 from hq import store as hq_store
 from hq.state import STATE, HQState, UploadLimits, error
 from hq.store import HQDir
@@ -26,16 +27,10 @@ BODY_TIMEOUT_S = 60.0
 async def get_head(request: web.Request) -> web.Response:
     state = request.app[STATE]
     node = request.match_info["node"]
-    if node not in state.node_pems and not await _reload_keys(state, node):
+    if node not in state.node_pems and not await state.reload_nodes(node):
         raise error(403, protocol.UNKNOWN_NODE, f"node {node!r} is not registered at HQ")
     seq, hash_hex = await state.read(hq_store.head, node)
     return web.json_response({"seq": seq, "hash": hash_hex})
-
-
-async def _reload_keys(state: HQState, node: str) -> bool:
-    """Pick up nodes registered with `catd-hq add-node` while the server runs."""
-    state.node_pems = await state.read(hq_store.node_pems)
-    return node in state.node_pems
 
 
 async def _read_body(request: web.Request, limit: int) -> bytes:
@@ -59,14 +54,14 @@ async def post_packets(request: web.Request) -> web.Response:
     lines = protocol.unframe(body)
     checked = await state.check(lines)
     if checked.rejection is not None and checked.rejection.body["error"] == protocol.UNKNOWN_NODE:
-        if await _reload_keys(state, str(checked.rejection.body.get("node"))):
+        if await state.reload_nodes(str(checked.rejection.body.get("node"))):
             checked = await state.check(lines)
     try:
         answer, refs = await state.write(receive.store_batch, checked, state.key)
     except receive.Rejection as exc:
         log.warning("rejected %s", exc.body)
         return web.json_response(exc.body, status=exc.status)
-    state.expect_blobs(refs)
+    state.expect_blobs(checked.node, refs)
     return web.json_response(answer)
 
 
@@ -119,9 +114,24 @@ async def _open_state(app: web.Application) -> AsyncIterator[None]:
         # start the worker processes before the first batch arrives
         await asyncio.gather(*(state.check([]) for _ in range(state.workers)))
     hq.uploads_dir.mkdir(exist_ok=True)
-    await state.io(blobs.prepare_store, hq.blobs_dir)
+    await state.io(partials.prepare_store, hq.blobs_dir)
     # blob rows are committed without fsync: restore any that power loss took from the files
     await state.write(hq_store.rederive_blob_rows, state.blobs)
+    await state.io(partials.sweep, hq.uploads_dir, state.limits.partial_max_age_s)
     app[STATE] = state
+    sweeper = asyncio.ensure_future(_sweep_partials(state))
     yield
+    sweeper.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await sweeper
     state.close()
+
+
+async def _sweep_partials(state: HQState) -> None:
+    """Expire abandoned partial uploads every `sweep_every_s` (also done at start-up)."""
+    while True:
+        await asyncio.sleep(state.limits.sweep_every_s)
+        try:
+            await state.io(partials.sweep, state.hq.uploads_dir, state.limits.partial_max_age_s)
+        except OSError as exc:  # a full or failing disk must not stop the server
+            log.error("partial upload sweep failed: %s", exc)

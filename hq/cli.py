@@ -9,11 +9,15 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from catd_node.cli import setup_logging
 from catd_node.errors import EXIT_OK, BadInput, CatdError
 from hq import store as hq_store
 from hq.store import HQDir
+
+if TYPE_CHECKING:
+    from hq.state import UploadLimits
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,7 +80,11 @@ def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
         hq.check()
         if args.workers < 0:
             raise BadInput("--workers", "must be 0 or more")
-        return asyncio.run(serve(hq, args.host, args.port, args.workers, access_log=args.verbose))
+        from hq.state import UploadLimits
+
+        limits = UploadLimits.from_env(os.environ)  # docs/uploads.md
+        return asyncio.run(serve(hq, args.host, args.port, args.workers, access_log=args.verbose,
+                                 limits=limits))
     if args.command == "status":
         conn = hq.connect()
         try:
@@ -102,7 +110,8 @@ def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
     raise AssertionError(args.command)
 
 
-async def serve(hq: HQDir, host: str, port: int, workers: int = 0, access_log: bool = False) -> int:
+async def serve(hq: HQDir, host: str, port: int, workers: int = 0, access_log: bool = False,
+                limits: UploadLimits | None = None) -> int:
     """Serve until SIGTERM/SIGINT, then stop accepting and finish requests in flight.
 
     aiohttp's access log (a line per request) only with -v: every stored batch and blob and
@@ -113,7 +122,7 @@ async def serve(hq: HQDir, host: str, port: int, workers: int = 0, access_log: b
 
     from hq.app import create_app
 
-    runner = web.AppRunner(create_app(hq, workers), shutdown_timeout=10,
+    runner = web.AppRunner(create_app(hq, workers, limits), shutdown_timeout=10,
                            access_log=logging.getLogger("aiohttp.access") if access_log else None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
