@@ -20,15 +20,25 @@ log = logging.getLogger("catd.web.capture")
 
 def entry_context(request: web.Request, key: str, sha: str | None, entry: forms.Entry | None = None,
                   ) -> dict[str, Any]:
-    """What the capture/verification form needs: the image and the contest's fields."""
+    """What the capture/verification form needs: the image and the acta's own ballot, grouped.
+
+    Only the fields on this acta's ballot get an input, in ballot order; the contest's other
+    vote fields are named once as not on this ballot (they publish as `-`)."""
     election = request.app[ELECTION]
     contest = forms.contest_for(election, key)
     spec = election.actas.get(key)
+    fields: list[dict[str, Any]] = []
+    grouped = []
+    for title, names in forms.groups(election, key):
+        rows = [{"name": f, "input": forms.field_name(f), "vote": f in contest.kinds,
+                 "raw": entry.raw.get(f, "") if entry else "",
+                 "error": entry.errors.get(f) if entry else None} for f in names]
+        fields += rows
+        grouped.append({"title": title, "fields": rows})
+    offered = {f["name"] for f in fields}
     return {
-        "key": key, "sha": sha, "spec": spec, "contest": contest,
-        "fields": [{"name": f, "input": forms.field_name(f), "vote": f in contest.votes,
-                    "raw": entry.raw.get(f, "") if entry else "",
-                    "error": entry.errors.get(f) if entry else None} for f in contest.fields],
+        "key": key, "sha": sha, "spec": spec, "contest": contest, "fields": fields, "groups": grouped,
+        "not_on_ballot": [f for f in contest.votes if f not in offered],
         "errors": bool(entry and entry.errors),
     }
 
@@ -51,7 +61,7 @@ async def read_submitted(request: web.Request) -> Submitted:
         sha = check_name(str(raw_sha)) if raw_sha is not None else None
     except BadInput as exc:
         raise web.HTTPBadRequest(text=f"{exc.what}: {exc.why}") from exc
-    return Submitted(key, sha, forms.read_values(forms.contest_for(request.app[ELECTION], key), form))
+    return Submitted(key, sha, forms.read_values(forms.fields_for(request.app[ELECTION], key), form))
 
 
 def retype(request: web.Request, mode: str, sent: Submitted) -> web.StreamResponse:

@@ -126,7 +126,7 @@ async def resolve_submit(request: web.Request) -> web.StreamResponse:
     except BadInput as exc:
         raise web.HTTPBadRequest(text=exc.why) from exc
     election = request.app[ELECTION]
-    entry = forms.read_values(forms.contest_for(election, key), form)
+    entry = forms.read_values(forms.fields_for(election, key), form)
     if entry.values is None:
         return await _resolve_page(request, key, entry, status=422)
     who = clerk(request)
