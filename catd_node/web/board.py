@@ -3,6 +3,9 @@
 It folds packets in seq order from a cursor, so each request reads only what is new. It is
 only for showing queues; every decision that writes is re-checked in SQL inside the
 writing transaction (see `rules`).
+
+An acta the catalog assigns to another CATD is kept and flagged (`foreign`), never offered
+for capture; an acta registered as sin acta leaves the queues until the registration is undone.
 """
 
 from __future__ import annotations
@@ -14,8 +17,12 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
+from catd_node.catalog import Election
+
 KINDS = ("acta.acopio", "acta.digitized", "acta.assigned", "acta.captured", "acta.verified",
-         "acta.mismatch", "scan.quarantined")
+         "acta.mismatch", "scan.quarantined", "acta.sin_acta", "acta.sin_acta_undone")
+# ORIGEN / DIGITALIZACION of images recorded before acta.digitized carried them.
+DEFAULT_ORIGIN = {"scanner": ("CATD", "ESCANER"), "upload": ("CATD", "MOVIL")}
 CLAIM_S = 10 * 60  # a clerk keeps the acta they opened this long
 
 
@@ -41,10 +48,24 @@ class Verified:
 
 
 @dataclass
+class SinActa:
+    seq: int
+    reason: str
+    by: str
+    at: str
+
+
+@dataclass
 class ActaState:
     key: str
     received_at: str | None = None
     in_catalog: bool | None = None
+    owner: str | None = None          # the CATD the catalog assigns it to (None: any)
+    foreign: bool = False             # assigned to another CATD: recorded and flagged, not captured
+    mecanismo_traslado: str | None = None
+    tipo_documento: str | None = None
+    origin: tuple[str, str] | None = None   # (ORIGEN, DIGITALIZACION) of the latest image
+    sin_acta: SinActa | None = None
     images: list[str] = field(default_factory=list)
     first_image_seq: int | None = None
     captures: list[Capture] = field(default_factory=list)
@@ -60,9 +81,16 @@ class ActaState:
         return self.images[-1] if self.images else None
 
     @property
+    def open(self) -> bool:
+        """Capture and verification may go on: this CATD's acta, not registered as sin acta."""
+        return not self.foreign and self.sin_acta is None
+
+    @property
     def stage(self) -> str:
         if self.verified:
             return "verificada"
+        if self.sin_acta is not None:
+            return "sin acta"
         if self.mismatch_seq is not None:
             return "discrepancia"
         if self.capture(1):
@@ -90,6 +118,8 @@ class Board:
     cursor: int = 0
     with_images: list[ActaState] = field(default_factory=list)
     claims: dict[tuple[str, str], tuple[str, float]] = field(default_factory=dict)
+    election: Election | None = None   # with `node`: which actas are another CATD's
+    node: str | None = None
     _pending: asyncio.Task[None] | None = None
     _inflight: asyncio.Task[None] | None = None
 
@@ -97,6 +127,9 @@ class Board:
         state = self.actas.get(key)
         if state is None:
             state = self.actas[key] = ActaState(key)
+            if self.election is not None:
+                state.owner = self.election.owner(key)
+                state.foreign = state.owner is not None and state.owner != self.node
         return state
 
     def apply(self, seq: int, kind: str, at: str, body: dict[str, Any]) -> None:
@@ -107,6 +140,10 @@ class Board:
             sha = body["image"]["sha256"]
             if isinstance(key, str):
                 self._add_image(key, sha, seq)
+                kind_of_source = (body.get("source") or {}).get("kind", "scanner")
+                default = DEFAULT_ORIGIN.get(kind_of_source, DEFAULT_ORIGIN["scanner"])
+                self.acta(key).origin = (str(body.get("origen") or default[0]),
+                                         str(body.get("digitalizacion") or default[1]))
             else:
                 original = body.get("original") or {}
                 source = body.get("source") or {}
@@ -120,7 +157,15 @@ class Board:
             state = self.acta(key)
             if state.received_at is None:
                 state.received_at, state.in_catalog = at, bool(body.get("in_catalog"))
+                state.mecanismo_traslado = body.get("mecanismo_traslado")
+                state.tipo_documento = body.get("tipo_documento")
             self.acopio_log.append((seq, key))
+        elif kind == "acta.sin_acta":
+            self.acta(key).sin_acta = SinActa(seq, str(body.get("reason")), str(body.get("by")), at)
+        elif kind == "acta.sin_acta_undone":
+            state = self.acta(key)
+            if state.sin_acta is not None and state.sin_acta.seq == body.get("sin_acta_seq"):
+                state.sin_acta = None
         elif kind == "acta.assigned":
             sha = body["image_sha256"]
             self.unidentified.pop(sha, None)
@@ -153,12 +198,12 @@ class Board:
         return self.with_images
 
     def to_capture(self) -> list[ActaState]:
-        return [s for s in self._ordered() if not s.captures and not s.verified]
+        return [s for s in self._ordered() if not s.captures and not s.verified and s.open]
 
     def to_verify(self, user: str | None = None) -> list[ActaState]:
         out = []
         for s in self._ordered():
-            if s.verified or s.mismatch_seq is not None or not s.captures:
+            if s.verified or s.mismatch_seq is not None or not s.captures or not s.open:
                 continue
             first = s.capture(1)
             if first and not s.capture(2) and not s.verified and s.mismatch_seq is None:
@@ -167,7 +212,16 @@ class Board:
         return out
 
     def mismatched(self) -> list[ActaState]:
-        return [s for s in self.actas.values() if s.mismatch_seq is not None and not s.verified]
+        return [s for s in self.actas.values() if s.mismatch_seq is not None and not s.verified and s.open]
+
+    def foreign_actas(self) -> list[ActaState]:
+        """Actas of another CATD that reached this one (acopio, scan or assignment), by key."""
+        return sorted((s for s in self.actas.values() if s.foreign), key=lambda s: s.key)
+
+    def sin_actas(self) -> list[ActaState]:
+        """Actas registered as sin acta and not undone, newest registration first."""
+        found = [s for s in self.actas.values() if s.sin_acta is not None]
+        return sorted(found, key=lambda s: -s.sin_acta.seq if s.sin_acta else 0)
 
     def claim(self, stage: str, candidates: list[str], user: str, now: float) -> str | None:
         """The first candidate not held by another clerk; it is held for `user` for CLAIM_S.

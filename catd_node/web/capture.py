@@ -13,7 +13,7 @@ from catd_node.blobs import check_name
 from catd_node.errors import BadInput
 from catd_node.web import forms, rules
 from catd_node.web.board import ActaState, Image
-from catd_node.web.state import BOARD, DB, ELECTION, clerk, now, render, require
+from catd_node.web.state import BOARD, DATADIR, DB, ELECTION, clerk, now, render, require
 
 log = logging.getLogger("catd.web.capture")
 
@@ -70,7 +70,21 @@ def retype(request: web.Request, mode: str, sent: Submitted) -> web.StreamRespon
                                                                           sent.entry)}, status=422)
 
 
-async def _next(request: web.Request, message: str | None = None) -> web.Response:
+def foreign(request: web.Request, key: str) -> str | None:
+    """Why this node does not capture `key`: the catalog assigns it to another CATD (else None).
+
+    Its packets are kept and the dashboard flags it; only its own CATD captures it, so HQ never
+    receives two captures of one acta from two nodes by design."""
+    owner = request.app[ELECTION].owner(key)
+    node = request.app[DATADIR].config.node_id
+    if owner is None or owner == node:
+        return None
+    return (f"El acta {key} corresponde al {owner}, no a este CATD: no se captura aquí "
+            "(queda señalada en el tablero).")
+
+
+async def _next(request: web.Request, message: str | None = None, warning: str | None = None,
+                ) -> web.Response:
     board = request.app[BOARD]
     await board.refresh(request.app[DB].read)
     who = clerk(request)
@@ -79,14 +93,14 @@ async def _next(request: web.Request, message: str | None = None) -> web.Respons
     key = board.claim("captura", [s.key for s in board.to_capture()], who.name, at)
     if key is not None:
         state: ActaState = board.actas[key]
-        return render(request, "capture.html", {"message": message, "mode": "captura",
+        return render(request, "capture.html", {"message": message, "warning": warning, "mode": "captura",
                                                 **entry_context(request, key, state.image)})
     sha = board.claim("asignar", list(board.unidentified), who.name, at)
     if sha is not None:
         image: Image = board.unidentified[sha]
-        return render(request, "assign.html", {"message": message, "image": image, "error": None,
-                                               "typed": ""})
-    return render(request, "empty.html", {"message": message, "title": "Captura",
+        return render(request, "assign.html", {"message": message, "warning": warning, "image": image,
+                                               "error": None, "typed": ""})
+    return render(request, "empty.html", {"message": message, "warning": warning, "title": "Captura",
                                           "text": "No hay actas pendientes de captura."})
 
 
@@ -100,6 +114,8 @@ async def capture_next(request: web.Request) -> web.StreamResponse:
 async def capture_submit(request: web.Request) -> web.StreamResponse:
     sent = await read_submitted(request)
     key, sha, entry = sent.key, sent.sha, sent.entry
+    if (elsewhere := foreign(request, key)) is not None:
+        return await _next(request, warning=elsewhere)
     if entry.values is None:
         return retype(request, "captura", sent)
     who = clerk(request)
@@ -107,7 +123,7 @@ async def capture_submit(request: web.Request) -> web.StreamResponse:
     try:
         packet = await request.app[DB].write(rules.capture, key, sha, entry.values, who.name)
     except rules.Refused as exc:
-        return await _next(request, f"{exc.what}: {exc.why}.")
+        return await _next(request, warning=f"{exc.what}: {exc.why}.")
     log.info("captured acta=%s seq=%d", key, packet.seq)
     raise web.HTTPSeeOther(f"/captura?hecho={quote(key, safe='')}")
 
@@ -134,7 +150,9 @@ async def assign_submit(request: web.Request) -> web.StreamResponse:
     try:
         packet = await request.app[DB].write(rules.assign, key, sha, who.name)
     except rules.Refused as exc:
-        return await _next(request, f"{exc.what}: {exc.why}.")
+        return await _next(request, warning=f"{exc.what}: {exc.why}.")
     log.info("assigned acta=%s image=%s seq=%d", key, sha[:12], packet.seq)
+    if (elsewhere := foreign(request, key)) is not None:  # recorded; the dashboard flags it
+        return await _next(request, warning=f"Imagen asignada. {elsewhere}")
     raise web.HTTPSeeOther("/captura")
 

@@ -42,11 +42,57 @@ def _bodies(conn: sqlite3.Connection, key: str, kind: str) -> list[tuple[int, di
     return [(seq, json.loads(bytes(data))["body"]) for seq, data in rows]
 
 
-def acopio(tx: Transaction, key: str, by: str, in_catalog: bool) -> Packet | None:
+# MECANISMOS_TRASLADO (LEEME_G field 39): how the paquete travelled; None: directly.
+MECANISMOS_TRASLADO = {
+    "D": "D — dispositivo de apoyo para el traslado de presidentes de mesa",
+    "F": "F — centro de recepción y traslado fijo",
+    "I": "I — centro de recepción y traslado itinerante",
+}
+# TIPO_DOCUMENTO (LEEME_G field 46): which document was received and digitized.
+TIPOS_DOCUMENTO = {
+    "ACTA PREP": "ACTA PREP — el acta PREP",
+    "RPP": "RPP — copia de la representación de un partido",
+    "CC": "CC — copia obtenida del consejo",
+    "PPC": "PPC — copia de representación obtenida del consejo",
+    "ACTA VRME": "ACTA VRME — voto de mexicanos residentes en el extranjero",
+    "ACTA VA": "ACTA VA — voto anticipado",
+    "ACTA VPPP": "ACTA VPPP — voto de personas en prisión preventiva",
+    "ACTA UE": "ACTA UE — urna electrónica",
+}
+TIPO_DOCUMENTO_DEFAULT = "ACTA PREP"
+
+
+def acopio(tx: Transaction, key: str, by: str, in_catalog: bool, mecanismo_traslado: str | None = None,
+           tipo_documento: str = TIPO_DOCUMENTO_DEFAULT) -> Packet | None:
     """Record the acta as received, once; None when it was already received."""
+    if mecanismo_traslado is not None and mecanismo_traslado not in MECANISMOS_TRASLADO:
+        raise Refused("mecanismo de traslado", f"{mecanismo_traslado!r} no es D, F, I ni vacío")
+    if tipo_documento not in TIPOS_DOCUMENTO:
+        raise Refused("tipo de documento", f"{tipo_documento!r} no es uno de {', '.join(TIPOS_DOCUMENTO)}")
     if _bodies(tx.conn, key, "acta.acopio"):
         return None
-    return tx.append("acta.acopio", {"acta": key, "by": by, "in_catalog": in_catalog})
+    return tx.append("acta.acopio", {"acta": key, "by": by, "in_catalog": in_catalog,
+                                     "mecanismo_traslado": mecanismo_traslado,
+                                     "tipo_documento": tipo_documento})
+
+
+def open_sin_acta(conn: sqlite3.Connection, key: str) -> tuple[int, dict[str, Any]] | None:
+    """The acta's sin acta registration that no `acta.sin_acta_undone` has undone, or None."""
+    registered = _bodies(conn, key, "acta.sin_acta")
+    if not registered:
+        return None
+    undone = {b.get("sin_acta_seq") for _, b in _bodies(conn, key, "acta.sin_acta_undone")}
+    still = [(seq, body) for seq, body in registered if seq not in undone]
+    return still[-1] if still else None
+
+
+def _refuse_sin_acta(conn: sqlite3.Connection, key: str) -> None:
+    """Nothing is captured for an acta registered as sin acta: its class would be two things."""
+    found = open_sin_acta(conn, key)
+    if found is not None:
+        label = actas.SIN_ACTA_LABELS.get(str(found[1].get("reason")), str(found[1].get("reason")))
+        raise Refused(key, f"está registrada como sin acta ({label.lower()}); la coordinación debe "
+                           "deshacer ese registro antes de capturarla o verificarla")
 
 
 def assign(tx: Transaction, key: str, sha: str, by: str) -> Packet:
@@ -70,6 +116,7 @@ def assign(tx: Transaction, key: str, sha: str, by: str) -> Packet:
 
 def capture(tx: Transaction, key: str, sha: str | None, values: dict[str, Any], by: str) -> Packet:
     """The first capture (round 1) of an acta."""
+    _refuse_sin_acta(tx.conn, key)
     if any(b.get("round") == 1 for _, b in _bodies(tx.conn, key, "acta.captured")):
         raise Refused(key, "esta acta ya fue capturada")
     return tx.append("acta.captured", {"acta": key, "image_sha256": sha, "values": values,
@@ -86,6 +133,7 @@ def _verified_body(election: Election, key: str, sha: str | None, values: dict[s
 
 def verify(tx: Transaction, election: Election, key: str, values: dict[str, Any], by: str) -> Outcome:
     """The blind second entry: a match verifies the acta, a difference records a mismatch."""
+    _refuse_sin_acta(tx.conn, key)
     if _bodies(tx.conn, key, "acta.verified"):
         raise Refused(key, "esta acta ya está verificada")
     captures = _bodies(tx.conn, key, "acta.captured")
@@ -112,6 +160,7 @@ def verify(tx: Transaction, election: Election, key: str, values: dict[str, Any]
 
 def resolve(tx: Transaction, election: Election, key: str, values: dict[str, Any], by: str) -> Outcome:
     """The coordinator's decision on a mismatch, recorded as the acta's verification."""
+    _refuse_sin_acta(tx.conn, key)
     if _bodies(tx.conn, key, "acta.verified"):
         raise Refused(key, "esta acta ya está verificada")
     if not _bodies(tx.conn, key, "acta.mismatch"):
@@ -123,3 +172,29 @@ def resolve(tx: Transaction, election: Election, key: str, values: dict[str, Any
     body, result = _verified_body(election, key, first_body.get("image_sha256"), values,
                                   first_seq, by)
     return Outcome(tx.append("acta.verified", body), result)
+
+
+def register_sin_acta(tx: Transaction, election: Election, node: str, key: str, reason: str,
+                      by: str) -> Packet:
+    """The coordinator records that an expected acta of this CATD could not be had (Anexo 13)."""
+    if reason not in actas.SIN_ACTA_REASONS:
+        raise Refused("motivo", "elija uno de los motivos de la lista")
+    if key not in election.actas:
+        raise Refused(key, "no está en el catálogo: solo un acta esperada puede registrarse sin acta")
+    owner = election.owner(key)
+    if owner is not None and owner != node:
+        raise Refused(key, f"corresponde al {owner}; solo ese CATD puede registrarla sin acta")
+    if open_sin_acta(tx.conn, key) is not None:
+        raise Refused(key, "ya está registrada como sin acta")
+    if _bodies(tx.conn, key, "acta.verified"):
+        raise Refused(key, "ya tiene una captura verificada: no puede registrarse sin acta")
+    actas.sin_acta(election, key, reason)  # the shared rule agrees (catalog acta, known reason)
+    return tx.append("acta.sin_acta", {"acta": key, "reason": reason, "by": by})
+
+
+def undo_sin_acta(tx: Transaction, key: str, by: str) -> Packet:
+    """The acta turned up after all: the registration is undone, and it can be captured."""
+    found = open_sin_acta(tx.conn, key)
+    if found is None:
+        raise Refused(key, "no está registrada como sin acta")
+    return tx.append("acta.sin_acta_undone", {"acta": key, "sin_acta_seq": found[0], "by": by})
