@@ -89,3 +89,10 @@ async def test_a_missing_ballot_field_is_an_error_next_to_it(clerks: DataDir, si
     assert status == 422 and 'id="v_PAN_PRD-error"' in page and "Vacío" in page
     assert inputs(page) == list(clerks.election.fields_of(THIRTY))
     assert not packets_of(clerks, "acta.captured")
+
+
+async def test_the_form_names_the_casilla_as_the_catalog_does(clerks: DataDir, signed_in) -> None:
+    digitize(clerks, "090003S0100A02", seed=5)
+    ana = await signed_in("ana")
+    _, page = await ana.get("/captura")
+    assert "Sección 3 · casilla S01 · acta A02" in page and "casilla especial (hasta 750 boletas)" in page
