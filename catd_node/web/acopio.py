@@ -82,14 +82,14 @@ async def acopio_submit(request: web.Request) -> web.StreamResponse:
     # Kept selected for the next paquete: a batch from one CRyT arrives together.
     chosen_mecanismo = str(form.get("mecanismo", ""))[:8]
     chosen_tipo = str(form.get("tipo_documento", ""))[:16]
+    election = request.app[ELECTION]
     try:
-        key = forms.check_key(typed)
+        key = forms.check_key(typed, election.actas)
         mecanismo = _choice(chosen_mecanismo, "mecanismo de traslado", rules.MECANISMOS_TRASLADO)
         tipo = _choice(chosen_tipo, "tipo de documento", rules.TIPOS_DOCUMENTO)
     except BadInput as exc:
         return await _page(request, error=f"{exc.what}: {exc.why}" if exc.what != "clave" else exc.why,
                            typed=typed[:64], status=400, mecanismo=chosen_mecanismo, tipo=chosen_tipo)
-    election = request.app[ELECTION]
     tipo = tipo or tipo_documento_for(election, key)
     who = clerk(request)
     assert who is not None

@@ -17,6 +17,7 @@ from catd_node.catalog import Election
 from catd_node.errors import CatdError
 from catd_node.ledger import Transaction
 from catd_node.packets import Packet
+from catd_node.web.board import ActaState, Capture
 
 
 class Refused(CatdError):
@@ -36,10 +37,19 @@ class Outcome:
     fields: tuple[str, ...] = ()
 
 
-def _bodies(conn: sqlite3.Connection, key: str, kind: str) -> list[tuple[int, dict[str, Any]]]:
-    rows = conn.execute("SELECT seq, canonical FROM packets WHERE acta = ? AND kind = ? ORDER BY seq",
-                        (key, kind))
-    return [(seq, json.loads(bytes(data))["body"]) for seq, data in rows]
+_ACTA_KINDS = ("acta.digitized", "acta.assigned", "acta.captured", "acta.mismatch", "acta.verified",
+               "acta.sin_acta", "acta.sin_acta_undone")
+
+
+def acta_state(conn: sqlite3.Connection, key: str) -> ActaState:
+    """The acta as its packets leave it, folded by the board's own rules (one reading of them)."""
+    state = ActaState(key)
+    marks = ",".join("?" * len(_ACTA_KINDS))
+    rows = conn.execute(f"SELECT seq, kind, at, canonical FROM packets WHERE acta = ? AND kind IN ({marks})"
+                        " ORDER BY seq", (key, *_ACTA_KINDS))
+    for seq, kind, at, data in rows:
+        state.apply(seq, kind, at, json.loads(bytes(data))["body"])
+    return state
 
 
 # MECANISMOS_TRASLADO (LEEME_G field 39): how the paquete travelled; None: directly.
@@ -69,34 +79,34 @@ def acopio(tx: Transaction, key: str, by: str, in_catalog: bool, mecanismo_trasl
         raise Refused("mecanismo de traslado", f"{mecanismo_traslado!r} no es D, F, I ni vacío")
     if tipo_documento not in TIPOS_DOCUMENTO:
         raise Refused("tipo de documento", f"{tipo_documento!r} no es uno de {', '.join(TIPOS_DOCUMENTO)}")
-    if _bodies(tx.conn, key, "acta.acopio"):
+    if tx.conn.execute("SELECT 1 FROM packets WHERE acta = ? AND kind = 'acta.acopio' LIMIT 1",
+                       (key,)).fetchone():
         return None
     return tx.append("acta.acopio", {"acta": key, "by": by, "in_catalog": in_catalog,
                                      "mecanismo_traslado": mecanismo_traslado,
                                      "tipo_documento": tipo_documento})
 
 
-def open_sin_acta(conn: sqlite3.Connection, key: str) -> tuple[int, dict[str, Any]] | None:
-    """The acta's sin acta registration that no `acta.sin_acta_undone` has undone, or None."""
-    registered = _bodies(conn, key, "acta.sin_acta")
-    if not registered:
-        return None
-    undone = {b.get("sin_acta_seq") for _, b in _bodies(conn, key, "acta.sin_acta_undone")}
-    still = [(seq, body) for seq, body in registered if seq not in undone]
-    return still[-1] if still else None
-
-
-def _refuse_sin_acta(conn: sqlite3.Connection, key: str) -> None:
+def _refuse_sin_acta(state: ActaState) -> None:
     """Nothing is captured for an acta registered as sin acta: its class would be two things."""
-    found = open_sin_acta(conn, key)
-    if found is not None:
-        label = actas.SIN_ACTA_LABELS.get(str(found[1].get("reason")), str(found[1].get("reason")))
-        raise Refused(key, f"está registrada como sin acta ({label.lower()}); la coordinación debe "
-                           "deshacer ese registro antes de capturarla o verificarla")
+    if state.sin_acta is not None:
+        label = actas.SIN_ACTA_LABELS.get(state.sin_acta.reason, state.sin_acta.reason)
+        raise Refused(state.key, f"está registrada como sin acta ({label.lower()}); la coordinación debe "
+                                 "deshacer ese registro antes de capturarla o verificarla")
 
 
-def assign(tx: Transaction, key: str, sha: str, by: str) -> Packet:
-    """Give an unidentified image its acta key."""
+class NeedsReplacement(Refused):
+    """The acta already has an image: assigning another one must be confirmed as a replacement."""
+
+    def __init__(self, key: str, current: str) -> None:
+        super().__init__(key, f"el acta ya tiene la imagen {current}; para sustituirla confirme el reemplazo")
+        self.current = current
+
+
+def assign(tx: Transaction, key: str, sha: str, by: str, replace: bool = False) -> Packet:
+    """Give an unidentified image its acta key. If the acta already has an image, only as a
+    confirmed replacement (`replace`), recorded in the packet as `replaces`: the captures on the
+    old image stop counting and the acta is captured again (`ActaState.capture`)."""
     row = tx.conn.execute(
         "SELECT acta FROM packets WHERE kind = 'acta.digitized'"
         " AND json_extract(CAST(canonical AS TEXT), '$.body.image.sha256') = ? LIMIT 1", (sha,)
@@ -111,13 +121,46 @@ def assign(tx: Transaction, key: str, sha: str, by: str) -> Packet:
     ).fetchone()
     if taken:
         raise Refused("imagen", f"la imagen ya fue asignada a {taken[0]}")
-    return tx.append("acta.assigned", {"acta": key, "image_sha256": sha, "by": by})
+    state = acta_state(tx.conn, key)
+    body: dict[str, Any] = {"acta": key, "image_sha256": sha, "by": by}
+    if state.image is not None:
+        if state.verified:
+            raise Refused(key, "el acta ya está verificada; su imagen no se reemplaza")
+        if not replace:
+            raise NeedsReplacement(key, state.image)
+        body["replaces"] = state.image
+    return tx.append("acta.assigned", body)
+
+
+def _unbound(key: str, sha: str | None) -> Refused:
+    if sha is None:
+        return Refused(key, "sin imagen: ningún registro de digitalización o asignación une una imagen"
+                            " a esta acta; no se guardó nada")
+    return Refused(key, f"la imagen {sha} no está vinculada a esta acta (ningún registro de digitalización"
+                        " o asignación la une a ella); no se guardó nada")
+
+
+def _counted_capture(state: ActaState) -> Capture:
+    """The first capture that counts, or a refusal naming why there is none."""
+    first = state.capture(1)
+    if first is not None:
+        return first
+    void = state.void_capture()
+    if void is not None:
+        raise Refused(state.key, f"la captura se hizo sobre la imagen {void.image_sha256 or '(ninguna)'},"
+                                 " que no está vinculada a esta acta; debe capturarse de nuevo")
+    raise Refused(state.key, "esta acta aún no ha sido capturada")
 
 
 def capture(tx: Transaction, key: str, sha: str | None, values: dict[str, Any], by: str) -> Packet:
-    """The first capture (round 1) of an acta."""
-    _refuse_sin_acta(tx.conn, key)
-    if any(b.get("round") == 1 for _, b in _bodies(tx.conn, key, "acta.captured")):
+    """The first capture (round 1) of an acta, on an image bound to it (issue 12)."""
+    state = acta_state(tx.conn, key)
+    _refuse_sin_acta(state)
+    if state.verified:
+        raise Refused(key, "esta acta ya está verificada")
+    if sha is None or sha not in state.images:
+        raise _unbound(key, sha)
+    if state.capture(1) is not None:
         raise Refused(key, "esta acta ya fue capturada")
     return tx.append("acta.captured", {"acta": key, "image_sha256": sha, "values": values,
                                        "by": by, "round": 1})
@@ -131,46 +174,46 @@ def _verified_body(election: Election, key: str, sha: str | None, values: dict[s
             "captured_seq": captured_seq, "by": by}, result
 
 
-def verify(tx: Transaction, election: Election, key: str, values: dict[str, Any], by: str) -> Outcome:
-    """The blind second entry: a match verifies the acta, a difference records a mismatch."""
-    _refuse_sin_acta(tx.conn, key)
-    if _bodies(tx.conn, key, "acta.verified"):
+def verify(tx: Transaction, election: Election, key: str, values: dict[str, Any], by: str,
+           sha: str | None = None) -> Outcome:
+    """The blind second entry, on the image of the first capture: a match verifies the acta, a
+    difference records a mismatch. `sha`, the image the verifier was shown, must be that one."""
+    state = acta_state(tx.conn, key)
+    _refuse_sin_acta(state)
+    if state.verified:
         raise Refused(key, "esta acta ya está verificada")
-    captures = _bodies(tx.conn, key, "acta.captured")
-    first = next(((s, b) for s, b in captures if b.get("round") == 1), None)
-    if first is None:
-        raise Refused(key, "esta acta aún no ha sido capturada")
-    if any(b.get("round") == 2 for _, b in captures):
+    first = _counted_capture(state)
+    if state.capture(2) is not None:
         raise Refused(key, "esta acta ya tiene segunda captura")
-    first_seq, first_body = first
-    if first_body.get("by") == by:
+    if first.by == by:
         raise Forbidden(key, "nadie puede verificar su propia captura")
-    sha = first_body.get("image_sha256")
-    tx.append("acta.captured", {"acta": key, "image_sha256": sha, "values": values,
+    if sha is not None and sha != first.image_sha256:
+        raise Refused(key, f"la verificación se hizo sobre la imagen {sha}, pero la captura usó la imagen"
+                           f" {first.image_sha256}; abra de nuevo el acta")
+    tx.append("acta.captured", {"acta": key, "image_sha256": first.image_sha256, "values": values,
                                 "by": by, "round": 2})
-    differ = tuple(f for f in sorted(set(values) | set(first_body["values"]))
-                   if values.get(f) != first_body["values"].get(f))
+    differ = tuple(f for f in sorted(set(values) | set(first.values))
+                   if values.get(f) != first.values.get(f))
     if differ:
-        packet = tx.append("acta.mismatch", {"acta": key, "captured_seq": first_seq,
+        packet = tx.append("acta.mismatch", {"acta": key, "captured_seq": first.seq,
                                              "fields": list(differ), "by": by})
         return Outcome(packet, None, differ)
-    body, result = _verified_body(election, key, sha, values, first_seq, by)
+    body, result = _verified_body(election, key, first.image_sha256, values, first.seq, by)
     return Outcome(tx.append("acta.verified", body), result)
 
 
 def resolve(tx: Transaction, election: Election, key: str, values: dict[str, Any], by: str) -> Outcome:
     """The coordinator's decision on a mismatch, recorded as the acta's verification."""
-    _refuse_sin_acta(tx.conn, key)
-    if _bodies(tx.conn, key, "acta.verified"):
+    state = acta_state(tx.conn, key)
+    _refuse_sin_acta(state)
+    if state.verified:
         raise Refused(key, "esta acta ya está verificada")
-    if not _bodies(tx.conn, key, "acta.mismatch"):
+    first = _counted_capture(state)
+    if state.mismatch is None:
         raise Refused(key, "esta acta no tiene discrepancia pendiente")
-    captures = _bodies(tx.conn, key, "acta.captured")
-    if any(b.get("by") == by for _, b in captures):
+    if any(c.by == by for c in state.captures):
         raise Forbidden(key, "nadie puede resolver un acta que capturó")
-    first_seq, first_body = next((s, b) for s, b in captures if b.get("round") == 1)
-    body, result = _verified_body(election, key, first_body.get("image_sha256"), values,
-                                  first_seq, by)
+    body, result = _verified_body(election, key, first.image_sha256, values, first.seq, by)
     return Outcome(tx.append("acta.verified", body), result)
 
 
@@ -184,9 +227,10 @@ def register_sin_acta(tx: Transaction, election: Election, node: str, key: str, 
     owner = election.owner(key)
     if owner is not None and owner != node:
         raise Refused(key, f"corresponde al {owner}; solo ese CATD puede registrarla sin acta")
-    if open_sin_acta(tx.conn, key) is not None:
+    state = acta_state(tx.conn, key)
+    if state.sin_acta is not None:
         raise Refused(key, "ya está registrada como sin acta")
-    if _bodies(tx.conn, key, "acta.verified"):
+    if state.verified:
         raise Refused(key, "ya tiene una captura verificada: no puede registrarse sin acta")
     actas.sin_acta(election, key, reason)  # the shared rule agrees (catalog acta, known reason)
     return tx.append("acta.sin_acta", {"acta": key, "reason": reason, "by": by})
@@ -194,7 +238,7 @@ def register_sin_acta(tx: Transaction, election: Election, node: str, key: str, 
 
 def undo_sin_acta(tx: Transaction, key: str, by: str) -> Packet:
     """The acta turned up after all: the registration is undone, and it can be captured."""
-    found = open_sin_acta(tx.conn, key)
-    if found is None:
+    standing = acta_state(tx.conn, key).sin_acta
+    if standing is None:
         raise Refused(key, "no está registrada como sin acta")
-    return tx.append("acta.sin_acta_undone", {"acta": key, "sin_acta_seq": found[0], "by": by})
+    return tx.append("acta.sin_acta_undone", {"acta": key, "sin_acta_seq": standing.seq, "by": by})

@@ -45,7 +45,7 @@ async def sin_acta_submit(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     typed, reason = str(form.get("clave", "")), str(form.get("motivo", ""))
     try:
-        key = forms.check_key(typed)
+        key = forms.check_key(typed, request.app[ELECTION].actas)
     except BadInput as exc:
         return await _page(request, error=exc.why, typed=typed[:64], reason=reason, status=400)
     who = clerk(request)
@@ -66,7 +66,7 @@ async def sin_acta_submit(request: web.Request) -> web.StreamResponse:
 async def sin_acta_undo(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     try:
-        key = forms.check_key(str(form.get("acta", "")))
+        key = forms.check_key(str(form.get("acta", "")), request.app[ELECTION].actas)
     except BadInput as exc:
         return await _page(request, error=exc.why, status=400)
     who = clerk(request)

@@ -36,7 +36,7 @@ async def test_only_this_catds_actas_are_offered(clerks: DataDir, signed_in) -> 
     assert f"Acta {THIRTY} capturada" in page and "No hay actas pendientes de captura" in page
     # a form for it posted anyway (an old tab, a crafted request) is refused, and nothing written
     status, page = await ana.post("/captura", form_for(clerks, FOREIGN, foreign_sha))
-    assert status == 200 and f"corresponde al {OTHER}, no a este CATD" in page
+    assert status == 409 and f"corresponde al {OTHER}, no a este CATD" in page
     assert [c["acta"] for c in packets_of(clerks, "acta.captured")] == [THIRTY]
     assert [d["acta"] for d in packets_of(clerks, "acta.digitized")] == [FOREIGN, THIRTY]  # kept
 

@@ -115,7 +115,7 @@ async def test_a_sin_acta_acta_is_not_captured_until_undone(clerks: DataDir, sig
     status, page = await ana.get("/captura")
     assert "No hay actas pendientes de captura" in page   # not offered while registered sin acta
     status, page = await ana.post("/captura", capture_form(clerks, THIRTY, sha))
-    assert status == 200 and "registrada como sin acta (paquete no entregado)" in page
+    assert status == 409 and "registrada como sin acta (paquete no entregado)" in page
     assert "deshacer ese registro" in page and not packets_of(clerks, "acta.captured")
     status, page = await coco.get("/tablero")
     assert "el acta llegó: deshaga el registro" in page
