@@ -76,7 +76,7 @@ def verify(args: argparse.Namespace, d: DataDir) -> int:
 def status(args: argparse.Namespace, d: DataDir) -> int:
     conn = d.reader()
     try:
-        doc = status_mod.status(conn, d.config.node_id, len(d.election.actas))
+        doc = status_mod.status(conn, d.config.node_id, d.election)
     finally:
         conn.close()
     if args.json:

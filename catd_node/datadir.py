@@ -154,7 +154,7 @@ def init(root: Path, node_id: str, election_file: Path, hq_urls: tuple[str, ...]
             "pubkey": keys.public_pem(key.public_key()).decode("ascii"),
             "election": election.name,
             "election_sha256": sha256_hex((root / "election.json").read_bytes()),
-            "actas_expected": len(election.actas),
+            "actas_expected": len(election.actas_of(node_id)),  # this CATD's, not the whole state's
         })
     finally:
         ledger.close()

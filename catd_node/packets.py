@@ -34,6 +34,8 @@ KINDS = frozenset(
         "acta.verified",
         "acta.mismatch",
         "acta.resolved",
+        "acta.sin_acta",
+        "acta.sin_acta_undone",
         "scan.quarantined",
         "scan.duplicate",
         "node.attested",

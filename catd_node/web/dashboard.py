@@ -14,7 +14,8 @@ from typing import Any
 from aiohttp import web
 
 from catd_node import status as node_status
-from catd_node.actas import CLASS_LABELS
+from catd_node.actas import CLASS_LABELS, SIN_ACTA_LABELS
+from catd_node.catalog import Election
 from catd_node.web import services
 from catd_node.web.state import BOARD, DATADIR, DB, ELECTION, STATUS_TOKEN, clerk, now, render, require
 
@@ -22,16 +23,17 @@ log = logging.getLogger("catd.web.dashboard")
 LINK_FRESH_S = 120
 
 
-def _status(conn: sqlite3.Connection, node_id: str, expected: int) -> dict[str, Any]:
+def _status(conn: sqlite3.Connection, node_id: str, election: Election) -> dict[str, Any]:
     try:
-        return node_status.status(conn, node_id, expected)
+        return node_status.status(conn, node_id, election)
     except (sqlite3.Error, AttributeError, ImportError, KeyError) as exc:
         # sync.receipts may not exist yet, or its tables may not be created: report without HQ
         log.warning("hq summary unavailable: %s", exc)
         top = node_status.ledger.head(conn)
         return {"node_id": node_id, "head": {"seq": top.seq, "hash": top.hash},
                 "packets": int(conn.execute("SELECT COUNT(*) FROM packets").fetchone()[0]),
-                "actas": node_status.acta_counts(conn, expected),
+                "actas": node_status.acta_counts(conn, node_status.expected(election, node_id), election,
+                                                 node_id),
                 "quarantined": int(conn.execute(
                     "SELECT COUNT(*) FROM packets WHERE kind = 'scan.quarantined'").fetchone()[0]),
                 "hq": {"acked_seq": 0, "last_receipt_at": None, "last_error": f"no disponible: {exc}"}}
@@ -53,7 +55,7 @@ async def snapshot(request: web.Request) -> dict[str, Any]:
     board = request.app[BOARD]
     db = request.app[DB]
     await board.refresh(db.read)
-    doc = await db.read(_status, datadir.config.node_id, len(request.app[ELECTION].actas))
+    doc = await db.read(_status, datadir.config.node_id, request.app[ELECTION])
     hq = doc["hq"]
     acked = int(hq.get("acked_seq") or 0)
     doc["actas"]["sent_to_hq"] = sum(
@@ -150,14 +152,15 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
     stages = [("Esperadas (catálogo)", "expected"), ("Recibidas (acopio)", "received"),
               ("Digitalizadas", "digitized"), ("Sin identificar", "unidentified"),
               ("Capturadas", "captured"), ("Verificadas", "verified"),
-              ("Con discrepancia", "mismatched"), ("Enviadas a HQ", "sent_to_hq")]
+              ("Con discrepancia", "mismatched"), ("Sin acta", "sin_acta"), ("Enviadas a HQ", "sent_to_hq")]
     expected = max(1, doc["actas"]["expected"])
     rows = [{"label": label, "n": doc["actas"][k], "pct": min(100, round(100 * doc["actas"][k] / expected))}
             for label, k in stages]
     actas_list = sorted(board.actas.values(), key=lambda s: s.key)
     return render(request, "dashboard.html", {
         "doc": doc, "rows": rows, "actas": actas_list, "quarantine": list(reversed(board.quarantine[-50:])),
-        "free_gb": doc["disk"]["free_bytes"] / 1e9, "class_labels": _labels()})
+        "free_gb": doc["disk"]["free_bytes"] / 1e9, "class_labels": _labels(),
+        "foreign": board.foreign_actas(), "sin_actas": board.sin_actas(), "sin_acta_labels": SIN_ACTA_LABELS})
 
 
 def _labels() -> dict[str, str]:
