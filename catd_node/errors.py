@@ -23,6 +23,11 @@ class BadInput(CatdError):
     """Bad usage or bad input (exit 2)."""
 
 
+class BadConfig(BadInput):
+    """The configuration (catd.toml or a file it names) is wrong (exit 2): restarting will not
+    help until it changes, so the supervisor waits for that instead of looping."""
+
+
 class CheckFailed(CatdError):
     """A verification or comparison found a difference (exit 1)."""
 
