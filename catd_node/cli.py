@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from catd_node import __version__
-from catd_node.errors import EXIT_OK, CatdError
+from catd_node.errors import EXIT_OK, BadConfig, CatdError
 
 if TYPE_CHECKING:
     from catd_node.datadir import DataDir
@@ -78,9 +79,25 @@ def main(argv: list[str] | None = None) -> int:
         return dispatch(args, datadir)
     except CatdError as exc:
         print(f"error: {exc.what}: {exc.why}", file=sys.stderr)
+        _note_exit(exc)
         return exc.exit_code
     except KeyboardInterrupt:
         return EXIT_OK
+
+
+def _note_exit(exc: CatdError) -> None:
+    """Under `catd-node run`, tell the supervisor why this child exits: one stopped by a bad
+    configuration is held until catd.toml changes rather than restarted in a loop."""
+    from catd_node.lifecycle import EXIT_NOTE_ENV
+
+    path = os.environ.get(EXIT_NOTE_ENV)
+    if not path:
+        return
+    note = {"code": exc.exit_code, "what": exc.what, "why": exc.why, "config": isinstance(exc, BadConfig)}
+    try:
+        Path(path).write_text(json.dumps(note, ensure_ascii=False), encoding="utf-8")
+    except OSError as err:
+        log.warning("exit note not written path=%s error=%s", path, err)
 
 
 def dispatch(args: argparse.Namespace, datadir: DataDir) -> int:

@@ -46,9 +46,14 @@ def hq_summary(conn: sqlite3.Connection) -> dict[str, Any]:
     return summary
 
 
-def status(conn: sqlite3.Connection, node_id: str, expected: int) -> dict[str, Any]:
-    """The document `catd-node status --json` prints."""
+def status(conn: sqlite3.Connection, node_id: str, expected: int,
+           hq_problem: str | None = None) -> dict[str, Any]:
+    """The document `catd-node status --json` prints; `hq_problem` says why HQ is not configured
+    (`DataDir.hq_problem`: normal before HQ exists; sync waits in that state)."""
     top = ledger.head(conn)
+    hq = hq_summary(conn)
+    hq["configured"] = hq_problem is None
+    hq["problem"] = hq_problem
     return {
         "node_id": node_id,
         "head": {"seq": top.seq, "hash": top.hash},
@@ -57,5 +62,5 @@ def status(conn: sqlite3.Connection, node_id: str, expected: int) -> dict[str, A
         "quarantined": int(
             conn.execute("SELECT COUNT(*) FROM packets WHERE kind = 'scan.quarantined'").fetchone()[0]
         ),
-        "hq": hq_summary(conn),
+        "hq": hq,
     }
