@@ -21,11 +21,12 @@ log = logging.getLogger("catd.cli")
 
 def setup_logging(verbose: bool = False) -> None:
     """key=value lines on stderr: what happened, to which acta, which file."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+    from catd_node.safetext import OneLineFormatter
+
+    handler = logging.StreamHandler(sys.stderr)
+    # A file name with a newline must not forge a log line (issue 14).
+    handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
 
 
 def build_parser() -> argparse.ArgumentParser:
