@@ -9,11 +9,13 @@ in a loop.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import tomllib
 import typing
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from catd_node.errors import BadConfig
 
@@ -44,6 +46,14 @@ class ImageConfig:
 class WebConfig:
     host: str = "0.0.0.0"
     port: int = 8080
+    # A reverse proxy in front: its addresses (X-Forwarded-For/-Proto are honoured only from
+    # them, and they have no per-client connection cap), cookies marked Secure (HTTPS), and
+    # extra origins a state-changing request may come from (e.g. "https://catd.example").
+    trusted_proxies: tuple[str, ...] = ()
+    secure_cookies: bool = False
+    trusted_origins: tuple[str, ...] = ()
+    max_connections_per_client: int = 32
+    request_timeout_s: int = 30  # a request head, and a form body, must arrive within this
 
 
 @dataclass(frozen=True)
@@ -132,6 +142,8 @@ def parse(data: dict[str, Any], source: str = "catd.toml") -> Config:
                    folders=dict(folders_t))
     image = _section(ImageConfig, table("image"), f"{source}: image")
     web = _section(WebConfig, table("web"), f"{source}: web")
+    web = replace(web, trusted_proxies=tuple(v.strip() for v in web.trusted_proxies),
+                  trusted_origins=tuple(v.strip() for v in web.trusted_origins))
     hq = _section(HQConfig, table("hq"), f"{source}: hq")
     sync = _section(SyncConfig, table("sync"), f"{source}: sync")
     _check(source, scan, image, web, hq, sync)
@@ -154,8 +166,7 @@ def _check(source: str, scan: ScanConfig, image: ImageConfig, web: WebConfig, hq
         raise BadConfig(f"{source}: scan", "settle_ms must be ≥ 0 and rescan_s ≥ 1")
     if scan.max_settle_s * 1000 < scan.settle_ms or scan.empty_s < 1:
         raise BadConfig(f"{source}: scan", "max_settle_s must be ≥ settle_ms and empty_s ≥ 1")
-    if not 0 <= web.port <= 65535:
-        raise BadConfig(f"{source}: web.port", f"{web.port} is not a TCP port")
+    _check_web(source, web)
     if not all(u.startswith(("http://", "https://")) for u in hq.urls):
         raise BadConfig(f"{source}: hq.urls", "expected a list of http(s) URLs")
     for f in fields(SyncConfig):
@@ -163,6 +174,28 @@ def _check(source: str, scan: ScanConfig, image: ImageConfig, web: WebConfig, hq
             raise BadConfig(f"{source}: sync.{f.name}", f"expected a number ≥ 0, got {value!r}")
     if sync.blob_workers < 1:
         raise BadConfig(f"{source}: sync.blob_workers", "expected at least 1")
+
+
+def _check_web(source: str, web: WebConfig) -> None:
+    if not 0 <= web.port <= 65535:
+        raise BadConfig(f"{source}: web.port", f"{web.port} is not a TCP port")
+    for key in ("trusted_proxies", "trusted_origins"):
+        if not all(v.strip() for v in getattr(web, key)):
+            raise BadConfig(f"{source}: web.{key}", "expected a list of non-empty strings")
+    for proxy in web.trusted_proxies:
+        try:
+            ipaddress.ip_address(proxy)
+        except ValueError as exc:
+            raise BadConfig(f"{source}: web.trusted_proxies", f"{proxy!r} is not an IP address") from exc
+    for origin in web.trusted_origins:
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path or origin.endswith("/"):
+            raise BadConfig(f"{source}: web.trusted_origins",
+                            f"{origin!r} is not an origin like \"https://catd.example\" (no path)")
+    if web.max_connections_per_client < 1:
+        raise BadConfig(f"{source}: web.max_connections_per_client", "must be ≥ 1")
+    if not 1 <= web.request_timeout_s <= 3600:
+        raise BadConfig(f"{source}: web.request_timeout_s", "must be 1–3600")
 
 
 def load(path: Path) -> Config:
@@ -206,10 +239,14 @@ def _toml_str(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def _toml_list(values: tuple[str, ...]) -> str:
+    return ", ".join(_toml_str(v) for v in values)
+
+
 def render(config: Config) -> str:
     """The TOML text of `config`, in the layout CONTRACTS.md documents."""
     folders = "\n".join(f"{_toml_str(k)} = {_toml_str(v)}" for k, v in config.scan.folders.items())
-    urls = ", ".join(_toml_str(u) for u in config.hq.urls)
+    urls = _toml_list(config.hq.urls)
     pubkey = f"pubkey = {_toml_str(config.hq.pubkey)}" if config.hq.pubkey else "# pubkey = \"hq.pub\""
     sync = "\n".join(f"{f.name} = {getattr(config.sync, f.name)!r}" for f in fields(SyncConfig))
     return f"""node_id = {_toml_str(config.node_id)}
@@ -234,6 +271,14 @@ color = {_toml_str(config.image.color)}                 # or "gray"
 [web]
 host = {_toml_str(config.web.host)}
 port = {config.web.port}
+# Behind a reverse proxy (deploy/README.md): its addresses, Secure cookies over HTTPS, and
+# the public origin clerks use, e.g. trusted_origins = ["https://catd.example"].
+trusted_proxies = [{_toml_list(config.web.trusted_proxies)}]
+secure_cookies = {str(config.web.secure_cookies).lower()}
+trusted_origins = [{_toml_list(config.web.trusted_origins)}]
+# Open connections one device may hold; seconds for a request head (and a form body) to come.
+max_connections_per_client = {config.web.max_connections_per_client}
+request_timeout_s = {config.web.request_timeout_s}
 
 [hq]
 urls = [{urls}] # tried in order; the next one on failure

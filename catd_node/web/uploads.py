@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
+from catd_node import keys_format
 from catd_node.blobs import fsync_dir
 from catd_node.web.state import DATADIR, DB, render
 
@@ -63,12 +65,15 @@ def _error(request: web.Request, text: str, status: int) -> web.Response:
 async def upload(request: web.Request) -> web.StreamResponse:
     """POST multipart: `token` first, then `file`; nothing is written before the token checks out."""
     token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if request.content_type != "multipart/form-data":
+        return _error(request, "Envíe la imagen en un formulario multipart/form-data.", 415)
     try:
         async with asyncio.timeout(READ_TIMEOUT_S):
             reader = await request.multipart()
             part = await reader.next()
             if isinstance(part, BodyPartReader) and part.name == "token":
-                token = (await part.read(decode=True))[:200].decode("utf-8", "replace").strip()
+                # decode=False: a part's own Content-Encoding is never inflated (netguard.py)
+                token = (await part.read(decode=False))[:200].decode("utf-8", "replace").strip()
                 part = await reader.next()
             device = await request.app[DB].read(device_for, token)
             if device is None:
@@ -83,13 +88,27 @@ async def upload(request: web.Request) -> web.StreamResponse:
             final = await _store(part, folder, name)
     except TimeoutError:
         return _error(request, "La carga tardó demasiado.", 408)
+    except (_Truncated, ValueError, LookupError, HttpProcessingError) as exc:  # aiohttp's parser's errors
+        log.warning("upload refused: malformed multipart ip=%s: %s", request.remote, str(exc)[:120])
+        return _error(request, "El envío llegó dañado o incompleto; vuelva a enviar la imagen.", 400)
     except _Empty:
         return _error(request, "El archivo está vacío.", 400)
     except _TooLarge:
         return _error(request, f"El archivo excede {MAX_BYTES // (1024 * 1024)} MB.", 413)
     log.info("upload stored device=%s file=%s", device, final.name)
-    return render(request, "uploads.html", {"message": f"Imagen recibida: {final.name}", "error": None},
+    return render(request, "uploads.html", {"message": received_message(name, final.name), "error": None},
                   status=201)
+
+
+def received_message(name: str, stored: str) -> str:
+    """What the phone is told. The image is always kept (lose nothing); a file name that is not
+    an acta key is only never taken as one (issue 12), so the image waits for a clerk."""
+    stem = name.rpartition(".")[0]
+    text = f"Imagen recibida: {stored}."
+    if not keys_format.looks_like_acta_key(stem):
+        text += (f" «{stem}» no es una clave de acta: si la imagen no tiene un código QR legible,"
+                 " un capturista la identificará.")
+    return text
 
 
 class _TooLarge(Exception):
@@ -98,6 +117,10 @@ class _TooLarge(Exception):
 
 class _Empty(Exception):
     pass
+
+
+class _Truncated(Exception):
+    """The body ended inside the file part (no closing boundary): never store half an image."""
 
 
 async def _store(part: BodyPartReader, folder: Path, name: str) -> Path:
@@ -113,6 +136,8 @@ async def _store(part: BodyPartReader, folder: Path, name: str) -> Path:
                 if size > MAX_BYTES:
                     raise _TooLarge
                 await loop.run_in_executor(None, out.write, chunk)
+            if not part.at_eof():
+                raise _Truncated("no closing boundary after the file")
             await loop.run_in_executor(None, _sync, out)
         if size == 0:
             raise _Empty
