@@ -32,9 +32,15 @@ def setup_logging(verbose: bool = False) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="catd-node", description="CATD edge node for PREP.")
     parser.add_argument("--version", action="version", version=f"catd-node {__version__}")
+    where = "data directory (default $CATD_DATA_DIR or ./catd-data)"
+    parser.add_argument("-d", "--data-dir", help=where)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    # Accepted before or after the command (and after `user`, before or after `add`): SUPPRESS
+    # keeps a sub-command's parser from resetting what an earlier position set.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-d", "--data-dir", help="data directory (default $CATD_DATA_DIR or ./catd-data)")
-    common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    common.add_argument("-d", "--data-dir", help=where, default=argparse.SUPPRESS)
+    common.add_argument("-v", "--verbose", action="store_true", help="debug logging",
+                        default=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("init", parents=[common], help="create a data dir, node key and genesis packet")
@@ -72,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    setup_logging(getattr(args, "verbose", False))
+    setup_logging(args.verbose)
     from catd_node.datadir import DataDir, resolve
 
     datadir = DataDir(resolve(args.data_dir))
