@@ -18,7 +18,6 @@ import re
 import signal
 import socket
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -62,11 +61,11 @@ def digitized(db: Path) -> int:
 
 
 class Clerk(threading.Thread):
-    """Asks the web app for /status ten times a second and keeps each latency (ms)."""
+    """Asks the web app for a page ten times a second and keeps each latency (ms)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, headers: dict[str, str]) -> None:
         super().__init__(daemon=True)
-        self.url = url
+        self.request = urllib.request.Request(url, headers=headers)
         self.samples: list[tuple[float, float]] = []  # (when, ms)
         self.done = threading.Event()
 
@@ -74,7 +73,7 @@ class Clerk(threading.Thread):
         while not self.done.is_set():
             start = time.perf_counter()
             try:
-                with urllib.request.urlopen(self.url, timeout=10) as answer:
+                with urllib.request.urlopen(self.request, timeout=10) as answer:
                     answer.read()
                 self.samples.append((time.monotonic(), (time.perf_counter() - start) * 1000))
             except OSError:
@@ -103,11 +102,11 @@ def main(argv: list[str] | None = None) -> int:
         folder = d.scanner_folders()["scanner-1"]
         images = [tiny_png(i) for i in range(args.files)]
         log = Path(tmp) / "scan.log"
+        clerks: dict[str, Clerk] = {}
         web = subprocess.Popen([*CLI, "web", "-d", str(d.root)], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
         with log.open("wb") as out:
             scan = subprocess.Popen([*CLI, "scan", "-d", str(d.root)], stdout=out, stderr=subprocess.STDOUT)
-        clerk = Clerk(f"http://127.0.0.1:{port}/status")
         try:
             while "scan_started" not in log.read_text(errors="replace"):
                 time.sleep(0.1)
@@ -117,7 +116,11 @@ def main(argv: list[str] | None = None) -> int:
                     break
                 except OSError:
                     time.sleep(0.1)
-            clerk.start()
+            token = {"Authorization": f"Bearer {d.status_token_path.read_text(encoding='utf-8').strip()}"}
+            clerks = {"login": Clerk(f"http://127.0.0.1:{port}/login", {}),
+                      "status": Clerk(f"http://127.0.0.1:{port}/status", token)}
+            for clerk in clerks.values():
+                clerk.start()
             idle_from = time.monotonic()
             time.sleep(10)
             idle_to = start = time.monotonic()
@@ -130,29 +133,35 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(0.5)
             drained = time.monotonic() - start
             end = time.monotonic()
+            time.sleep(10)  # the same pages on the grown ledger, the scan service idle
+            after = time.monotonic()
             asked = time.monotonic()
             scan.send_signal(signal.SIGTERM)
             scan.wait(timeout=120)
             stop_s = time.monotonic() - asked
         finally:
-            clerk.done.set()
+            for clerk in clerks.values():
+                clerk.done.set()
             for proc in (scan, web):
                 if proc.poll() is None:
                     proc.send_signal(signal.SIGTERM)
                     proc.wait(timeout=60)
         line = next((x for x in log.read_text(errors="replace").splitlines() if "scan_stopped" in x), "")
         work = {k: int(v) for k, v in re.findall(r"(sweeps|walked|stats|claims)=(\d+)", line)}
-        idle, busy = clerk.between(idle_from, idle_to), clerk.between(idle_to, end)
         n = args.files
         print(f"files: {n}, dropped in {dropped:.1f} s, drained in {drained:.1f} s "
               f"({n / drained:.1f} files/s)")
         print(f"scan work: {work.get('sweeps')} sweeps, {work.get('walked', 0) / n:.2f} walked and "
               f"{work.get('stats', 0) / n:.2f} stat'ed per file, {work.get('claims')} claims")
         print(f"SIGTERM after the drain: stopped in {stop_s:.1f} s")
-        print(f"clerks' /status: idle p50 {pct(idle, .5):.1f} ms p99 {pct(idle, .99):.1f} ms ({len(idle)}); "
-              f"during the flood p50 {pct(busy, .5):.1f} ms p99 {pct(busy, .99):.1f} ms ({len(busy)}), "
-              f"max {max(busy, default=float('nan')):.1f} ms, "
-              f"mean {statistics.fmean(busy) if busy else 0:.1f} ms")
+        for page, clerk in clerks.items():
+            shown = []
+            for label, (a, b) in (("idle", (idle_from, idle_to)), ("flood", (idle_to, end)),
+                                  ("after, same ledger", (end, after))):
+                ms = clerk.between(a, b)
+                shown.append(f"{label} p50 {pct(ms, .5):.1f} p99 {pct(ms, .99):.1f} "
+                             f"max {max(ms, default=float('nan')):.1f} ms ({len(ms)})")
+            print(f"web /{page}: " + "; ".join(shown))
         print(f"load average: {os.getloadavg()[0]:.1f}")
     return 0
 

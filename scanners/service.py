@@ -64,10 +64,15 @@ def rules_for(d: DataDir) -> Rules:
     return Rules.from_ms(scan.settle_ms, scan.max_settle_s, scan.empty_s)
 
 
+WORKER_NICENESS = 10  # decoding yields the CPU to the clerks' web app on a 2-core node
+
+
 def _worker_start() -> None:
-    """Pool worker set-up: exit when the service dies (even by SIGKILL), cap memory."""
+    """Pool worker set-up: exit when the service dies (even by SIGKILL), cap memory, and run at a
+    lower CPU priority — a flood of scans must not slow the clerks capturing (issue 14)."""
     die_with_parent()
     worker_init()
+    os.nice(WORKER_NICENESS)
 
 
 class Service:
