@@ -244,7 +244,7 @@ def _toml_list(values: tuple[str, ...]) -> str:
 
 
 def render(config: Config) -> str:
-    """The TOML text of `config`, in the layout CONTRACTS.md documents."""
+    """The TOML text of `config`, in the layout docs/contracts.md documents."""
     folders = "\n".join(f"{_toml_str(k)} = {_toml_str(v)}" for k, v in config.scan.folders.items())
     urls = _toml_list(config.hq.urls)
     pubkey = f"pubkey = {_toml_str(config.hq.pubkey)}" if config.hq.pubkey else "# pubkey = \"hq.pub\""

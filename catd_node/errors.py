@@ -1,4 +1,4 @@
-"""The project's errors and the exit codes promised in CONTRACTS.md."""
+"""The project's errors and the exit codes promised in docs/contracts.md."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ import importlib
 import sqlite3
 from typing import Any
 
-from catd_node import ledger
+from catd_node import ledger, store
 
 _DISTINCT_ACTAS = "SELECT COUNT(DISTINCT acta) FROM packets WHERE kind = ? AND acta IS NOT NULL"
 _UNIDENTIFIED = """
@@ -51,16 +51,15 @@ def status(conn: sqlite3.Connection, node_id: str, expected: int,
     """The document `catd-node status --json` prints; `hq_problem` says why HQ is not configured
     (`DataDir.hq_problem`: normal before HQ exists; sync waits in that state)."""
     top = ledger.head(conn)
+    packets = store.database(conn).table("packets")  # sqlite-utils serves the read side
     hq = hq_summary(conn)
     hq["configured"] = hq_problem is None
     hq["problem"] = hq_problem
     return {
         "node_id": node_id,
         "head": {"seq": top.seq, "hash": top.hash},
-        "packets": int(conn.execute("SELECT COUNT(*) FROM packets").fetchone()[0]),
+        "packets": packets.count,
         "actas": acta_counts(conn, expected),
-        "quarantined": int(
-            conn.execute("SELECT COUNT(*) FROM packets WHERE kind = 'scan.quarantined'").fetchone()[0]
-        ),
+        "quarantined": packets.count_where("kind = ?", ["scan.quarantined"]),
         "hq": hq,
     }
