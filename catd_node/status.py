@@ -6,7 +6,7 @@ import importlib
 import sqlite3
 from typing import Any
 
-from catd_node import ledger
+from catd_node import ledger, store
 from catd_node.catalog import Election
 
 _DISTINCT_ACTAS = "SELECT COUNT(DISTINCT acta) FROM packets WHERE kind = ? AND acta IS NOT NULL"
@@ -70,16 +70,21 @@ def hq_summary(conn: sqlite3.Connection) -> dict[str, Any]:
     return summary
 
 
-def status(conn: sqlite3.Connection, node_id: str, election: Election) -> dict[str, Any]:
-    """The document `catd-node status --json` prints; `expected` counts this CATD's actas."""
+def status(conn: sqlite3.Connection, node_id: str, election: Election,
+           hq_problem: str | None = None) -> dict[str, Any]:
+    """The document `catd-node status --json` prints; `actas.expected` counts this CATD's actas;
+    `hq_problem` says why HQ is not configured (`DataDir.hq_problem`: normal before HQ exists;
+    sync waits in that state)."""
     top = ledger.head(conn)
+    packets = store.database(conn).table("packets")  # sqlite-utils serves the read side
+    hq = hq_summary(conn)
+    hq["configured"] = hq_problem is None
+    hq["problem"] = hq_problem
     return {
         "node_id": node_id,
         "head": {"seq": top.seq, "hash": top.hash},
-        "packets": int(conn.execute("SELECT COUNT(*) FROM packets").fetchone()[0]),
+        "packets": packets.count,
         "actas": acta_counts(conn, expected(election, node_id), election, node_id),
-        "quarantined": int(
-            conn.execute("SELECT COUNT(*) FROM packets WHERE kind = 'scan.quarantined'").fetchone()[0]
-        ),
-        "hq": hq_summary(conn),
+        "quarantined": packets.count_where("kind = ?", ["scan.quarantined"]),
+        "hq": hq,
     }

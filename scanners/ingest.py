@@ -91,6 +91,9 @@ class Ingestor:
         done = self._earlier(claimed)
         if done is not None:
             return done
+        odd = names.name_problem(claimed.relative)
+        if odd is not None:  # no scanner writes it; kept, with its reason, not ingested
+            return self.quarantine(claimed, *odd)
         try:
             data, before, after = _read(claimed)
         except _Unreadable as exc:
@@ -222,7 +225,8 @@ class Ingestor:
         parts = ((DUPLICATES,) if duplicate else ()) + claimed.source.folder().parts \
             + claimed.relative.parent.parts
         with claim_mod.destination(self.processed, parts) as dest:
-            return claim_mod.release(claimed, dest, nofollow.free_name(dest, claimed.relative.name))
+            name = nofollow.free_name(dest, names.fit(claimed.relative.name))
+            return claim_mod.release(claimed, dest, name)
 
     def _place(self, claimed: Claimed, reason: str, detail: str, at: str, sha: str | None) -> Path:
         text = quarantine.why_text(claimed, reason, detail, at, sha)

@@ -214,7 +214,7 @@ def render(key: str, values: dict[str, Value], *, seed: int, contest: Contest | 
     angle = rng.uniform(0.3, 1.5) * rng.choice((-1, 1))
     bed = (rng.randint(225, 240),) * 3
     page = page.rotate(angle, resample=Image.Resampling.BILINEAR, fillcolor=bed)
-    sigma = rng.uniform(1.5, 4.0)  # flatbed sensor grain; anchors §4 measured 1.5 (typical) and 4 (noisy)
+    sigma = rng.uniform(1.5, 4.0)  # flatbed sensor grain: measured 1.5 (typical) and 4 (noisy)
     grain = Image.frombytes("L", SIZE, rng.randbytes(SIZE[0] * SIZE[1])).point(_noise_lut(sigma))
     return ImageChops.add(page, Image.merge("RGB", (grain, grain, grain)), 1.0, -128)
 

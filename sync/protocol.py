@@ -1,6 +1,6 @@
 """The node→HQ wire protocol, shared by both ends: paths, limits, NDJSON framing, receipts, errors.
 
-See /work/notes/PROTOCOL.md. Kept small and stable: the node's replay client and HQ's
+See docs/contracts.md, "HQ HTTP API". Kept small and stable: the node's replay client and HQ's
 receiver import the same constants so they cannot drift apart.
 """
 
