@@ -313,7 +313,7 @@ async def replay_for(datadir: DataDir, policy: Policy, settings: Settings,
     local = Local(datadir)
     session = await _session()
     try:
-        hq = HQ(session, endpoints, cfg.node_id, hq_key, timeouts)
+        hq = HQ(session, endpoints, cfg.node_id, hq_key, timeouts, datadir.private_key())
         yield Replay(datadir, hq, local, policy, settings.blob_workers)
     finally:
         await session.close()

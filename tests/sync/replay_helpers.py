@@ -124,8 +124,8 @@ def assert_hq_holds_exactly(hq: HQDir, node: DataDir) -> None:
     assert refs <= stored, f"HQ lacks {len(refs - stored)} image(s)"
     for sha in refs:
         assert hq.blobs().problem(sha) is None
-    assert not list(hq.uploads_dir.glob("*.partial")) or all(
-        p.stem not in refs for p in hq.uploads_dir.glob("*.partial")), "a finished upload left a partial"
+    left = [p for p in hq.uploads_dir.rglob("*.partial") if p.stem in refs]
+    assert not left, f"a finished upload left a partial: {left}"
     code, _ = run_cli(hq_cli.main, ["-d", str(hq.root), "verify"])
     assert code == 0, "catd-hq verify failed"
     code, _ = run_cli(node_cli.main, ["verify", "-d", str(node.root)])
