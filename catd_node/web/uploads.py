@@ -2,12 +2,18 @@
 
 The file is written as `.upload-*.part` (the scanner service ignores such names) and renamed to
 its final name only when complete and synced, so the scanner never ingests half a file.
+
+An optional `origen` part (between the token and the file) says where the photo was taken:
+`CATD`, or `CASILLA` for the PREP Casilla app (LEEME_G field 44, ORIGEN). It travels to the scan
+service as the image's sidecar `<name>.json` {"origen": …}, written and synced before the image
+appears, so the scanner never claims the image without it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import os
 import re
@@ -30,6 +36,7 @@ READ_TIMEOUT_S = 120
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 DEVICE_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
+ORIGENES = {"CATD": "En el CATD", "CASILLA": "En la casilla (PREP Casilla)"}
 
 
 def new_token() -> tuple[str, str]:
@@ -55,11 +62,12 @@ def safe_name(raw: str | None) -> str | None:
 
 
 async def upload_form(request: web.Request) -> web.StreamResponse:
-    return render(request, "uploads.html", {"message": None, "error": None})
+    return render(request, "uploads.html", {"message": None, "error": None, "origenes": ORIGENES})
 
 
 def _error(request: web.Request, text: str, status: int) -> web.Response:
-    return render(request, "uploads.html", {"message": None, "error": text}, status=status)
+    return render(request, "uploads.html", {"message": None, "error": text, "origenes": ORIGENES},
+                  status=status)
 
 
 async def upload(request: web.Request) -> web.StreamResponse:
@@ -79,13 +87,19 @@ async def upload(request: web.Request) -> web.StreamResponse:
             if device is None:
                 log.warning("upload refused: bad device token ip=%s", request.remote)
                 return _error(request, "Token de dispositivo no válido.", 403)
+            origen = None
+            if isinstance(part, BodyPartReader) and part.name == "origen":
+                origen = (await part.read(decode=False))[:20].decode("utf-8", "replace").strip().upper()
+                if origen not in ORIGENES:
+                    return _error(request, "Origen no válido: CATD o CASILLA.", 400)
+                part = await reader.next()
             if not isinstance(part, BodyPartReader) or part.name != "file":
                 return _error(request, "Falta el archivo.", 400)
             name = safe_name(part.filename)
             if name is None:
                 return _error(request, "Tipo de archivo no admitido (JPEG, PNG, TIFF o WebP).", 400)
             folder = request.app[DATADIR].inbox / "uploads" / device
-            final = await _store(part, folder, name)
+            final = await _store(part, folder, name, origen)
     except TimeoutError:
         return _error(request, "La carga tardó demasiado.", 408)
     except (_Truncated, ValueError, LookupError, HttpProcessingError) as exc:  # aiohttp's parser's errors
@@ -96,8 +110,8 @@ async def upload(request: web.Request) -> web.StreamResponse:
     except _TooLarge:
         return _error(request, f"El archivo excede {MAX_BYTES // (1024 * 1024)} MB.", 413)
     log.info("upload stored device=%s file=%s", device, final.name)
-    return render(request, "uploads.html", {"message": received_message(name, final.name), "error": None},
-                  status=201)
+    return render(request, "uploads.html", {"message": received_message(name, final.name), "error": None,
+                                            "origenes": ORIGENES}, status=201)
 
 
 def received_message(name: str, stored: str) -> str:
@@ -123,7 +137,7 @@ class _Truncated(Exception):
     """The body ended inside the file part (no closing boundary): never store half an image."""
 
 
-async def _store(part: BodyPartReader, folder: Path, name: str) -> Path:
+async def _store(part: BodyPartReader, folder: Path, name: str, origen: str | None = None) -> Path:
     loop = asyncio.get_running_loop()
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=".upload-", suffix=".part", dir=folder)
@@ -141,7 +155,7 @@ async def _store(part: BodyPartReader, folder: Path, name: str) -> Path:
             await loop.run_in_executor(None, _sync, out)
         if size == 0:
             raise _Empty
-        return await loop.run_in_executor(None, _publish, tmp, folder, name)
+        return await loop.run_in_executor(None, _publish, tmp, folder, name, origen)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -151,15 +165,34 @@ def _sync(out: BinaryIO) -> None:
     os.fsync(out.fileno())
 
 
-def _publish(tmp: Path, folder: Path, name: str) -> Path:
-    """Link the finished temp file to a free final name (never overwriting), then drop the temp."""
+def _publish(tmp: Path, folder: Path, name: str, origen: str | None = None) -> Path:
+    """Link the finished temp file to a free final name (never overwriting), then drop the temp;
+    with `origen`, its sidecar `<final>.json` first (created exclusively, synced)."""
     stem, dot, ext = name.rpartition(".")
     for n in range(1000):
         final = folder / (name if n == 0 else f"{stem}-{n}{dot}{ext}")
+        sidecar = final.with_name(final.name + ".json")
+        if origen is not None:
+            try:
+                _write_new(sidecar, json.dumps({"origen": origen}).encode("utf-8"))
+            except FileExistsError:
+                continue
         try:
             os.link(tmp, final)
         except FileExistsError:
+            if origen is not None:
+                sidecar.unlink(missing_ok=True)
             continue
         fsync_dir(folder)
         return final
     raise FileExistsError(name)
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    """Create `path` (never an existing one) holding `data`, synced."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
