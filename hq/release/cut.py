@@ -1,0 +1,229 @@
+"""One cut (corte): `DATA/publicacion/YYYYMMDD_HHMM_PREP_<ELEC>_<ENT>.zip`, written once.
+
+The zip is built in a temporary directory beside its final place and renamed into it, so a
+reader sees the whole cut or none; a cut is never rewritten (a name already taken is refused)
+and each names the previous one's manifest hash. The count, the heads and the packets are
+read in one read transaction: the receiver keeps storing while a cut is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import sqlite3
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from catd_node.blobs import fsync_dir
+from catd_node.catalog import Election
+from catd_node.errors import BadInput
+from hq.count import ActaRecord, Count
+from hq.release import candidaturas, evidence, leeme, manifest, write
+from hq.release.manifest import Manifest, Previous
+from hq.store import HQDir
+
+PUBLICACION = "publicacion"
+CATALOG = "catalogo.json"
+HQ_PUB = "hq.pub"
+NAMES_FILE = "candidaturas.csv"      # DATA/candidaturas.csv: the official candidacies, optional
+BOM = b"\xef\xbb\xbf"
+CHUNK = 1 << 20
+_CUT_NAME = re.compile(r"(\d{8}_\d{4})_PREP_([A-Z0-9]+)_([A-Z0-9]+)\.zip")
+# Evidence is most of a cut's bytes; level 1 deflates it at several times the speed of the
+# default for a few percent more size (benchmarks/publish.py).
+COMPRESSLEVEL = 1
+Counter = Callable[[sqlite3.Connection, Election], Count]
+
+
+def release_code(election: Election) -> str:
+    """`GUB_CDMX`: the election's release prefix, or (first-form files) its contest ids."""
+    if election.release:
+        return election.release
+    kind = "_".join(sorted(election.contests)) or "PREP"
+    return f"{kind.replace('_', '')}_{election.entidad_id or 0:02d}"
+
+
+def file_names(election: Election, cut: datetime) -> tuple[str, str, str]:
+    """(zip, results CSV, candidacies CSV) names: `20240602_2000_PREP_GUB_CDMX.zip`,
+    `CDMX_GUB_2024.csv`, `CDMX_GUB_CANDIDATURAS.csv`."""
+    code = release_code(election)
+    kind, _, ent = code.partition("_")
+    return (f"{cut:%Y%m%d_%H%M}_PREP_{code}.zip", f"{ent}_{kind}_{cut:%Y}.csv",
+            f"{ent}_{kind}_CANDIDATURAS.csv")
+
+
+@dataclass(frozen=True)
+class Published:
+    path: Path
+    manifest: Manifest
+    manifest_bytes: bytes
+
+
+def previous_cut(folder: Path) -> tuple[Path, bytes, Manifest] | None:
+    """The latest cut in `folder` (names sort by time) with its manifest."""
+    names = sorted(p for p in folder.glob("*.zip") if _CUT_NAME.fullmatch(p.name))
+    if not names:
+        return None
+    with zipfile.ZipFile(names[-1]) as archive:
+        data = archive.read(manifest.NAME)
+    return names[-1], data, manifest.parse(data, f"{names[-1].name}!{manifest.NAME}")
+
+
+class _Member:
+    """A zip member written in chunks, hashed as written."""
+
+    def __init__(self, archive: zipfile.ZipFile, name: str) -> None:
+        self.name = name
+        self.stream = archive.open(name, "w", force_zip64=True)
+        self.hash = hashlib.sha256()
+        self.buffer: list[bytes] = []
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self.buffer.append(data)
+        self.size += len(data)
+        if self.size >= CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        chunk = b"".join(self.buffer)
+        self.hash.update(chunk)
+        self.stream.write(chunk)
+        self.buffer, self.size = [], 0
+
+    def close(self) -> str:
+        self.flush()
+        self.stream.close()
+        return self.hash.hexdigest()
+
+
+def _member(archive: zipfile.ZipFile, name: str, parts: Iterable[bytes]) -> str:
+    out = _Member(archive, name)
+    for part in parts:
+        out.write(part)
+    return out.close()
+
+
+@dataclass(frozen=True)
+class CutInput:
+    """Everything one cut is made of, read at one moment."""
+    election: Election
+    election_bytes: bytes
+    records: dict[str, ActaRecord]
+    heads: dict[str, tuple[int, str]]
+    node_pems: dict[str, bytes]
+    hq_pub: bytes
+    names_file: Path | None = None
+
+
+def write_zip(path: Path, data: CutInput, cut: datetime, final: bool, number: int,
+              previous: Previous | None, key: Ed25519PrivateKey,
+              wire: Iterable[bytes]) -> tuple[Manifest, bytes]:
+    """Write the cut's zip at `path` (a temporary place); returns its manifest and bytes."""
+    election = data.election
+    zip_name, results_name, cand_name = file_names(election, cut)
+    records = write.ordered(election, data.records.values())
+    summary = write.summary(election, records, final).fields()
+    layout = write.Layout.of(election)
+    files: dict[str, str] = {}
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=COMPRESSLEVEL) as archive:
+        rows = write.lines(election, {r.key: r for r in records}, cut, final)
+        files[results_name] = _member(archive, results_name, _utf8(rows, bom=True))
+        items = candidaturas.candidacies(election, data.names_file)
+        files[cand_name] = _member(archive, cand_name, _utf8(candidaturas.lines(election, items), bom=True))
+        text = leeme.render(election, zip_name=zip_name, results_name=results_name,
+                            candidaturas_name=cand_name, cut_line=write.cut_line(cut, election),
+                            final=final, header=layout.header)
+        files["LEEME.txt"] = _member(archive, "LEEME.txt", [BOM, text.encode()])
+        files[CATALOG] = _member(archive, CATALOG, [data.election_bytes])
+        files[evidence.INDEX] = _member(archive, evidence.INDEX, _utf8(evidence.index_lines(records)))
+        files[evidence.WIRE] = _member(archive, evidence.WIRE, wire)
+        files[HQ_PUB] = _member(archive, HQ_PUB, [data.hq_pub])
+        for node, pem in sorted(data.node_pems.items()):
+            files[f"nodos/{node}.pub"] = _member(archive, f"nodos/{node}.pub", [pem])
+        built = Manifest(
+            name=zip_name, release=release_code(election), election=election.name, number=number,
+            cut=f"{cut:%Y-%m-%dT%H:%M}", timezone=election.timezone,
+            cut_utc=f"{write.utc_of(cut, election):%Y-%m-%dT%H:%M:%SZ}", final=final, previous=previous,
+            nodes=dict(data.heads), files=files, summary=summary,
+            hq_key=manifest.sha256(data.hq_pub))
+        body = built.encode()
+        archive.writestr(manifest.NAME, body)
+        archive.writestr(manifest.SIG, manifest.sign(key, body))
+    return built, body
+
+
+def _utf8(lines: Iterable[str], bom: bool = False) -> Iterable[bytes]:
+    if bom:
+        yield BOM
+    for text in lines:
+        yield text.encode("utf-8")
+
+
+def cut_time(election: Election, at: datetime | None) -> datetime:
+    """The cut's local official time to the minute: `at` (aware, or naive = local official
+    time), default now."""
+    if at is None:
+        return write.local_of(datetime.now(UTC), election)
+    if at.tzinfo is None:
+        return at.replace(second=0, microsecond=0)
+    return write.local_of(at, election)
+
+
+def publish(hq: HQDir, *, at: datetime | None = None, final: bool = False,
+            counter: Counter | None = None, site: bool = True) -> Published:
+    """Write one cut under DATA/publicacion/ (and the site beside it); BadInput when the cut
+    cannot be made (no catalog, a cut of that minute exists, the final cut is out)."""
+    election = hq.election()
+    if election is None:
+        raise BadInput(str(hq.election_path), "HQ has no election catalog (catd-hq init --election FILE)")
+    if counter is None:
+        from hq import count as hq_count
+        counter = getattr(hq_count, "count")  # noqa: B009 — the count lands with issue 9
+    folder = hq.root / PUBLICACION
+    folder.mkdir(exist_ok=True)
+    cut = cut_time(election, at)
+    zip_name = file_names(election, cut)[0]
+    if (folder / zip_name).exists():
+        raise BadInput(str(folder / zip_name), "a cut of this minute is already published; "
+                                               "a cut is never rewritten")
+    last = previous_cut(folder)
+    if last is not None:
+        last_path, _, last_manifest = last
+        if last_manifest.final:
+            raise BadInput(str(last_path), "the final cut is already published")
+        if f"{cut:%Y-%m-%dT%H:%M}" <= last_manifest.cut:
+            raise BadInput("--at", f"{cut:%Y-%m-%d %H:%M} is not after the last cut ({last_manifest.cut})")
+    previous = None if last is None else Previous(last[0].name, manifest.sha256(last[1]))
+    number = 1 if last is None else last[2].number + 1
+    conn = hq.connect()
+    tmp = Path(tempfile.mkdtemp(prefix=".corte-", dir=folder))
+    try:
+        with evidence.snapshot(conn):
+            heads = evidence.heads(conn)
+            data = CutInput(election=election, election_bytes=hq.election_path.read_bytes(),
+                            records=counter(conn, election).actas, heads=heads,
+                            node_pems=evidence.node_pems(conn, heads), hq_pub=hq.pub_path.read_bytes(),
+                            names_file=hq.root / NAMES_FILE)
+            built, body = write_zip(tmp / zip_name, data, cut, final, number, previous, hq.private_key(),
+                                    evidence.wire_lines(conn, heads))
+        with (tmp / zip_name).open("rb") as done:
+            os.fsync(done.fileno())
+        os.rename(tmp / zip_name, folder / zip_name)
+        fsync_dir(folder)
+    finally:
+        conn.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    if site:
+        from hq.release.site import build
+
+        build.write_site(hq, folder, data, built)
+    return Published(folder / zip_name, built, body)
