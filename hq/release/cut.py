@@ -223,7 +223,7 @@ def publish(hq: HQDir, *, at: datetime | None = None, final: bool = False,
         conn.close()
         shutil.rmtree(tmp, ignore_errors=True)
     if site:
-        from hq.release.site import build
+        from hq.release.site.build import write_site  # the site imports this module
 
-        build.write_site(hq, folder, data, built)
+        write_site(hq, folder, data, built)
     return Published(folder / zip_name, built, body)
