@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from catd_node.blobs import fsync_dir
 from catd_node.catalog import Election
 from catd_node.errors import BadInput
-from hq.count import ActaRecord, Count
+from hq.count import ActaRecord, Count, count
 from hq.release import candidaturas, evidence, leeme, manifest, write
 from hq.release.manifest import Manifest, Previous
 from hq.store import HQDir
@@ -185,9 +185,7 @@ def publish(hq: HQDir, *, at: datetime | None = None, final: bool = False,
     election = hq.election()
     if election is None:
         raise BadInput(str(hq.election_path), "HQ has no election catalog (catd-hq init --election FILE)")
-    if counter is None:
-        from hq import count as hq_count
-        counter = getattr(hq_count, "count")  # noqa: B009 — the count lands with issue 9
+    counter = counter or count
     folder = hq.root / PUBLICACION
     folder.mkdir(exist_ok=True)
     cut = cut_time(election, at)
