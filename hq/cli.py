@@ -8,7 +8,7 @@ import json
 import os
 import signal
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from catd_node.cli import setup_logging
@@ -174,8 +174,10 @@ async def serve(hq: HQDir, host: str, port: int, workers: int = 0, access_log: b
 
     from aiohttp import web
 
+    from hq import schedule
     from hq.app import create_app
 
+    plan = schedule.load(hq, hq.election(), datetime.now(UTC))   # a bad hq.toml stops serve before it starts
     runner = web.AppRunner(create_app(hq, workers), shutdown_timeout=10,
                            access_log=logging.getLogger("aiohttp.access") if access_log else None)
     await runner.setup()
@@ -187,9 +189,13 @@ async def serve(hq: HQDir, host: str, port: int, workers: int = 0, access_log: b
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    publishing = schedule.start(hq, plan)
     try:
         await stop.wait()
     finally:
+        if publishing is not None:
+            publishing.cancel()
+            await asyncio.gather(publishing, return_exceptions=True)
         await runner.cleanup()
     print("catd-hq stopped", flush=True)
     return EXIT_OK

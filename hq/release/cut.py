@@ -8,6 +8,7 @@ read in one read transaction: the receiver keeps storing while a cut is written.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import re
@@ -15,7 +16,8 @@ import shutil
 import sqlite3
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -178,6 +180,20 @@ def cut_time(election: Election, at: datetime | None) -> datetime:
     return write.local_of(at, election)
 
 
+@contextmanager
+def _one_at_a_time(folder: Path) -> Iterator[None]:
+    """One cut at a time (the schedule and a hand-run `catd-hq publish` may meet): an flock on
+    publicacion/.lock; temporary folders a killed writer left behind are removed under it."""
+    with (folder / ".lock").open("a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise BadInput(str(folder), "another cut is being written now") from exc
+        for stale in folder.glob(".corte-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        yield
+
+
 def publish(hq: HQDir, *, at: datetime | None = None, final: bool = False,
             counter: Counter | None = None, site: bool = True) -> Published:
     """Write one cut under DATA/publicacion/ (and the site beside it); BadInput when the cut
@@ -185,10 +201,19 @@ def publish(hq: HQDir, *, at: datetime | None = None, final: bool = False,
     election = hq.election()
     if election is None:
         raise BadInput(str(hq.election_path), "HQ has no election catalog (catd-hq init --election FILE)")
-    counter = counter or count
     folder = hq.root / PUBLICACION
     folder.mkdir(exist_ok=True)
-    cut = cut_time(election, at)
+    with _one_at_a_time(folder):
+        data, built, body = _write(hq, election, folder, cut_time(election, at), final, counter or count)
+    if site:
+        from hq.release.site.build import write_site  # the site imports this module
+
+        write_site(hq, folder, data, built)
+    return Published(folder / built.name, built, body)
+
+
+def _write(hq: HQDir, election: Election, folder: Path, cut: datetime, final: bool,
+           counter: Counter) -> tuple[CutInput, Manifest, bytes]:
     zip_name = file_names(election, cut)[0]
     if (folder / zip_name).exists():
         raise BadInput(str(folder / zip_name), "a cut of this minute is already published; "
@@ -220,8 +245,4 @@ def publish(hq: HQDir, *, at: datetime | None = None, final: bool = False,
     finally:
         conn.close()
         shutil.rmtree(tmp, ignore_errors=True)
-    if site:
-        from hq.release.site.build import write_site  # the site imports this module
-
-        write_site(hq, folder, data, built)
-    return Published(folder / zip_name, built, body)
+    return data, built, body
