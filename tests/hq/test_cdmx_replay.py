@@ -9,15 +9,14 @@ truncates to 69.5125.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from catd_node import actas, catalog, tally
 from hq import cli
 from hq.release import read
+from tests import releasekit
 
-CDMX = Path(__file__).resolve().parents[2].parent / "shared" / "domain-data" / "cdmx-2024"
+CDMX = releasekit.DOMAIN / "cdmx-2024"
 PUBLISHED_VOTES = 5_516_482
 PUBLISHED_LISTA_NOMINAL = 7_935_947
 # The three actas above their ceiling: (key, computed total, ceiling).
