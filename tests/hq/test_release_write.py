@@ -14,10 +14,9 @@ from catd_node import keys
 from hq.release import cut as hq_cut
 from hq.release import read as release_read
 from tests.hq import publishkit as kit
-from tests.releasekit import header_2024
+from tests.releasekit import DOMAIN, header_2024
 
 CUT = datetime(2024, 6, 2, 20, 0)
-DOMAIN = Path("/work/shared/domain-data")
 
 
 def leeme_summary_header() -> list[str]:

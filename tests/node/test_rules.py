@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -179,7 +178,9 @@ def test_percent_is_the_exact_truncation(part, whole):
 
 def leeme_g_summary_header() -> list[str]:
     """The summary header line of the 2024 template, as LEEME_G prints it (its spelling kept)."""
-    text = Path("/work/shared/domain-data/LEEME_G.txt").read_text(encoding="utf-8")
+    from tests.releasekit import DOMAIN
+
+    text = (DOMAIN / "LEEME_G.txt").read_text(encoding="utf-8")
     line = next(line for line in text.splitlines() if line.startswith("ACTAS_ESPERADAS|"))
     return line.strip().split("|")
 
