@@ -39,7 +39,7 @@ def test_serve_publishes_on_schedule_and_serves_the_site(tmp_path):
         assert status == 200
         folder = hq.root / "publicacion"
         zips = wait_for(lambda: list(folder.glob("*.zip")), 120, "the scheduled cut")
-        wait_for(lambda: b"Resultados preliminares" in get(url + "/")[2], 120, "the front page (written last)")
+        wait_for(lambda: b"Resultados preliminares" in get(url + "/")[2], 120, "the front page, written last")
         assert zips[0].name.encode() in get(url + "/descargas.html")[2]
         status, headers, body = get(url + "/")
         assert status == 200 and headers["Content-Type"].startswith("text/html")

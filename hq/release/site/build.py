@@ -177,7 +177,8 @@ class Site:
 
     def write(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        put(self.root / "estilo.css", (HERE / "static" / "estilo.css").read_bytes())
+        for name in ("estilo.css", "icono.svg"):
+            put(self.root / name, (HERE / "static" / name).read_bytes())
         written = self.acta_pages()
         self.areas()
         self.downloads()

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 from hq.release.site.pages import Bar
 
-WIDTH = 640
+WIDTH = 480
 ROW = 34
-LABEL = 150
-VALUE_ROOM = 150
+LABEL = 132
+VALUE_ROOM = 128
 
 
 @dataclass(frozen=True)

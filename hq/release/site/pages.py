@@ -74,8 +74,8 @@ def candidacy_bars(items: Iterable[Candidacy], summary: tally.Summary) -> list[B
     bars = []
     for c in items:
         votes = sum(summary.totals.get(f, 0) for f in c.fields)
-        bars.append(Bar(c.label, c.propietaria or c.label.replace("_", " – "), votes,
-                        tally.percent(votes, total), colour(c.label)))
+        title = c.propietaria or (c.label.replace("_", " – ") if c.parties else "Candidatura independiente")
+        bars.append(Bar(c.label, title, votes, tally.percent(votes, total), colour(c.label)))
     return sorted(bars, key=lambda b: -b.votes)
 
 
