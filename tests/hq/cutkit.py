@@ -43,7 +43,7 @@ class Published:
     zip: Path
 
 
-def report_everything(hq: HQDir, a: DataDir, b: DataDir) -> None:
+def report_everything(hq: HQDir, a: DataDir, b: DataDir, deliver: bool = True) -> None:
     ck.acopio(a, ck.A1, mecanismo_traslado="F")
     ck.report(a, ck.A1, ck.values(ck.A1, PAN=30, PRI=20, MORENA=25))
     ck.report(a, ck.A2, ck.values(ck.A2, MORENA=500))                 # excede
@@ -54,8 +54,9 @@ def report_everything(hq: HQDir, a: DataDir, b: DataDir) -> None:
     ck.report(a, ck.ANY, ck.values(ck.ANY, PAN=1))                    # no CATD in the catalog
     ck.report(b, ck.OUTSIDE, ck.values(ck.OUTSIDE, PAN=3))            # fuera de catálogo
     ck.report(b, ck.A1, ck.values(ck.A1, PAN=99))                     # A's acta: a conflict
-    ck.deliver(hq, a)
-    ck.deliver(hq, b)
+    if deliver:
+        ck.deliver(hq, a)
+        ck.deliver(hq, b)
 
 
 def published_hq(tmp: Path) -> Published:
