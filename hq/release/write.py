@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 
 from catd_node import actas, tally
 from catd_node.catalog import NO_REGISTRADOS, NULOS, ActaSpec, Election, split_clave_acta
@@ -61,14 +62,27 @@ def wrap(key: str) -> str:
     return f'="{key}"'
 
 
+@lru_cache(maxsize=64)
+def _date(utc_day: str, days: int) -> str:
+    """`DD/MM/YYYY` of the UTC date `YYYY-MM-DD` moved by `days`."""
+    moved = date.fromisoformat(utc_day) + timedelta(days=days)
+    return f"{moved.day:02d}/{moved.month:02d}/{moved.year}"
+
+
 def stamp(at: str | None, election: Election, offset: timedelta | None = None) -> str:
     """`02/06/2024 20:15:03 (UTC-6)`: a packet's UTC time (RFC 3339, its form checked when HQ
     received it) in local official time, seconds truncated, the official label appended."""
     if at is None:
         return ""
-    # Sliced, not strptime: a national cut stamps half a million times (benchmarks/publish.py).
+    shift = election.local_offset() if offset is None else offset
+    # Sliced, not parsed: a national cut stamps half a million times (benchmarks/publish.py).
+    # Official offsets are whole hours; an offset with minutes takes datetime's way.
+    hours, rest = divmod(int(shift.total_seconds()), 3600)
+    if rest == 0:
+        days, hour = divmod(int(at[11:13]) + hours, 24)
+        return f"{_date(at[0:10], days)} {hour:02d}{at[13:19]} ({election.timezone})"
     t = datetime(int(at[0:4]), int(at[5:7]), int(at[8:10]), int(at[11:13]), int(at[14:16]), int(at[17:19]))
-    t += election.local_offset() if offset is None else offset
+    t += shift
     label = election.timezone
     return f"{t.day:02d}/{t.month:02d}/{t.year} {t.hour:02d}:{t.minute:02d}:{t.second:02d} ({label})"
 
@@ -150,6 +164,7 @@ def _fuera_parts(election: Election, key: str) -> tuple[str, ...]:
 
 
 _OFF_BALLOT = ""      # a column whose field is not on this acta's ballot (a field name is never empty)
+_WORDS = {actas.SIN_DATO: "SIN DATO", actas.ILEGIBLE: actas.ILEGIBLE}
 
 
 class RowWriter:
@@ -187,9 +202,11 @@ class RowWriter:
             out += [NO_APLICA if f is None else actas.NOT_ON_BALLOT if f == _OFF_BALLOT else SIN_ACTA
                     for f in plan]
         else:
-            get = record.values.get
+            words = _WORDS
+            shown = {f: str(v) if type(v) is int else words.get(str(v), actas.ILEGIBLE)
+                     for f, v in record.values.items()}
             out += [NO_APLICA if f is None else actas.NOT_ON_BALLOT if f == _OFF_BALLOT
-                    else _shown(get(f, actas.SIN_DATO)) for f in plan]
+                    else shown.get(f, "SIN DATO") for f in plan]
         out += [
             SIN_ACTA if sin_acta else str(result.total),
             str(spec.lista_nominal) if spec is not None else NO_APLICA,
@@ -205,13 +222,6 @@ class RowWriter:
             stamp(record.captured_at, election, offset), stamp(record.verified_at, election, offset),
             record.origen or "", record.digitalizacion or "", record.tipo_documento or "",
         ]
-
-
-def _shown(value: object) -> str:
-    """A captured value as printed: the number, SIN DATO or ILEGIBLE."""
-    if type(value) is int:
-        return str(value)
-    return "SIN DATO" if value == actas.SIN_DATO else actas.ILEGIBLE
 
 
 def line(cells: Iterable[str]) -> str:

@@ -9,6 +9,8 @@ from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from catd_node import keys
 from hq.release import cut as hq_cut
@@ -185,3 +187,17 @@ def test_candidacies_group_coalition_fields_and_take_names_from_the_official_fil
     assert found["PVEM_PT_MORENA"].propietaria == "CLARA MARINA BRUGADA MOLINA"
     assert found["PAN_PRI_PRD"].propietaria == "SANTIAGO TABOADA CORTINA"
     assert found["MC"].propietaria == "SALOMON CHERTORIVSKI WOLDENBERG"
+
+
+@given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31)),
+       st.sampled_from(["UTC-6", "UTC-5", "UTC-7", "UTC-8", "UTC+1", "UTC-3:30"]))
+def test_stamp_is_local_official_time_with_its_label(moment, label):
+    """The sliced fast path agrees with datetime arithmetic for any time and offset."""
+    from dataclasses import replace
+
+    from hq.release.write import stamp
+
+    election = replace(kit.election(), timezone=label)
+    at = moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    local = moment.replace(microsecond=0) + election.local_offset()
+    assert stamp(at, election) == f"{local:%d/%m/%Y %H:%M:%S} ({label})"
