@@ -18,7 +18,7 @@ import tempfile
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from catd_node.blobs import fsync_dir
 from catd_node.catalog import Election
 from catd_node.errors import BadInput
-from hq.count import ActaRecord, Count, count
+from hq.count import ActaRecord, Count, count_rows
 from hq.release import candidaturas, evidence, leeme, manifest, write
 from hq.release.manifest import Manifest, Previous
 from hq.store import HQDir
@@ -127,16 +127,21 @@ class CutInput:
 
 
 def write_zip(path: Path, data: CutInput, cut: datetime, final: bool, number: int,
-              previous: Previous | None, key: Ed25519PrivateKey,
-              wire: Iterable[bytes]) -> tuple[Manifest, bytes]:
-    """Write the cut's zip at `path` (a temporary place); returns its manifest and bytes."""
+              previous: Previous | None, key: Ed25519PrivateKey, wire: Iterable[bytes],
+              counted: Callable[[], dict[str, ActaRecord]] | None = None,
+              ) -> tuple[Manifest, bytes, dict[str, ActaRecord]]:
+    """Write the cut's zip at `path` (a temporary place): the evidence first, then the rows
+    `counted()` gives once it is read (default: `data.records`). Returns the manifest, its
+    bytes and the records."""
     election = data.election
     zip_name, results_name, cand_name = file_names(election, cut)
-    records = write.ordered(election, data.records.values())
-    summary = write.summary(election, records, final).fields()
     layout = write.Layout.of(election)
     files: dict[str, str] = {}
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=COMPRESSLEVEL) as archive:
+        files[evidence.WIRE] = _member(archive, evidence.WIRE, wire)
+        held = counted() if counted is not None else data.records
+        records = write.ordered(election, held.values())
+        summary = write.summary(election, records, final).fields()
         rows = write.lines(election, {r.key: r for r in records}, cut, final)
         files[results_name] = _member(archive, results_name, _utf8(rows, bom=True))
         items = candidaturas.candidacies(election, data.names_file)
@@ -147,7 +152,6 @@ def write_zip(path: Path, data: CutInput, cut: datetime, final: bool, number: in
         files["LEEME.txt"] = _member(archive, "LEEME.txt", [BOM, text.encode()])
         files[CATALOG] = _member(archive, CATALOG, [data.election_bytes])
         files[evidence.INDEX] = _member(archive, evidence.INDEX, _utf8(evidence.index_lines(records)))
-        files[evidence.WIRE] = _member(archive, evidence.WIRE, wire)
         files[HQ_PUB] = _member(archive, HQ_PUB, [data.hq_pub])
         for node, pem in sorted(data.node_pems.items()):
             files[f"nodos/{node}.pub"] = _member(archive, f"nodos/{node}.pub", [pem])
@@ -160,7 +164,7 @@ def write_zip(path: Path, data: CutInput, cut: datetime, final: bool, number: in
         body = built.encode()
         archive.writestr(manifest.NAME, body)
         archive.writestr(manifest.SIG, manifest.sign(key, body))
-    return built, body
+    return built, body, held
 
 
 def _utf8(lines: Iterable[str], bom: bool = False) -> Iterable[bytes]:
@@ -204,7 +208,7 @@ def publish(hq: HQDir, *, at: datetime | None = None, final: bool = False,
     folder = hq.root / PUBLICACION
     folder.mkdir(exist_ok=True)
     with _one_at_a_time(folder):
-        data, built, body = _write(hq, election, folder, cut_time(election, at), final, counter or count)
+        data, built, body = _write(hq, election, folder, cut_time(election, at), final, counter)
     if site:
         from hq.release.site.build import write_site  # the site imports this module
 
@@ -213,7 +217,10 @@ def publish(hq: HQDir, *, at: datetime | None = None, final: bool = False,
 
 
 def _write(hq: HQDir, election: Election, folder: Path, cut: datetime, final: bool,
-           counter: Counter) -> tuple[CutInput, Manifest, bytes]:
+           counter: Counter | None) -> tuple[CutInput, Manifest, bytes]:
+    """The zip, in a temporary folder then renamed. Rows are counted (hq.count.count_rows)
+    from the very packets the evidence publishes, read once in one snapshot; `counter`
+    replaces that count (tests)."""
     zip_name = file_names(election, cut)[0]
     if (folder / zip_name).exists():
         raise BadInput(str(folder / zip_name), "a cut of this minute is already published; "
@@ -232,12 +239,19 @@ def _write(hq: HQDir, election: Election, folder: Path, cut: datetime, final: bo
     try:
         with evidence.snapshot(conn):
             heads = evidence.heads(conn)
-            data = CutInput(election=election, election_bytes=hq.election_path.read_bytes(),
-                            records=counter(conn, election).actas, heads=heads,
-                            node_pems=evidence.node_pems(conn, heads), hq_pub=hq.pub_path.read_bytes(),
-                            names_file=hq.root / NAMES_FILE)
-            built, body = write_zip(tmp / zip_name, data, cut, final, number, previous, hq.private_key(),
-                                    evidence.wire_lines(conn, heads))
+            data = CutInput(election=election, election_bytes=hq.election_path.read_bytes(), records={},
+                            heads=heads, node_pems=evidence.node_pems(conn, heads),
+                            hq_pub=hq.pub_path.read_bytes(), names_file=hq.root / NAMES_FILE)
+            stream = evidence.Stream(conn, heads)
+
+            def counted() -> dict[str, ActaRecord]:
+                if counter is not None:
+                    return counter(conn, election).actas
+                return count_rows(election, stream.rows).actas
+
+            built, body, records = write_zip(tmp / zip_name, data, cut, final, number, previous,
+                                             hq.private_key(), stream.lines(), counted)
+            stream.rows.clear()
         with (tmp / zip_name).open("rb") as done:
             os.fsync(done.fileno())
         os.rename(tmp / zip_name, folder / zip_name)
@@ -245,4 +259,5 @@ def _write(hq: HQDir, election: Election, folder: Path, cut: datetime, final: bo
     finally:
         conn.close()
         shutil.rmtree(tmp, ignore_errors=True)
+    data = replace(data, records=records)
     return data, built, body

@@ -15,12 +15,14 @@ packets written all describe the same moment while the receiver keeps writing.
 from __future__ import annotations
 
 import base64
+import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from json.encoder import encode_basestring
 
-from hq.count import ActaRecord
+from hq.count import ActaRecord, Row
+from hq.store import COUNT_KINDS
 
 WIRE = "evidencia.ndjson"
 INDEX = "evidencia_actas.txt"
@@ -54,19 +56,40 @@ def wire_line(seq: int, canonical: bytes, hash_hex: str, sig: bytes) -> bytes:
     return f'{{"canonical":{text},"hash":"{hash_hex}","seq":{seq},"sig":"{sig64}"}}\n'.encode()
 
 
+class Stream:
+    """Each covered node's packets 1..head, node by node, as NDJSON wire lines; on the way, the
+    rows the count reads (`hq.count.Row`), so the published rows are counted from exactly the
+    packets the cut publishes, read once."""
+
+    def __init__(self, conn: sqlite3.Connection, covered: dict[str, tuple[int, str]]) -> None:
+        self.conn, self.covered = conn, covered
+        self.rows: list[Row] = []
+
+    def lines(self) -> Iterator[bytes]:
+        counted = frozenset(COUNT_KINDS)
+        keep = self.rows.append
+        for node, (head, _) in sorted(self.covered.items()):
+            after = 0
+            while after < head:
+                page = self.conn.execute(
+                    "SELECT seq, canonical, hash, sig, kind, at, received_at, acta FROM packets"
+                    " WHERE node = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+                    (node, after, head, _PAGE)).fetchall()
+                if not page:
+                    break
+                for seq, canonical, hash_hex, sig, kind, at, received_at, acta in page:
+                    data = bytes(canonical)
+                    yield wire_line(int(seq), data, str(hash_hex), bytes(sig))
+                    if kind in counted:
+                        # A capture is read for its time only (as hq.count reads it from the store).
+                        body = {} if kind == "acta.captured" else json.loads(data)["body"]
+                        keep(Row(node, int(seq), kind, at, received_at, acta, body))
+                after = int(page[-1][0])
+
+
 def wire_lines(conn: sqlite3.Connection, covered: dict[str, tuple[int, str]]) -> Iterator[bytes]:
-    """Each covered node's packets 1..head, node by node, as NDJSON wire lines."""
-    for node, (head, _) in sorted(covered.items()):
-        after = 0
-        while after < head:
-            rows = conn.execute(
-                "SELECT seq, canonical, hash, sig FROM packets WHERE node = ? AND seq > ? AND seq <= ?"
-                " ORDER BY seq LIMIT ?", (node, after, head, _PAGE)).fetchall()
-            if not rows:
-                return
-            for seq, canonical, hash_hex, sig in rows:
-                yield wire_line(int(seq), bytes(canonical), str(hash_hex), bytes(sig))
-            after = int(rows[-1][0])
+    """The wire lines alone."""
+    return Stream(conn, covered).lines()
 
 
 def index_lines(records: Iterable[ActaRecord]) -> Iterator[str]:
