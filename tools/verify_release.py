@@ -63,6 +63,7 @@ OLD_CONTROLS = {"BOLETAS_SOBRANTES": "TOTAL_BOLETAS_SOBRANTES", "PERSONAS_VOTARO
                 "REPRESENTANTES_VOTARON": "TOTAL_REP_PARTIDO_CI_VOTARON",
                 "TOTAL_ASENTADO": "TOTAL_VOTOS_ASENTADO"}
 TEMPLATE_NAMES = {"no_registrados": "NO_REGISTRADOS", "nulos": "NULOS"}
+ACTA_KEY = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{0,63}")
 CUT_NAME = re.compile(r"\d{8}_\d{4}_PREP_[A-Z0-9]+_[A-Z0-9]+\.zip")
 
 
@@ -225,6 +226,7 @@ class Chain:
         self.images: dict[str, tuple[int, str | None, dict[str, Any]]] = {}
         self.assigned: dict[tuple[str, str], int] = {}
         self.captured: dict[int, tuple[str | None, str]] = {}
+        self.replaced: dict[str, list[int]] = {}    # acta → seqs of assignments replacing its image
         self.touched: dict[str, list[int]] = {}     # acta → seqs of every packet naming it
 
     def add(self, seq: int, kind: str, at: str, body: dict[str, Any]) -> None:
@@ -241,8 +243,22 @@ class Chain:
             sha = (body.get("image") or {}).get("sha256") if isinstance(body.get("image"), dict) else None
             if isinstance(sha, str):
                 self.images.setdefault(sha, (seq, acta, body))
-        elif kind == "acta.assigned" and acta is not None and isinstance(body.get("image_sha256"), str):
-            self.assigned.setdefault((acta, body["image_sha256"]), seq)
+        elif kind == "acta.assigned" and acta is not None:
+            if isinstance(body.get("image_sha256"), str):
+                self.assigned.setdefault((acta, body["image_sha256"]), seq)
+            if body.get("replaces") is not None:
+                self.replaced.setdefault(acta, []).append(seq)
+
+    def bound(self, acta: str, sha: object, before: int) -> bool:
+        """This CATD linked image `sha` to `acta` (digitized or assigned) before packet `before`,
+        and no assignment replaced the acta's image in between: a capture is of its own image."""
+        if not isinstance(sha, str):
+            return False
+        image = self.images.get(sha)
+        links = [image[0]] if image is not None and image[1] == acta else []
+        links += [self.assigned[(acta, sha)]] if (acta, sha) in self.assigned else []
+        moved = self.replaced.get(acta, [])
+        return any(link < before and not any(link < r < before for r in moved) for link in links)
 
 
 def choice(body: dict[str, Any], name: str, allowed: set[str], default: str | None) -> str | None:
@@ -252,6 +268,8 @@ def choice(body: dict[str, Any], name: str, allowed: set[str], default: str | No
 
 def record(cat: Catalog, key: str, chain: Chain) -> dict[str, Any] | None:
     """The record the count makes of `key` from this chain's reports, or None."""
+    if key not in cat.actas and not ACTA_KEY.fullmatch(key):
+        return None   # not an acta key (a formula, a space…): never a row
     standing: tuple[int, str, str, dict[str, Any]] | None = None
     history: list[int] = []
     for report in chain.reports.get(key, []):
@@ -264,7 +282,8 @@ def record(cat: Catalog, key: str, chain: Chain) -> dict[str, Any] | None:
             continue
         if standing is None:
             standing = report
-    if standing is None:
+    if standing is None or (standing[1] == "acta.verified"
+                            and not chain.bound(key, standing[3].get("image_sha256"), standing[0])):
         return None
     seq, kind, at, body = standing
     evidence = set(history) | {seq}
@@ -358,7 +377,9 @@ def row(cat: Catalog, rec: dict[str, Any]) -> list[str]:
             {"counted": "1", "out_of_catalog": "2"}.get(rec["cls"], "0"), rec["mecanismo"] or ""]
     if sin:
         return [*out, *["N/A"] * 7]
-    return [*out, (rec["sha"] or "").upper(), stamp(cat, rec["acopio"]), stamp(cat, rec["captured"]),
+    sha = rec["sha"] or ""
+    code = sha.upper() if re.fullmatch(r"[0-9a-f]{64}", sha) else ""   # a hostile node's text: not printed
+    return [*out, code, stamp(cat, rec["acopio"]), stamp(cat, rec["captured"]),
             stamp(cat, rec["verified"]), rec["origen"] or "", rec["digit"] or "", rec["tipo"] or ""]
 
 

@@ -13,12 +13,13 @@ is made spreadsheet-safe by `text_cell`. `|`-separated, UTF-8 with BOM, CRLF.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 
-from catd_node import actas, tally
+from catd_node import actas, csvsafe, tally
 from catd_node.catalog import NO_REGISTRADOS, NULOS, ActaSpec, Election, split_clave_acta
 from hq.count import ActaRecord
 
@@ -47,14 +48,20 @@ FUERA_UBICACION = "3"
 # LEEME_G: the acta of voto desde el extranjero first, then the other modalities, when they
 # belong to no district.
 _MODALITY_RANK = {"M": 0, "A": 1, "P": 2}
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def text_cell(text: str) -> str:
     """Free text as a cell: one line, no delimiter, and never run as a formula by a
-    spreadsheet (the rule of catd_node/csvsafe.cell: a leading quote before = + - @ tab CR)."""
-    text = " ".join(text.replace(DELIMITER, " ").split())
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    spreadsheet (catd_node/csvsafe.cell: a leading quote before = + - @)."""
+    return str(csvsafe.cell(" ".join(text.replace(DELIMITER, " ").split())))
+
+
+def integrity_code(sha: object) -> str:
+    """CODIGO_INTEGRIDAD: the image's SHA-256 in upper case (LEEME_G's example), or empty when
+    the node's text is no SHA-256 — a node with a stolen key can name its image anything, and
+    that text must not reach a cell (issue 12)."""
+    return sha.upper() if isinstance(sha, str) and _SHA256.fullmatch(sha) else ""
 
 
 def wrap(key: str) -> str:
@@ -218,7 +225,7 @@ class RowWriter:
             return [*out, *[NO_APLICA] * 7]
         offset = self.offset
         return [
-            *out, (record.image_sha256 or "").upper(), stamp(record.acopio_at, election, offset),
+            *out, integrity_code(record.image_sha256), stamp(record.acopio_at, election, offset),
             stamp(record.captured_at, election, offset), stamp(record.verified_at, election, offset),
             record.origen or "", record.digitalizacion or "", record.tipo_documento or "",
         ]

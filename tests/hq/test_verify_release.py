@@ -133,3 +133,24 @@ def test_a_row_changed_between_cuts_without_a_packet_is_caught(capsys, tmp_path)
     ours, theirs = both(capsys, str(p.zip), str(second))
     assert (ours.code, ours.subject) == (theirs.code, theirs.subject) == (1, f"acta {ck.A1}"), \
         (ours.text, theirs.text)
+
+
+def test_reports_the_count_refuses_are_no_rows_for_either_verifier(capsys, tmp_path):
+    """A capture on an image never linked to its acta, and an acta key that is a formula: the
+    count refuses both (conflicts), the cut has no row for them, and neither verifier calls
+    them left out."""
+    hq, a, b = ck.hq_two_catd(tmp_path)
+    other = ck.digitize(a, ck.A2)                                   # an image of A2 …
+    vals = ck.values(ck.A1, PAN=5)
+    captured = ck.append(a, "acta.captured", {"acta": ck.A1, "image_sha256": other.body["image"]["sha256"],
+                                              "values": vals, "by": "ana", "round": 1})
+    ck.verify(a, ck.A1, vals, other.body["image"]["sha256"], captured.seq)   # … reported as A1's
+    ck.report(b, "=HYPERLINK(x)", ck.values(ck.OUTSIDE, PAN=1))
+    ck.report(b, ck.B1, ck.values(ck.B1, PAN=2))
+    ck.deliver(hq, a)
+    ck.deliver(hq, b)
+    path = cut.publish(hq, at=datetime(2024, 6, 2, 20, 0)).path
+    assert [line.split("|")[1] for line in cutkit.results_lines(cutkit.members(path)[RESULTS])[5:-1]] == \
+        [f'="{ck.B1}"']
+    ours, theirs = both(capsys, str(path))
+    assert (ours.code, theirs.code) == (0, 0), (ours.text, theirs.text)

@@ -137,7 +137,7 @@ class Site:
                      for name, value in zip(header, cells, strict=True)]
             self.render("acta.html", pages.acta_path(self.election, key), key=key, registered=True,
                         estado=_estado(record), observaciones=record.classification.published_observations,
-                        image=image, codigo=(record.image_sha256 or "").upper(), cells=shown,
+                        image=image, codigo=write.integrity_code(record.image_sha256), cells=shown,
                         since=self.built.name, node=record.node)
             written += 1
         for key in [k for k in state if k not in self.records]:
@@ -148,8 +148,9 @@ class Site:
 
     def image(self, sha: str | None) -> str | None:
         """`imagenes/<sha>.<ext>` when HQ holds the image (linked into the site once)."""
-        if sha is None:
-            return None
+        if not write.integrity_code(sha):
+            return None   # not an image's SHA-256 (a hostile node's text): no file to show
+        assert sha is not None
         blobs = self.hq.blobs()
         if not blobs.has(sha):
             return None
