@@ -12,7 +12,7 @@ import pytest
 from catd_node import actas
 from hq import cli
 from hq.count import count
-from hq.release import cut, manifest
+from hq.release import cut, evidence, manifest
 from tests.hq import countkit as ck
 from tests.hq import cutkit
 from tests.hq.test_release_write import read_results, unwrap
@@ -66,7 +66,7 @@ def test_a_cut_is_never_rewritten_and_nothing_follows_the_final(capsys, tmp_path
     assert code == 2 and "--at" in err
 
 
-def test_a_writer_that_dies_leaves_no_cut(tmp_path):
+def test_a_writer_that_dies_leaves_no_cut(tmp_path, monkeypatch):
     """The zip is built in a temporary folder and renamed: a failure half way publishes nothing."""
     hq, a, b = ck.hq_two_catd(tmp_path)
     cutkit.report_everything(hq, a, b)
@@ -78,6 +78,19 @@ def test_a_writer_that_dies_leaves_no_cut(tmp_path):
         cut.publish(hq, at=datetime(2024, 6, 2, 20, 0), counter=broken)
     folder = hq.root / "publicacion"
     assert not list(folder.glob("*.zip")) and not list(folder.glob(".corte-*"))
+    lines = evidence.Stream.lines
+
+    def failing(self):                      # the store fails half way through the evidence
+        for number, line in enumerate(lines(self)):
+            if number == 5:
+                raise OSError("I/O error")
+            yield line
+
+    monkeypatch.setattr(evidence.Stream, "lines", failing)
+    with pytest.raises(OSError, match="I/O error"):
+        cut.publish(hq, at=datetime(2024, 6, 2, 20, 0))
+    assert not list(folder.glob("*.zip")) and not list(folder.glob(".corte-*"))
+    monkeypatch.undo()
     assert cut.publish(hq, at=datetime(2024, 6, 2, 20, 0)).path.exists(), "the next try publishes"
 
 
