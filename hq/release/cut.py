@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import hashlib
 import os
 import queue
@@ -220,6 +221,20 @@ def cut_time(election: Election, at: datetime | None) -> datetime:
 
 
 @contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """A cut allocates millions of small acyclic objects (packets, bodies, rows); the cyclic
+    collector would walk them again and again for nothing (~20% of a cut's time, measured at
+    5,000 actas). Reference counting still frees them."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+@contextmanager
 def _one_at_a_time(folder: Path) -> Iterator[None]:
     """One cut at a time (the schedule and a hand-run `catd-hq publish` may meet): an flock on
     publicacion/.lock; temporary folders a killed writer left behind are removed under it."""
@@ -242,7 +257,7 @@ def publish(hq: HQDir, *, at: datetime | None = None, final: bool = False,
         raise BadInput(str(hq.election_path), "HQ has no election catalog (catd-hq init --election FILE)")
     folder = hq.root / PUBLICACION
     folder.mkdir(exist_ok=True)
-    with _one_at_a_time(folder):
+    with _one_at_a_time(folder), _no_cyclic_gc():
         data, built, body = _write(hq, election, folder, cut_time(election, at), final, counter)
     if site:
         from hq.release.site.build import write_site  # the site imports this module
