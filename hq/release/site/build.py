@@ -39,9 +39,13 @@ _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), au
 _IMAGE_TYPES = ((b"RIFF", "webp"), (b"\xff\xd8\xff", "jpg"), (b"\x89PNG", "png"))
 
 
-def put(path: Path, data: bytes) -> None:
-    """Replace `path` whole: a reader (or a CDN fetching it) never sees half a page."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def put(path: Path, data: bytes, made: set[Path] | None = None) -> None:
+    """Replace `path` whole: a reader (or a CDN fetching it) never sees half a page. `made`
+    remembers the folders already made (one mkdir per folder, not per page)."""
+    if made is None or path.parent not in made:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if made is not None:
+            made.add(path.parent)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
@@ -69,13 +73,14 @@ class Site:
         self.records = data.records
         self.cut_line = write.cut_line(_local(built), self.election)
         self.writer = write.RowWriter(self.election)
+        self.made: set[Path] = set()
 
     def render(self, template: str, path: str, **context: Any) -> None:
         depth = path.count("/")
         html = _ENV.get_template(template).render(
             election=self.election, cut_line=self.cut_line, final=self.built.final, root="../" * depth,
             page=template.removesuffix(".html"), **context)
-        put(self.root / path, html.encode("utf-8"))
+        put(self.root / path, html.encode("utf-8"), self.made)
 
     def front(self) -> None:
         summary = write.summary(self.election, self.records.values(), self.built.final)
