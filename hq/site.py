@@ -43,10 +43,7 @@ def _resolve(root: Path, tail: str) -> Path | None:
 
 
 async def page(request: web.Request) -> web.StreamResponse:
-    tail = request.match_info.get("tail", "")
-    if tail == "v1" or tail.startswith("v1/"):
-        raise web.HTTPNotFound()   # an unknown API path: the API's own JSON 404
-    path = _resolve(request.app[SITE_ROOT], tail)
+    path = _resolve(request.app[SITE_ROOT], request.match_info.get("tail", ""))
     if path is None:
         raise web.HTTPNotFound(text="No existe esa página.", headers=HEADERS)
     kind = TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
@@ -59,4 +56,5 @@ def add_routes(app: web.Application, hq: HQDir) -> None:
     folder.mkdir(exist_ok=True)
     app[SITE_ROOT] = placeholder(folder)
     app.router.add_get("/", page)
-    app.router.add_get("/{tail:.+}", page)
+    # Never under /v1: an API path keeps the API's own answers (JSON 404, 405 for a method).
+    app.router.add_get(r"/{tail:(?!v1(?:/|$)).+}", page)
