@@ -49,9 +49,10 @@ def heads(conn: sqlite3.Connection) -> dict[str, tuple[int, str]]:
     return {node: (int(seq), str(hash_hex)) for node, seq, hash_hex in rows}
 
 
-def wire_line(seq: int, canonical: bytes, hash_hex: str, sig: bytes) -> bytes:
+def wire_line(seq: int, canonical: bytes | str, hash_hex: str, sig: bytes) -> bytes:
     """`packets.to_wire` of a stored packet, built without parsing it (same bytes; tested)."""
-    text = encode_basestring(canonical.decode("utf-8"))   # json.dumps(…, ensure_ascii=False), in C
+    text = canonical if isinstance(canonical, str) else canonical.decode("utf-8")
+    text = encode_basestring(text)   # json.dumps(…, ensure_ascii=False), in C
     sig64 = base64.b64encode(sig).decode("ascii")
     return f'{{"canonical":{text},"hash":"{hash_hex}","seq":{seq},"sig":"{sig64}"}}\n'.encode()
 
@@ -78,11 +79,11 @@ class Stream:
                 if not page:
                     break
                 for seq, canonical, hash_hex, sig, kind, at, received_at, acta in page:
-                    data = bytes(canonical)
-                    yield wire_line(int(seq), data, str(hash_hex), bytes(sig))
+                    text = bytes(canonical).decode("utf-8")
+                    yield wire_line(int(seq), text, str(hash_hex), bytes(sig))
                     if kind in counted:
                         # A capture is read for its time only (as hq.count reads it from the store).
-                        body = {} if kind == "acta.captured" else json.loads(data)["body"]
+                        body = {} if kind == "acta.captured" else json.loads(text)["body"]
                         keep(Row(node, int(seq), kind, at, received_at, acta, body))
                 after = int(page[-1][0])
 

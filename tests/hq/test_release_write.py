@@ -3,6 +3,7 @@ lines of `split("|")` here, and the project's release reader (hq/release/read.py
 
 from __future__ import annotations
 
+import unicodedata
 import zipfile
 from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
@@ -19,6 +20,7 @@ from tests.hq import publishkit as kit
 from tests.releasekit import DOMAIN, header_2024
 
 CUT = datetime(2024, 6, 2, 20, 0)
+KEY = keys.generate()
 
 
 def leeme_summary_header() -> list[str]:
@@ -201,3 +203,18 @@ def test_stamp_is_local_official_time_with_its_label(moment, label):
     at = moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
     local = moment.replace(microsecond=0) + election.local_offset()
     assert stamp(at, election) == f"{local:%d/%m/%Y %H:%M:%S} ({label})"
+
+
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40).map(
+    lambda t: unicodedata.normalize("NFC", t)))
+def test_evidence_lines_are_the_wire_form_byte_for_byte(text):
+    """evidence.wire_line builds the line without parsing the packet: the same bytes as
+    packets.to_wire for any text in the body (quotes, backslashes, U+2028, accents…)."""
+    from catd_node import packets
+    from hq.release.evidence import wire_line
+
+    packet = packets.seal(KEY, node="CATD-09-01", seq=7, prev=packets.ZERO_HASH, kind="acta.acopio",
+                          body={"acta": "090001B0100A02", "by": text, "nota": f'"{text}\\'})
+    expected = (packets.to_wire(packet) + "\n").encode()
+    assert wire_line(packet.seq, packet.canonical, packet.hash, packet.sig) == expected
+    assert wire_line(packet.seq, packet.canonical.decode(), packet.hash, packet.sig) == expected
