@@ -8,7 +8,8 @@ Configured in `DATA/hq.toml` (no `[publish]` section: no schedule):
     every_min = 20               # default 20
     hours = 24                   # default 24
 
-Each cut is written by a `catd-hq publish --at …` child process at lower CPU priority: the
+Each cut is written by a `catd-hq publish --at …` child process at lower CPU priority (nice
+10) and idle I/O priority (`ionice -c 3`, where present): the
 receiver's event loop and writer thread never wait on it, and a crash of the writer costs one
 cut, never the receiver (benchmarks/publish.py measures ingest latency while a cut is
 written). A slot already published (HQ restarted) is skipped; a slot missed is not made up.
@@ -20,6 +21,7 @@ import asyncio
 import logging
 import math
 import os
+import shutil
 import sys
 import tomllib
 import zipfile
@@ -135,9 +137,17 @@ async def run(plan: Plan, publish: Publisher, last: tuple[datetime, bool] | None
     await publish(final_at, True)
 
 
+def _idle_io() -> list[str]:
+    """`ionice -c 3` where the system has it: the cut reads the whole store and writes ~170 MB
+    at national size; its disk work waits for the receiver's (whose commits fsync)."""
+    found = shutil.which("ionice")
+    return [found, "-c", "3"] if found else []
+
+
 async def publish_child(hq: HQDir, at: datetime, final: bool) -> dict[str, str] | None:
     """`catd-hq publish --at AT` as a child process at lower priority; the cut's summary."""
-    args = [sys.executable, "-m", "hq.cli", "-d", str(hq.root), "publish", "--at", at.isoformat()]
+    args = [*_idle_io(), sys.executable, "-m", "hq.cli", "-d", str(hq.root), "publish",
+            "--at", at.isoformat()]
     if final:
         args.append("--final")
     proc = await asyncio.create_subprocess_exec(
