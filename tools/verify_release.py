@@ -123,7 +123,8 @@ class Catalog:
                 a = {**a, "key": a["clave_acta"], "casilla": f"{tipo}{ident:02d}{ext:02d}"}
             else:
                 tipo = a["casilla"][:1] if a["casilla"][:1] in "BCESMAPV" else "B"
-                a = {**a, "tipo_casilla": tipo, "id_casilla": 0, "ext_contigua": 0, "tipo_acta": ""}
+                a = {**a, "tipo_casilla": tipo, "id_casilla": 0, "ext_contigua": 0, "tipo_acta": "",
+                     "casilla": f"{tipo}0000"}   # the first form has no casilla parts
             self.actas[a["key"]] = a
         self.votes: list[str] = []
         self.headers: list[str] = []

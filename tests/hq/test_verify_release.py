@@ -154,3 +154,17 @@ def test_reports_the_count_refuses_are_no_rows_for_either_verifier(capsys, tmp_p
         [f'="{ck.B1}"']
     ours, theirs = both(capsys, str(path))
     assert (ours.code, theirs.code) == (0, 0), (ours.text, theirs.text)
+
+
+def test_a_cut_of_a_first_form_election_passes_both_verifiers(capsys, hq_dir, hq_node):
+    """The first form of the election file (no entity, keys like DIP-14-01-0123-B01) still
+    publishes, and both verifiers recompute its rows."""
+    from tests.hqkit import VALUES_A, append_actas
+
+    append_actas(hq_node, {"DIP-14-01-0123-B01": VALUES_A,
+                           "DIP-14-01-0124-C01": {**VALUES_A, "PAN": "ILEGIBLE"}})
+    ck.deliver(hq_dir, hq_node)
+    path = cut.publish(hq_dir, at=datetime(2024, 6, 2, 20, 0)).path
+    assert path.name == "20240602_2000_PREP_DIP_00.zip"
+    ours, theirs = both(capsys, str(path))
+    assert (ours.code, theirs.code) == (0, 0), (ours.text, theirs.text)
