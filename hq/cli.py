@@ -73,6 +73,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("zips", nargs="+", type=Path, metavar="ZIP", help="a cut, or the earlier then the later")
     p.add_argument("--keys", type=Path, metavar="DIR",
                    help="hq.pub and <NODE>.pub obtained separately (default: the cut's own)")
+    p = sub.add_parser("rehearse", parents=[common],
+                       help="simulacro: replay a published release through HQ and its CATD nodes")
+    p.add_argument("--from", dest="source", required=True, type=Path,
+                   help="the published release (any layout `catalog` reads)")
+    p.add_argument("--out", required=True, type=Path,
+                   help="an empty directory for the HQ, nodes, logs and cut")
+    p.add_argument("--limit", type=int, help="replay only the first N acta rows")
+    p.add_argument("--chaos", action="store_true",
+                   help="SIGKILL node services and HQ and cut the link at random moments")
+    p.add_argument("--seed", type=int, default=2024, help="seed of --chaos's choices (default 2024)")
+    p.add_argument("--entidad", type=int,
+                   help="entity id 1–32 of a layout that prints none (default: from the candidacies file "
+                        "beside it)")
     return parser
 
 
@@ -162,6 +175,13 @@ def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
         from hq import verify_release
 
         return verify_release.main(args.zips, args.keys)
+    if args.command == "rehearse":
+        if args.limit is not None and args.limit < 1:
+            raise BadInput("--limit", "must be 1 or more")
+        from simulacro import rehearse  # never imported by HQ itself: only this command drives it
+
+        return rehearse.rehearse(rehearse.Options(source=args.source, out=args.out, limit=args.limit,
+                                                  chaos=args.chaos, seed=args.seed, entidad=args.entidad))
     raise AssertionError(args.command)
 
 
