@@ -164,7 +164,7 @@ class Run:
                             seq = int((await r.json())["seq"]) if r.status == 200 else 0
                     except (aiohttp.ClientError, TimeoutError, ValueError, KeyError):
                         seq = 0
-                    total += _settled(node, seq)
+                    total += await asyncio.to_thread(_settled, node, seq)
                 self.stats.set_count("hq", max(total, self.stats.stages["hq"].count))
                 if time.monotonic() - self.stats.last_progress > STALL_S:
                     raise Stalled(self._where())
@@ -176,6 +176,8 @@ class Run:
     def _where(self) -> str:
         parts = [f"{d.node}: {d.delivered} delivered, {d.captured} captured, {d.verified} verified "
                  f"of {d.to_capture}" for d in self.desks.values() if d.verified < d.to_capture]
+        if not parts:   # every acta verified: HQ is what lags
+            parts = [f"HQ lacks {lag}" for lag in self._behind()]
         dead = self.cluster.dead()
         return (f"no progress for {STALL_S:.0f} s; " + "; ".join(parts[:8])
                 + (f"; exited: {', '.join(dead)}" if dead else ""))

@@ -19,12 +19,12 @@ from functools import lru_cache
 import segno
 from PIL import Image, ImageDraw, ImageFont
 
-DPI = 100                     # 3.6 × 4 in: the scanner keeps it as is (its target is 200 dpi)
-WIDTH = 360
-ROW = 14
+DPI = 100                     # 3 × 4 in: the scanner keeps it as is (its target is 200 dpi)
+WIDTH = 300
+ROW = 13
 TOP = 92
 MARGIN = 10
-VALUE_X = 270
+VALUE_X = 228
 QR_SCALE = 3                  # pixels per module: read after the node's WebP at quality 60
 QR_QUIET = 4                  # modules of white around the code (ISO/IEC 18004)
 ILEGIBLE = "ILEGIBLE"
@@ -70,9 +70,9 @@ def _write(page: Image.Image, xy: tuple[int, int], text: str, size: int, bold: b
 @lru_cache(maxsize=1)
 def _smudge() -> Image.Image:
     """Ink scribbled over a cell until nothing can be read in it."""
-    mask = Image.new("L", (56, ROW - 3), 0)
+    mask = Image.new("L", (48, ROW - 3), 0)
     draw = ImageDraw.Draw(mask)
-    for x in range(0, 56, 4):
+    for x in range(0, 48, 4):
         draw.line((x, ROW - 4, x + 8, 0), fill=200, width=2)
     return mask
 
@@ -97,14 +97,14 @@ def page(sheet: Sheet) -> Image.Image:
     image = Image.new("L", (WIDTH, height), 250)
     code = qr(sheet.key)
     image.paste(code, (WIDTH - code.width - 2, 2))
-    _write(image, (MARGIN, 8), "ACTA DE ESCRUTINIO Y CÓMPUTO", 11, bold=True)
+    _write(image, (MARGIN, 8), "ACTA DE ESCRUTINIO Y CÓMPUTO", 10, bold=True)
     _write(image, (MARGIN, 26), sheet.title[:36], 10)
     _write(image, (MARGIN, 46), sheet.key, 12, bold=True)
     draw = ImageDraw.Draw(image)
     y = TOP
     for field, value in sheet.rows:
         draw.line((MARGIN, y + ROW - 1, WIDTH - MARGIN, y + ROW - 1), fill=170)
-        _write(image, (MARGIN + 2, y + 2), field[:34], 10)
+        _write(image, (MARGIN + 2, y + 2), field[:30], 9)
         if value == ILEGIBLE:
             smudge = _smudge()
             image.paste(40, (VALUE_X, y + 1, VALUE_X + smudge.width, y + 1 + smudge.height), smudge)

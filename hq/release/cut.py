@@ -178,7 +178,7 @@ def write_zip(path: Path, data: CutInput, cut: datetime, final: bool, number: in
         held = counted() if counted is not None else data.records
         records = write.ordered(election, held.values())
         summary = write.summary(election, records, final).fields()
-        rows = write.lines(election, {r.key: r for r in records}, cut, final)
+        rows = write.lines_of(election, records, cut, summary)
         files[results_name] = _member(archive, results_name, _utf8(rows, bom=True))
         items = candidaturas.candidacies(election, data.names_file)
         files[cand_name] = _member(archive, cand_name, _utf8(candidaturas.lines(election, items), bom=True))

@@ -249,15 +249,22 @@ def summary(election: Election, records: Iterable[ActaRecord], final: bool) -> t
 def lines(election: Election, records: Mapping[str, ActaRecord], cut: datetime,
           final: bool) -> Iterator[str]:
     """Every line of the results CSV (the BOM is the writer's), rows in the official order."""
+    found = ordered(election, records.values())
+    return lines_of(election, found, cut, summary(election, found, final).fields())
+
+
+def lines_of(election: Election, records: Iterable[ActaRecord], cut: datetime,
+             fields: Mapping[str, str]) -> Iterator[str]:
+    """The results CSV of records already in the official order, with their summary."""
     writer = RowWriter(election)
-    fields = summary(election, records.values(), final).fields()
     yield line([text_cell(election.name)])
     yield line([cut_line(cut, election)])
     yield line(fields.keys())
     yield line(fields.values())
     yield line(writer.layout.header)
-    for record in ordered(election, records.values()):
-        yield line(writer.row(record))
+    row = writer.row
+    for record in records:
+        yield DELIMITER.join(row(record)) + NEWLINE
 
 
 def utc_of(cut: datetime, election: Election) -> datetime:
