@@ -32,7 +32,7 @@ _TIMES = (("FECHA_HORA_ACOPIO", "fecha_hora_acopio"), ("FECHA_HORA_CAPTURA", "fe
           ("FECHA_HORA_VERIFICACION", "fecha_hora_verificacion"))
 _ARRIVAL = (("MECANISMOS_TRASLADO", "mecanismos_traslado"), ("ORIGEN", "origen"),
             ("DIGITALIZACION", "digitalizacion"), ("TIPO_DOCUMENTO", "tipo_documento"))
-# Summary names that drift (PREP.md vs LEEME_G's own spelling) → one name.
+# Summary names that drift (the shared PREP notes vs LEEME_G's own spelling) → one name.
 _INCONSISTENT = ("EXCEDE", "TODOS ILEGIBLES", "ILEGIBLE O SIN DATO")
 _SUMMARY_ALIASES = {"PORCENTAJE_ACTAS_CON_INCONSISTENCIAS": "PORCENTAJE_ACTAS_INCONSISTENCIAS",
                     "LISTA_NOMINAL_ACTAS_CONTABILZADAS": "LISTA_NOMINAL_ACTAS_CONTABILIZADAS"}

@@ -2,11 +2,6 @@
 
 The file is written as `.upload-*.part` (the scanner service ignores such names) and renamed to
 its final name only when complete and synced, so the scanner never ingests half a file.
-
-An optional `origen` part (between the token and the file) says where the photo was taken:
-`CATD`, or `CASILLA` for the PREP Casilla app (LEEME_G field 44, ORIGEN). It travels to the scan
-service as the image's sidecar `<name>.json` {"origen": …}, written and synced before the image
-appears, so the scanner never claims the image without it.
 """
 
 from __future__ import annotations
@@ -30,13 +25,13 @@ from catd_node import keys_format
 from catd_node.blobs import fsync_dir
 from catd_node.web.state import DATADIR, DB, render
 
+ORIGENES = ("CATD", "CASILLA")
 log = logging.getLogger("catd.web.uploads")
 MAX_BYTES = 30 * 1024 * 1024
 READ_TIMEOUT_S = 120
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 DEVICE_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
-ORIGENES = {"CATD": "En el CATD", "CASILLA": "En la casilla (PREP Casilla)"}
 
 
 def new_token() -> tuple[str, str]:
@@ -62,12 +57,11 @@ def safe_name(raw: str | None) -> str | None:
 
 
 async def upload_form(request: web.Request) -> web.StreamResponse:
-    return render(request, "uploads.html", {"message": None, "error": None, "origenes": ORIGENES})
+    return render(request, "uploads.html", {"message": None, "error": None})
 
 
 def _error(request: web.Request, text: str, status: int) -> web.Response:
-    return render(request, "uploads.html", {"message": None, "error": text, "origenes": ORIGENES},
-                  status=status)
+    return render(request, "uploads.html", {"message": None, "error": text}, status=status)
 
 
 async def upload(request: web.Request) -> web.StreamResponse:
@@ -89,9 +83,12 @@ async def upload(request: web.Request) -> web.StreamResponse:
                 return _error(request, "Token de dispositivo no válido.", 403)
             origen = None
             if isinstance(part, BodyPartReader) and part.name == "origen":
-                origen = (await part.read(decode=False))[:20].decode("utf-8", "replace").strip().upper()
-                if origen not in ORIGENES:
-                    return _error(request, "Origen no válido: CATD o CASILLA.", 400)
+                # Where the acta was photographed: CATD (a phone at this CATD) or CASILLA (the
+                # PREP app at the polling station); the release publishes it as ORIGEN.
+                said = (await part.read(decode=False))[:20].decode("utf-8", "replace").strip().upper()
+                if said not in ORIGENES:
+                    return _error(request, f"Origen «{said[:20]}» no válido: CATD o CASILLA.", 400)
+                origen = said
                 part = await reader.next()
             if not isinstance(part, BodyPartReader) or part.name != "file":
                 return _error(request, "Falta el archivo.", 400)
@@ -110,8 +107,8 @@ async def upload(request: web.Request) -> web.StreamResponse:
     except _TooLarge:
         return _error(request, f"El archivo excede {MAX_BYTES // (1024 * 1024)} MB.", 413)
     log.info("upload stored device=%s file=%s", device, final.name)
-    return render(request, "uploads.html", {"message": received_message(name, final.name), "error": None,
-                                            "origenes": ORIGENES}, status=201)
+    return render(request, "uploads.html", {"message": received_message(name, final.name), "error": None},
+                  status=201)
 
 
 def received_message(name: str, stored: str) -> str:
@@ -166,17 +163,17 @@ def _sync(out: BinaryIO) -> None:
 
 
 def _publish(tmp: Path, folder: Path, name: str, origen: str | None = None) -> Path:
-    """Link the finished temp file to a free final name (never overwriting), then drop the temp;
-    with `origen`, its sidecar `<final>.json` first (created exclusively, synced)."""
+    """Link the finished temp file to a free final name (never overwriting), then drop the temp.
+    A phone's origen goes first into the sidecar `NAME.json` (scanners read it when the image is
+    taken: a rename into the folder is taken at once, so the sidecar must already be there)."""
     stem, dot, ext = name.rpartition(".")
     for n in range(1000):
         final = folder / (name if n == 0 else f"{stem}-{n}{dot}{ext}")
         sidecar = final.with_name(final.name + ".json")
         if origen is not None:
-            try:
-                _write_new(sidecar, json.dumps({"origen": origen}).encode("utf-8"))
-            except FileExistsError:
+            if final.exists() or sidecar.exists():
                 continue
+            _write_sidecar(sidecar, origen)
         try:
             os.link(tmp, final)
         except FileExistsError:
@@ -188,11 +185,10 @@ def _publish(tmp: Path, folder: Path, name: str, origen: str | None = None) -> P
     raise FileExistsError(name)
 
 
-def _write_new(path: Path, data: bytes) -> None:
-    """Create `path` (never an existing one) holding `data`, synced."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def _write_sidecar(path: Path, origen: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")   # a dot name: the scanner waits for its rename
+    with tmp.open("w", encoding="utf-8") as out:
+        out.write(json.dumps({"origen": origen}))
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import PurePosixPath
 
 import aiohttp
 
@@ -19,9 +18,11 @@ async def make_device(coco, device: str = "telefono-1") -> str:
     return m.group(1)
 
 
-async def send(client, token: str, name: str, data: bytes) -> tuple[int, str]:
+async def send(client, token: str, name: str, data: bytes, origen: str | None = None) -> tuple[int, str]:
     form = aiohttp.FormData()
     form.add_field("token", token)
+    if origen is not None:
+        form.add_field("origen", origen)
     form.add_field("file", data, filename=name, content_type="image/jpeg")
     async with client.session.post(f"{client.base}/uploads", data=form) as r:
         return r.status, await r.text()
@@ -95,35 +96,16 @@ def test_upload_names_are_sanitised():
     assert uploads.safe_name("x.part") is None and uploads.safe_name("") is None
 
 
-async def send_from(client, token: str, name: str, data: bytes, origen: str) -> tuple[int, str]:
-    form = aiohttp.FormData()
-    form.add_field("token", token)
-    form.add_field("origen", origen)
-    form.add_field("file", data, filename=name, content_type="image/jpeg")
-    async with client.session.post(f"{client.base}/uploads", data=form) as r:
-        return r.status, await r.text()
-
-
-async def test_a_phone_at_the_casilla_says_so_and_the_scanner_reads_it(clerks, signed_in, browser):
-    """ORIGEN CASILLA (LEEME_G field 44: the PREP Casilla app): the upload says where the photo
-    was taken, and the image's sidecar carries it to the scan service, whole before the image."""
-    from scanners.claim import Claimed, Source
-    from scanners.ingest import origin
-
+async def test_a_photo_from_the_casilla_records_its_origin_beside_the_image(clerks, signed_in, browser):
+    """ORIGEN in the release: the PREP app at the casilla (CASILLA) or a phone at the CATD."""
     coco = await signed_in("coco")
     token = await make_device(coco)
     phone = browser()
-    _, form = await phone.get("/uploads")
-    assert 'name="origen"' in form and 'value="CASILLA"' in form
-    status, _ = await send_from(phone, token, "foto.jpg", jpeg(40), "CASILLA")
-    assert status == 201
-    status, _ = await send_from(phone, token, "foto.jpg", jpeg(41), "CATD")
-    assert status == 201
-    status, page = await send_from(phone, token, "otra.jpg", jpeg(42), "LA LUNA")
-    assert status == 400 and "origen" in page.lower()
+    status, page = await send(phone, token, "DIP-14-01-0123-B01.jpg", jpeg(32), origen="casilla")
+    assert status == 201, page
     folder = clerks.inbox / "uploads" / "telefono-1"
-    assert files_under(folder) == ["foto-1.jpg", "foto-1.jpg.json", "foto.jpg", "foto.jpg.json"]
-    for name, said in (("foto.jpg", "CASILLA"), ("foto-1.jpg", "CATD")):
-        claimed = Claimed(folder, Source("upload", "telefono-1"), "t", PurePosixPath(name), f"{name}.json")
-        sidecar = (folder / f"{name}.json").read_text(encoding="utf-8")
-        assert origin(claimed, sidecar) == (said, "MOVIL")
+    assert files_under(folder) == ["DIP-14-01-0123-B01.jpg", "DIP-14-01-0123-B01.jpg.json"]
+    assert (folder / "DIP-14-01-0123-B01.jpg.json").read_text() == '{"origen": "CASILLA"}'
+    status, page = await send(phone, token, "DIP-14-01-0123-C01.jpg", jpeg(33), origen="=1+1")
+    assert status == 400 and "no válido" in page
+    assert "DIP-14-01-0123-C01.jpg" not in files_under(folder)
