@@ -119,8 +119,11 @@ class Writer:
     @classmethod
     def begin(cls, where: Slot) -> Writer | None:
         """Lock the slot for writing; None when another writer holds it."""
-        where.dir.mkdir(parents=True, exist_ok=True)
-        fd = try_lock(where.lock_path)
+        try:
+            fd = try_lock(where.lock_path)
+        except FileNotFoundError:  # the node's first upload: make its directory
+            where.dir.mkdir(parents=True, exist_ok=True)
+            fd = try_lock(where.lock_path)
         return None if fd is None else cls(where, fd)
 
     def _open(self) -> BinaryIO:
@@ -196,7 +199,8 @@ class Writer:
                 os.replace(self.tmp, target)
                 self.tmp = None
                 fsync_dir(target.parent)
-                self.slot.partial.unlink(missing_ok=True)  # its bytes are in the blob now
+                if self.held:  # its bytes are in the blob now (none appears while we hold the lock)
+                    self.slot.partial.unlink(missing_ok=True)
                 return True
             finally:
                 self._release()
