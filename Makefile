@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-APT_PACKAGES := chromium sane-utils
+APT_PACKAGES := chromium sane-utils iproute2
 
 .PHONY: run test test-fast lint bench venv system-deps clean
 
@@ -16,11 +16,13 @@ $(STAMP): setup.cfg pyproject.toml
 
 venv: $(STAMP)
 
-# Debian packages the tests drive for real: chromium (browser tests), sane-utils (scanimage).
+# Debian packages the tests drive for real: chromium (browser tests), sane-utils (scanimage),
+# iproute2 (ip netns, veth and tc: the sync test over a shaped link).
 system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v scanimage >/dev/null || missing="$$missing sane-utils"; \
+	{ command -v ip >/dev/null && command -v tc >/dev/null; } || missing="$$missing iproute2"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \

@@ -17,39 +17,14 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from catd_node import canonical, keys
+from catd_node import bodies, canonical, keys
 from catd_node.errors import BadInput
 
 VERSION = 1
 DOMAIN = b"catd/packet/v1\n"
 ZERO_HASH = "0" * 64
 ENVELOPE_KEYS = frozenset({"v", "node", "seq", "prev", "kind", "at", "body"})
-KINDS = frozenset(
-    {
-        "node.genesis",
-        "acta.acopio",
-        "acta.digitized",
-        "acta.assigned",
-        "acta.captured",
-        "acta.verified",
-        "acta.mismatch",
-        "acta.resolved",
-        "scan.quarantined",
-        "scan.duplicate",
-        "node.attested",
-        "session.login",
-        "session.logout",
-        "user.login",
-        "user.logout",
-        # Administrative acts, each naming its actor in `by` (catd_node/web/users.py, admin.py).
-        "user.added",
-        "user.disabled",
-        "user.enabled",
-        "user.role_changed",
-        "device.added",
-        "device.revoked",
-    }
-)
+KINDS = bodies.KINDS  # every kind and its body: catd_node/bodies.py, docs/packets.md
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _KIND = re.compile(r"[a-z]+(\.[a-z_]+)+")
 _AT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
@@ -206,8 +181,10 @@ def from_wire(line: str | bytes, what: str = "line") -> Packet:
     """Parse one wire line into a Packet; raise PacketError naming `what` on bad form."""
     try:
         obj = json.loads(line)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise PacketError(what, f"not JSON ({exc})") from exc
+    except (ValueError, RecursionError) as exc:
+        # ValueError: bad JSON or UTF-8, or an integer past Python's 4,300-digit limit for
+        # int(); RecursionError: arrays nested deeper than the parser's stack
+        raise PacketError(what, f"not JSON ({str(exc)[:120]})") from exc
     if not isinstance(obj, dict) or set(obj) != {"seq", "canonical", "hash", "sig"}:
         raise PacketError(what, "expected exactly the fields seq, canonical, hash, sig")
     seq, text, hash_hex, sig_b64 = obj["seq"], obj["canonical"], obj["hash"], obj["sig"]

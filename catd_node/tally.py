@@ -1,4 +1,4 @@
-"""The count: the 13 summary fields and the totals over classified actas (PREP.md, "The summary").
+"""The count: the 13 summary fields and the totals over classified actas (docs/rules.md, "Summary").
 
 One implementation for HQ's results, the release, verify-release and the rehearsal's
 comparison. Percentages are truncated to four decimals with integer arithmetic: a float
@@ -15,8 +15,8 @@ from catd_node.catalog import Election
 
 # The names exactly as the 2024 template's header line prints them (LEEME_G.txt), its
 # misspelt LISTA_NOMINAL_ACTAS_CONTABILZADAS included: a release is read by name, and readers
-# of the real files expect the real names. PREP.md's table writes the 8th without CON and the
-# 10th spelt right; where PREP.md and a LEEME differ, the LEEME wins.
+# of the real files expect the real names. The shared PREP notes write the 8th without CON
+# and the 10th spelt right; where those notes and a LEEME differ, the LEEME wins.
 SUMMARY_FIELDS = (
     "ACTAS_ESPERADAS", "ACTAS_REGISTRADAS", "ACTAS_FUERA_CATALOGO", "ACTAS_CAPTURADAS",
     "PORCENTAJE_ACTAS_CAPTURADAS", "ACTAS_CONTABILIZADAS", "PORCENTAJE_ACTAS_CONTABILIZADAS",

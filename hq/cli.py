@@ -10,12 +10,17 @@ import signal
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from catd_node.cli import setup_logging
 from catd_node.errors import EXIT_OK, BadInput, CatdError
 from hq import store as hq_store
 from hq.count import Count, count
 from hq.store import HQDir
+
+LOOPBACK = frozenset({"127.0.0.1", "::1"})
+if TYPE_CHECKING:
+    from hq.state import UploadLimits
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,6 +73,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("zips", nargs="+", type=Path, metavar="ZIP", help="a cut, or the earlier then the later")
     p.add_argument("--keys", type=Path, metavar="DIR",
                    help="hq.pub and <NODE>.pub obtained separately (default: the cut's own)")
+    p = sub.add_parser("rehearse", parents=[common],
+                       help="simulacro: replay a published release through HQ and its CATD nodes")
+    p.add_argument("--from", dest="source", required=True, type=Path,
+                   help="the published release (any layout `catalog` reads)")
+    p.add_argument("--out", required=True, type=Path,
+                   help="an empty directory for the HQ, nodes, logs and cut")
+    p.add_argument("--limit", type=int, help="replay only the first N acta rows")
+    p.add_argument("--chaos", action="store_true",
+                   help="SIGKILL node services and HQ and cut the link at random moments")
+    p.add_argument("--seed", type=int, default=2024, help="seed of --chaos's choices (default 2024)")
+    p.add_argument("--entidad", type=int,
+                   help="entity id 1–32 of a layout that prints none (default: from the candidacies file "
+                        "beside it)")
     return parser
 
 
@@ -103,7 +121,11 @@ def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
         hq.check()
         if args.workers < 0:
             raise BadInput("--workers", "must be 0 or more")
-        return asyncio.run(serve(hq, args.host, args.port, args.workers, access_log=args.verbose))
+        from hq.state import UploadLimits
+
+        limits = UploadLimits.from_env(os.environ)  # docs/uploads.md
+        return asyncio.run(serve(hq, args.host, args.port, args.workers, access_log=args.verbose,
+                                 limits=limits))
     if args.command == "status":
         from hq import results
 
@@ -153,6 +175,13 @@ def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
         from hq import verify_release
 
         return verify_release.main(args.zips, args.keys)
+    if args.command == "rehearse":
+        if args.limit is not None and args.limit < 1:
+            raise BadInput("--limit", "must be 1 or more")
+        from simulacro import rehearse  # never imported by HQ itself: only this command drives it
+
+        return rehearse.rehearse(rehearse.Options(source=args.source, out=args.out, limit=args.limit,
+                                                  chaos=args.chaos, seed=args.seed, entidad=args.entidad))
     raise AssertionError(args.command)
 
 
@@ -165,7 +194,8 @@ def _at(text: str | None) -> datetime | None:
         raise BadInput("--at", f"{text!r} is not an ISO time like 2024-06-02T20:00") from exc
 
 
-async def serve(hq: HQDir, host: str, port: int, workers: int = 0, access_log: bool = False) -> int:
+async def serve(hq: HQDir, host: str, port: int, workers: int = 0, access_log: bool = False,
+                limits: UploadLimits | None = None) -> int:
     """Serve until SIGTERM/SIGINT, then stop accepting and finish requests in flight.
 
     aiohttp's access log (a line per request) only with -v: every stored batch and blob and
@@ -174,15 +204,18 @@ async def serve(hq: HQDir, host: str, port: int, workers: int = 0, access_log: b
 
     from aiohttp import web
 
+    from catd_node import netguard
     from hq import schedule
     from hq.app import create_app
 
     plan = schedule.load(hq, hq.election(), datetime.now(UTC))   # a bad hq.toml stops serve before it starts
-    runner = web.AppRunner(create_app(hq, workers), shutdown_timeout=10,
+    # Bodies never inflated, heads within 30 s, connections capped per client — except from
+    # loopback, where the TLS proxy in front of HQ (deploy/README.md) connects from.
+    net = netguard.fitted(netguard.Limits(per_client=64, exempt=LOOPBACK), netguard.raise_fd_limit())
+    runner = web.AppRunner(create_app(hq, workers, limits), shutdown_timeout=10, **net.runner_options(),
                            access_log=logging.getLogger("aiohttp.access") if access_log else None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
+    await netguard.start_site(runner, host, port, net)
     for address in runner.addresses:
         print(f"catd-hq serving http://{address[0]}:{address[1]}", flush=True)
     stop = asyncio.Event()
