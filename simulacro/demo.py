@@ -62,6 +62,9 @@ def prepare(root: Path, web_port: int, hq_port: int, settle_ms: int, election: P
         return node, hq_dir
     root.mkdir(parents=True, exist_ok=True)
     subprocess.run(hq_command("init", "-d", str(hq_dir), "--election", str(election)), check=True)
+    # A cut every minute from now (an institute's is every 20): the public site at HQ's `/`
+    # and the downloadable cuts fill in while the tour goes on.
+    (hq_dir / "hq.toml").write_text("[publish]\nevery_min = 1\nhours = 24\n", encoding="utf-8")
     node = datadir_mod.init(node_root, node_id, election, (f"http://127.0.0.1:{hq_port}",), hq_dir / "hq.pub")
     subprocess.run(
         hq_command("add-node", "-d", str(hq_dir), "--node-id", node_id, "--pubkey", str(node.pub_path)),
@@ -150,6 +153,7 @@ def banner(web_port: int, hq_port: int, node: DataDir) -> str:
  catd-node demo — CATD {node_id}
    Web app for clerks:  http://127.0.0.1:{web_port}/
    Local HQ:            http://127.0.0.1:{hq_port}/v1/results
+   Published results:   http://127.0.0.1:{hq_port}/  (a cut every minute)
    Node data dir:       {node.root}
    Accounts:
 {users}

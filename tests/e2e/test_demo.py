@@ -46,6 +46,14 @@ def test_make_run_delivers_a_simulated_scan_to_the_local_hq(tmp_path):
             assert "Contraseña" in page.read().decode()
         with urllib.request.urlopen(f"http://127.0.0.1:{hq_port}/v1/results", timeout=5) as answer:
             assert "contests" in json.loads(answer.read())
+        # the demo publishes a cut every minute, the first at start: the site is at HQ's `/`
+        def front_page() -> str:
+            with urllib.request.urlopen(f"http://127.0.0.1:{hq_port}/", timeout=5) as page:
+                return str(page.read().decode())
+
+        wait_for(lambda: "Aún no se ha publicado" not in front_page(), 120, "the demo's first cut on the site")
+        assert any(hq_dir.joinpath("publicacion").glob("*_PREP_*.zip"))
+        assert "Programa de Resultados Electorales Preliminares" in front_page()
     finally:
         os.killpg(demo.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
         out, _ = demo.communicate(timeout=60)
