@@ -9,8 +9,9 @@ peak memory is its own:
     CSV as the cut's writer writes it from the count's records;
   - the site for that cut (first write: every acta page);
 and HQ's ingest latency: a `catd-hq serve` on that hq.db takes batches from a CATD at a
-steady pace, p99 idle (before and after) and p99 while a cut is written by `catd-hq publish`
-at nice 10 and ionice idle, as the schedule runs it.
+steady pace: p99 while a cut is written by a child at nice 10 and ionice idle, as the schedule
+runs `catd-hq publish`, against p99 in windows between, with that child stopped (SIGSTOP) and
+its writes synced, so that both see the same load on a shared machine; and idle before and after.
 
     .venv/bin/python benchmarks/publish.py [--actas 170648] [--catds 300] [--cache DIR] [--quick]
 
@@ -26,6 +27,7 @@ import multiprocessing
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -50,6 +52,7 @@ CONTROLS = ["TOTAL_BOLETAS_SOBRANTES", "TOTAL_PERSONAS_VOTARON", "TOTAL_REP_PART
             "TOTAL_VOTOS_SACADOS", "TOTAL_VOTOS_ASENTADO"]
 VOTES = PARTIES + COALITIONS + ["NO_REGISTRADAS", "NULOS"]
 CUT_AT = "2024-06-02T20:00"
+WINDOW = 5.0   # seconds of each busy, then stopped, window while a cut is written
 
 
 def acta_keys(n: int) -> list[tuple[str, int, str, int]]:
@@ -249,10 +252,11 @@ cut.publish(HQDir(Path(sys.argv[1])), at=datetime.fromisoformat(sys.argv[2]), si
 
 
 
-def ingest_latency(root: Path, work: Path) -> list[tuple[str, float, float, int, int, float]]:
+def ingest_latency(root: Path, work: Path) -> list[tuple[str, float, float, float, int, int, float]]:
     """For the cut's zip, then the site's first write, each in a child at nice 10 and ionice
     idle (as hq/schedule.py runs `catd-hq publish`): (what, idle p99 ms before and after,
-    p99 ms meanwhile, samples idle, samples meanwhile, seconds)."""
+    idle p99 ms in the windows the writer was stopped, p99 ms while it ran, samples in each,
+    seconds from its start to its end, stopped windows included)."""
     hq_root = work / "hq-ingest"
     shutil.rmtree(hq_root, ignore_errors=True)
     shutil.copytree(root, hq_root, ignore=shutil.ignore_patterns("publicacion"))
@@ -291,20 +295,42 @@ def ingest_latency(root: Path, work: Path) -> list[tuple[str, float, float, int,
                                       preexec_fn=lambda: os.nice(10))
             t = time.perf_counter()
 
-            async def during(writer: subprocess.Popen[bytes] = writer) -> list[float]:
-                samples: list[float] = []
+            async def during(writer: subprocess.Popen[bytes] = writer) -> tuple[list[float], list[float]]:
+                """Busy and idle windows in turn while the writer lives: WINDOW s with it running,
+                then WINDOW s with it stopped (SIGSTOP, its dirty pages synced first), so both
+                samples see the same drifting machine load."""
+                busy: list[float] = []
+                paused: list[float] = []
                 while writer.poll() is None:
-                    samples += await pace(url, body, 2, 0.05)
-                return samples
-            busy = asyncio.run(during())
+                    busy += await pace(url, body, WINDOW, 0.05)
+                    if writer.poll() is not None:
+                        break
+                    writer.send_signal(signal.SIGSTOP)
+                    try:
+                        await asyncio.to_thread(os.sync)     # nothing of the writer's left to flush
+                        paused += await pace(url, body, WINDOW, 0.05)
+                    finally:
+                        writer.send_signal(signal.SIGCONT)
+                return busy, paused
+            busy, paused = asyncio.run(during())
             seconds = time.perf_counter() - t
             assert writer.returncode == 0
             idle += asyncio.run(pace(url, body, 20, 0.05))          # … and after: the machine's load drifts
-            out.append((what, p99(idle), p99(busy), len(idle), len(busy), seconds))
+            out.append((what, p99(idle), p99(paused), p99(busy), len(paused), len(busy), seconds))
     finally:
         proc.terminate()
         proc.wait(30)
     return out
+
+
+def report_ingest(root: Path, work: Path) -> None:
+    for what, idle, paused, busy, n_paused, n_busy, seconds in ingest_latency(root, work):
+        print(f"HQ ingest p99, batches of 20 every 50 ms, while the {what} is written ({seconds:.0f} s"
+              f" with the stops, nice 10, ionice idle): {busy:.1f} ms ({n_busy} batches); in the"
+              f" {WINDOW:.0f} s windows it was stopped between: {paused:.1f} ms ({n_paused}); ratio"
+              f" {busy / paused:.2f} (≤ 2x: {'met' if busy <= 2 * paused else 'NOT met'});"
+              f" idle before and after {idle:.1f} ms, ratio {busy / idle:.2f}")
+    print(f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
 
 
 def main() -> int:
@@ -315,6 +341,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="5,000 actas, 10 CATDs")
     parser.add_argument("--skip-ingest", action="store_true")
     parser.add_argument("--skip-site", action="store_true")
+    parser.add_argument("--only-ingest", action="store_true", help="only the ingest latency figures")
     args = parser.parse_args()
     if args.quick:
         args.actas, args.catds = 5_000, 10
@@ -327,6 +354,9 @@ def main() -> int:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
     shutil.rmtree(root / "publicacion", ignore_errors=True)
+    if args.only_ingest:
+        report_ingest(root, work)
+        return 0
     wall, out = child(PUBLISH, str(root), CUT_AT)
     zpath = Path(out.splitlines()[0])
     inner, peak = (float(x) for x in out.splitlines()[1].split())
@@ -349,12 +379,9 @@ def main() -> int:
         print(f"site, first write ({int(rows):,} acta pages): {site_s:.1f} s"
               f" ({site_s / rows * 1000:.2f} ms a page)")
     if not args.skip_ingest:
-        for what, idle, busy, n_idle, n_busy, seconds in ingest_latency(root, work):
-            print(f"HQ ingest p99, batches of 20 every 50 ms, while the {what} is written ({seconds:.0f} s,"
-                  f" nice 10, ionice idle): {busy:.1f} ms ({n_busy} batches); idle before and after"
-                  f" {idle:.1f} ms ({n_idle}); ratio {busy / idle:.2f}"
-                  f" (≤ 2x: {'met' if busy <= 2 * idle else 'NOT met'})")
-    print(f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
+        report_ingest(root, work)
+    else:
+        print(f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
     return 0
 
 
