@@ -14,12 +14,12 @@ with nothing of ours installed; a test holds the two to the same verdicts.
 from __future__ import annotations
 
 import hashlib
-import io
 import itertools
 import json
 import re
 import sys
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -30,7 +30,7 @@ from catd_node import catalog, keys, packets
 from catd_node.errors import EXIT_CHECK_FAILED, EXIT_OK, BadInput, CheckFailed
 from catd_node.tally import SUMMARY_FIELDS
 from hq.count import ActaRecord, Row, count_rows
-from hq.release import evidence, manifest, write
+from hq.release import evidence, manifest, write, zipcheck
 from hq.release.cut import CATALOG, HQ_PUB
 from hq.release.manifest import Manifest
 
@@ -68,11 +68,23 @@ class CutCheck:
 
     def read(self, name: str) -> bytes:
         try:
-            return self.zip.read(name)
+            return zipcheck.read(self.zip, name)
         except KeyError:
-            raise fail(f"{name}: missing from {self.path.name}") from None
+            raise fail(f"{zipcheck.shown(name)}: missing from {self.path.name}") from None
+        except BadInput as exc:
+            raise fail(f"{exc.what}: {exc.why}") from None
+
+    def sha256(self, name: str) -> str:
+        try:
+            return zipcheck.sha256(self.zip, name)
+        except KeyError:
+            raise fail(f"{zipcheck.shown(name)}: missing from {self.path.name}") from None
 
     def run(self) -> Checked:
+        try:  # before any byte is inflated: one member per name, safe names, bounded sizes
+            zipcheck.members(self.zip, self.path.name, tiled=True)
+        except BadInput as exc:
+            raise fail(f"{exc.what}: {exc.why}") from None
         body, sig = self.read(manifest.NAME), self.read(manifest.SIG)
         pem = (self.keys_dir / HQ_PUB).read_bytes() if self.keys_dir else self.read(HQ_PUB)
         fingerprint = hashlib.sha256(pem).hexdigest()
@@ -87,8 +99,8 @@ class CutCheck:
         if _CUT_NAME.fullmatch(self.path.name) and self.path.name != m.name:
             raise fail(f"{self.path.name}: the file is named so, but its manifest names cut {m.name}")
         for name in sorted(m.files):
-            if manifest.sha256(self.read(name)) != m.files[name]:
-                raise fail(f"{name}: its SHA-256 differs from the one {manifest.NAME} gives")
+            if self.sha256(name) != m.files[name]:
+                raise fail(f"{zipcheck.shown(name)}: its SHA-256 differs from the one {manifest.NAME} gives")
         for name in self.zip.namelist():
             if name not in m.files and name not in (manifest.NAME, manifest.SIG):
                 raise fail(f"{name}: in the zip but not in {manifest.NAME}")
@@ -105,40 +117,45 @@ class CutCheck:
             own = given.read_bytes()
         return _key(own, f"nodos/{node}.pub")
 
+    def evidence_lines(self) -> Iterator[tuple[int, bytes]]:
+        try:
+            yield from zipcheck.lines(self.zip, evidence.WIRE)
+        except BadInput as exc:
+            raise fail(f"{exc.what}: {exc.why}") from None
+
     def chains(self, m: Manifest, done: Checked) -> None:
         """Every wire line checked on its stored bytes (packets.examine), chain by chain."""
         heads: dict[str, tuple[int, str]] = {}
         node_keys: dict[str, Ed25519PublicKey] = {}
-        with self.zip.open(evidence.WIRE) as stream:
-            for number, line in enumerate(io.TextIOWrapper(stream, encoding="utf-8"), 1):
-                where = f"{evidence.WIRE} line {number}"
-                try:
-                    packet = packets.from_wire(line, where)
-                    envelope = json.loads(packet.canonical)
-                except (packets.PacketError, ValueError):
-                    raise fail(f"{where}: not a wire line of a packet") from None
-                node = envelope.get("node") if isinstance(envelope, dict) else None
-                where += f" ({node} seq {packet.seq})"
-                if not isinstance(node, str):
-                    raise fail(f"{where}: not a packet envelope")
-                last_seq, last_hash = heads.get(node, (0, packets.ZERO_HASH))
-                if packet.seq != last_seq + 1:
-                    raise fail(f"{where}: expected seq {last_seq + 1}")
-                if node not in node_keys:
-                    node_keys[node] = self.node_key(node)
-                why, env = packets.examine(packet, node_keys[node], last_hash, node)
-                if why:
-                    raise fail(f"{where}: {why}")
-                heads[node] = (packet.seq, packet.hash)
-                if self.want.get(node) == packet.seq:
-                    done.hashes_at[node] = packet.hash
-                body = env["body"]
-                acta = body.get("acta") if isinstance(body.get("acta"), str) else None
-                if acta is not None:
-                    done.touched.setdefault(acta, []).append((node, packet.seq))
-                if env["kind"] in _COUNTED_KINDS:
-                    self.rows.setdefault(node, []).append(
-                        Row(node, packet.seq, env["kind"], env["at"], "", acta, body))
+        for number, raw in self.evidence_lines():
+            where = f"{evidence.WIRE} line {number}"
+            try:
+                packet = packets.from_wire(raw.decode("utf-8"), where)
+                envelope = json.loads(packet.canonical)
+            except (packets.PacketError, ValueError):
+                raise fail(f"{where}: not a wire line of a packet") from None
+            node = envelope.get("node") if isinstance(envelope, dict) else None
+            where += f" ({node} seq {packet.seq})"
+            if not isinstance(node, str):
+                raise fail(f"{where}: not a packet envelope")
+            last_seq, last_hash = heads.get(node, (0, packets.ZERO_HASH))
+            if packet.seq != last_seq + 1:
+                raise fail(f"{where}: expected seq {last_seq + 1}")
+            if node not in node_keys:
+                node_keys[node] = self.node_key(node)
+            why, env = packets.examine(packet, node_keys[node], last_hash, node)
+            if why:
+                raise fail(f"{where}: {why}")
+            heads[node] = (packet.seq, packet.hash)
+            if self.want.get(node) == packet.seq:
+                done.hashes_at[node] = packet.hash
+            body = env["body"]
+            acta = body.get("acta") if isinstance(body.get("acta"), str) else None
+            if acta is not None:
+                done.touched.setdefault(acta, []).append((node, packet.seq))
+            if env["kind"] in _COUNTED_KINDS:
+                self.rows.setdefault(node, []).append(
+                    Row(node, packet.seq, env["kind"], env["at"], "", acta, body))
         for node in sorted(set(m.nodes) | set(heads)):
             if heads.get(node) != m.nodes.get(node):
                 raise fail(f"{evidence.WIRE}: {node} ends at {heads.get(node)}, "

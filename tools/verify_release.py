@@ -24,13 +24,15 @@ import argparse
 import base64
 import datetime as dt
 import hashlib
-import io
 import itertools
 import json
 import re
+import stat
+import struct
 import sys
 import unicodedata
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +97,67 @@ def signed(key: Ed25519PublicKey, sig: bytes, message: bytes) -> bool:
         return True
     except InvalidSignature:
         return False
+
+
+# ---- the zip itself: whoever handed it over may have written it byte by byte -----------------
+
+MIB = 1 << 20
+MAX_MEMBER, MAX_TOTAL, MAX_READ, MAX_LINE = 2048 * MIB, 4096 * MIB, 256 * MIB, 16 * MIB
+LOCAL = struct.Struct("<4s2B4HL2L2H")
+
+
+def shown(name: str) -> str:
+    return name if name.isprintable() else ascii(name)
+
+
+def check_members(archive: zipfile.ZipFile, label: str) -> None:
+    """Before any byte is inflated: each name once, relative, printable, never climbing out
+    (`..`) or hidden (`.x`); regular files only; declared sizes bounded (zipfile never inflates
+    past them); and the members tile the zip from byte 0 to the central directory, so no
+    entry is hidden from `zipfile` or shared between two names."""
+    seen: set[str] = set()
+    total = 0
+    for info in archive.infolist():
+        name = info.filename
+        if name in seen:
+            raise Fail(f"{shown(name)}: two members of the zip have this name; a reader may take either")
+        seen.add(name)
+        if not name.isprintable():
+            raise Fail(f"{shown(name)}: the name holds characters that are not printable")
+        if "\\" in name or name.startswith("/"):
+            raise Fail(f"{name}: the name is not a relative path with / between its parts")
+        if any(part in ("", ".", "..") or part.startswith(".") for part in name.split("/")):
+            raise Fail(f"{name}: the name climbs out of its folder, hides itself or is empty "
+                       "(a part is '', '.', '..' or starts with '.')")
+        if info.is_dir() or stat.S_IFMT(info.external_attr >> 16) not in (0, stat.S_IFREG):
+            raise Fail(f"{name}: not a regular file (a link or a folder)")
+        if info.file_size > MAX_MEMBER:
+            raise Fail(f"{name}: inflates to {info.file_size / MIB:.0f} MiB; "
+                       f"a member may hold at most {MAX_MEMBER // MIB} MiB")
+        total += info.file_size
+    if total > MAX_TOTAL:
+        raise Fail(f"{label}: its members inflate to {total / MIB:.0f} MiB in all; "
+                   f"at most {MAX_TOTAL // MIB} MiB")
+    fp, at = archive.fp, 0
+    assert fp is not None
+    for info in sorted(archive.infolist(), key=lambda i: i.header_offset):
+        if info.header_offset != at:
+            how = "overlap" if info.header_offset < at else "belong to no member the zip lists"
+            raise Fail(f"{label}: bytes {min(at, info.header_offset)}–{max(at, info.header_offset)} "
+                       f"{how} (before {shown(info.filename)}): a hidden or shared entry")
+        fp.seek(info.header_offset)
+        head = fp.read(LOCAL.size)
+        if len(head) != LOCAL.size or head[:4] != b"PK\x03\x04":
+            raise Fail(f"{info.filename}: its local header is not where the directory says")
+        name_len, extra_len = LOCAL.unpack(head)[-2:]
+        at = info.header_offset + LOCAL.size + name_len + extra_len + info.compress_size
+        if info.flag_bits & 0x08:  # a data descriptor follows the data: crc and both sizes
+            fp.seek(at)
+            big = info.file_size >= 0xFFFFFFFF or info.compress_size >= 0xFFFFFFFF
+            at += (4 if fp.read(4) == b"PK\x07\x08" else 0) + 4 + (16 if big else 8)
+    start_dir = getattr(archive, "start_dir", at)
+    if at != start_dir:
+        raise Fail(f"{label}: bytes {at}–{start_dir} belong to no member the zip lists: a hidden entry")
 
 
 # ---- the catalog (catalogo.json, both forms of the election file) ---------------------------------
@@ -412,13 +475,38 @@ class Cut:
         self.keys_dir, self.want = keys_dir, want_hashes or {}
         self.hashes_at: dict[str, str] = {}
 
-    def read(self, name: str) -> bytes:
+    def info(self, name: str) -> zipfile.ZipInfo:
         try:
-            return self.zip.read(name)
+            return self.zip.getinfo(name)
         except KeyError:
-            raise Fail(f"{name}: missing from {self.path.name}") from None
+            raise Fail(f"{shown(name)}: missing from {self.path.name}") from None
+
+    def read(self, name: str) -> bytes:
+        info = self.info(name)
+        if info.file_size > MAX_READ:
+            raise Fail(f"{shown(name)}: inflates to {info.file_size / MIB:.0f} MiB; "
+                       f"read whole, a file may hold at most {MAX_READ // MIB} MiB")
+        return self.zip.read(info)
+
+    def sha256(self, name: str) -> str:
+        digest = hashlib.sha256()
+        with self.zip.open(self.info(name)) as stream:
+            while piece := stream.read(MIB):
+                digest.update(piece)
+        return digest.hexdigest()
+
+    def lines(self, name: str) -> Iterator[tuple[int, bytes]]:
+        """(number, bytes) of each line, a line at a time, none longer than MAX_LINE."""
+        with self.zip.open(self.info(name)) as stream:
+            number = 0
+            while raw := stream.readline(MAX_LINE + 1):
+                number += 1
+                if len(raw) > MAX_LINE:
+                    raise Fail(f"{name} line {number}: longer than {MAX_LINE // MIB} MiB")
+                yield number, raw
 
     def check(self) -> None:
+        check_members(self.zip, self.path.name)
         body, sig = self.read("MANIFEST.json"), self.read("MANIFEST.json.sig")
         pem = (self.keys_dir / "hq.pub").read_bytes() if self.keys_dir else self.read("hq.pub")
         self.fingerprint = hashlib.sha256(pem).hexdigest()
@@ -434,8 +522,8 @@ class Cut:
         if CUT_NAME.fullmatch(self.path.name) and self.path.name != m["name"]:
             raise Fail(f"{self.path.name}: the file is named so, but its manifest names cut {m['name']}")
         for name in sorted(m["files"]):
-            if hashlib.sha256(self.read(name)).hexdigest() != m["files"][name]:
-                raise Fail(f"{name}: its SHA-256 differs from the one MANIFEST.json gives")
+            if self.sha256(name) != m["files"][name]:
+                raise Fail(f"{shown(name)}: its SHA-256 differs from the one MANIFEST.json gives")
         for name in self.zip.namelist():
             if name not in m["files"] and name not in ("MANIFEST.json", "MANIFEST.json.sig"):
                 raise Fail(f"{name}: in the zip but not in MANIFEST.json")
@@ -455,47 +543,46 @@ class Cut:
         self.chain: dict[str, Chain] = {}
         heads: dict[str, tuple[int, str]] = {}
         keys: dict[str, Ed25519PublicKey] = {}
-        with self.zip.open("evidencia.ndjson") as stream:
-            for number, line in enumerate(io.TextIOWrapper(stream, encoding="utf-8"), 1):
-                where = f"evidencia.ndjson line {number}"
-                try:
-                    wire = json.loads(line)
-                    seq, text, hash_hex, sig = wire["seq"], wire["canonical"], wire["hash"], wire["sig"]
-                    env = json.loads(text, parse_float=lambda t: 1 / 0)
-                except (ValueError, KeyError, TypeError, ZeroDivisionError):
-                    raise Fail(f"{where}: not a wire line of a packet") from None
-                if set(wire) != {"seq", "canonical", "hash", "sig"} or not isinstance(env, dict):
-                    raise Fail(f"{where}: not a wire line of a packet")
-                node = env.get("node")
-                where += f" ({node} seq {seq})"
-                at = env.get("at")
-                if not isinstance(node, str) or not isinstance(seq, int) or not isinstance(at, str):
-                    raise Fail(f"{where}: not a packet envelope")
-                canonical = text.encode("utf-8")
-                if json.dumps(env, sort_keys=True, separators=(",", ":"), ensure_ascii=False) != text \
-                        or not unicodedata.is_normalized("NFC", text):
-                    raise Fail(f"{where}: packet bytes are not canonical JSON")
-                digest = hashlib.sha256(DOMAIN + canonical).digest()
-                if digest.hex() != hash_hex:
-                    raise Fail(f"{where}: hash does not match the packet's bytes")
-                last_seq, last_hash = heads.get(node, (0, ZERO))
-                if env.get("seq") != seq or seq != last_seq + 1:
-                    raise Fail(f"{where}: expected seq {last_seq + 1}")
-                if env.get("prev") != last_hash:
-                    raise Fail(f"{where}: prev does not link to the packet before")
-                if node not in keys:
-                    keys[node] = self.node_key(node)
-                try:
-                    raw_sig = base64.b64decode(sig, validate=True)
-                except ValueError:
-                    raw_sig = b""
-                if not signed(keys[node], raw_sig, digest):
-                    raise Fail(f"{where}: signature does not verify against {node}'s key")
-                heads[node] = (seq, hash_hex)
-                if self.want.get(node) == seq:
-                    self.hashes_at[node] = hash_hex
-                if env.get("kind") in KINDS and isinstance(env.get("body"), dict):
-                    self.chain.setdefault(node, Chain()).add(seq, env["kind"], at, env["body"])
+        for number, raw in self.lines("evidencia.ndjson"):
+            where = f"evidencia.ndjson line {number}"
+            try:
+                wire = json.loads(raw.decode("utf-8"))
+                seq, text, hash_hex, sig = wire["seq"], wire["canonical"], wire["hash"], wire["sig"]
+                env = json.loads(text, parse_float=lambda t: 1 / 0)
+            except (ValueError, KeyError, TypeError, ZeroDivisionError):
+                raise Fail(f"{where}: not a wire line of a packet") from None
+            if set(wire) != {"seq", "canonical", "hash", "sig"} or not isinstance(env, dict):
+                raise Fail(f"{where}: not a wire line of a packet")
+            node = env.get("node")
+            where += f" ({node} seq {seq})"
+            at = env.get("at")
+            if not isinstance(node, str) or not isinstance(seq, int) or not isinstance(at, str):
+                raise Fail(f"{where}: not a packet envelope")
+            canonical = text.encode("utf-8")
+            if json.dumps(env, sort_keys=True, separators=(",", ":"), ensure_ascii=False) != text \
+                    or not unicodedata.is_normalized("NFC", text):
+                raise Fail(f"{where}: packet bytes are not canonical JSON")
+            digest = hashlib.sha256(DOMAIN + canonical).digest()
+            if digest.hex() != hash_hex:
+                raise Fail(f"{where}: hash does not match the packet's bytes")
+            last_seq, last_hash = heads.get(node, (0, ZERO))
+            if env.get("seq") != seq or seq != last_seq + 1:
+                raise Fail(f"{where}: expected seq {last_seq + 1}")
+            if env.get("prev") != last_hash:
+                raise Fail(f"{where}: prev does not link to the packet before")
+            if node not in keys:
+                keys[node] = self.node_key(node)
+            try:
+                raw_sig = base64.b64decode(sig, validate=True)
+            except ValueError:
+                raw_sig = b""
+            if not signed(keys[node], raw_sig, digest):
+                raise Fail(f"{where}: signature does not verify against {node}'s key")
+            heads[node] = (seq, hash_hex)
+            if self.want.get(node) == seq:
+                self.hashes_at[node] = hash_hex
+            if env.get("kind") in KINDS and isinstance(env.get("body"), dict):
+                self.chain.setdefault(node, Chain()).add(seq, env["kind"], at, env["body"])
         named = {n: (h["seq"], h["hash"]) for n, h in self.manifest["nodes"].items()}
         for node in sorted(set(named) | set(heads)):
             if heads.get(node) != named.get(node):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from catd_node.catalog import COALICION, INDEPENDIENTE, PARTIDO, Contest, Election
 from hq.release.model import fold, unwrap
-from hq.release.text import decode
+from hq.release.text import decode, read_file
 from hq.release.write import DELIMITER, line, text_cell
 
 HEADER = ("ID_ENTIDAD", "PARTIDO_CSP", "CANDIDATURA_PROPIETARIA", "CANDIDATURA_SUPLENTE")
@@ -81,7 +81,7 @@ def _acronyms(text: str, known: set[str]) -> frozenset[str]:
 def read_names(path: Path, known: set[str]) -> dict[frozenset[str] | str, tuple[str, str]]:
     """Party set (or an independent's field) → (propietaria, suplente) from a candidacies file;
     rows it cannot place are skipped (names are information, not part of the count)."""
-    text = decode(path.read_bytes(), str(path))
+    text = decode(read_file(path), str(path))
     names: dict[frozenset[str] | str, tuple[str, str]] = {}
     rows = iter(text.lines)
     header: list[str] | None = None

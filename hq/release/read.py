@@ -20,6 +20,7 @@ from pathlib import Path
 
 from catd_node.errors import BadInput
 from hq.release import columns as cols
+from hq.release import zipcheck
 from hq.release.model import (
     COMPUTO,
     NOT_ON_BALLOT,
@@ -34,7 +35,7 @@ from hq.release.model import (
     unwrap,
 )
 from hq.release.rows import RowReader
-from hq.release.text import decode, where
+from hq.release.text import MAX_BYTES, decode, read_file, too_large, where
 
 _CUT = re.compile(r"\d{1,2}/\d{1,2}/\d{4}\s*\d{1,2}:\d{2}")
 _LABEL = re.compile(r"\((UTC[+-]\d{1,2}(?::\d{2})?)\)")
@@ -117,7 +118,12 @@ def _results_member(data: bytes, source: str) -> tuple[bytes, str]:
                      and "CANDIDATURA" not in n.upper()]
             if len(names) != 1:
                 raise BadInput(source, f"expected one results CSV in the zip, found {names or 'none'}")
-            return archive.read(names[0]), f"{source}!{names[0]}"
+            inside = f"{source}!{zipcheck.shown(names[0])}"
+            if archive.namelist().count(names[0]) > 1:  # zipfile would read the last, an unzipper another
+                raise BadInput(inside, "two members of the zip have this name; a reader may take either")
+            if archive.getinfo(names[0]).file_size > MAX_BYTES:
+                raise BadInput(inside, too_large(archive.getinfo(names[0]).file_size))
+            return archive.read(names[0]), inside
     except (zipfile.BadZipFile, OSError) as exc:
         raise BadInput(source, f"not a readable zip file ({exc})") from exc
 
@@ -126,10 +132,7 @@ def read(path: Path, entidad: int | None = None) -> Release:
     """Read a release: its results CSV, plain, gzip or inside the cut's zip. `entidad` fills
     the entity of a layout that prints none (cómputo); PREP layouts carry it in every key."""
     source = str(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise BadInput(source, f"cannot read ({exc.strerror})") from exc
+    data = read_file(path)
     if data.startswith(_ZIP_MAGIC):
         data, source = _results_member(data, source)
     text = decode(data, source)
@@ -163,10 +166,7 @@ def read(path: Path, entidad: int | None = None) -> Release:
 def read_entidad(path: Path) -> int:
     """The one `ID_ENTIDAD` of a candidacies file (`CDMX_GUB_CANDIDATURAS.csv`)."""
     source = str(path)
-    try:
-        text = decode(path.read_bytes(), source)
-    except OSError as exc:
-        raise BadInput(source, f"cannot read ({exc.strerror})") from exc
+    text = decode(read_file(path), source)
     for i, line in enumerate(text.lines):
         delimiter = "|" if line.count("|") > line.count(",") else ","
         names = [unwrap(c).upper() for c in next(csv.reader([line], delimiter=delimiter), [])]

@@ -4,13 +4,17 @@
 from __future__ import annotations
 
 import gzip
+import io
 import re
 import unicodedata
 import zlib
 from dataclasses import dataclass
+from pathlib import Path
 
 from catd_node.errors import BadInput
 
+MIB = 1 << 20
+MAX_BYTES = 512 * MIB  # a release file's text, after gzip or zip: refuses bombs, not real files
 UTF8_BOM = b"\xef\xbb\xbf"
 _GZIP_MAGIC = b"\x1f\x8b"
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
@@ -42,14 +46,37 @@ def position(text: str) -> tuple[int, int]:
     return len(breaks) + 1, len(text) - start + 1
 
 
+def too_large(size: int) -> str:
+    return (f"holds {size / MIB:.0f} MiB (or more) of text; a release file holds at most "
+            f"{MAX_BYTES // MIB} MiB (the largest real ones: tens of MiB)")
+
+
+def read_file(path: Path) -> bytes:
+    """A release file's bytes, refused by name when larger than any real release."""
+    source = str(path)
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise BadInput(source, f"cannot read ({exc.strerror})") from exc
+    if len(data) > MAX_BYTES:
+        raise BadInput(source, too_large(len(data)))
+    return data
+
+
 def decompress(data: bytes, source: str) -> bytes:
-    """The bytes of a gzip file (`bd-gobierno.csv.gz`), or `data` itself."""
+    """The bytes of a gzip file (`bd-gobierno.csv.gz`), or `data` itself; inflated no further
+    than `MAX_BYTES` (a few KB can inflate to gigabytes)."""
     if not data.startswith(_GZIP_MAGIC):
         return data
     try:
-        return gzip.decompress(data)
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
+            out = stream.read(MAX_BYTES + 1)
     except (OSError, EOFError, zlib.error) as exc:
         raise BadInput(source, f"not a readable gzip file ({exc})") from exc
+    if len(out) > MAX_BYTES:
+        raise BadInput(source, too_large(len(out)))
+    return out
 
 
 def decode(data: bytes, source: str) -> Text:
