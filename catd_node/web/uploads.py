@@ -15,6 +15,7 @@ import re
 import secrets
 import sqlite3
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -96,7 +97,11 @@ async def upload(request: web.Request) -> web.StreamResponse:
             if name is None:
                 return _error(request, "Tipo de archivo no admitido (JPEG, PNG, TIFF o WebP).", 400)
             folder = request.app[DATADIR].inbox / "uploads" / device
-            final = await _store(part, folder, name, origen)
+
+            async def still_allowed() -> bool:  # revoked while the image streamed: not stored
+                return await request.app[DB].read(device_for, token) == device
+
+            final = await _store(part, folder, name, origen, still_allowed)
     except TimeoutError:
         return _error(request, "La carga tardó demasiado.", 408)
     except (_Truncated, ValueError, LookupError, HttpProcessingError) as exc:  # aiohttp's parser's errors
@@ -104,6 +109,9 @@ async def upload(request: web.Request) -> web.StreamResponse:
         return _error(request, "El envío llegó dañado o incompleto; vuelva a enviar la imagen.", 400)
     except _Empty:
         return _error(request, "El archivo está vacío.", 400)
+    except _Revoked:
+        log.warning("upload refused: device %s revoked during the upload ip=%s", device, request.remote)
+        return _error(request, "Token de dispositivo no válido.", 403)
     except _TooLarge:
         return _error(request, f"El archivo excede {MAX_BYTES // (1024 * 1024)} MB.", 413)
     log.info("upload stored device=%s file=%s", device, final.name)
@@ -130,11 +138,19 @@ class _Empty(Exception):
     pass
 
 
+class _Revoked(Exception):
+    """The device was revoked while its upload streamed."""
+
+
 class _Truncated(Exception):
     """The body ended inside the file part (no closing boundary): never store half an image."""
 
 
-async def _store(part: BodyPartReader, folder: Path, name: str, origen: str | None = None) -> Path:
+async def _store(part: BodyPartReader, folder: Path, name: str, origen: str | None,
+                 still_allowed: Callable[[], Awaitable[bool]]) -> Path:
+    """The part streamed to a temp file, then given its final name — only if the device is
+    still allowed then (the token was checked before the first byte; a coordinator may have
+    revoked it since, and the scanner takes whatever gets a final name)."""
     loop = asyncio.get_running_loop()
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=".upload-", suffix=".part", dir=folder)
@@ -152,6 +168,8 @@ async def _store(part: BodyPartReader, folder: Path, name: str, origen: str | No
             await loop.run_in_executor(None, _sync, out)
         if size == 0:
             raise _Empty
+        if not await still_allowed():
+            raise _Revoked
         return await loop.run_in_executor(None, _publish, tmp, folder, name, origen)
     finally:
         tmp.unlink(missing_ok=True)

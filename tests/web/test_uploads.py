@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+from typing import Any
 
 import aiohttp
 
 from catd_node.web import uploads
+from tests.polling import until
 from tests.web.conftest import jpeg
 
 
@@ -109,3 +112,38 @@ async def test_a_photo_from_the_casilla_records_its_origin_beside_the_image(cler
     status, page = await send(phone, token, "DIP-14-01-0123-C01.jpg", jpeg(33), origen="=1+1")
     assert status == 400 and "no válido" in page
     assert "DIP-14-01-0123-C01.jpg" not in files_under(folder)
+
+
+async def test_a_device_revoked_while_its_upload_streams_gets_nothing_stored(clerks, signed_in, browser):
+    """The coordinator revokes a phone that is sending doctored images: the upload it has in
+    flight (the token checked out when it began) must not land in the inbox when it ends."""
+    coco = await signed_in("coco")
+    token = await make_device(coco)
+    phone = browser()
+    folder = clerks.inbox / "uploads" / "telefono-1"
+    boundary = "catdboundary"
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"token\"\r\n\r\n{token}\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+            "filename=\"DIP-14-01-0123-B01.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n").encode()
+    data = jpeg(32) + bytes(131072)   # a JPEG with trailing bytes, long enough to stream
+    revoked = asyncio.Event()
+
+    async def body() -> Any:
+        # 64 KB first: the multipart reader looks a read (8 KB) ahead for a part's end
+        yield head + data[:65536]
+        await revoked.wait()   # the rest only once the coordinator has revoked the device
+        yield data[65536:] + f"\r\n--{boundary}--\r\n".encode()
+
+    async def upload() -> tuple[int, str]:
+        async with phone.session.post(f"{phone.base}/uploads", data=body(), headers={
+                "Content-Type": f"multipart/form-data; boundary={boundary}"}) as r:
+            return r.status, await r.text()
+
+    sending = asyncio.ensure_future(upload())
+    await until(lambda: any(folder.glob(".upload-*.part")), "the upload to start writing")
+    status, page = await coco.post("/dispositivos/revocar", {"dispositivo": "telefono-1"})
+    assert status == 200 and "revocado" in page
+    revoked.set()
+    status, page = await sending
+    assert status == 403 and "no válido" in page, (status, page)
+    assert files_under(clerks.inbox / "uploads") == []
