@@ -71,15 +71,20 @@ class SinActa:
 
 @dataclass
 class ActaState:
-    """One acta as its packets left it. `images` are the images bound to it (issue 12): each
-    acta.digitized or acta.assigned for the acta adds one; an assignment that `replaces` drops
-    every earlier one. Only a capture on a bound image counts (`capture`), so a replacement
-    voids a capture not yet verified and the acta is captured again on the new image."""
+    """One acta as its packets left it. `images` holds the image bound to it (issue 12): the
+    first acta.digitized or acta.assigned for the acta, until an assignment that `replaces` it
+    puts another in its place. A later image identified as this acta (a QR code, a sidecar, a
+    file name: a phone can send any picture named so) waits in `others`: it takes the acta's
+    place only by a confirmed replacement, as an assigned one does. Only a capture on a bound
+    image counts (`capture`), so a replacement voids a capture not yet verified and the acta
+    is captured again on the new image."""
 
     key: str
     received_at: str | None = None
     in_catalog: bool | None = None
     images: list[str] = field(default_factory=list)
+    others: list[str] = field(default_factory=list)   # linked to it, not (or no longer) its image
+    origins: dict[str, tuple[str, str]] = field(default_factory=dict)  # sha → (ORIGEN, DIGITALIZACION)
     first_image_seq: int | None = None
     captures: list[Capture] = field(default_factory=list)
     mismatches: list[Mismatch] = field(default_factory=list)
@@ -88,7 +93,6 @@ class ActaState:
     foreign: bool = False             # assigned to another CATD: recorded and flagged, not captured
     mecanismo_traslado: str | None = None
     tipo_documento: str | None = None
-    origin: tuple[str, str] | None = None   # (ORIGEN, DIGITALIZACION) of the latest scanned image
     sin_acta: SinActa | None = None   # registered sin acta and not undone
 
     def apply(self, seq: int, kind: str, at: str, body: dict[str, Any]) -> None:
@@ -106,13 +110,16 @@ class ActaState:
         elif kind in ("acta.digitized", "acta.assigned"):
             sha = body["image"]["sha256"] if kind == "acta.digitized" else body["image_sha256"]
             if "replaces" in body:
-                self.images.clear()
-            if sha not in self.images:
+                self.others = [s for s in self.others + self.images if s != sha]
+                self.images = [sha]
+            elif not self.images:
                 self.images.append(sha)
+            elif sha not in self.images and sha not in self.others:
+                self.others.append(sha)
             if self.first_image_seq is None:
                 self.first_image_seq = seq
             if kind == "acta.digitized":
-                self.origin = origin_of(body)
+                self.origins[sha] = origin_of(body)
         elif kind == "acta.captured":
             self.captures.append(Capture(
                 seq, int(body.get("round", 1)), str(body.get("by")), dict(body.get("values") or {}),
@@ -157,6 +164,11 @@ class ActaState:
     @property
     def image(self) -> str | None:
         return self.images[-1] if self.images else None
+
+    @property
+    def origin(self) -> tuple[str, str] | None:
+        """(ORIGEN, DIGITALIZACION) of the acta's image."""
+        return self.origins.get(self.image) if self.image else None
 
     @property
     def open(self) -> bool:
@@ -235,8 +247,8 @@ class Board:
             self.acopio_log.append((seq, key))
         elif kind == "acta.assigned":
             image = self.unidentified.pop(body["image_sha256"], None)
-            if image is not None:
-                state.origin = image.origin
+            if image is not None and image.origin is not None:
+                state.origins[image.sha256] = image.origin
         if not had_image and state.first_image_seq is not None:
             self._first_image(state, seq)
 

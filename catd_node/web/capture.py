@@ -12,7 +12,7 @@ from aiohttp import web
 from catd_node.blobs import check_name
 from catd_node.errors import BadInput
 from catd_node.web import forms, rules
-from catd_node.web.board import ActaState, Image
+from catd_node.web.board import ActaState, Board, Image
 from catd_node.web.state import BOARD, DATADIR, DB, ELECTION, clerk, now, render, require
 
 log = logging.getLogger("catd.web.capture")
@@ -94,6 +94,7 @@ async def _next(request: web.Request, message: str | None = None, warning: str |
     if key is not None:
         state: ActaState = board.actas[key]
         return render(request, "capture.html", {"message": message, "warning": warning, "mode": "captura",
+                                                "others": state.others,
                                                 **entry_context(request, key, state.image)}, status=status)
     sha = board.claim("asignar", list(board.unidentified), who.name, at)
     if sha is not None:
@@ -144,7 +145,7 @@ async def assign_submit(request: web.Request) -> web.StreamResponse:
         key = forms.check_key(typed, request.app[ELECTION].actas)
         packet = await request.app[DB].write(rules.assign, key, sha, clerk_name(request), replace)
     except (BadInput, rules.NeedsReplacement) as exc:
-        image = board.unidentified.get(sha)
+        image = board.unidentified.get(sha) or _other_image(board, typed, sha)
         if image is None:
             raise web.HTTPSeeOther("/captura") from exc
         current = exc.current if isinstance(exc, rules.NeedsReplacement) else None
@@ -159,6 +160,14 @@ async def assign_submit(request: web.Request) -> web.StreamResponse:
     if (elsewhere := foreign(request, key)) is not None:  # recorded; the dashboard flags it
         return await _next(request, warning=f"Imagen asignada. {elsewhere}")
     raise web.HTTPSeeOther("/captura")
+
+
+def _other_image(board: Board, key: str, sha: str) -> Image | None:
+    """An image identified as acta `key` that is not its image (`ActaState.others`)."""
+    state = board.actas.get(key)
+    if state is None or sha not in state.others:
+        return None
+    return Image(0, sha, "", f"otra imagen del acta {key}", "")
 
 
 def clerk_name(request: web.Request) -> str:

@@ -104,7 +104,8 @@ class NeedsReplacement(Refused):
 
 
 def assign(tx: Transaction, key: str, sha: str, by: str, replace: bool = False) -> Packet:
-    """Give an unidentified image its acta key. If the acta already has an image, only as a
+    """Give an unidentified image its acta key, or make another image identified as this acta
+    (QR code, sidecar, file name) its image. If the acta already has an image, only as a
     confirmed replacement (`replace`), recorded in the packet as `replaces`: the captures on the
     old image stop counting and the acta is captured again (`ActaState.capture`)."""
     row = tx.conn.execute(
@@ -113,15 +114,17 @@ def assign(tx: Transaction, key: str, sha: str, by: str, replace: bool = False) 
     ).fetchone()
     if row is None:
         raise Refused("imagen", "no hay una imagen digitalizada con ese código")
-    if row[0] is not None:
+    if row[0] is not None and row[0] != key:
         raise Refused("imagen", f"la imagen ya está identificada como {row[0]}")
     taken = tx.conn.execute(
         "SELECT acta FROM packets WHERE kind = 'acta.assigned'"
         " AND json_extract(CAST(canonical AS TEXT), '$.body.image_sha256') = ? LIMIT 1", (sha,)
     ).fetchone()
-    if taken:
+    if taken and taken[0] != key:
         raise Refused("imagen", f"la imagen ya fue asignada a {taken[0]}")
     state = acta_state(tx.conn, key)
+    if sha == state.image:
+        raise Refused(key, f"la imagen {sha} ya es la imagen del acta")
     body: dict[str, Any] = {"acta": key, "image_sha256": sha, "by": by}
     if state.image is not None:
         if state.verified:
@@ -158,6 +161,9 @@ def capture(tx: Transaction, key: str, sha: str | None, values: dict[str, Any], 
     _refuse_sin_acta(state)
     if state.verified:
         raise Refused(key, "esta acta ya está verificada")
+    if sha is not None and sha in state.others:
+        raise Refused(key, f"la imagen {sha} es otra imagen de esta acta, no la suya ({state.image}); para"
+                           " capturar sobre ella confirme antes el reemplazo; no se guardó nada")
     if sha is None or sha not in state.images:
         raise _unbound(key, sha)
     if state.capture(1) is not None:

@@ -150,3 +150,34 @@ async def test_a_second_image_for_an_acta_is_an_explicit_recorded_replacement(cl
     status, page = await ana.post("/captura/asignar", {"imagen": late, "clave": A, "reemplazar": "1"})
     assert status == 409 and "verificada" in page
     _nothing_recorded_after(clerks, before)
+
+
+async def test_a_later_identified_image_takes_the_actas_place_only_when_confirmed(clerks, signed_in):
+    """The CATD scanned A; a phone with a device token then sends another picture named A.jpg
+    (identified by its file name or QR code, as a doctored photo would be). Capture stays on
+    the acta's image; the other one is shown, and takes its place only by a confirmed,
+    recorded replacement — the rule assignment already follows."""
+    scanned = digitize(clerks, A, seed=11)
+    sent = digitize(clerks, A, seed=12)
+    ana = await signed_in("ana")
+    _, page = await ana.get("/captura")
+    assert hidden(page, "acta") == A and hidden(page, "imagen") == scanned
+    assert f"/imagenes/{sent}" in page, "the other image is shown for the clerk to compare"
+    before = _head(clerks)
+    status, page = await ana.post("/captura", {"acta": A, "imagen": sent, **values_form(GOOD)})
+    assert status == 409 and sent in page and "reemplazo" in page
+    _nothing_recorded_after(clerks, before)
+
+    status, page = await ana.post("/captura/asignar", {"imagen": sent, "clave": A})
+    assert status == 409 and scanned in page and 'name="reemplazar"' in page
+    _nothing_recorded_after(clerks, before)
+    status, page = await ana.post("/captura/asignar", {"imagen": sent, "clave": A, "reemplazar": "1"})
+    assert status == 200
+    [assigned] = packets_of(clerks, "acta.assigned")
+    assert (assigned["acta"], assigned["image_sha256"], assigned["replaces"], assigned["by"]) == (
+        A, sent, scanned, "ana")
+    assert hidden(page, "acta") == A and hidden(page, "imagen") == sent
+    status, page = await ana.post("/captura", {"acta": A, "imagen": scanned, **values_form(GOOD)})
+    assert status == 409, "the replaced image no longer takes a capture"
+    status, page = await ana.post("/captura", {"acta": A, "imagen": sent, **values_form(GOOD)})
+    assert status == 200 and f"Acta {A} capturada" in page
