@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from catd_node.cli import setup_logging
 from catd_node.errors import EXIT_OK, BadInput, CatdError
+from catd_node.safetext import one_line
 from hq import store as hq_store
 from hq.count import Count, count
 from hq.store import HQDir
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return dispatch(args, hq)
     except CatdError as exc:
-        print(f"error: {exc.what}: {exc.why}", file=sys.stderr)
+        print(f"error: {one_line(f'{exc.what}: {exc.why}')}", file=sys.stderr)  # names outside text
         return exc.exit_code
 
 

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from catd_node import catalog, keys, packets
 from catd_node.errors import EXIT_CHECK_FAILED, EXIT_OK, BadInput, CheckFailed
+from catd_node.safetext import one_line
 from catd_node.tally import SUMMARY_FIELDS
 from hq.count import ActaRecord, Row, count_rows
 from hq.release import evidence, manifest, write, zipcheck
@@ -70,7 +71,7 @@ class CutCheck:
         try:
             return zipcheck.read(self.zip, name)
         except KeyError:
-            raise fail(f"{zipcheck.shown(name)}: missing from {self.path.name}") from None
+            raise fail(f"{name}: missing from {self.path.name}") from None
         except BadInput as exc:
             raise fail(f"{exc.what}: {exc.why}") from None
 
@@ -78,7 +79,7 @@ class CutCheck:
         try:
             return zipcheck.sha256(self.zip, name)
         except KeyError:
-            raise fail(f"{zipcheck.shown(name)}: missing from {self.path.name}") from None
+            raise fail(f"{name}: missing from {self.path.name}") from None
 
     def run(self) -> Checked:
         try:  # before any byte is inflated: one member per name, safe names, bounded sizes
@@ -100,7 +101,7 @@ class CutCheck:
             raise fail(f"{self.path.name}: the file is named so, but its manifest names cut {m.name}")
         for name in sorted(m.files):
             if self.sha256(name) != m.files[name]:
-                raise fail(f"{zipcheck.shown(name)}: its SHA-256 differs from the one {manifest.NAME} gives")
+                raise fail(f"{name}: its SHA-256 differs from the one {manifest.NAME} gives")
         for name in self.zip.namelist():
             if name not in m.files and name not in (manifest.NAME, manifest.SIG):
                 raise fail(f"{name}: in the zip but not in {manifest.NAME}")
@@ -266,7 +267,9 @@ def main(paths: list[Path], keys_dir: Path | None) -> int:
             extends(first, second)
             print(f"ok: {paths[1].name} extends {paths[0].name}")
     except CheckFailed as exc:
-        print(f"FAIL {exc.what}: {exc.why}", file=sys.stderr)
+        # text read from the cut (keys, names) never reaches the terminal raw: an escape
+        # sequence could turn this line into an "ok" on the screen
+        print(f"FAIL {one_line(f'{exc.what}: {exc.why}')}", file=sys.stderr)
         return EXIT_CHECK_FAILED
     if keys_dir is None:
         print("note: keys taken from the cut itself; pass --keys DIR with keys obtained separately")

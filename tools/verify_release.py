@@ -106,8 +106,19 @@ MAX_MEMBER, MAX_TOTAL, MAX_READ, MAX_LINE = 2048 * MIB, 4096 * MIB, 256 * MIB, 1
 LOCAL = struct.Struct("<4s2B4HL2L2H")
 
 
-def shown(name: str) -> str:
-    return name if name.isprintable() else ascii(name)
+def one_line(text: str) -> str:
+    """`text` as printed: control and format characters, line separators and the backslash
+    escaped (`\\x1b`, `\\u202e`, `\\\\`). Text read from a cut never reaches the terminal raw:
+    an escape sequence could turn a FAIL line into an "ok" on the screen."""
+    out = []
+    for ch in text:
+        if ch == "\\" or unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs"):
+            code = ord(ch)
+            out.append("\\\\" if ch == "\\" else f"\\x{code:02x}" if code < 0x100
+                       else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 def check_members(archive: zipfile.ZipFile, label: str) -> None:
@@ -120,10 +131,10 @@ def check_members(archive: zipfile.ZipFile, label: str) -> None:
     for info in archive.infolist():
         name = info.filename
         if name in seen:
-            raise Fail(f"{shown(name)}: two members of the zip have this name; a reader may take either")
+            raise Fail(f"{name}: two members of the zip have this name; a reader may take either")
         seen.add(name)
         if not name.isprintable():
-            raise Fail(f"{shown(name)}: the name holds characters that are not printable")
+            raise Fail(f"{name}: the name holds characters that are not printable")
         if "\\" in name or name.startswith("/"):
             raise Fail(f"{name}: the name is not a relative path with / between its parts")
         if any(part in ("", ".", "..") or part.startswith(".") for part in name.split("/")):
@@ -144,7 +155,7 @@ def check_members(archive: zipfile.ZipFile, label: str) -> None:
         if info.header_offset != at:
             how = "overlap" if info.header_offset < at else "belong to no member the zip lists"
             raise Fail(f"{label}: bytes {min(at, info.header_offset)}–{max(at, info.header_offset)} "
-                       f"{how} (before {shown(info.filename)}): a hidden or shared entry")
+                       f"{how} (before {info.filename}): a hidden or shared entry")
         fp.seek(info.header_offset)
         head = fp.read(LOCAL.size)
         if len(head) != LOCAL.size or head[:4] != b"PK\x03\x04":
@@ -479,12 +490,12 @@ class Cut:
         try:
             return self.zip.getinfo(name)
         except KeyError:
-            raise Fail(f"{shown(name)}: missing from {self.path.name}") from None
+            raise Fail(f"{name}: missing from {self.path.name}") from None
 
     def read(self, name: str) -> bytes:
         info = self.info(name)
         if info.file_size > MAX_READ:
-            raise Fail(f"{shown(name)}: inflates to {info.file_size / MIB:.0f} MiB; "
+            raise Fail(f"{name}: inflates to {info.file_size / MIB:.0f} MiB; "
                        f"read whole, a file may hold at most {MAX_READ // MIB} MiB")
         return self.zip.read(info)
 
@@ -523,7 +534,7 @@ class Cut:
             raise Fail(f"{self.path.name}: the file is named so, but its manifest names cut {m['name']}")
         for name in sorted(m["files"]):
             if self.sha256(name) != m["files"][name]:
-                raise Fail(f"{shown(name)}: its SHA-256 differs from the one MANIFEST.json gives")
+                raise Fail(f"{name}: its SHA-256 differs from the one MANIFEST.json gives")
         for name in self.zip.namelist():
             if name not in m["files"] and name not in ("MANIFEST.json", "MANIFEST.json.sig"):
                 raise Fail(f"{name}: in the zip but not in MANIFEST.json")
@@ -697,10 +708,10 @@ def main(argv: list[str] | None = None) -> int:
             extends(first, second)
             print(f"ok: {second.path.name} extends {first.path.name}")
     except Fail as exc:
-        print(f"FAIL {exc}", file=sys.stderr)
+        print(f"FAIL {one_line(str(exc))}", file=sys.stderr)
         return 1
     except (KeyError, ValueError, TypeError, AttributeError) as exc:
-        print(f"FAIL malformed content: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"FAIL malformed content: {type(exc).__name__}: {one_line(str(exc))}", file=sys.stderr)
         return 1
     if args.keys is None:
         print("note: keys taken from the cut itself; pass --keys DIR with keys obtained separately")

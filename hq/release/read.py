@@ -20,7 +20,6 @@ from pathlib import Path
 
 from catd_node.errors import BadInput
 from hq.release import columns as cols
-from hq.release import zipcheck
 from hq.release.model import (
     COMPUTO,
     NOT_ON_BALLOT,
@@ -118,7 +117,7 @@ def _results_member(data: bytes, source: str) -> tuple[bytes, str]:
                      and "CANDIDATURA" not in n.upper()]
             if len(names) != 1:
                 raise BadInput(source, f"expected one results CSV in the zip, found {names or 'none'}")
-            inside = f"{source}!{zipcheck.shown(names[0])}"
+            inside = f"{source}!{names[0]}"
             if archive.namelist().count(names[0]) > 1:  # zipfile would read the last, an unzipper another
                 raise BadInput(inside, "two members of the zip have this name; a reader may take either")
             if archive.getinfo(names[0]).file_size > MAX_BYTES:

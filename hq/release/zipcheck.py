@@ -39,11 +39,6 @@ _LOCAL = struct.Struct("<4s2B4HL2L2H")
 _NAME_PART_BAD = ("", ".", "..")
 
 
-def shown(name: str) -> str:
-    """A member name as messages print it: escaped unless every character is printable."""
-    return name if name.isprintable() else ascii(name)
-
-
 def _name_problem(name: str) -> str | None:
     if not name.isprintable():
         return "the name holds characters that are not printable"
@@ -65,15 +60,15 @@ def members(archive: zipfile.ZipFile, label: str, *, tiled: bool,
     for info in infos:
         name = info.filename
         if name in seen:
-            raise BadInput(shown(name), "two members of the zip have this name; a reader may take either")
+            raise BadInput(name, "two members of the zip have this name; a reader may take either")
         seen.add(name)
         if (why := _name_problem(name)) is not None:
-            raise BadInput(shown(name), why)
+            raise BadInput(name, why)
         kind = stat.S_IFMT(info.external_attr >> 16)
         if info.is_dir() or kind not in (0, stat.S_IFREG):
-            raise BadInput(shown(name), "not a regular file (a link or a folder)")
+            raise BadInput(name, "not a regular file (a link or a folder)")
         if info.file_size > max_member:
-            raise BadInput(shown(name), f"inflates to {info.file_size / MIB:.0f} MiB; "
+            raise BadInput(name, f"inflates to {info.file_size / MIB:.0f} MiB; "
                                         f"a member may hold at most {max_member // MIB} MiB")
         total += info.file_size
     if total > max_total:
@@ -92,11 +87,11 @@ def _tiled(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], label: str) -
         if info.header_offset != at:
             how = "overlap" if info.header_offset < at else "belong to no member the zip lists"
             raise BadInput(label, f"bytes {min(at, info.header_offset)}–{max(at, info.header_offset)} "
-                                  f"{how} (before {shown(info.filename)}): a hidden or shared entry")
+                                  f"{how} (before {info.filename}): a hidden or shared entry")
         fp.seek(info.header_offset)
         head = fp.read(_LOCAL.size)
         if len(head) != _LOCAL.size or head[:4] != b"PK\x03\x04":
-            raise BadInput(shown(info.filename), "its local header is not where the directory says")
+            raise BadInput(info.filename, "its local header is not where the directory says")
         name_len, extra_len = _LOCAL.unpack(head)[-2:]
         at = info.header_offset + _LOCAL.size + name_len + extra_len + info.compress_size
         if info.flag_bits & 0x08:  # a data descriptor follows the data: crc and both sizes
@@ -112,7 +107,7 @@ def read(archive: zipfile.ZipFile, name: str, limit: int = MAX_READ_BYTES) -> by
     """A member read whole, if it declares at most `limit` bytes (KeyError when absent)."""
     info = archive.getinfo(name)
     if info.file_size > limit:
-        raise BadInput(shown(name), f"inflates to {info.file_size / MIB:.0f} MiB; "
+        raise BadInput(name, f"inflates to {info.file_size / MIB:.0f} MiB; "
                                     f"read whole, a file may hold at most {limit // MIB} MiB")
     return archive.read(info)
 
@@ -134,5 +129,5 @@ def lines(archive: zipfile.ZipFile, name: str, limit: int = MAX_LINE_BYTES) -> I
         while raw := stream.readline(limit + 1):
             number += 1
             if len(raw) > limit:
-                raise BadInput(f"{shown(name)} line {number}", f"longer than {limit // MIB} MiB")
+                raise BadInput(f"{name} line {number}", f"longer than {limit // MIB} MiB")
             yield number, raw

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from hq import cli
 from tests.hq import cutkit, zipkit
 from tests.hq.cutkit import RESULTS, TOOL, Verdict, edit_cell, hq_verdict, tool_verdict
 
@@ -103,7 +104,7 @@ def test_a_member_named_outside_the_folder_is_refused(published, capsys, tmp_pat
     """Listed in an HQ-signed manifest, so the hashes hold: only the name is hostile."""
     files = resigned(published, {**cutkit.members(published.zip), name: b"fuera\n"})
     path = zipkit.write(tmp_path / published.zip.name, [zipkit.member(n, d) for n, d in files.items()])
-    refused_by_both(capsys, path, ascii(name) if not name.isprintable() else name)
+    refused_by_both(capsys, path, name.replace("\x1b", "\\x1b"))   # printed escaped
 
 
 def test_a_member_that_is_a_link_is_refused(published, capsys, tmp_path):
@@ -145,3 +146,25 @@ def test_catalog_from_a_release_that_inflates_to_gigabytes_is_refused(tmp_path):
         assert run.returncode == 2, run.stderr
         assert str(source) in run.stderr and ("GiB" in run.stderr or "MiB" in run.stderr), run.stderr
         assert not out.exists()
+
+
+def test_text_from_the_cut_cannot_rewrite_the_verifiers_output(published, capsys, tmp_path):
+    """A forged acta key carrying terminal escapes (cursor up, erase line) would turn the
+    FAIL line into an "ok" on the representative's screen: nothing read from a cut is printed
+    with a control character in it."""
+    files = cutkit.members(published.zip)
+    lines = cutkit.results_lines(files[RESULTS])
+    cells = lines[5].split("|")
+    cells[1] = '="\x1b[1A\x1b[2Kok: 20240602_2000_PREP_GUB_CDMX.zip\r"'
+    lines[5] = "|".join(cells)
+    forged = cutkit.rewrite(published.zip, tmp_path / "forged" / published.zip.name,
+                            replace={RESULTS: cutkit.join_lines(lines)}, resign=published.hq.private_key())
+    capsys.readouterr()
+    code = cli.main(["verify-release", str(forged)])
+    ours = capsys.readouterr().err
+    theirs = subprocess.run([sys.executable, "-I", str(TOOL), str(forged)], capture_output=True, text=True,
+                            timeout=120)
+    for got, err in ((code, ours), (theirs.returncode, theirs.stderr)):
+        assert got == 1 and "FAIL acta " in err, err
+        assert not any(ch in err for ch in "\x1b\r"), repr(err)
+        assert "\\x1b[1A" in err, "shown escaped, so the forgery is visible"
