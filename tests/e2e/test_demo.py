@@ -51,7 +51,8 @@ def test_make_run_delivers_a_simulated_scan_to_the_local_hq(tmp_path):
             with urllib.request.urlopen(f"http://127.0.0.1:{hq_port}/", timeout=5) as page:
                 return str(page.read().decode())
 
-        wait_for(lambda: "Aún no se ha publicado" not in front_page(), 120, "the demo's first cut on the site")
+        wait_for(lambda: "Aún no se ha publicado" not in front_page(), 120,
+                 "the demo's first cut on the site")
         assert any(hq_dir.joinpath("publicacion").glob("*_PREP_*.zip"))
         assert "Programa de Resultados Electorales Preliminares" in front_page()
     finally:
