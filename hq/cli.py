@@ -13,7 +13,7 @@ from pathlib import Path
 from catd_node.cli import setup_logging
 from catd_node.errors import EXIT_OK, BadInput, CatdError
 from hq import store as hq_store
-from hq.store import HQDir
+from hq.store import HQDir, postgres
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("init", parents=[common], help="create the HQ data dir and key pair")
     p.add_argument("--election", type=Path, help="election catalog JSON (for results and CSV)")
+    p.add_argument("--db", metavar="URL",
+                   help="keep HQ in this PostgreSQL database (postgresql://…) instead of hq.db;"
+                        " several `serve` processes may then share it ($CATD_HQ_DB overrides)")
     p = sub.add_parser("add-node", parents=[common], help="register a node's public key")
     p.add_argument("--node-id", required=True)
     p.add_argument("--pubkey", required=True, type=Path, help="the node's node.pub (PEM)")
@@ -57,8 +60,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
     if args.command == "init":
-        hq_store.init(hq.root, args.election)
-        print(f"initialised {hq.root} (public key: {hq.pub_path})")
+        hq_store.init(hq.root, args.election, args.db)
+        where = f", store: {postgres.redact(args.db)}" if args.db else ""
+        print(f"initialised {hq.root} (public key: {hq.pub_path}{where})")
         return EXIT_OK
     if args.command == "add-node":
         try:

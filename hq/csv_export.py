@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import sqlite3
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -13,6 +12,7 @@ from catd_node.catalog import Election
 from catd_node.errors import EXIT_OK, BadInput
 from hq.results import VerifiedActa, verified_actas
 from hq.store import HQDir
+from hq.store.base import Conn
 
 FIXED = ["node", "acta", "seccion", "casilla", "contest", "class", "class_label"]
 TAIL = ["total", "observations", "image_sha256", "digitized_at", "captured_at", "verified_at",
@@ -27,18 +27,19 @@ def fields(election: Election) -> list[str]:
     return names
 
 
-def _at(conn: sqlite3.Connection, sql: str, *args: Any) -> str:
+def _at(conn: Conn, sql: str, *args: Any) -> str:
     row = conn.execute(sql, args).fetchone()
     return str(row[0]) if row else ""
 
 
-def row(conn: sqlite3.Connection, election: Election, item: VerifiedActa, names: list[str]) -> dict[str, Any]:
+def row(conn: Conn, election: Election, item: VerifiedActa, names: list[str]) -> dict[str, Any]:
     spec = election.actas.get(item.acta)
     body = item.body
     image = body.get("image_sha256") if isinstance(body.get("image_sha256"), str) else ""
     digitized = _at(
-        conn, "SELECT at FROM packets WHERE node = ? AND kind = 'acta.digitized'"
-        " AND json_extract(CAST(canonical AS TEXT), '$.body.image.sha256') = ? ORDER BY seq LIMIT 1",
+        # blob_refs holds exactly each acta.digitized's body.image.sha256 (packets.blob_refs)
+        conn, "SELECT p.at FROM blob_refs r JOIN packets p ON p.node = r.node AND p.seq = r.seq"
+        " WHERE r.node = ? AND r.sha256 = ? AND p.kind = 'acta.digitized' ORDER BY p.seq LIMIT 1",
         item.node, image) if image else ""
     captured_seq = body.get("captured_seq")
     captured = _at(conn, "SELECT at FROM packets WHERE node = ? AND seq = ? AND kind = 'acta.captured'",
@@ -65,7 +66,7 @@ def row(conn: sqlite3.Connection, election: Election, item: VerifiedActa, names:
     return out
 
 
-def write(conn: sqlite3.Connection, election: Election, out: TextIO) -> int:
+def write(conn: Conn, election: Election, out: TextIO) -> int:
     names = fields(election)
     writer = csv.DictWriter(out, fieldnames=FIXED + names + TAIL, lineterminator="\n")
     writer.writeheader()

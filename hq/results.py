@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from catd_node.actas import Classification, classify
 from catd_node.catalog import Election
+from hq.store.base import Conn
 
 _LATEST_VERIFIED = """
-SELECT p.node, p.acta, p.seq, p.at, p.received_at, CAST(p.canonical AS TEXT)
+SELECT p.node, p.acta, p.seq, p.at, p.received_at, p.canonical
 FROM packets p
 JOIN (SELECT node, acta, MAX(seq) AS seq FROM packets
       WHERE kind = 'acta.verified' AND acta IS NOT NULL GROUP BY node, acta) last
@@ -32,15 +32,15 @@ class VerifiedActa:
     classification: Classification
 
 
-def verified_actas(conn: sqlite3.Connection, election: Election) -> Iterator[VerifiedActa]:
+def verified_actas(conn: Conn, election: Election) -> Iterator[VerifiedActa]:
     """Each (node, acta)'s latest verified capture with its classification."""
-    for node, acta, seq, at, received_at, text in conn.execute(_LATEST_VERIFIED).fetchall():
-        body = json.loads(text)["body"]
+    for node, acta, seq, at, received_at, canonical in conn.execute(_LATEST_VERIFIED).fetchall():
+        body = json.loads(bytes(canonical))["body"]
         values = body.get("values") if isinstance(body.get("values"), dict) else {}
         yield VerifiedActa(node, acta, seq, at, received_at, body, classify(election, acta, values))
 
 
-def results(conn: sqlite3.Connection, election: Election | None) -> dict[str, Any]:
+def results(conn: Conn, election: Election | None) -> dict[str, Any]:
     """GET /v1/results: totals per contest over counted actas, with the classes counted."""
     if election is None:
         return {"contests": {}, "classes": {}, "actas": 0, "detail": "HQ has no election catalog"}

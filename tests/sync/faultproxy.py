@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import socket
 import struct
 from dataclasses import dataclass, field
@@ -71,7 +72,9 @@ class FaultProxy:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def script(self, *faults: Fault) -> FaultProxy:
-        self.faults.extend(faults)
+        """Add these rules (copies: a rule's count is spent here, not in the caller's list,
+        which a test parametrised over both HQ stores uses twice)."""
+        self.faults.extend(dataclasses.replace(f) for f in faults)
         return self
 
     def retarget(self, upstream: str) -> None:

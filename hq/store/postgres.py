@@ -1,0 +1,117 @@
+"""HQ on PostgreSQL (psycopg 3): connections that take HQ's `?` queries, and migrations.
+
+Several `catd-hq serve` processes share one database; what keeps them consistent is in the
+database, never in a process: a node's batches are stored under a lock on its row
+(`PGConn.writing`), packets are append-only by trigger, and migrations run under an
+advisory lock so receivers starting together apply each script once.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from catd_node.errors import BadInput
+
+if TYPE_CHECKING:
+    import psycopg
+
+SCHEMA = "hq.store.pg_schema"
+MIGRATE_LOCK = 0x6364_6871  # pg_advisory_xact_lock key held while migrating ("cdhq")
+SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_url(text: str) -> bool:
+    return text.startswith(SCHEMES)
+
+
+@functools.lru_cache(maxsize=512)
+def _pg(sql: str) -> str:
+    """`?` placeholders become `%s`, a literal `%` becomes `%%` (quoted strings untouched)."""
+    return re.sub(r"'[^']*'|\?|%", lambda m: {"?": "%s", "%": "%%"}.get(m.group(0), m.group(0)), sql)
+
+
+class PGConn:
+    """A psycopg connection in autocommit mode with sqlite3's calling convention, so the
+    store's queries run unchanged; transactions only through `writing`."""
+
+    def __init__(self, raw: psycopg.Connection[Any], url: str) -> None:
+        self.raw = raw
+        self.url = url
+
+    def execute(self, sql: str, parameters: Any = None, /) -> Any:
+        if parameters is None:
+            return self.raw.execute(sql)
+        return self.raw.execute(_pg(sql), tuple(parameters))
+
+    def executemany(self, sql: str, parameters: Any, /) -> Any:
+        cursor = self.raw.cursor()
+        cursor.executemany(_pg(sql), [tuple(row) for row in parameters])  # pipelined: one trip
+        return cursor
+
+    @contextmanager
+    def writing(self, node: str | None = None) -> Iterator[PGConn]:
+        with self.raw.transaction():
+            if node is not None:
+                # READ COMMITTED: every statement after the lock sees what the previous
+                # holder committed, so the head read next is the one to extend.
+                self.raw.execute("SELECT 1 FROM nodes WHERE node = %s FOR UPDATE", (node,))
+            yield self
+
+    @property
+    def broken(self) -> bool:
+        return bool(self.raw.closed or self.raw.broken)
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+def connect(url: str) -> PGConn:
+    """A connection to `url` (a libpq URL; several hosts with target_session_attrs=read-write
+    find the primary after a failover)."""
+    import psycopg
+
+    try:
+        raw = psycopg.connect(url, autocommit=True, application_name="catd-hq", connect_timeout=10)
+    except psycopg.Error as exc:
+        raise BadInput(redact(url), f"cannot connect to PostgreSQL ({str(exc).strip()})") from exc
+    return PGConn(raw, url)
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", url)
+
+
+def migrate(conn: PGConn) -> None:
+    """Apply every missing script of `pg_schema.MIGRATIONS` in one transaction."""
+    from hq.store import pg_schema
+
+    with conn.writing():
+        conn.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATE_LOCK,))
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_versions"
+                     " (component TEXT PRIMARY KEY, version INTEGER NOT NULL)")
+        row = conn.execute("SELECT version FROM schema_versions WHERE component = ?", (SCHEMA,)).fetchone()
+        done = row[0] if row else 0
+        for script in pg_schema.MIGRATIONS[done:]:
+            conn.execute(script)
+        if len(pg_schema.MIGRATIONS) > done:
+            conn.execute(
+                "INSERT INTO schema_versions (component, version) VALUES (?, ?)"
+                " ON CONFLICT (component) DO UPDATE SET version = excluded.version",
+                (SCHEMA, len(pg_schema.MIGRATIONS)))
+
+
+def claim_key(conn: PGConn, pub_pem: str) -> None:
+    """Bind the database to this HQ key: the first data dir to use it records its public key;
+    any other key is refused (its receipts would not verify against the nodes' hq.pub)."""
+    with conn.writing():
+        conn.execute("INSERT INTO hq_meta (name, value) VALUES ('hq_pub', ?) ON CONFLICT DO NOTHING",
+                     (pub_pem,))
+        held = conn.execute("SELECT value FROM hq_meta WHERE name = 'hq_pub'").fetchone()[0]
+    if held != pub_pem:
+        raise BadInput(redact(conn.url), "this database belongs to an HQ with another key;"
+                       " use that HQ's data directory (hq.key) on every receiver")
