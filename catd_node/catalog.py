@@ -1,22 +1,84 @@
-"""The election catalog: contests, their fields, and the actas expected at this CATD."""
+"""The election catalog: contests, their ballots, and every expected acta (docs/election-file.md).
+
+Two forms load: the first (round 1: one flat vote list per contest, no casilla parts) and the
+second, which carries what real catalogs carry — the casilla key parts, `TIPO_ACTA`, the
+fields on each acta's own ballot, the CATD that collects it, the entity and release names.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from catd_node.errors import BadInput
+
+PARTIDO = "partido"
+COALICION = "coalicion"
+INDEPENDIENTE = "independiente"
+NO_REGISTRADOS = "no_registrados"
+NULOS = "nulos"
+VOTE_KINDS = (PARTIDO, COALICION, INDEPENDIENTE, NO_REGISTRADOS, NULOS)
+# The candidacies that can accredit representatives at a casilla (Anexo 13: propietario and
+# suplente of each party and independent on the ballot).
+CANDIDACY_KINDS = frozenset({PARTIDO, INDEPENDIENTE})
+CASILLA_TYPES = frozenset("BCESMAPV")
+DEFAULT_MAX_BOLETAS_ESPECIAL = 750
+DEFAULT_TIMEZONE = "UTC-6"
+_TIMEZONE = re.compile(r"UTC([+-])(\d{1,2})(?::(\d\d))?")
+_CLAVE_ACTA = re.compile(r"(\d{2})(\d{4})([A-Z])(\d{2})(\d{2})([0-9A-Z]{1,8})")
+
+
+def infer_kind(name: str) -> str:
+    """The kind of a vote field from its official column name (first-form files, releases)."""
+    upper = name.upper()
+    if upper == "NULOS":
+        return NULOS
+    if upper in ("NO_REGISTRADOS", "NO_REGISTRADAS", "CNR"):
+        return NO_REGISTRADOS
+    if upper.startswith(("CAND_IND", "CI_", "IND_")):
+        return INDEPENDIENTE
+    if upper.startswith("C_") or "_" in upper:
+        return COALICION
+    return PARTIDO
+
+
+def timezone_offset(label: str) -> timedelta:
+    """`UTC-6` → −6 h: the offset that turns UTC into the official local time of the label."""
+    match = _TIMEZONE.fullmatch(label)
+    if not match:
+        raise BadInput("timezone", f"{label!r} is not an official label like UTC-6")
+    sign, hours, minutes = match.groups()
+    delta = timedelta(hours=int(hours), minutes=int(minutes or 0))
+    return -delta if sign == "-" else delta
+
+
+@dataclass(frozen=True)
+class VoteField:
+    name: str
+    kind: str
 
 
 @dataclass(frozen=True)
 class Contest:
     id: str
     name: str
-    votes: tuple[str, ...]      # parties, coalitions, candidates, CNR, NULOS
-    controls: tuple[str, ...]   # TOTAL_ASENTADO, PERSONAS_VOTARON, …
+    vote_fields: tuple[VoteField, ...]   # in ballot order
+    controls: tuple[str, ...]            # official names; never decide a class
+    tipo_acta: tuple[str, ...] = ()
+
+    @cached_property
+    def votes(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.vote_fields)
+
+    @cached_property
+    def kinds(self) -> dict[str, str]:
+        return {f.name: f.kind for f in self.vote_fields}
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -25,11 +87,26 @@ class Contest:
 
 @dataclass(frozen=True)
 class ActaSpec:
-    key: str
+    key: str                      # CLAVE_ACTA (second form) or the first form's key
     contest: str
     seccion: int
-    casilla: str
+    casilla: str                  # first form "B01"; second form the casilla part "C0100"
     lista_nominal: int
+    tipo_casilla: str = "B"
+    id_casilla: int = 0
+    ext_contigua: int = 0
+    tipo_acta: str = ""
+    clave_casilla: str = ""
+    distrito: int | None = None
+    municipio: int | None = None
+    ubicacion: int | None = None
+    representantes: int = 0       # the release's preloaded figure: information, not the ceiling
+    ballot: tuple[str, ...] | None = None   # vote fields on this acta; None: all of the contest
+    catd: str | None = None       # node id of the CATD that collects it; None: any
+
+    @property
+    def especial(self) -> bool:
+        return self.tipo_casilla == "S"
 
 
 @dataclass(frozen=True)
@@ -37,10 +114,56 @@ class Election:
     name: str
     contests: dict[str, Contest]
     actas: dict[str, ActaSpec]
+    form: int = 1
+    entidad_id: int | None = None
+    entidad: str | None = None
+    release: str | None = None
+    timezone: str = DEFAULT_TIMEZONE
+    max_boletas_especial: int = DEFAULT_MAX_BOLETAS_ESPECIAL
+    _by_catd: dict[str | None, tuple[str, ...]] = field(default_factory=dict, compare=False, repr=False)
 
     def contest_of(self, key: str) -> Contest | None:
         spec = self.actas.get(key)
         return self.contests.get(spec.contest) if spec else None
+
+    def ballot(self, key: str) -> tuple[str, ...]:
+        """The vote fields on this acta's ballot, in ballot order (the others publish as `-`)."""
+        spec = self.actas.get(key)
+        contest = self.contests.get(spec.contest) if spec else self.contest_for_unknown(key)
+        if contest is None:
+            return ()
+        return spec.ballot if spec is not None and spec.ballot is not None else contest.votes
+
+    def fields_of(self, key: str) -> tuple[str, ...]:
+        """What a clerk captures for this acta: its ballot's vote fields, then the controls."""
+        spec = self.actas.get(key)
+        contest = self.contests.get(spec.contest) if spec else self.contest_for_unknown(key)
+        return self.ballot(key) + contest.controls if contest else ()
+
+    def contest_for_unknown(self, key: str) -> Contest | None:
+        """The contest an acta outside the catalog is captured under (FUERA DE CATÁLOGO):
+        the one whose TIPO_ACTA ends the key, else the only contest."""
+        for contest in self.contests.values():
+            if any(key.endswith(t) for t in contest.tipo_acta if t):
+                return contest
+        return next(iter(self.contests.values())) if len(self.contests) == 1 else None
+
+    def owner(self, key: str) -> str | None:
+        """The CATD that collects this acta (None: any node may)."""
+        spec = self.actas.get(key)
+        return spec.catd if spec else None
+
+    def actas_of(self, catd: str) -> tuple[str, ...]:
+        """The catalog actas a node collects: those assigned to it, and those assigned to none."""
+        if not self._by_catd:
+            grouped: dict[str | None, list[str]] = {}
+            for key, spec in self.actas.items():
+                grouped.setdefault(spec.catd, []).append(key)
+            self._by_catd.update({k: tuple(v) for k, v in grouped.items()})
+        return self._by_catd.get(catd, ()) + self._by_catd.get(None, ())
+
+    def local_offset(self) -> timedelta:
+        return timezone_offset(self.timezone)
 
 
 def _at(where: str, key: str) -> str:
@@ -48,59 +171,166 @@ def _at(where: str, key: str) -> str:
     return f"{where} {key}" if where.endswith(":") else f"{where}.{key}"
 
 
-def _field(obj: Any, key: str, kind: type, where: str) -> Any:
+def _field(obj: Any, key: str, kind: type | tuple[type, ...], where: str, default: Any = ...) -> Any:
     if not isinstance(obj, dict):
         raise BadInput(where.rstrip(":"), "expected a JSON object")
     if key not in obj:
+        if default is not ...:
+            return default
         raise BadInput(_at(where, key), "missing")
     value = obj[key]
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise BadInput(_at(where, key), f"expected {kind.__name__}, got {value!r}")
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if default is not ... and value is None:
+        return default
+    if not isinstance(value, kinds) or (int in kinds and isinstance(value, bool)):
+        names = "/".join(k.__name__ for k in kinds)
+        raise BadInput(_at(where, key), f"expected {names}, got {value!r}")
     return value
 
 
-def _names(obj: Any, key: str, where: str) -> tuple[str, ...]:
-    items = _field(obj, key, list, where)
+def _text(value: str, where: str) -> str:
+    if not value or not unicodedata.is_normalized("NFC", value):
+        raise BadInput(where, f"expected a non-empty string in Unicode NFC form, got {value!r}")
+    return value
+
+
+def _names(obj: Any, key: str, where: str, default: Any = ...) -> Any:
+    items = _field(obj, key, list, where, default)
+    if items is default:
+        return default
     for i, item in enumerate(items):
-        if not isinstance(item, str) or not item:
-            raise BadInput(f"{where}.{key}[{i}]", f"expected a non-empty string, got {item!r}")
-        if not unicodedata.is_normalized("NFC", item):
-            raise BadInput(f"{where}.{key}[{i}]", "not in Unicode NFC form (packets refuse it)")
+        if not isinstance(item, str):
+            raise BadInput(f"{where}.{key}[{i}]", f"expected a string, got {item!r}")
+        _text(item, f"{where}.{key}[{i}]")
     if len(set(items)) != len(items):
         raise BadInput(f"{where}.{key}", "names repeat")
     return tuple(items)
 
 
+def _vote_fields(raw: Any, where: str, form: int) -> tuple[VoteField, ...]:
+    if form == 1:
+        return tuple(VoteField(n, infer_kind(n)) for n in _names(raw, "votes", where))
+    fields = []
+    for i, item in enumerate(_field(raw, "votes", list, where)):
+        at = f"{where}.votes[{i}]"
+        name = _text(_field(item, "field", str, at), f"{at}.field")
+        kind = _field(item, "kind", str, at)
+        if kind not in VOTE_KINDS:
+            raise BadInput(f"{at}.kind", f"{kind!r} is not one of {', '.join(VOTE_KINDS)}")
+        fields.append(VoteField(name, kind))
+    if len({f.name for f in fields}) != len(fields):
+        raise BadInput(f"{where}.votes", "names repeat")
+    return tuple(fields)
+
+
+def _contest(raw: Any, where: str, form: int) -> Contest:
+    contest = Contest(
+        id=_text(_field(raw, "id", str, where), f"{where}.id"),
+        name=_field(raw, "name", str, where),
+        vote_fields=_vote_fields(raw, where, form),
+        controls=_names(raw, "controls", where),
+        tipo_acta=_names(raw, "tipo_acta", where, default=()),
+    )
+    if not contest.vote_fields:
+        raise BadInput(f"{where}.votes", "a contest needs at least one vote field")
+    if set(contest.votes) & set(contest.controls):
+        raise BadInput(where, "a field cannot be both a vote and a control")
+    return contest
+
+
+def _check_key(key: str, where: str) -> None:
+    if not key.strip() or len(key) > 64:
+        raise BadInput(where, "must be 1–64 characters")
+    if not unicodedata.is_normalized("NFC", key):
+        raise BadInput(where, "not in Unicode NFC form (packets refuse it)")
+
+
+def _acta_v1(raw: Any, where: str) -> ActaSpec:
+    casilla = _field(raw, "casilla", str, where)
+    return ActaSpec(
+        key=_field(raw, "key", str, where), contest=_field(raw, "contest", str, where),
+        seccion=_field(raw, "seccion", int, where), casilla=casilla,
+        lista_nominal=_field(raw, "lista_nominal", int, where),
+        tipo_casilla=casilla[:1] if casilla[:1] in CASILLA_TYPES else "B",
+    )
+
+
+def _acta_v2(raw: Any, where: str, entidad: int, contests: dict[str, Contest]) -> ActaSpec:
+    key = _field(raw, "clave_acta", str, where)
+    contest = contests.get(_field(raw, "contest", str, where))
+    if contest is None:
+        raise BadInput(f"{where}.contest", f"unknown contest {raw['contest']!r}")
+    seccion = _field(raw, "seccion", int, where)
+    tipo = _field(raw, "tipo_casilla", str, where)
+    id_casilla = _field(raw, "id_casilla", int, where)
+    ext = _field(raw, "ext_contigua", int, where)
+    tipo_acta = _field(raw, "tipo_acta", str, where)
+    if tipo not in CASILLA_TYPES:
+        raise BadInput(f"{where}.tipo_casilla", f"{tipo!r} is not one of {''.join(sorted(CASILLA_TYPES))}")
+    if not (0 <= seccion <= 9999 and 0 <= id_casilla <= 99 and 0 <= ext <= 99):
+        raise BadInput(where, "sección (0–9999), id_casilla and ext_contigua (0–99) out of range")
+    casilla = f"{tipo}{id_casilla:02d}{ext:02d}"
+    clave_casilla = f"{entidad:02d}{seccion:04d}{casilla}"
+    if key != clave_casilla + tipo_acta:
+        raise BadInput(f"{where}.clave_acta", f"{key!r} does not agree with its parts "
+                                              f"({clave_casilla} + {tipo_acta})")
+    if contest.tipo_acta and tipo_acta not in contest.tipo_acta:
+        raise BadInput(f"{where}.tipo_acta", f"{tipo_acta!r} is not a TIPO_ACTA of contest {contest.id}")
+    ballot = _names(raw, "ballot", where, default=None)
+    if ballot is not None:
+        unknown = [f for f in ballot if f not in contest.kinds]
+        if unknown:
+            raise BadInput(f"{where}.ballot", f"{unknown[0]!r} is not a vote field of contest {contest.id}")
+        order = {name: i for i, name in enumerate(contest.votes)}
+        ballot = tuple(sorted(ballot, key=order.__getitem__))
+    distrito = _field(raw, "distrito", int, where, default=None)
+    municipio = _field(raw, "municipio", int, where, default=None)
+    if distrito is None and municipio is None:
+        raise BadInput(where, "needs a distrito or a municipio")
+    representantes = _field(raw, "representantes", int, where, default=0)
+    if representantes < 0:
+        raise BadInput(f"{where}.representantes", "must be ≥ 0")
+    catd = _field(raw, "catd", str, where, default=None)
+    return ActaSpec(
+        key=key, contest=contest.id, seccion=seccion, casilla=casilla,
+        lista_nominal=_field(raw, "lista_nominal", int, where), tipo_casilla=tipo,
+        id_casilla=id_casilla, ext_contigua=ext, tipo_acta=tipo_acta, clave_casilla=clave_casilla,
+        distrito=distrito, municipio=municipio, ubicacion=_field(raw, "ubicacion", int, where, default=None),
+        representantes=representantes, ballot=ballot,
+        catd=_text(catd, f"{where}.catd") if catd is not None else None,
+    )
+
+
 def parse(data: Any, source: str = "election") -> Election:
     """Build an Election from parsed JSON, naming the bad field (e.g. `actas[3].lista_nominal`)."""
     top = f"{source}:"
-    name = _field(data, "election", str, top)
+    form = _field(data, "form", int, top, default=1)
+    if form not in (1, 2):
+        raise BadInput(_at(top, "form"), f"unknown form {form} (1 or 2)")
     contests: dict[str, Contest] = {}
     for i, raw in enumerate(_field(data, "contests", list, top)):
-        where = f"{source}: contests[{i}]"
-        contest = Contest(
-            id=_field(raw, "id", str, where), name=_field(raw, "name", str, where),
-            votes=_names(raw, "votes", where), controls=_names(raw, "controls", where),
-        )
-        if not contest.votes:
-            raise BadInput(f"{where}.votes", "a contest needs at least one vote field")
+        contest = _contest(raw, f"{source}: contests[{i}]", form)
         if contest.id in contests:
-            raise BadInput(f"{where}.id", f"contest {contest.id!r} is defined twice")
-        if set(contest.votes) & set(contest.controls):
-            raise BadInput(where, "a field cannot be both a vote and a control")
+            raise BadInput(f"{source}: contests[{i}].id", f"contest {contest.id!r} is defined twice")
         contests[contest.id] = contest
+    extra: dict[str, Any] = {}
+    entidad = 0
+    if form == 2:
+        ent = _field(data, "entidad", dict, top)
+        entidad = _field(ent, "id", int, f"{source}: entidad")
+        if not 1 <= entidad <= 32:
+            raise BadInput(f"{source}: entidad.id", f"{entidad} is not an entity id (1–32)")
+        timezone = _field(data, "timezone", str, top, default=DEFAULT_TIMEZONE)
+        timezone_offset(timezone)
+        extra = {"entidad_id": entidad, "entidad": _field(ent, "nombre", str, f"{source}: entidad"),
+                 "release": _field(data, "release", str, top), "timezone": timezone,
+                 "max_boletas_especial": _field(data, "max_boletas_especial", int, top,
+                                                default=DEFAULT_MAX_BOLETAS_ESPECIAL)}
     actas: dict[str, ActaSpec] = {}
     for i, raw in enumerate(_field(data, "actas", list, top)):
         where = f"{source}: actas[{i}]"
-        spec = ActaSpec(
-            key=_field(raw, "key", str, where), contest=_field(raw, "contest", str, where),
-            seccion=_field(raw, "seccion", int, where), casilla=_field(raw, "casilla", str, where),
-            lista_nominal=_field(raw, "lista_nominal", int, where),
-        )
-        if not spec.key.strip() or len(spec.key) > 64:
-            raise BadInput(f"{where}.key", "must be 1–64 characters")
-        if not unicodedata.is_normalized("NFC", spec.key):
-            raise BadInput(f"{where}.key", "not in Unicode NFC form (packets refuse it)")
+        spec = _acta_v1(raw, where) if form == 1 else _acta_v2(raw, where, entidad, contests)
+        _check_key(spec.key, f"{where}.{'key' if form == 1 else 'clave_acta'}")
         if spec.contest not in contests:
             raise BadInput(f"{where}.contest", f"unknown contest {spec.contest!r}")
         if spec.lista_nominal < 0:
@@ -108,7 +338,8 @@ def parse(data: Any, source: str = "election") -> Election:
         if spec.key in actas:
             raise BadInput(f"{where}.key", f"acta {spec.key!r} is listed twice")
         actas[spec.key] = spec
-    return Election(name=name, contests=contests, actas=actas)
+    return Election(name=_field(data, "election", str, top), contests=contests, actas=actas,
+                    form=form, **extra)
 
 
 def load(path: Path) -> Election:
@@ -120,3 +351,12 @@ def load(path: Path) -> Election:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BadInput(str(path), f"not valid JSON ({exc})") from exc
     return parse(data, str(path))
+
+
+def split_clave_acta(key: str) -> tuple[int, int, str, int, int, str] | None:
+    """(entidad, sección, tipo, id, ext contigua, TIPO_ACTA) of a CLAVE_ACTA, or None."""
+    match = _CLAVE_ACTA.fullmatch(key)
+    if not match:
+        return None
+    ent, sec, tipo, ident, ext, tipo_acta = match.groups()
+    return int(ent), int(sec), tipo, int(ident), int(ext), tipo_acta

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sqlite3
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from tqdm import tqdm
@@ -26,6 +28,17 @@ def init(args: argparse.Namespace, d: DataDir) -> int:
     return EXIT_OK
 
 
+def _receipt_audit(conn: sqlite3.Connection, d: DataDir) -> tuple[int, Sequence[verify_mod.Finding]]:
+    """HQ's receipts held against the chain (none when the sync component is not installed)."""
+    try:
+        receipts = importlib.import_module("sync.receipts")
+    except ModuleNotFoundError:
+        return 0, ()
+    audit: tuple[int, Sequence[verify_mod.Finding]] = receipts.audit(
+        conn, d.hq_public_key(), d.config.node_id)
+    return audit
+
+
 def _verify_report(d: DataDir, quiet: bool) -> verify_mod.Report:
     node_id = d.config.node_id  # first: "not a CATD data directory" beats "node.pub missing"
     public_key = d.public_key()
@@ -36,7 +49,8 @@ def _verify_report(d: DataDir, quiet: bool) -> verify_mod.Report:
             with tqdm(total=total, unit="pkt", desc="verify", disable=quiet) as bar:
                 acked = int(status_mod.hq_summary(conn).get("acked_seq") or 0)
                 return verify_mod.verify_store(conn, public_key, node_id, d.blobs(),
-                                               progress=bar.update, acked_seq=acked)
+                                               progress=bar.update, acked_seq=acked,
+                                               receipts=_receipt_audit(conn, d))
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
@@ -51,7 +65,7 @@ def verify(args: argparse.Namespace, d: DataDir) -> int:
         print_json(report.as_json())
     elif report.ok:
         print(f"ok: {report.packets} packets, head {report.head_seq} {report.head_hash}, "
-              f"{report.blobs} blobs")
+              f"{report.blobs} blobs, {report.receipts} HQ receipts")
     else:
         print(f"FAILED: {report.reason}", file=sys.stderr)
         for extra in report.problems[1:]:

@@ -39,7 +39,15 @@ KINDS = frozenset(
         "node.attested",
         "session.login",
         "session.logout",
+        "user.login",
+        "user.logout",
+        # Administrative acts, each naming its actor in `by` (catd_node/web/users.py, admin.py).
         "user.added",
+        "user.disabled",
+        "user.enabled",
+        "user.role_changed",
+        "device.added",
+        "device.revoked",
     }
 )
 _HEX64 = re.compile(r"[0-9a-f]{64}")

@@ -1,15 +1,22 @@
-"""`catd-node verify`: walk the stored bytes of every packet and every referenced blob."""
+"""`catd-node verify`: walk the stored bytes of every packet and every referenced blob, and
+hold the chain against the evidence kept beside it: the key its genesis names and HQ's
+signed receipts (a chain can be re-signed or cut short and still link; see Finding)."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from catd_node import packets
+from catd_node import keys, packets
 from catd_node.blobs import BlobStore
+from catd_node.errors import BadInput
 from catd_node.packets import Packet
 
 # The append-only triggers of catd_node/schema.py; their absence means someone with file
@@ -28,14 +35,26 @@ class Report:
     bad_blob: str | None = None
     reason: str | None = None
     problems: list[str] = field(default_factory=list)
+    receipts: int = 0  # HQ receipts held against the chain
+    bad_receipt: int | None = None  # the seq of the first receipt with a problem
 
     def as_json(self) -> dict[str, object]:
         return {
             "ok": self.ok, "packets": self.packets,
             "head": {"seq": self.head_seq, "hash": self.head_hash}, "blobs": self.blobs,
-            "bad_seq": self.bad_seq, "bad_blob": self.bad_blob, "reason": self.reason,
-            "problems": list(self.problems),
+            "receipts": self.receipts, "bad_seq": self.bad_seq, "bad_blob": self.bad_blob,
+            "bad_receipt": self.bad_receipt, "reason": self.reason, "problems": list(self.problems),
         }
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What a stored HQ receipt says is wrong: `receipt` is its seq, `packet` the seq of the
+    packet it shows missing or changed (None when the receipt itself is bad)."""
+
+    receipt: int
+    packet: int | None
+    why: str
 
 
 def _raw(value: object) -> bytes:
@@ -89,8 +108,8 @@ def verify_chain(
                 why = f"stored twice or out of order (found seq {packet.seq})"
             return _bad(expected - 1, prev, expected, why)
         why, envelope = examine(packet, public_key, prev, node_id)
-        if why is None and expected == 1 and envelope["kind"] != "node.genesis":
-            why = f"the chain must start with node.genesis, not {envelope['kind']}"
+        if why is None and expected == 1:
+            why = genesis_problem(envelope, public_key)
         if why is not None:
             return _bad(expected - 1, prev, expected, why)
         for sha in packets.blob_refs(envelope):
@@ -113,25 +132,62 @@ def verify_chain(
     return Report(True, count, count, prev, len(refs))
 
 
+def fingerprint(public_key: Ed25519PublicKey) -> str:
+    """A short name for a key in messages: SHA-256 of its raw bytes, first 16 hex digits."""
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def genesis_problem(envelope: dict[str, Any], public_key: Ed25519PublicKey) -> str | None:
+    """Why packet 1 is not this node's genesis: it must be node.genesis and name, in
+    body.pubkey, the key that signed the chain. A root holding any key can re-sign every packet
+    and replace node.pub; the genesis names the key HQ registered, so a re-signed chain must
+    also rewrite it, and then every HQ receipt names other hashes (DESIGN invariant 3)."""
+    if envelope["kind"] != "node.genesis":
+        return f"the chain must start with node.genesis, not {envelope['kind']}"
+    pem = envelope["body"].get("pubkey")
+    if not isinstance(pem, str):
+        return "node.genesis names no node key (body.pubkey)"
+    try:
+        named = keys.public_from_pem(pem.encode("utf-8"), "node.genesis pubkey")
+    except BadInput as exc:
+        return f"node.genesis pubkey unreadable: {exc.why}"
+    if fingerprint(named) != fingerprint(public_key):
+        return (f"node.genesis names a different node key ({fingerprint(named)}…) than node.pub "
+                f"({fingerprint(public_key)}…): the chain was re-signed with another key")
+    return None
+
+
 def verify_store(conn: sqlite3.Connection, public_key: Ed25519PublicKey, node_id: str | None,
                  blobs: BlobStore | None, progress: Callable[[int], None] = lambda n: None,
-                 acked_seq: int = 0) -> Report:
-    """verify_chain over every stored row, then the append-only triggers; `acked_seq` (what
-    HQ's receipts acknowledge) catches a ledger cut short at its end, which the chain alone
-    cannot show."""
+                 acked_seq: int = 0, receipts: tuple[int, Sequence[Finding]] = (0, ())) -> Report:
+    """verify_chain over every stored row, then the evidence beside it: `receipts` (how many
+    HQ receipts were checked, and what they found wrong), `acked_seq` (the unsigned sync_link
+    row) and the append-only triggers. A chain cut short at its end, or rewritten and
+    re-signed in full, still links; only what HQ signed can show it."""
     report = verify_chain(stored_rows(conn), public_key, node_id, blobs, progress)
+    checked, findings = receipts
+    # (problem text, packet seq it names, receipt seq it names), after the chain's own.
+    extra: list[tuple[str, int | None, int | None]] = [
+        (f"receipt seq {f.receipt}: {f.why}", f.packet, f.receipt) for f in findings]
     if report.ok and acked_seq > report.head_seq:
         seq = report.head_seq + 1
-        reason = (f"seq {seq}: missing: HQ acknowledged packets up to seq {acked_seq}, "
-                  f"the ledger ends at seq {report.head_seq}")
-        return Report(False, report.packets, report.head_seq, report.head_hash, report.blobs,
-                      bad_seq=seq, reason=reason, problems=[reason])
+        extra.append((f"seq {seq}: missing: HQ acknowledged packets up to seq {acked_seq}, "
+                      f"the ledger ends at seq {report.head_seq}", seq, None))
     gone = missing_triggers(conn)
-    if gone and report.ok:
-        return Report(False, report.packets, report.head_seq, report.head_hash, report.blobs,
-                      reason=f"append-only trigger(s) {', '.join(gone)} missing: the ledger "
-                             "was opened for editing", problems=[f"trigger {g} missing" for g in gone])
-    return report
+    if gone:
+        extra.append((f"append-only trigger(s) {', '.join(gone)} missing: the ledger was opened "
+                      "for editing", None, None))
+    if not extra:
+        return dataclasses.replace(report, receipts=checked)
+    return dataclasses.replace(
+        report, ok=False, receipts=checked,
+        reason=report.reason if not report.ok else extra[0][0],
+        bad_seq=report.bad_seq if report.bad_seq is not None
+        else next((s for _, s, _ in extra if s is not None), None),
+        bad_receipt=next((r for _, _, r in extra if r is not None), None),
+        problems=[*report.problems, *(text for text, _, _ in extra)],
+    )
 
 
 def _is_sha(name: str) -> bool:

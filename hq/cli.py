@@ -44,6 +44,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("verify", parents=[common], help="re-check every stored chain and blob")
     p = sub.add_parser("export", parents=[common], help="export verified actas")
     p.add_argument("--csv", required=True, type=Path, help="CSV output file ('-' = stdout)")
+    p = sub.add_parser("catalog", parents=[common], help="build an election file from a published release")
+    p.add_argument("--from", dest="source", required=True, type=Path,
+                   help="the release's results CSV (PREP 2018–2024 or cómputo layout; .gz or the cut's .zip)")
+    p.add_argument("--out", required=True, type=Path, help="the election file to write (second form)")
+    p.add_argument("--candidaturas", type=Path, help="the release's candidacies CSV (gives ID_ENTIDAD)")
+    p.add_argument("--entidad", type=int,
+                   help="entity id 1–32: fills a layout without one, picks one of several")
+    p.add_argument("--election", help="the election's name when the file has no name line")
+    p.add_argument("--release", help="release prefix KIND_ENT (default from the name: GUB_CDMX, DIP_QROO)")
+    p.add_argument("--timezone", help="official time-zone label (default: the cut line's, e.g. UTC-6)")
+    p.add_argument("--max-boletas-especial", type=int, default=750,
+                   help="approved ballots of a casilla especial (default 750)")
+    p.add_argument("--catd-per", choices=("district", "municipio"),
+                   help="one CATD per district (default when districts are printed) or per municipio")
     return parser
 
 
@@ -103,6 +117,13 @@ def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
         from hq import csv_export
 
         return csv_export.main(hq, args.csv)
+    if args.command == "catalog":
+        from hq.release import catalog
+
+        options = catalog.Options(
+            entidad=args.entidad, election=args.election, release=args.release, timezone=args.timezone,
+            max_boletas_especial=args.max_boletas_especial, catd_per=args.catd_per)
+        return catalog.main(args.source, args.out, args.candidaturas, options)
     raise AssertionError(args.command)
 
 

@@ -59,7 +59,7 @@ def row(conn: Conn, election: Election, item: VerifiedActa, names: list[str]) ->
         value = values.get(name, "")
         out[name] = value if isinstance(value, int | str) else json.dumps(value)
     out.update({
-        "total": cls.total, "observations": "; ".join(cls.observations), "image_sha256": image,
+        "total": cls.total, "observations": cls.published_observations, "image_sha256": image,
         "digitized_at": digitized, "captured_at": captured, "verified_at": item.verified_at,
         "received_at": item.received_at,
     })

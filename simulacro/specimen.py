@@ -24,7 +24,7 @@ from statistics import NormalDist
 import segno
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
 
-from catd_node.catalog import Contest, Election
+from catd_node.catalog import Contest, Election, VoteField, infer_kind
 from catd_node.catalog import load as load_election
 
 DPI = 300
@@ -34,7 +34,8 @@ Value = int | str
 
 DEFAULT_CONTEST = Contest(
     id="DIP", name="Diputaciones",
-    votes=("PAN", "PRI", "PRD", "PVEM", "PT", "MC", "MORENA", "CNR", "NULOS"),
+    vote_fields=tuple(VoteField(n, infer_kind(n))
+                      for n in ("PAN", "PRI", "PRD", "PVEM", "PT", "MC", "MORENA", "CNR", "NULOS")),
     controls=("TOTAL_ASENTADO", "PERSONAS_VOTARON", "REPRESENTANTES_VOTARON", "BOLETAS_SOBRANTES"),
 )
 LABELS = {

@@ -14,6 +14,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from catd_node import packets, store
+from catd_node.verify import Finding
 from sync import protocol
 
 
@@ -100,6 +101,49 @@ def receipts(conn: sqlite3.Connection) -> list[Receipt]:
         "SELECT node, seq, hash, received_at, sig FROM sync_receipts ORDER BY seq"
     ).fetchall()
     return [Receipt(*row) for row in rows]
+
+
+_HELD = """
+SELECT r.node, r.seq, r.hash, r.received_at, r.sig, p.hash
+FROM sync_receipts r LEFT JOIN packets p ON p.seq = r.seq ORDER BY r.seq
+"""
+
+
+def audit(conn: sqlite3.Connection, public_key: Ed25519PublicKey | None,
+          node: str) -> tuple[int, list[Finding]]:
+    """(receipts held, what they show wrong), for `catd-node verify`.
+
+    Each receipt must verify against `public_key` (hq.pub), name this node, and name the hash
+    the ledger holds at its seq; one beyond the ledger's end means packets were removed from
+    the end (acked_seq is an unsigned row a root can lower; a receipt needs HQ's key). The
+    node stored each one only after checking it against hq.pub, so receipts held without a
+    configured HQ key are a finding too, not a reason to skip the signatures.
+    """
+    rows = conn.execute(_HELD).fetchall()
+    end = int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM packets").fetchone()[0])
+    found: list[Finding] = []
+    if rows and public_key is None:
+        found.append(Finding(rows[0][1], None, f"{len(rows)} HQ receipt(s) held but catd.toml names "
+                                               "no hq.pubkey to check their signatures against"))
+    matched = 0  # the last receipt that still names the ledger's hash
+    for node_named, seq, hash_hex, received_at, sig, ours in rows:
+        receipt = {"node": node_named, "seq": seq, "hash": hash_hex, "received_at": received_at, "sig": sig}
+        why = protocol.check_receipt(public_key, receipt) if public_key is not None else None
+        if why is not None:
+            found.append(Finding(seq, None, why))
+        elif node_named != node:
+            found.append(Finding(seq, None, f"receipt names node {node_named!r}, not {node!r}"))
+        elif seq > end:
+            found.append(Finding(seq, end + 1, f"HQ acknowledged packets up to seq {seq} "
+                                 f"({str(hash_hex)[:12]}…), the ledger ends at seq {end}: packets "
+                                 "were removed from its end"))
+        elif ours != hash_hex:
+            found.append(Finding(seq, seq, f"HQ acknowledged {str(hash_hex)[:12]}… at seq {seq}, the "
+                                 f"ledger holds {str(ours)[:12]}…: a packet from seq {matched + 1} to "
+                                 f"{seq} changed after HQ received it"))
+        else:
+            matched = seq
+    return len(rows), found
 
 
 def mark_blob(conn: sqlite3.Connection, sha: str, size: int, url: str) -> None:

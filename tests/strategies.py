@@ -13,6 +13,8 @@ from typing import Any
 from hypothesis import strategies as st
 
 from catd_node import actas, canonical
+from hq.release import columns
+from tests.releasekit import Acta, Layout
 
 MAX_SAFE = canonical.MAX_SAFE_INT
 
@@ -68,3 +70,43 @@ def packet_bodies(draw: st.DrawFn) -> dict[str, Any]:
     body.update(draw(st.dictionaries(
         st.text(alphabet="xyz_", min_size=1, max_size=5), canonical_values, max_size=2)))
     return body
+
+
+# -- published releases (tests/releasekit.py renders them) ---------------------------------
+
+# A vote cell as releases print it: a number, Ilegible / Sin dato in mixed case, or `-`.
+published_cells = st.one_of(
+    st.integers(min_value=0, max_value=999).map(str),
+    st.sampled_from(["Ilegible", "ILEGIBLE", "ilegible", "Sin dato", "SIN DATO", "Sin Dato", "-"]),
+)
+
+release_layouts = st.builds(
+    Layout, st.sampled_from(["|", ","]), st.sampled_from(["latin-1", "utf-8", "utf-8-sig"]),
+    st.sampled_from(["\r\n", "\r", "\n"]), st.sampled_from(["", "=", "'"]), st.booleans(), st.booleans(),
+)
+
+
+@st.composite
+def release_actas(draw: st.DrawFn, header: list[str], entidad: int = 23) -> list[Any]:
+    """Acta rows with distinct keys under `header`: any cells in its vote fields, SIN ACTA and
+    FUERA DE CATÁLOGO rows among them."""
+    block = columns.classify(header).votes
+    vote_names = [header[i] for _, i in block]
+    keys = draw(st.lists(st.tuples(st.integers(1, 9999), st.sampled_from("BCES"), st.integers(1, 3)),
+                         min_size=1, max_size=8, unique=True))
+    actas = []
+    for seccion, tipo, ident in keys:
+        kind = draw(st.sampled_from(["captured", "captured", "sin acta", "fuera"]))
+        acta = Acta(entidad, seccion, tipo, ident, 0, "2", distrito=draw(st.integers(1, 3)),
+                    lista_nominal=str(draw(st.integers(0, 900))),
+                    observaciones=draw(st.sampled_from(["", "ALGÚN CAMPO ILEGIBLE O SIN DATO",
+                                                        "EXCEDE LISTA NOMINAL, TODOS ILEGIBLES O SIN DATO"])))
+        if kind == "captured":
+            acta.votes = {name: draw(published_cells) for name in vote_names}
+        elif kind == "sin acta":
+            acta.votes = {name: "-" for name in vote_names}
+            acta.observaciones, acta.contabilizada = "SIN ACTA POR PAQUETE NO ENTREGADO", "0"
+        else:
+            acta.tipo_acta, acta.contabilizada, acta.observaciones = "0", "2", "Fuera de catálogo"
+        actas.append(acta)
+    return actas

@@ -93,6 +93,7 @@ def create_app(datadir: DataDir, *, clock: Clock = wall_clock, secure_cookies: b
     app.router.add_get("/usuarios", admin.users_page)
     app.router.add_post("/usuarios", admin.users_add)
     app.router.add_post("/usuarios/estado", admin.users_state)
+    app.router.add_post("/usuarios/rol", admin.users_role)
     app.router.add_get("/dispositivos", admin.devices_page)
     app.router.add_post("/dispositivos", admin.devices_add)
     app.router.add_post("/dispositivos/revocar", admin.devices_revoke)

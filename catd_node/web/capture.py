@@ -9,7 +9,6 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from catd_node import actas
 from catd_node.blobs import check_name
 from catd_node.errors import BadInput
 from catd_node.web import forms, rules
@@ -59,13 +58,6 @@ def retype(request: web.Request, mode: str, sent: Submitted) -> web.StreamRespon
     """The same form again, with the typed values kept and each error beside its field (422)."""
     return render(request, "capture.html", {"mode": mode, **entry_context(request, sent.key, sent.sha,
                                                                           sent.entry)}, status=422)
-
-
-def outcome_message(key: str, result: actas.Classification) -> str:
-    text = f"Acta {key}: {result.label}."
-    if result.observations:
-        text += " Observaciones: " + "; ".join(result.observations) + "."
-    return text
 
 
 async def _next(request: web.Request, message: str | None = None) -> web.Response:

@@ -1,15 +1,23 @@
-"""Clerk accounts: roles, Argon2id password hashes, enable/disable."""
+"""Clerk accounts: roles, Argon2id password hashes, enable/disable.
+
+Every change to an account is a packet naming the account and who changed it, in the same
+transaction as the row (`add`, `switch`, `change_role`): an account that can capture or
+verify never appears unseen (DESIGN invariant 3). Never a password or its hash in a packet.
+"""
 
 from __future__ import annotations
 
+import getpass
 import logging
+import os
 import sqlite3
 import unicodedata
 from dataclasses import dataclass
 
-from catd_node import packets, store
+from catd_node import packets
 from catd_node.datadir import DataDir
 from catd_node.errors import BadInput
+from catd_node.ledger import Transaction
 from catd_node.web import passwords
 
 log = logging.getLogger("catd.web.users")
@@ -40,10 +48,15 @@ def check_name(name: str) -> str:
     return name
 
 
-def check_new(name: str, role: str, password: str) -> str:
-    name = check_name(name)
+def check_role(role: str) -> str:
     if role not in ROLES:
         raise BadInput("rol", f"debe ser uno de {', '.join(ROLES)}")
+    return role
+
+
+def check_new(name: str, role: str, password: str) -> str:
+    name = check_name(name)
+    check_role(role)
     if len(password) < MIN_PASSWORD:
         raise BadInput("contraseña", f"use al menos {MIN_PASSWORD} caracteres")
     return name
@@ -71,22 +84,60 @@ def all_users(conn: sqlite3.Connection) -> list[User]:
     return [User(r[0], r[1], bool(r[2]), r[3]) for r in rows]
 
 
-def set_active(conn: sqlite3.Connection, name: str, active: bool) -> None:
-    """Enable or disable a user; disabling revokes every session of theirs."""
-    if not conn.execute("UPDATE web_users SET active = ? WHERE name = ?", (int(active), name)).rowcount:
+def _existing(conn: sqlite3.Connection, name: str) -> User:
+    user = get(conn, name)
+    if user is None:
         raise BadInput(f"usuario {name!r}", "no existe")
+    return user
+
+
+def add(tx: Transaction, name: str, role: str, password_hash: str, by: str) -> None:
+    """Insert the account and its `user.added` packet."""
+    insert(tx.conn, name, role, password_hash)
+    tx.append("user.added", {"user": name, "role": role, "by": by})
+
+
+def switch(tx: Transaction, name: str, active: bool, by: str) -> bool:
+    """Enable or disable an account (disabling revokes every session of theirs), with its
+    `user.enabled` / `user.disabled` packet; False, and no packet, when it already was so."""
+    if _existing(tx.conn, name).active == active:
+        return False
+    tx.conn.execute("UPDATE web_users SET active = ? WHERE name = ?", (int(active), name))
     if not active:
-        conn.execute("UPDATE web_sessions SET revoked = 1 WHERE username = ?", (name,))
+        tx.conn.execute("UPDATE web_sessions SET revoked = 1 WHERE username = ?", (name,))
+    tx.append("user.enabled" if active else "user.disabled", {"user": name, "by": by})
+    return True
 
 
-def add_user(datadir: DataDir, name: str, role: str, password: str) -> None:
+def change_role(tx: Transaction, name: str, role: str, by: str) -> str | None:
+    """Give an account another role, with its `user.role_changed` packet; returns the role it
+    had, or None (and no packet) when it already had `role`. Sessions read the role on every
+    request, so the change holds at once."""
+    check_role(role)
+    old = _existing(tx.conn, name).role
+    if old == role:
+        return None
+    tx.conn.execute("UPDATE web_users SET role = ? WHERE name = ?", (role, name))
+    tx.append("user.role_changed", {"user": name, "role": role, "from": old, "by": by})
+    return old
+
+
+def cli_actor() -> str:
+    """`by` for acts from the command line: `cli:` and the OS account that ran it."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no name for this uid (e.g. a bare container)
+        return f"cli:uid{os.getuid()}"
+
+
+def add_user(datadir: DataDir, name: str, role: str, password: str, by: str | None = None) -> None:
     """`catd-node user add NAME --role R` (password from stdin)."""
     name = check_new(name, role, password)
     password_hash = passwords.hash_password(password)
-    conn = datadir.reader()
+    ledger = datadir.ledger()
     try:
-        with store.immediate(conn):
-            insert(conn, name, role, password_hash)
+        with ledger.transaction() as tx:
+            add(tx, name, role, password_hash, by or cli_actor())
     finally:
-        conn.close()
+        ledger.close()
     log.info("user added role=%s", role)

@@ -7,11 +7,12 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from catd_node import actas
 from catd_node.actas import CLASS_LABELS
 from catd_node.errors import BadInput
 from catd_node.web import forms, rules
 from catd_node.web.board import ActaState
-from catd_node.web.capture import entry_context, outcome_message, read_submitted, retype
+from catd_node.web.capture import entry_context, read_submitted, retype
 from catd_node.web.state import BOARD, DB, ELECTION, clerk, now, render, require
 
 log = logging.getLogger("catd.web.verification")
@@ -24,7 +25,9 @@ def _result_message(state: ActaState | None) -> tuple[str | None, str | None]:
     if state.verified:
         v = state.verified
         label = _class_label(v.cls)
-        obs = (" Observaciones: " + "; ".join(v.observations) + ".") if v.observations else ""
+        obs = (" Observaciones: " + ", ".join(v.observations) + ".") if v.observations else ""
+        detail = actas.unreadable_detail(v.values, v.values)
+        obs += f" ({detail})" if detail else ""
         return f"Acta {state.key} verificada: {label}.{obs}", None
     if state.mismatch_seq is not None:
         return None, (f"Acta {state.key}: las capturas no coinciden en {', '.join(state.mismatch_fields)}."
@@ -137,5 +140,5 @@ async def resolve_submit(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"/coordinacion/discrepancias?hecho={quote(key, safe='')}")
 
 
-__all__ = ["mismatches", "outcome_message", "resolve_form", "resolve_submit", "verify_next",
+__all__ = ["mismatches", "resolve_form", "resolve_submit", "verify_next",
            "verify_submit"]

@@ -65,7 +65,7 @@ async def test_results_and_csv_numbers(hq_node, hq_dir, hq_server, tmp_path):
     assert a["received_at"] == received
     b = rows[B]
     assert (b["class"], b["PAN"], b["NULOS"], b["total"]) == ("counted", "ILEGIBLE", "SIN_DATO", "234")
-    assert b["observations"] == "PAN: ilegible; NULOS: sin dato"
+    assert b["observations"] == "ALGÚN CAMPO ILEGIBLE O SIN DATO"
     assert (rows[C]["class"], rows[C]["total"]) == ("exceeds_lista_nominal", "920")
     assert rows[D]["class"] == "all_unreadable"
-    assert rows[C]["class_label"] == "Cómputo excede la lista nominal"
+    assert rows[C]["class_label"] == "Excede lista nominal"

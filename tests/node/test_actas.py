@@ -75,46 +75,46 @@ def test_counted_with_observations(election):
     assert c.cls == actas.COUNTED and c.counted and c.label == "Contabilizada"
     assert c.votes["PAN"] == 0 and c.votes["NULOS"] == 0 and c.votes["PRI"] == 300
     assert c.total == 300 + 10 * 6
-    assert c.observations == ("PAN: ilegible", "NULOS: sin dato")
+    assert c.observations == (actas.OBS_ALGUN,) and c.unreadable == ("PAN", "NULOS")
+    assert c.inconsistent and c.contabilizada == 1
 
 
 def test_control_fields_do_not_count_as_votes(election):
     c = actas.classify(election, KEY, values(TOTAL_ASENTADO=ILEGIBLE, BOLETAS_SOBRANTES=99999))
     assert c.cls == actas.COUNTED and c.total == 90 and c.observations == ()
+    assert not c.inconsistent
 
 
 def test_all_unreadable(election):
     unreadable = {f: ILEGIBLE if i % 2 else SIN_DATO for i, f in enumerate(VOTES)}
     c = actas.classify(election, KEY, values(**unreadable))
     assert c.cls == actas.ALL_UNREADABLE and not c.counted and c.total == 0
-    assert len(c.observations) == len(VOTES)
+    assert c.observations == (actas.OBS_TODOS,) and c.contabilizada == 0
     one_readable = {**unreadable, "MC": 0}
     assert actas.classify(election, KEY, values(**one_readable)).cls == actas.COUNTED
 
 
-def test_exceeds_lista_nominal_with_and_without_representantes(election):
-    # lista nominal 612: 612 votes counts, 613 does not ...
-    at_limit = values(PAN=612 - 80, REPRESENTANTES_VOTARON=SIN_DATO)
-    assert actas.classify(election, KEY, at_limit).total == 612
+def test_first_form_ceiling_is_lista_nominal_plus_two_per_party(election):
+    # lista nominal 612; the first-form ballot has 7 parties (CNR and NULOS are not candidacies)
+    ceiling = 612 + 2 * 7
+    assert actas.ceiling(election, KEY) == ceiling
+    at_limit = values(PAN=ceiling - 80, REPRESENTANTES_VOTARON=0)
     assert actas.classify(election, KEY, at_limit).cls == actas.COUNTED
-    over = values(PAN=613 - 80, REPRESENTANTES_VOTARON=ILEGIBLE)
-    c = actas.classify(election, KEY, over)
-    assert c.cls == actas.EXCEEDS_NOMINAL and not c.counted and c.total == 613
-    # ... unless party representatives voted there too (lista nominal + representantes)
-    assert actas.classify(election, KEY, values(PAN=613 - 80, REPRESENTANTES_VOTARON=1)).cls \
-        == actas.COUNTED
-    assert actas.classify(election, KEY, values(PAN=615 - 80, REPRESENTANTES_VOTARON=2)).cls \
-        == actas.EXCEEDS_NOMINAL
+    over = actas.classify(election, KEY, values(PAN=ceiling + 1 - 80, REPRESENTANTES_VOTARON=99))
+    assert over.cls == actas.EXCEEDS_NOMINAL and not over.counted and over.total == ceiling + 1
+    assert over.observations == (actas.OBS_EXCEDE,)
 
 
 def test_out_of_catalog(election):
     c = actas.classify(election, "DIP-99-99-9999-Z99", values())
-    assert c.cls == actas.OUT_OF_CATALOG and not c.counted
-    assert c.total == 90 and c.label == "Acta fuera del catálogo"
+    assert c.cls == actas.OUT_OF_CATALOG and not c.counted and c.contabilizada == 2
+    assert c.total == 90 and c.label == "Acta fuera de catálogo"
+    assert c.observations == (actas.OBS_FUERA,) and not c.inconsistent
     all_bad = actas.classify(election, "X", {f: ILEGIBLE for f in VOTES})
     assert all_bad.cls == actas.OUT_OF_CATALOG
 
 
-def test_every_class_has_a_spanish_label():
-    classes = {actas.COUNTED, actas.ALL_UNREADABLE, actas.EXCEEDS_NOMINAL, actas.OUT_OF_CATALOG}
-    assert set(actas.CLASS_LABELS) == classes
+def test_every_class_has_a_spanish_label_and_a_contabilizada_code():
+    classes = {actas.COUNTED, actas.ALL_UNREADABLE, actas.EXCEEDS_NOMINAL, actas.OUT_OF_CATALOG,
+               actas.SIN_ACTA}
+    assert set(actas.CLASS_LABELS) == classes == set(actas.CONTABILIZADA)

@@ -43,8 +43,8 @@ def failed_at(node: DataDir, capsys: pytest.CaptureFixture[str], seq: int) -> st
 def test_untouched_ledger_verifies(node, capsys):
     code, text, doc = verify(node, capsys)
     assert code == 0, text
-    assert doc == {"ok": True, "packets": 10, "head": doc["head"], "blobs": 3, "bad_seq": None,
-                   "bad_blob": None, "reason": None, "problems": []}
+    assert doc == {"ok": True, "packets": 10, "head": doc["head"], "blobs": 3, "receipts": 0,
+                   "bad_seq": None, "bad_blob": None, "bad_receipt": None, "reason": None, "problems": []}
     assert doc["head"]["seq"] == 10
 
 

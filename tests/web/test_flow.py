@@ -123,10 +123,10 @@ async def test_illegible_and_blank_marks_are_recorded_and_classified(clerks, sig
     marked = {**GOOD, "PAN": "I", "PRD": "sin_dato"}
     await capture(ana, values=marked)
     _status, page = await verify(beto, values={**GOOD, "PAN": "ilegible", "PRD": "S"})
-    assert "PAN: ilegible" in page and "PRD: sin dato" in page
+    assert "ALGÚN CAMPO ILEGIBLE O SIN DATO" in page and "PAN ilegible, PRD sin dato" in page
     [verified] = packets_of(clerks, "acta.verified")
     assert verified["values"]["PAN"] == "ILEGIBLE" and verified["values"]["PRD"] == "SIN_DATO"
-    assert verified["observations"] == ["PAN: ilegible", "PRD: sin dato"]
+    assert verified["observations"] == ["ALGÚN CAMPO ILEGIBLE O SIN DATO"]
 
 
 async def test_all_unreadable_and_over_the_nominal_list_are_shown_to_the_clerk(clerks, signed_in):

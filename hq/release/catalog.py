@@ -1,0 +1,264 @@
+"""A `Release` → the election file's second form (docs/election-file.md), written atomically.
+
+Every catalog row of the release becomes one acta: its key and parts, district or
+municipality, lista nominal, representatives figure, its ballot (the fields not printed `-`)
+and the CATD that collects it — a `CATD` column when the release has one, else one CATD per
+district, `CATD-<entidad 2 digits>-<distrito 2 digits>` (`--catd-per municipio`:
+`CATD-<entidad>-M<municipio 3 digits>`). Rows outside the catalog are skipped and counted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from catd_node.blobs import fsync_dir
+from catd_node.catalog import DEFAULT_MAX_BOLETAS_ESPECIAL, infer_kind, timezone_offset
+from catd_node.errors import BadInput
+from hq.release.model import ActaRow, Release, fold
+from hq.release.text import where
+
+# INE, Reglamento de Elecciones, Anexo 18.10: entity id → (name, abbreviation of release names).
+ENTIDADES: dict[int, tuple[str, str]] = {
+    1: ("AGUASCALIENTES", "AGS"), 2: ("BAJA CALIFORNIA", "BC"), 3: ("BAJA CALIFORNIA SUR", "BCS"),
+    4: ("CAMPECHE", "CAMP"), 5: ("COAHUILA", "COAH"), 6: ("COLIMA", "COL"), 7: ("CHIAPAS", "CHIS"),
+    8: ("CHIHUAHUA", "CHIH"), 9: ("CIUDAD DE MÉXICO", "CDMX"), 10: ("DURANGO", "DGO"),
+    11: ("GUANAJUATO", "GTO"), 12: ("GUERRERO", "GRO"), 13: ("HIDALGO", "HGO"), 14: ("JALISCO", "JAL"),
+    15: ("MÉXICO", "MEX"), 16: ("MICHOACÁN", "MICH"), 17: ("MORELOS", "MOR"), 18: ("NAYARIT", "NAY"),
+    19: ("NUEVO LEÓN", "NL"), 20: ("OAXACA", "OAX"), 21: ("PUEBLA", "PUE"), 22: ("QUERÉTARO", "QRO"),
+    23: ("QUINTANA ROO", "QROO"), 24: ("SAN LUIS POTOSÍ", "SLP"), 25: ("SINALOA", "SIN"),
+    26: ("SONORA", "SON"), 27: ("TABASCO", "TAB"), 28: ("TAMAULIPAS", "TAMPS"), 29: ("TLAXCALA", "TLAX"),
+    30: ("VERACRUZ", "VER"), 31: ("YUCATÁN", "YUC"), 32: ("ZACATECAS", "ZAC"),
+}
+# Words of an election's name (accents folded) → the release's election kind; first match wins,
+# so municipal presidencies are AYUN before PRESIDENCIA (of the republic) is PRES.
+ELECTION_KINDS = (
+    ("JEFATURA DE GOBIERNO", "GUB"), ("GUBERNATURA", "GUB"), ("GOBERNA", "GUB"),
+    ("AYUNTAMIENTO", "AYUN"), ("ALCALDIA", "AYUN"), ("MUNICIPAL", "AYUN"),
+    ("DIPUTACION", "DIP"), ("DIPUTAD", "DIP"), ("SENADURIA", "SEN"), ("SENADOR", "SEN"),
+    ("PRESIDENCIA", "PRES"),
+)
+CATD_PER = ("district", "municipio")
+_RELEASE = re.compile(r"[A-Z0-9]+_[A-Z0-9]+")
+_RELEASE_ZIP = re.compile(r"\d{8}_\d{4}_PREP_([A-Z0-9]+_[A-Z0-9]+)\.ZIP")
+_LOWER_WORDS = {"DE", "DEL", "LA", "LAS", "LOS", "Y", "EL", "EN"}
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the command line fills or overrides (None: take it from the release)."""
+    entidad: int | None = None
+    election: str | None = None
+    release: str | None = None
+    timezone: str | None = None
+    max_boletas_especial: int = DEFAULT_MAX_BOLETAS_ESPECIAL
+    catd_per: str | None = None
+
+
+@dataclass(frozen=True)
+class Built:
+    data: dict[str, Any]
+    actas: int
+    fuera_de_catalogo: int
+    other_entities: int
+    ballots_inferred: int
+    districts: int
+
+
+def election_kind(name: str) -> str | None:
+    folded = fold(name)
+    return next((kind for words, kind in ELECTION_KINDS if words in folded), None)
+
+
+def contest_name(election: str) -> str:
+    """`JEFATURA DE GOBIERNO` → `Jefatura de Gobierno`."""
+    words = election.split()
+    return " ".join(w.lower() if i and w in _LOWER_WORDS else w.capitalize() for i, w in enumerate(words))
+
+
+def release_from_name(path: Path) -> str | None:
+    """`20240602_2000_PREP_GUB_CDMX.zip` → `GUB_CDMX`."""
+    match = _RELEASE_ZIP.fullmatch(path.name.upper())
+    return match.group(1) if match else None
+
+
+def _entidad(release: Release, rows: tuple[ActaRow, ...],
+             chosen: int | None) -> tuple[int, tuple[ActaRow, ...]]:
+    """The entity of the catalog and its rows: the only one printed, or the chosen one."""
+    first: dict[int, ActaRow] = {}
+    for row in rows:
+        assert row.identity is not None
+        first.setdefault(row.identity.entidad, row)
+    if chosen is None:
+        if len(first) > 1:
+            second = list(first.values())[1]
+            raise BadInput(where(release.source, second.line), f"rows of several entities "
+                           f"({', '.join(map(str, sorted(first)))}): pass --entidad N to take one")
+        if not first:
+            raise BadInput(release.source, "no acta of the catalog in this file")
+        chosen = next(iter(first))
+    if chosen not in ENTIDADES:
+        raise BadInput(where(release.source, first[chosen].line) if chosen in first else "--entidad",
+                       f"{chosen} is not an entity id (1–32, INE Anexo 18.10)")
+    kept = tuple(row for row in rows if row.identity is not None and row.identity.entidad == chosen)
+    if not kept:
+        raise BadInput("--entidad", f"no acta of entity {chosen} in {release.source} "
+                                    f"(it has {', '.join(map(str, sorted(first)))})")
+    return chosen, kept
+
+
+def _ballots(rows: tuple[ActaRow, ...]) -> tuple[dict[int, tuple[str, ...] | None], int]:
+    """Each row's ballot (by line). A row that cannot tell (a SIN ACTA row printed `-`
+    everywhere) takes the commonest ballot of its district or municipality: coalitions differ
+    by district, and its ceiling counts 2 × the parties on it."""
+    own = {row.line: row.ballot() for row in rows}
+    by_area: dict[tuple[int | None, int | None], Counter[tuple[str, ...]]] = {}
+    for row in rows:
+        ballot = own[row.line]
+        if ballot is not None:
+            by_area.setdefault((row.distrito, row.municipio), Counter())[ballot] += 1
+    inferred = 0
+    for row in rows:
+        if own[row.line] is None:
+            common = by_area.get((row.distrito, row.municipio))
+            own[row.line] = common.most_common(1)[0][0] if common else None
+            inferred += 1
+    return own, inferred
+
+
+def _catd(row: ActaRow, entidad: int, per: str, has_column: bool) -> str | None:
+    if has_column:
+        return row.catd
+    if per == "municipio":
+        return f"CATD-{entidad:02d}-M{row.municipio:03d}" if row.municipio is not None else None
+    # distrito None: the LEEME's VMRE/VA/PPP actas with no district (N/A): any node.
+    return f"CATD-{entidad:02d}-{row.distrito:02d}" if row.distrito is not None else None
+
+
+def build(release: Release, options: Options) -> Built:
+    """The second-form JSON of a release, and what was skipped."""
+    catalog_rows = release.catalog_rows
+    fuera = len(release.rows) - len(catalog_rows)
+    entidad, rows = _entidad(release, catalog_rows, options.entidad)
+    # INE 2018/2021 files print no election line: their name says it (`diputaciones.csv`).
+    stem = Path(release.source.split("!")[-1]).name.split(".")[0].upper()
+    election = options.election or release.election or stem
+    if options.release is not None and not _RELEASE.fullmatch(options.release):
+        raise BadInput("--release", f"{options.release!r} is not KIND_ENT (GUB_CDMX, DIP_QROO)")
+    if options.max_boletas_especial < 0:
+        raise BadInput("--max-boletas-especial", "must be ≥ 0")
+    release_name = options.release or release_from_name(Path(release.source.split("!")[0]))
+    kind = release_name.split("_")[0] if release_name else election_kind(election)
+    if kind is None:
+        raise BadInput(release.source, f"cannot tell the election kind from {election!r}: "
+                                       "pass --release KIND_ENT (e.g. DIP_QROO) or --election NAME")
+    release_name = release_name or f"{kind}_{ENTIDADES[entidad][1]}"
+    timezone = options.timezone or release.timezone
+    if timezone is None:
+        raise BadInput(release.source, "the cut line has no time-zone label like (UTC-6): pass --timezone")
+    timezone_offset(timezone)
+    per = options.catd_per or ("district" if any(r.distrito is not None for r in rows) else "municipio")
+    if per not in CATD_PER:
+        raise BadInput("--catd-per", f"{per!r} is not one of {', '.join(CATD_PER)}")
+    ballots, inferred = _ballots(rows)
+    votes = release.vote_fields
+    tipo_acta: dict[str, None] = {}
+    actas = []
+    for row in rows:
+        ident = row.identity
+        assert ident is not None and row.lista_nominal is not None
+        tipo_acta.setdefault(ident.tipo_acta)
+        distrito, municipio = row.distrito, row.municipio
+        if distrito is None and municipio is None:
+            distrito = 0  # printed N/A: the loader needs one of the two; 0 is no real district
+        acta: dict[str, Any] = {
+            "clave_acta": ident.clave_acta, "contest": kind, "seccion": ident.seccion,
+            "tipo_casilla": ident.tipo_casilla, "id_casilla": ident.id_casilla,
+            "ext_contigua": ident.ext_contigua, "tipo_acta": ident.tipo_acta,
+            "distrito": distrito, "municipio": municipio, "ubicacion": row.ubicacion,
+            "lista_nominal": row.lista_nominal, "representantes": row.representantes,
+        }
+        ballot = ballots[row.line]
+        if ballot is not None and ballot != votes:
+            acta["ballot"] = list(ballot)
+        acta["catd"] = _catd(row, entidad, per, release.has_catd)
+        actas.append(acta)
+    data = {
+        "form": 2, "election": election,
+        "entidad": {"id": entidad, "nombre": ENTIDADES[entidad][0]},
+        "release": release_name, "timezone": timezone,
+        "max_boletas_especial": options.max_boletas_especial,
+        "contests": [{
+            "id": kind, "name": contest_name(election), "tipo_acta": list(tipo_acta),
+            "votes": [{"field": name, "kind": infer_kind(name)} for name in votes],
+            "controls": list(release.control_fields),
+        }],
+        "actas": actas,
+    }
+    return Built(data=data, actas=len(actas), fuera_de_catalogo=fuera,
+                 other_entities=len(catalog_rows) - len(rows), ballots_inferred=inferred,
+                 districts=len({r.distrito for r in rows if r.distrito is not None}))
+
+
+def dumps(data: dict[str, Any]) -> str:
+    """The election file's text: a key per line, one contest and one acta per line (diffable)."""
+    def line(value: Any) -> str:
+        return json.dumps(value, ensure_ascii=False)
+
+    parts = []
+    for key, value in data.items():
+        if key in ("contests", "actas"):
+            items = ",\n".join("  " + line(item) for item in value)
+            parts.append(f" {line(key)}: [\n{items}\n ]")
+        else:
+            parts.append(f" {line(key)}: {line(value)}")
+    return "{\n" + ",\n".join(parts) + "\n}\n"
+
+
+def write(data: dict[str, Any], out: Path) -> None:
+    """Write `out` whole or not at all: a temp file in the same directory, fsync, rename."""
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(dumps(data))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, out)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise BadInput(str(out), f"cannot write ({exc.strerror})") from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(out.parent)
+
+
+def main(source: Path, out: Path, candidaturas: Path | None, options: Options) -> int:
+    """`catd-hq catalog`: read, build, write; print what was written and what was skipped."""
+    from dataclasses import replace
+
+    from hq.release import read
+
+    if candidaturas is not None:
+        entidad = read.read_entidad(candidaturas)
+        if options.entidad is not None and options.entidad != entidad:
+            raise BadInput("--entidad", f"{options.entidad} disagrees with {candidaturas} "
+                                        f"(ID_ENTIDAD {entidad})")
+        options = replace(options, entidad=entidad)
+    release = read.read(source, options.entidad)
+    built = build(release, options)
+    write(built.data, out)
+    esperadas = release.summary.get("ACTAS_ESPERADAS")
+    print(f"{out}: {built.actas} actas of {built.data['release']} ({built.districts} districts,"
+          f" entidad {built.data['entidad']['id']}); skipped {built.fuera_de_catalogo} fuera de catálogo"
+          f" and {built.other_entities} of other entities; {built.ballots_inferred} ballots taken from"
+          f" their district")
+    if isinstance(esperadas, int) and esperadas != built.actas + built.other_entities:
+        print(f"note: the release counts {esperadas} ACTAS_ESPERADAS; this file lists "
+              f"{built.actas + built.other_entities} of them")
+    return 0
