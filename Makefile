@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-APT_PACKAGES := chromium sane-utils
+APT_PACKAGES := chromium sane-utils postgresql
 
 .PHONY: run test test-fast lint bench venv system-deps clean
 
@@ -16,11 +16,13 @@ $(STAMP): setup.cfg pyproject.toml
 
 venv: $(STAMP)
 
-# Debian packages the tests drive for real: chromium (browser tests), sane-utils (scanimage).
+# Debian packages the tests drive for real: chromium (browser tests), sane-utils (scanimage),
+# postgresql (every HQ test also runs on a PostgreSQL server the tests start: tests/pgserver.py).
 system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v scanimage >/dev/null || missing="$$missing sane-utils"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \

@@ -120,7 +120,12 @@ def init(root: Path, election_file: Path | None = None, db_url: str | None = Non
     if db_url is not None:
         if not postgres.is_url(db_url):
             raise BadInput("--db", "expected a postgresql://… URL (SQLite is the default: omit --db)")
-        postgres.connect(db_url).close()  # reachable before creating anything
+        conn = postgres.connect(db_url)  # reachable, and not another HQ's, before creating anything
+        try:
+            if postgres.held_key(conn) is not None:
+                raise BadInput(postgres.redact(db_url), postgres.IN_USE)
+        finally:
+            conn.close()
     if hq.key_path.exists():
         raise BadInput(str(hq.key_path), "a key already exists here; refusing to overwrite it")
     root.mkdir(parents=True, exist_ok=True)

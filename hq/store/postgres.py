@@ -69,13 +69,26 @@ class PGConn:
         self.raw.close()
 
 
+# libpq settings unless the URL gives its own: a primary that vanishes without closing its
+# sockets (power, network) is noticed in ~25 s rather than the kernel's two hours.
+CLIENT_DEFAULTS = {"application_name": "catd-hq", "connect_timeout": "10", "keepalives_idle": "10",
+                   "keepalives_interval": "5", "keepalives_count": "3"}
+# Server-side limits for each session: a receiver that dies silently inside a transaction
+# must not keep its node's lock (the node's batches would wait at every other receiver).
+SESSION = ("SET idle_in_transaction_session_timeout = '30s'", "SET lock_timeout = '30s'")
+
+
 def connect(url: str) -> PGConn:
     """A connection to `url` (a libpq URL; several hosts with target_session_attrs=read-write
     find the primary after a failover)."""
     import psycopg
+    from psycopg.conninfo import conninfo_to_dict
 
     try:
-        raw = psycopg.connect(url, autocommit=True, application_name="catd-hq", connect_timeout=10)
+        params = {**CLIENT_DEFAULTS, **conninfo_to_dict(url)}
+        raw = psycopg.connect(**params, autocommit=True)  # type: ignore[arg-type]
+        for statement in SESSION:
+            raw.execute(statement)
     except psycopg.Error as exc:
         raise BadInput(redact(url), f"cannot connect to PostgreSQL ({str(exc).strip()})") from exc
     return PGConn(raw, url)
@@ -105,6 +118,18 @@ def migrate(conn: PGConn) -> None:
                 (SCHEMA, len(pg_schema.MIGRATIONS)))
 
 
+def held_key(conn: PGConn) -> str | None:
+    """The HQ public key this database belongs to, or None (a new database)."""
+    if conn.execute("SELECT to_regclass('hq_meta')").fetchone()[0] is None:
+        return None
+    row = conn.execute("SELECT value FROM hq_meta WHERE name = 'hq_pub'").fetchone()
+    return None if row is None else str(row[0])
+
+
+IN_USE = ("this database belongs to an HQ with another key;"
+          " use that HQ's data directory (hq.key) on every receiver")
+
+
 def claim_key(conn: PGConn, pub_pem: str) -> None:
     """Bind the database to this HQ key: the first data dir to use it records its public key;
     any other key is refused (its receipts would not verify against the nodes' hq.pub)."""
@@ -113,5 +138,4 @@ def claim_key(conn: PGConn, pub_pem: str) -> None:
                      (pub_pem,))
         held = conn.execute("SELECT value FROM hq_meta WHERE name = 'hq_pub'").fetchone()[0]
     if held != pub_pem:
-        raise BadInput(redact(conn.url), "this database belongs to an HQ with another key;"
-                       " use that HQ's data directory (hq.key) on every receiver")
+        raise BadInput(redact(conn.url), IN_USE)
