@@ -1,4 +1,4 @@
-"""The HQ receiver's aiohttp app: head, packet batches, resumable blobs, results."""
+"""The HQ receiver's aiohttp app: head, packet batches, resumable blobs, results, conflicts."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from sync import protocol
 log = logging.getLogger("catd.hq.app")
 HQ_DIR = web.AppKey("hq_dir", HQDir)
 WORKERS = web.AppKey("workers", int)
+COUNTER = web.AppKey("counter", results.Counter)  # set when HQ has an election catalog
 BODY_TIMEOUT_S = 60.0
 
 
@@ -70,8 +71,21 @@ async def post_packets(request: web.Request) -> web.Response:
 
 
 async def get_results(request: web.Request) -> web.Response:
+    """The summary, totals per contest and conflicts (counted off the writer thread)."""
     state = request.app[STATE]
-    return web.json_response(await state.read(results.results, state.election))
+    counter = request.app.get(COUNTER)
+    if counter is None:
+        return web.json_response(await state.read(results.results, None))
+    counted = await state.io(counter.count)
+    return web.json_response(results.report(counter.election, counted))
+
+
+async def get_conflicts(request: web.Request) -> web.Response:
+    """For HQ staff: every report HQ received and did not count, and why."""
+    counter = request.app.get(COUNTER)
+    if counter is None:
+        return web.json_response({"count": 0, "list": [], "detail": results.NO_CATALOG})
+    return web.json_response(results.conflicts_json(await request.app[STATE].io(counter.count)))
 
 
 @web.middleware
@@ -102,6 +116,7 @@ def create_app(hq: HQDir, workers: int = 0) -> web.Application:
     app.router.add_route("HEAD", protocol.BLOB_PATH, blobs.head_blob)
     app.router.add_put(protocol.BLOB_PATH, blobs.put_blob)
     app.router.add_get(protocol.RESULTS_PATH, get_results)
+    app.router.add_get(protocol.CONFLICTS_PATH, get_conflicts)
     return app
 
 
@@ -120,5 +135,10 @@ async def _open_state(app: web.Application) -> AsyncIterator[None]:
     # blob rows are committed without fsync: restore any that power loss took from the files
     await state.write(hq_store.rederive_blob_rows, state.blobs)
     app[STATE] = state
+    if state.election is not None:
+        app[COUNTER] = results.Counter(hq, state.election)
     yield
+    counter = app.get(COUNTER)
+    if counter is not None:
+        counter.close()
     state.close()

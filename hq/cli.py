@@ -13,6 +13,7 @@ from pathlib import Path
 from catd_node.cli import setup_logging
 from catd_node.errors import EXIT_OK, BadInput, CatdError
 from hq import store as hq_store
+from hq.count import Count, count
 from hq.store import HQDir, postgres
 
 
@@ -39,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8700)
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                    help="processes verifying packets (default: one per CPU; 0 = a thread)")
-    p = sub.add_parser("status", parents=[common], help="per-node head, blobs and fork flag")
+    p = sub.add_parser("status", parents=[common], help="per-node head, blobs, fork flag; conflicts")
     p.add_argument("--json", action="store_true")
     sub.add_parser("verify", parents=[common], help="re-check every stored chain and blob")
     p = sub.add_parser("export", parents=[common], help="export verified actas")
@@ -96,11 +97,16 @@ def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
             raise BadInput("--workers", "must be 0 or more")
         return asyncio.run(serve(hq, args.host, args.port, args.workers, access_log=args.verbose))
     if args.command == "status":
+        from hq import results
+
+        election = hq.election()
         conn = hq.connect()
         try:
             report = hq_store.status(conn)
+            counted = count(conn, election) if election is not None else Count({}, ())
         finally:
             conn.close()
+        report["conflicts"] = results.conflicts_json(counted)
         if args.json:
             print(json.dumps(report, indent=2, sort_keys=True))
         else:
@@ -108,6 +114,7 @@ def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
                 flag = "  FORKED" if info["forked"] else ""
                 print(f"{node}: seq {info['seq']} blobs {info['blobs_stored']} stored,"
                       f" {info['blobs_missing']} missing{flag}")
+            print(f"conflicts: {len(counted.conflicts)} reports not counted (GET /v1/conflicts)")
         return EXIT_OK
     if args.command == "verify":
         from hq import audit

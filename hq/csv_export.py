@@ -1,4 +1,5 @@
-"""`catd-hq export --csv`: one row per verified acta, with its integrity code and timeline."""
+"""`catd-hq export --csv`: one row per registered acta as HQ counts it (`hq.count`), with its
+integrity code, its timeline and the node packets behind it."""
 
 from __future__ import annotations
 
@@ -8,15 +9,20 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from catd_node.actas import NOT_ON_BALLOT
 from catd_node.catalog import Election
 from catd_node.errors import EXIT_OK, BadInput
-from hq.results import VerifiedActa, verified_actas
+from hq import store as hq_store
+from hq.count import SIN_ACTA, VERIFIED, ActaRecord, count
 from hq.store import HQDir
-from hq.store.base import Conn
+from hq.store.base import Conn, snapshot
 
-FIXED = ["node", "acta", "seccion", "casilla", "contest", "class", "class_label"]
-TAIL = ["total", "observations", "image_sha256", "digitized_at", "captured_at", "verified_at",
-        "received_at"]
+FIXED = ["node", "acta", "in_catalog", "seccion", "casilla", "contest", "class", "class_label",
+         "contabilizada"]
+TAIL = ["total", "observations", "image_sha256", "origen", "digitalizacion", "tipo_documento",
+        "mecanismo_traslado", "acopio_at", "digitized_at", "captured_at", "verified_at", "received_at",
+        "evidence"]
+_TIMED = ("acta.digitized", VERIFIED, SIN_ACTA)
 
 
 def fields(election: Election) -> list[str]:
@@ -27,41 +33,39 @@ def fields(election: Election) -> list[str]:
     return names
 
 
-def _at(conn: Conn, sql: str, *args: Any) -> str:
-    row = conn.execute(sql, args).fetchone()
-    return str(row[0]) if row else ""
-
-
-def row(conn: Conn, election: Election, item: VerifiedActa, names: list[str]) -> dict[str, Any]:
-    spec = election.actas.get(item.acta)
-    body = item.body
-    image = body.get("image_sha256") if isinstance(body.get("image_sha256"), str) else ""
-    digitized = _at(
-        # blob_refs holds exactly each acta.digitized's body.image.sha256 (packets.blob_refs)
-        conn, "SELECT p.at FROM blob_refs r JOIN packets p ON p.node = r.node AND p.seq = r.seq"
-        " WHERE r.node = ? AND r.sha256 = ? AND p.kind = 'acta.digitized' ORDER BY p.seq LIMIT 1",
-        item.node, image) if image else ""
-    captured_seq = body.get("captured_seq")
-    captured = _at(conn, "SELECT at FROM packets WHERE node = ? AND seq = ? AND kind = 'acta.captured'",
-                   item.node, captured_seq) if isinstance(captured_seq, int) else ""
-    if not captured:
-        captured = _at(conn, "SELECT at FROM packets WHERE node = ? AND acta = ? AND kind = 'acta.captured'"
-                       " AND seq < ? ORDER BY seq DESC LIMIT 1", item.node, item.acta, item.seq)
-    raw_values = body.get("values")
-    values: dict[str, Any] = raw_values if isinstance(raw_values, dict) else {}
-    cls = item.classification
+def row(election: Election, record: ActaRecord, names: list[str],
+        times: dict[tuple[str, int], tuple[str, str, str]]) -> dict[str, Any]:
+    spec = election.actas.get(record.key)
+    contest = election.contest_of(record.key) or election.contest_for_unknown(record.key)
+    cls = record.classification
     out: dict[str, Any] = {
-        "node": item.node, "acta": item.acta,
+        "node": record.node, "acta": record.key, "in_catalog": int(record.in_catalog),
         "seccion": spec.seccion if spec else "", "casilla": spec.casilla if spec else "",
-        "contest": spec.contest if spec else "", "class": cls.cls, "class_label": cls.label,
+        "contest": contest.id if contest else "", "class": cls.cls, "class_label": cls.label,
+        "contabilizada": cls.contabilizada,
     }
+    ballot = election.ballot(record.key)
     for name in names:
-        value = values.get(name, "")
+        value = record.values.get(name, "")
+        if name not in record.values and record.values and contest is not None \
+                and name in contest.kinds and name not in ballot:
+            value = NOT_ON_BALLOT
         out[name] = value if isinstance(value, int | str) else json.dumps(value)
+    digitized_at = received_at = ""
+    for seq in record.evidence:
+        kind, at, received = times.get((record.node, seq), ("", "", ""))
+        if kind == "acta.digitized":
+            digitized_at = at
+        elif kind in (VERIFIED, SIN_ACTA):
+            received_at = received  # the last report in the evidence is the one in force
     out.update({
-        "total": cls.total, "observations": cls.published_observations, "image_sha256": image,
-        "digitized_at": digitized, "captured_at": captured, "verified_at": item.verified_at,
-        "received_at": item.received_at,
+        "total": cls.total, "observations": cls.published_observations,
+        "image_sha256": record.image_sha256 or "", "origen": record.origen or "",
+        "digitalizacion": record.digitalizacion or "", "tipo_documento": record.tipo_documento or "",
+        "mecanismo_traslado": record.mecanismo_traslado or "", "acopio_at": record.acopio_at or "",
+        "digitized_at": digitized_at, "captured_at": record.captured_at or "",
+        "verified_at": record.verified_at or "", "received_at": received_at,
+        "evidence": " ".join(str(seq) for seq in record.evidence),
     })
     return out
 
@@ -70,11 +74,12 @@ def write(conn: Conn, election: Election, out: TextIO) -> int:
     names = fields(election)
     writer = csv.DictWriter(out, fieldnames=FIXED + names + TAIL, lineterminator="\n")
     writer.writeheader()
-    count = 0
-    for item in verified_actas(conn, election):
-        writer.writerow(row(conn, election, item, names))
-        count += 1
-    return count
+    with snapshot(conn):  # the count and the packet times from one snapshot
+        counted = count(conn, election)
+        times = hq_store.packet_times(conn, _TIMED)
+    for record in counted.actas.values():
+        writer.writerow(row(election, record, names, times))
+    return len(counted.actas)
 
 
 def main(hq: HQDir, target: Path) -> int:
@@ -84,14 +89,14 @@ def main(hq: HQDir, target: Path) -> int:
     conn = hq.connect()
     try:
         if str(target) == "-":
-            count = write(conn, election, sys.stdout)
+            exported = write(conn, election, sys.stdout)
         else:
             with target.open("w", encoding="utf-8", newline="") as out:
-                count = write(conn, election, out)
+                exported = write(conn, election, out)
     except OSError as exc:
         raise BadInput(str(target), f"cannot write ({exc.strerror})") from exc
     finally:
         conn.close()
     if str(target) != "-":
-        print(f"exported {count} actas to {target}", file=sys.stderr)
+        print(f"exported {exported} actas to {target}", file=sys.stderr)
     return EXIT_OK

@@ -1,63 +1,85 @@
-"""Results at HQ: the latest `acta.verified` per (node, acta), classified by the shared rules."""
+"""Results at HQ (GET /v1/results, /v1/conflicts): the summary and totals over `count()`'s records.
+
+Each acta counts once, from the CATD that owns it, with values re-validated by the node's own
+rules (DESIGN invariant 6); every report not counted is listed as a conflict for HQ staff.
+"""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from dataclasses import dataclass
+import threading
 from typing import Any
 
-from catd_node.actas import Classification, classify
+from catd_node import tally
 from catd_node.catalog import Election
-from hq.store.base import Conn
+from hq import store as hq_store
+from hq.count import Count, count
+from hq.store import HQDir
+from hq.store.base import Conn, snapshot
 
-_LATEST_VERIFIED = """
-SELECT p.node, p.acta, p.seq, p.at, p.received_at, p.canonical
-FROM packets p
-JOIN (SELECT node, acta, MAX(seq) AS seq FROM packets
-      WHERE kind = 'acta.verified' AND acta IS NOT NULL GROUP BY node, acta) last
-  ON p.node = last.node AND p.seq = last.seq
-ORDER BY p.node, p.acta
-"""
+NO_CATALOG = "HQ has no election catalog"
 
 
-@dataclass(frozen=True)
-class VerifiedActa:
-    node: str
-    acta: str
-    seq: int
-    verified_at: str
-    received_at: str
-    body: dict[str, Any]
-    classification: Classification
+def conflicts_json(counted: Count) -> dict[str, Any]:
+    """{"count", "list"}: the shape of conflicts in results, /v1/conflicts and `status --json`."""
+    return {"count": len(counted.conflicts), "list": [c.json() for c in counted.conflicts]}
 
 
-def verified_actas(conn: Conn, election: Election) -> Iterator[VerifiedActa]:
-    """Each (node, acta)'s latest verified capture with its classification."""
-    for node, acta, seq, at, received_at, canonical in conn.execute(_LATEST_VERIFIED).fetchall():
-        body = json.loads(bytes(canonical))["body"]
-        values = body.get("values") if isinstance(body.get("values"), dict) else {}
-        yield VerifiedActa(node, acta, seq, at, received_at, body, classify(election, acta, values))
-
-
-def results(conn: Conn, election: Election | None) -> dict[str, Any]:
-    """GET /v1/results: totals per contest over counted actas, with the classes counted."""
-    if election is None:
-        return {"contests": {}, "classes": {}, "actas": 0, "detail": "HQ has no election catalog"}
+def report(election: Election, counted: Count, final: bool = False) -> dict[str, Any]:
+    """GET /v1/results: the 13 summary fields, the totals per contest, the classes, conflicts."""
+    summary = tally.summarize(
+        election, ((key, record.classification) for key, record in counted.actas.items()), final)
     contests: dict[str, Any] = {
         c.id: {"name": c.name, "totals": dict.fromkeys(c.votes, 0), "actas_counted": 0}
         for c in election.contests.values()
     }
-    classes: dict[str, int] = {}
-    count = 0
-    for item in verified_actas(conn, election):
-        count += 1
-        cls = item.classification
-        classes[cls.cls] = classes.get(cls.cls, 0) + 1
-        contest = election.contest_of(item.acta)
-        if cls.counted and contest is not None:
-            entry = contests[contest.id]
-            entry["actas_counted"] += 1
-            for name, votes in cls.votes.items():
-                entry["totals"][name] = entry["totals"].get(name, 0) + votes
-    return {"contests": contests, "classes": classes, "actas": count}
+    for key, record in counted.actas.items():
+        spec = election.actas.get(key)
+        if spec is None or not record.classification.counted:
+            continue
+        entry = contests[spec.contest]
+        entry["actas_counted"] += 1
+        for name, votes in record.classification.votes.items():
+            entry["totals"][name] += votes
+    return {
+        "election": election.name, "summary": summary.fields(), "contests": contests,
+        "classes": summary.classes, "actas": summary.registradas, "conflicts": conflicts_json(counted),
+    }
+
+
+def results(conn: Conn, election: Election | None) -> dict[str, Any]:
+    if election is None:
+        return {"contests": {}, "classes": {}, "actas": 0, "detail": NO_CATALOG}
+    return report(election, count(conn, election))
+
+
+class Counter:
+    """The count for the HTTP API on its own connection (never on the packet writer's thread,
+    so a results request does not hold up ingest), recomputed only when a chain has grown:
+    packets are append-only, so the same heads mean the same count."""
+
+    def __init__(self, hq: HQDir, election: Election) -> None:
+        self.hq = hq
+        self.election = election
+        self._lock = threading.Lock()
+        self._conn: Conn | None = None
+        self._heads: tuple[tuple[str, int], ...] | None = None
+        self._count = Count({}, ())
+
+    def count(self) -> Count:
+        """The current count (blocking: call it from a thread pool)."""
+        with self._lock:
+            if self._conn is None:
+                self._conn = self.hq.connect()
+            conn = self._conn
+            with snapshot(conn):  # one snapshot for the heads and the packets
+                heads = hq_store.heads(conn)
+                if heads != self._heads:
+                    self._count = count(conn, self.election)
+                    self._heads = heads
+            return self._count
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None

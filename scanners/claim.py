@@ -3,6 +3,9 @@
 Two workers renaming the same file cannot both succeed, so no file is taken twice; whatever is
 left in `.claimed/` after a crash is finished or ingested again at the next start (invariant 1).
 The token keeps every claim distinct, even when a scanner reuses a file name later.
+
+Every step goes through `nofollow`: a drop folder is writable by the scanners' users, who can
+swap any folder on a claim's way — `.claimed/` itself too — for a symlink (issue 12).
 """
 
 from __future__ import annotations
@@ -10,13 +13,13 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import shutil
-from collections.abc import Iterator
+import stat as stat_mod
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from catd_node.blobs import fsync_dir
-from scanners import names
+from scanners import names, nofollow
+from scanners.nofollow import Dir, LinkInPath
 
 log = logging.getLogger("catd.scan")
 
@@ -45,10 +48,16 @@ class Claimed:
     source: Source
     token: str
     relative: PurePosixPath  # name inside the drop folder (may hold surrogate escapes)
-    sidecar: Path | None = None
+    sidecar: str | None = None  # the sidecar's name, beside the claimed file
+
+    @property
+    def folder_parts(self) -> tuple[str, ...]:
+        """The claimed file's folder below the drop folder's root."""
+        return (names.CLAIMED, self.token, *self.relative.parent.parts)
 
     @property
     def path(self) -> Path:
+        """For messages and tests only: the service never opens a claim by its path."""
         return self.root / names.CLAIMED / self.token / self.relative
 
     @property
@@ -61,120 +70,203 @@ class Claimed:
         """The relative name as valid UTF-8, for packets and logs."""
         return names.printable(str(self.relative))
 
+    def folder(self, top: Dir) -> Dir:
+        """The claimed file's folder, opened from the drop folder's root without following links."""
+        return top.child(self.folder_parts)
+
 
 def claim(root: Path, path: Path, source: Source) -> Claimed | None:
-    """Rename `path` (inside `root`) into `.claimed/`; None when another worker took it first."""
-    relative = PurePosixPath(path.relative_to(root).as_posix())
-    claimed = Claimed(root, source, names.new_token(), relative)
-    claimed.path.parent.mkdir(parents=True, exist_ok=True)
+    """Rename `path` (inside `root`) into `.claimed/`; None when another worker took it first,
+    or when a folder on its way is (or just became) a symlink: refused and logged, not followed."""
+    claimed = Claimed(root, source, names.new_token(), PurePosixPath(path.relative_to(root).as_posix()))
     try:
-        os.rename(path, claimed.path)
+        done = _rename_in(claimed)
+    except LinkInPath as exc:
+        log.warning("refused file=%s why=link_in_path path=%s (a symlink is never followed)",
+                    claimed.name, names.printable(str(exc.filename)))
+        done = None
     except FileNotFoundError:
+        done = None
+    if done is None:
         _prune(claimed)
-        return None
-    sidecar = _claim_sidecar(path, claimed)
-    fsync_dir(path.parent)
-    fsync_dir(claimed.path.parent)
-    return Claimed(root, source, claimed.token, relative, sidecar)
+    return done
 
 
-def _claim_sidecar(original: Path, claimed: Claimed) -> Path | None:
-    for candidate in names.sidecars(original):
-        if candidate.is_file() and not candidate.is_symlink():
-            target = claimed.path.parent / candidate.name
-            try:
-                os.rename(candidate, target)
-            except FileNotFoundError:
-                continue
-            return target
+def _rename_in(claimed: Claimed) -> Claimed | None:
+    """The rename itself, relative to descriptors; None when the file is gone or a folder moved."""
+    where = claimed.relative.parent.parts
+    name = claimed.relative.name
+    with Dir.root(claimed.root) as top, top.child(where) as here, _make_claims(top) as claims, \
+            claims.make((claimed.token, *where)) as dest:
+        # Just before the rename: are both folders still where their paths say? One moved out
+        # of the drop folder (a symlink put in its place) is neither renamed from nor into.
+        if not (nofollow.still_at(top, where, here) and nofollow.still_at(top, claimed.folder_parts, dest)):
+            log.warning("refused file=%s why=folder_moved (a folder on its path changed just before "
+                        "the claim)", claimed.name)
+            return None
+        try:
+            os.rename(name, name, src_dir_fd=here.fd, dst_dir_fd=dest.fd)
+        except FileNotFoundError:
+            return None
+        sidecar = _claim_sidecar(here, dest, name)
+        here.fsync()
+        dest.fsync()
+    return Claimed(claimed.root, claimed.source, claimed.token, claimed.relative, sidecar)
+
+
+def _claim_sidecar(here: Dir, dest: Dir, name: str) -> str | None:
+    for candidate in names.sidecar_names(name):
+        st = here.lstat(candidate)
+        if st is None or not stat_mod.S_ISREG(st.st_mode):
+            continue
+        try:
+            os.rename(candidate, candidate, src_dir_fd=here.fd, dst_dir_fd=dest.fd)
+        except FileNotFoundError:
+            continue
+        return candidate
     return None
+
+
+def _open_claims(top: Dir) -> Dir | None:
+    """`.claimed/` when it is a real folder; anything else under that name is moved aside."""
+    try:
+        return top.child((names.CLAIMED,))
+    except FileNotFoundError:
+        return None
+    except LinkInPath:
+        # A symlink a LAN user put there: moved aside (never followed, never deleted: evidence).
+        aside = nofollow.free_name(top, f"{names.CLAIMED}.not-a-folder")
+        os.rename(names.CLAIMED, aside, src_dir_fd=top.fd, dst_dir_fd=top.fd)
+        top.fsync()
+        log.warning("claimed_folder_replaced folder=%s moved_to=%s (it was not a real folder)",
+                    names.printable(str(top.path)), aside)
+        return None
+
+
+def _make_claims(top: Dir) -> Dir:
+    found = _open_claims(top)
+    return found if found is not None else top.make((names.CLAIMED,))
 
 
 def recover(root: Path, source: Source) -> Iterator[Claimed]:
     """Claims left by an earlier run (crash or stop mid-way), oldest token first."""
-    base = root / names.CLAIMED
-    if not base.is_dir():
-        return
-    for token_dir in sorted(base.iterdir()):
-        if not token_dir.is_dir() or token_dir.is_symlink():
-            continue
-        files = [p for p in _walk(token_dir) if not names.is_sidecar(p.name)]
-        sidecars = [p for p in _walk(token_dir) if names.is_sidecar(p.name)]
-        if not files:
-            # Only a sidecar (crash between the two renames) or nothing: give it back.
-            for stray in sidecars:
-                move(stray, names.free_path(root, stray.relative_to(token_dir).as_posix()))
-            shutil.rmtree(token_dir, ignore_errors=True)
-            continue
-        for image in files:
-            relative = PurePosixPath(image.relative_to(token_dir).as_posix())
-            found = next((s for s in sidecars if s.parent == image.parent), None)
-            yield Claimed(root, source, token_dir.name, relative, found)
-
-
-def _walk(directory: Path) -> Iterator[Path]:
-    for entry in sorted(directory.iterdir()):
-        if entry.is_dir() and not entry.is_symlink():
-            yield from _walk(entry)
-        else:
-            yield entry
-
-
-def move(src: Path, dst: Path) -> None:
-    """Move a file (or a symlink itself) durably; copy then unlink across file systems."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
+    found: list[Claimed] = []
     try:
-        os.rename(src, dst)
-    except OSError as exc:
-        if exc.errno != errno.EXDEV:
-            raise
-        tmp = dst.with_name(f".{dst.name}.moving")
-        if src.is_symlink():
-            tmp.unlink(missing_ok=True)
-            os.symlink(os.readlink(src), tmp)
-        else:
-            with src.open("rb") as fin, tmp.open("wb") as fout:
-                shutil.copyfileobj(fin, fout)
-                fout.flush()
-                os.fsync(fout.fileno())
-        os.rename(tmp, dst)
-        fsync_dir(dst.parent)
-        src.unlink()
-    else:
-        fsync_dir(dst.parent)
-    fsync_dir(src.parent)
+        with Dir.root(root) as top:
+            claims = _open_claims(top)
+            if claims is None:
+                return iter(())
+            with claims:
+                for entry in claims.listdir():
+                    found.extend(_recover_token(top, claims, entry.name, source))
+    except (LinkInPath, FileNotFoundError) as exc:
+        log.warning("recover_failed folder=%s error=%s", names.printable(str(root)), exc)
+    return iter(found)
+
+
+def _recover_token(top: Dir, claims: Dir, token: str, source: Source) -> list[Claimed]:
+    try:
+        with claims.child((token,)) as token_dir:
+            entries = list(_walk(token_dir, PurePosixPath()))
+    except LinkInPath:
+        log.warning("claim_skipped folder=%s token=%s why=link_in_path (not followed)",
+                    names.printable(str(top.path)), names.printable(token))
+        return []
+    files = [p for p in entries if not names.is_sidecar(p.name)]
+    sidecars = [p for p in entries if names.is_sidecar(p.name)]
+    if not files:
+        # Only a sidecar (crash between the two renames) or nothing: give it back.
+        for stray in sidecars:
+            try:
+                with claims.child((token, *stray.parent.parts)) as here:
+                    _give_back(top, here, stray)
+            except LinkInPath:
+                continue
+        claims.rmtree(token)
+        return []
+    return [Claimed(top.path, source, token, image,
+                    next((s.name for s in sidecars if s.parent == image.parent), None))
+            for image in files]
+
+
+def _walk(directory: Dir, prefix: PurePosixPath) -> Iterator[PurePosixPath]:
+    """Everything below `directory`; a symlink is an entry like a file, never entered."""
+    for entry in directory.listdir():
+        relative = prefix / entry.name
+        if entry.is_dir(follow_symlinks=False):
+            try:
+                with directory.child((entry.name,)) as sub:
+                    yield from _walk(sub, relative)
+                continue
+            except LinkInPath:
+                pass  # swapped for a link meanwhile: the link is the entry
+        yield relative
+
+
+def _give_back(top: Dir, here: Dir, relative: PurePosixPath) -> Path:
+    """Move `here/<name>` back to `relative` in the drop folder (a free name beside it)."""
+    with top.make(relative.parent.parts, numbered=True) as back:
+        name = nofollow.free_name(back, relative.name)
+        nofollow.move(here, relative.name, back, name)
+        return back.path / name
 
 
 def unclaim(claimed: Claimed) -> Path:
     """Give a file back to its folder (it changed after the claim: still being written)."""
-    back = names.free_path(claimed.root, claimed.relative)
-    move(claimed.path, back)
-    if claimed.sidecar is not None and claimed.sidecar.exists():
-        move(claimed.sidecar, names.free_path(back.parent, claimed.sidecar.name))
+    with Dir.root(claimed.root) as top, claimed.folder(top) as here:
+        back = _give_back(top, here, claimed.relative)
+        if claimed.sidecar is not None and here.lstat(claimed.sidecar) is not None:
+            _give_back(top, here, claimed.relative.with_name(claimed.sidecar))
     _prune(claimed)
     return back
 
 
-def release(claimed: Claimed, destination: Path) -> Path:
-    """Move a finished claim (and its sidecar) to `destination`, then drop its token folder."""
-    if claimed.path.exists() or claimed.path.is_symlink():
-        move(claimed.path, destination)
-    if claimed.sidecar is not None and claimed.sidecar.exists():
-        move(claimed.sidecar, names.free_path(destination.parent, destination.name + names.SIDECAR_SUFFIX))
+def destination(base: Path, parts: Sequence[str]) -> Dir:
+    """`base/parts…` in processed/ or quarantine/, created as needed; a name there taken by
+    something that is not a real folder (a quarantined symlink) is never entered (`NAME.1`)."""
+    with Dir.root(base, follow=True) as top:
+        return top.make(parts, numbered=True)
+
+
+def release(claimed: Claimed, dest: Dir, name: str) -> Path:
+    """Move a finished claim (and its sidecar) to `dest/name`, then drop its token folder."""
+    try:
+        with Dir.root(claimed.root) as top, claimed.folder(top) as here:
+            if here.lstat(claimed.relative.name) is not None:
+                nofollow.move(here, claimed.relative.name, dest, name)
+            if claimed.sidecar is not None and here.lstat(claimed.sidecar) is not None:
+                nofollow.move(here, claimed.sidecar, dest,
+                              nofollow.free_name(dest, name + names.SIDECAR_SUFFIX))
+    except FileNotFoundError:
+        pass  # moved already (finished twice) or removed by hand: its packet is committed
+    except LinkInPath as exc:
+        log.warning("claim_unreachable file=%s path=%s (a folder became a symlink: not followed; "
+                    "its packet is committed)", claimed.name, names.printable(str(exc.filename)))
     _prune(claimed)
-    return destination
+    return dest.path / name
 
 
 def _prune(claimed: Claimed) -> None:
     """Remove the token folder once nothing is left in it."""
-    token_dir = claimed.root / names.CLAIMED / claimed.token
-    for directory in sorted((p for p in token_dir.rglob("*") if p.is_dir()), reverse=True):
-        try:
-            directory.rmdir()
-        except OSError:
-            pass
     try:
-        token_dir.rmdir()
+        with Dir.root(claimed.root) as top, top.child((names.CLAIMED,)) as claims:
+            _remove_empty(claims, claimed.token)
+    except (LinkInPath, FileNotFoundError):
+        return
+
+
+def _remove_empty(parent: Dir, name: str) -> None:
+    """rmdir `name` and its empty sub-folders, deepest first; a folder with anything left stays."""
+    try:
+        with parent.child((name,)) as here:
+            for entry in here.listdir():
+                if entry.is_dir(follow_symlinks=False):
+                    _remove_empty(here, entry.name)
+    except (LinkInPath, FileNotFoundError):
+        return
+    try:
+        os.rmdir(name, dir_fd=parent.fd)
     except OSError as exc:
-        if exc.errno not in (errno.ENOENT, errno.ENOTEMPTY):
-            log.warning("claim folder not removed path=%s error=%s", token_dir, exc)
+        if exc.errno not in (errno.ENOENT, errno.ENOTEMPTY, errno.EEXIST):
+            log.warning("claim folder not removed path=%s error=%s",
+                        names.printable(str(parent.path / name)), exc)

@@ -20,9 +20,10 @@ from catd_node.blobs import BlobStore, sha256_hex
 from catd_node.config import ImageConfig
 from catd_node.ledger import Ledger, Transaction
 from scanners import claim as claim_mod
-from scanners import names, quarantine
+from scanners import names, nofollow, quarantine
 from scanners.claim import Claimed
 from scanners.decode import Rejected
+from scanners.nofollow import Dir, LinkInPath
 from scanners.pipeline import ProcessedPage, process
 
 log = logging.getLogger("catd.scan")
@@ -86,14 +87,10 @@ class Ingestor:
         if done is not None:
             return done
         try:
-            data, before = _read(claimed.path)
+            data, before, after = _read(claimed)
         except _Unreadable as exc:
             return self.quarantine(claimed, exc.reason, exc.detail)
-        try:
-            after = os.lstat(claimed.path)
-        except FileNotFoundError:
-            after = None
-        if after is None or (after.st_size, after.st_mtime_ns) != before:
+        if after != before:
             # Still being written through an open descriptor: give it back to the settle rule.
             back = claim_mod.unclaim(claimed)
             log.warning("returned file=%s why=changed_after_claim path=%s", claimed.name, back)
@@ -102,7 +99,7 @@ class Ingestor:
         first = self._first_seq(sha)
         if first is not None:
             return self._duplicate(claimed, sha, len(data), first)
-        sidecar_text = _read_sidecar(claimed.sidecar)
+        sidecar_text = _read_sidecar(claimed)
         base = names.printable(claimed.relative.name)
         return Job(claimed, data, sha, sidecar_text,
                    (data, base, sidecar_text, self.image, self.catalog_keys))
@@ -217,9 +214,10 @@ class Ingestor:
         return seq
 
     def _to_processed(self, claimed: Claimed, *, duplicate: bool) -> Path:
-        base = self.processed / DUPLICATES if duplicate else self.processed
-        target = names.free_path(base / claimed.source.folder(), claimed.relative)
-        return claim_mod.release(claimed, target)
+        parts = ((DUPLICATES,) if duplicate else ()) + claimed.source.folder().parts \
+            + claimed.relative.parent.parts
+        with claim_mod.destination(self.processed, parts) as dest:
+            return claim_mod.release(claimed, dest, nofollow.free_name(dest, claimed.relative.name))
 
     def _place(self, claimed: Claimed, reason: str, detail: str, at: str, sha: str | None) -> Path:
         text = quarantine.why_text(claimed, reason, detail, at, sha)
@@ -262,16 +260,36 @@ class _Unreadable(Exception):
         self.detail = detail
 
 
-def _read(path: Path) -> tuple[bytes, tuple[int, int]]:
-    """The original's bytes and its (size, mtime_ns), never following a symlink nor blocking on a FIFO."""
+Stamp = tuple[int, int] | None  # (size, mtime_ns) of the claimed entry; None when gone
+
+
+def _read(claimed: Claimed) -> tuple[bytes, Stamp, Stamp]:
+    """The original's bytes and its stamp before and after reading, opened relative to its claim
+    folder: never through a symlink (issue 12) nor blocking on a FIFO."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except PermissionError as exc:
-        raise _Unreadable("unreadable", f"permiso denegado: {exc.strerror}") from exc
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise _Unreadable("path_outside_folder", "enlace simbólico: no se sigue") from exc
+        with Dir.root(claimed.root) as top, claimed.folder(top) as here:
+            try:
+                fd = here.open_file(claimed.relative.name)
+            except PermissionError as exc:
+                raise _Unreadable("unreadable", f"permiso denegado: {exc.strerror}") from exc
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    raise _Unreadable("path_outside_folder", "enlace simbólico: no se sigue") from exc
+                raise _Unreadable("unreadable", f"{exc.strerror}") from exc
+            try:
+                data, before = _read_fd(fd)
+            finally:
+                os.close(fd)
+            after = here.lstat(claimed.relative.name)
+    except LinkInPath as exc:
+        raise _Unreadable("path_outside_folder",
+                          "una carpeta en su ruta es un enlace simbólico: no se sigue") from exc
+    except FileNotFoundError as exc:
         raise _Unreadable("unreadable", f"{exc.strerror}") from exc
+    return data, before, None if after is None else (after.st_size, after.st_mtime_ns)
+
+
+def _read_fd(fd: int) -> tuple[bytes, Stamp]:
     try:
         st = os.fstat(fd)
         if not stat_mod.S_ISREG(st.st_mode):
@@ -286,17 +304,22 @@ def _read(path: Path) -> tuple[bytes, tuple[int, int]]:
         return b"".join(chunks), (st.st_size, st.st_mtime_ns)
     except OSError as exc:
         raise _Unreadable("unreadable", f"{exc.strerror}") from exc
-    finally:
-        os.close(fd)
 
 
-def _read_sidecar(path: Path | None) -> str | None:
-    if path is None:
+def _read_sidecar(claimed: Claimed) -> str | None:
+    """The sidecar's first 64 KiB; a symlinked sidecar is not read (issue 12)."""
+    if claimed.sidecar is None:
         return None
     try:
-        with path.open("rb") as src:
-            return src.read(names.SIDECAR_MAX_BYTES).decode("utf-8", errors="replace")
+        with Dir.root(claimed.root) as top, claimed.folder(top) as here:
+            fd = here.open_file(claimed.sidecar)
+            try:
+                if not stat_mod.S_ISREG(os.fstat(fd).st_mode):
+                    raise OSError(errno.EINVAL, "not a regular file")
+                return os.read(fd, names.SIDECAR_MAX_BYTES).decode("utf-8", errors="replace")
+            finally:
+                os.close(fd)
     except OSError as exc:
-        log.warning("sidecar_unreadable path=%s error=%s", names.printable(str(path)), exc)
+        log.warning("sidecar_unreadable file=%s sidecar=%s error=%s", claimed.name,
+                    names.printable(claimed.sidecar), exc)
         return None
-

@@ -1,4 +1,4 @@
-"""File names in drop folders: which are temporary, which are sidecars, how to show and place them.
+"""File names in drop folders: which are temporary, which are sidecars, how to show them.
 
 Names come from the file system as `str` with surrogate escapes (non-UTF-8 bytes survive a
 round trip through `os.fsencode`); packets and logs get a printable form instead.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 # Writers that use a temporary name rename the file when it is complete (scanimage writes
 # `NAME.part`, browsers `.crdownload`, Syncthing `.syncthing.NAME.tmp`, editors `NAME~`).
@@ -58,27 +58,11 @@ def safe_component(text: str) -> str:
     return cleaned or "_"
 
 
-def sidecars(path: Path) -> list[Path]:
+def sidecar_names(name: str) -> list[str]:
     """Sidecar names for an image, most specific first: `scan1.jpg.json`, then `scan1.json`."""
-    return [path.with_name(path.name + SIDECAR_SUFFIX), path.with_name(path.stem + SIDECAR_SUFFIX)]
+    return [name + SIDECAR_SUFFIX, PurePosixPath(name).stem + SIDECAR_SUFFIX]
 
 
 def new_token() -> str:
     """A claim token unique across restarts: time-ordered, with randomness for same-ns claims."""
     return f"{time.time_ns():x}-{secrets.token_hex(4)}"
-
-
-def free_path(directory: Path, relative: PurePosixPath | str, *, companion: str = "") -> Path:
-    """`directory/relative`, or `stem.N.ext` beside it when that (or its companion) exists.
-
-    Never clobbers: an original already in processed/ or quarantine/ is evidence.
-    """
-    target = directory / relative
-    candidate = target
-    n = 0
-    while candidate.exists() or candidate.is_symlink() or (
-        companion and candidate.with_name(candidate.name + companion).exists()
-    ):
-        n += 1
-        candidate = target.with_name(f"{target.stem}.{n}{target.suffix}")
-    return candidate

@@ -6,12 +6,10 @@ Spanish line for the person at the CATD who opens the folder.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from catd_node.blobs import fsync_dir
 from scanners import claim as claim_mod
-from scanners import names
+from scanners import nofollow
 from scanners.claim import Claimed
 
 WHY_SUFFIX = ".why.txt"
@@ -51,15 +49,9 @@ def why_text(claimed: Claimed, reason: str, detail: str, at: str, original_sha25
 
 def place(quarantine_dir: Path, claimed: Claimed, text: str) -> Path:
     """Write the reason, then move the claimed file beside it; returns the file's new path."""
-    # A `.why.txt` without its file is left by a crash before the move: reuse the name.
-    target = names.free_path(quarantine_dir / claimed.source.folder(), claimed.relative)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    why = target.with_name(target.name + WHY_SUFFIX)
-    tmp = why.with_name(f".{why.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as out:
-        out.write(text)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, why)
-    fsync_dir(why.parent)
-    return claim_mod.release(claimed, target)
+    parts = (*claimed.source.folder().parts, *claimed.relative.parent.parts)
+    with claim_mod.destination(quarantine_dir, parts) as dest:
+        # A `.why.txt` without its file is left by a crash before the move: reuse the name.
+        name = nofollow.free_name(dest, claimed.relative.name)
+        nofollow.write_text(dest, name + WHY_SUFFIX, text)
+        return claim_mod.release(claimed, dest, name)

@@ -29,6 +29,7 @@ from scanners import names, watch
 from scanners.claim import Claimed
 from scanners.decode import Rejected
 from scanners.ingest import Ingestor, Job, Result, run_pipeline
+from scanners.nofollow import Dir, LinkInPath
 from scanners.pipeline import ProcessedPage, worker_init
 from scanners.settle import Action, FileStat, Rules, Settler
 from scanners.watch import Folder, Watcher
@@ -194,10 +195,20 @@ class Service:
     def _settle(self) -> None:
         for key in self.settler.pending():
             path = Path(key)
+            folder = self._folder_of(key)
+            if folder is None:  # its folder is gone from the configuration
+                self.settler.forget(key)
+                continue
             try:
-                st: FileStat | None = FileStat.of(path.lstat())
-            except FileNotFoundError:
-                st = None
+                st = _stat(folder.root, path)
+            except LinkInPath as exc:
+                # A folder on its path became a symlink after the file was seen: the path now
+                # names something outside the drop folder (issue 12). Never followed.
+                log.warning("refused file=%s why=link_in_path path=%s (a symlink is never followed)",
+                            names.printable(key), names.printable(str(exc.filename)))
+                self.settler.forget(key)
+                self.where.pop(key, None)
+                continue
             except OSError as exc:
                 log.warning("stat_failed file=%s error=%s", names.printable(key), exc)
                 continue
@@ -206,10 +217,7 @@ class Service:
                 if decision.action is not Action.WAIT:
                     self.where.pop(key, None)
                 continue
-            folder = self._folder_of(key)
             self.where.pop(key, None)
-            if folder is None:
-                continue
             claimed = claim_mod.claim(folder.root, path, folder.source)
             if claimed is None:
                 continue
@@ -290,6 +298,17 @@ class Service:
 
     def _done(self, result: Result) -> None:
         self.results.append(result)
+
+
+def _stat(root: Path, path: Path) -> FileStat | None:
+    """The entry at `path` itself, reached from `root` without following any link on the way."""
+    *folders, name = path.relative_to(root).parts
+    try:
+        with Dir.root(root) as top, top.child(folders) as here:
+            st = here.lstat(name)
+    except FileNotFoundError:
+        return None
+    return None if st is None else FileStat.of(st)
 
 
 def _lock(path: Path) -> int:

@@ -16,11 +16,12 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
-from watchdog.observers.polling import PollingObserver
+from watchdog.observers.polling import PollingObserverVFS
 
 from catd_node.datadir import DataDir
 from scanners import names
 from scanners.claim import Source
+from scanners.nofollow import Dir
 
 log = logging.getLogger("catd.scan")
 
@@ -39,6 +40,7 @@ logging.getLogger("watchdog.observers.inotify").addFilter(_StopRace())
 UPLOADS = "uploads"
 POLL_INTERVAL_S = 2.0
 RESCAN = "<rescan>"  # hint: sweep every folder now (a folder appeared or moved)
+MAX_DEPTH = 32  # sub-folders below a drop folder; scanners nest two or three at most
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,17 @@ def folders(d: DataDir) -> list[Folder]:
     """Every drop folder now: the configured scanners, then each phone's upload folder."""
     found = []
     for sid, path in d.scanner_folders().items():
-        path.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a dangling symlink, a file: named, the other folders go on
+            log.error("folder_refused scanner=%s folder=%s error=%s", sid, names.printable(str(path)), exc)
+            continue
+        if path.is_symlink():
+            # Every path under a drop folder is resolved without following links (issue 12),
+            # its root too: a LAN user who can replace it must not turn it into the data dir.
+            log.error("folder_refused scanner=%s folder=%s why=symlink (configure its real path)",
+                      sid, names.printable(str(path)))
+            continue
         found.append(Folder(path, Source("scanner", sid)))
     uploads = uploads_root(d)
     uploads.mkdir(parents=True, exist_ok=True)
@@ -69,21 +81,40 @@ def folders(d: DataDir) -> list[Folder]:
 def walk(root: Path, exclude: frozenset[Path] = frozenset()) -> Iterator[Path]:
     """Files under `root` (nested folders too), not entering hidden folders or other drop folders.
 
-    A symlink — to a file or a folder — is yielded as itself and never followed.
+    Each folder is opened from its parent's descriptor without following a link, so a sub-folder
+    swapped for a symlink mid-walk is not entered (issue 12); a symlink — to a file or a folder —
+    is yielded as itself, for settle to quarantine.
     """
     try:
-        entries = list(os.scandir(root))
-    except (FileNotFoundError, NotADirectoryError, PermissionError) as exc:
+        top = Dir.root(root)
+    except OSError as exc:
         log.warning("walk_failed folder=%s error=%s", names.printable(str(root)), exc)
         return
+    with top:
+        yield from _walk(top, exclude, 0)
+
+
+def _walk(directory: Dir, exclude: frozenset[Path], depth: int) -> Iterator[Path]:
+    try:
+        entries = directory.listdir()
+    except OSError as exc:
+        log.warning("walk_failed folder=%s error=%s", names.printable(str(directory.path)), exc)
+        return
     for entry in entries:
-        path = Path(entry.path)
-        if entry.is_symlink():
-            if names.is_candidate(entry.name):
-                yield path
-        elif entry.is_dir(follow_symlinks=False):
-            if not names.skip_dir(entry.name) and path not in exclude:
-                yield from walk(path, exclude)
+        path = directory.path / entry.name
+        if entry.is_dir(follow_symlinks=False):
+            if names.skip_dir(entry.name) or path in exclude:
+                continue
+            if depth >= MAX_DEPTH:  # one descriptor per level is held: no descriptor exhaustion
+                log.warning("walk_too_deep folder=%s depth=%d", names.printable(str(path)), depth + 1)
+                continue
+            try:
+                sub = directory.child((entry.name,))
+            except OSError as exc:
+                log.warning("walk_failed folder=%s error=%s", names.printable(str(path)), exc)
+                continue
+            with sub:
+                yield from _walk(sub, exclude, depth + 1)
         elif names.is_candidate(entry.name):
             yield path
 
@@ -117,7 +148,10 @@ class Watcher:
         self.observer: BaseObserver | None = None
 
     def start(self) -> None:
-        observer: BaseObserver = PollingObserver(timeout=POLL_INTERVAL_S) if self.poll else Observer()
+        # Polling lstat()s, so it never walks into a symlinked folder (issue 12; a link to / or a
+        # link loop would be walked every poll). inotify's recursive walk does not follow links.
+        observer: BaseObserver = (PollingObserverVFS(os.lstat, os.scandir, polling_interval=POLL_INTERVAL_S)
+                                  if self.poll else Observer())
         handler = _Hints(self.hints)
         for root in self.roots:
             observer.schedule(handler, str(root), recursive=True)

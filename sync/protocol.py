@@ -24,6 +24,7 @@ PACKETS_PATH = "/v1/packets"
 HEAD_PATH = "/v1/nodes/{node}/head"
 BLOB_PATH = "/v1/blobs/{sha256}"
 RESULTS_PATH = "/v1/results"
+CONFLICTS_PATH = "/v1/conflicts"   # for HQ staff: reports HQ did not count, and why
 
 NDJSON = "application/x-ndjson"
 UPLOAD_LENGTH = "Upload-Length"

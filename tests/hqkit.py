@@ -56,9 +56,9 @@ def with_hq_urls(node: DataDir, urls: list[str]) -> DataDir:
     return DataDir(node.root)
 
 
-def make_node(root: Path, hq: HQDir, node_id: str = NODE_ID) -> DataDir:
+def make_node(root: Path, hq: HQDir, node_id: str = NODE_ID, election: Path = ELECTION) -> DataDir:
     """An initialised node data dir trusting `hq`'s key, and registered at `hq`."""
-    node = datadir.init(root, node_id, ELECTION, hq_urls=(), hq_pubkey=hq.pub_path)
+    node = datadir.init(root, node_id, election, hq_urls=(), hq_pubkey=hq.pub_path)
     conn = hq.connect()
     try:
         hq_store.add_node(conn, node_id, node.pub_path.read_bytes())

@@ -12,7 +12,11 @@ import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DOMAIN = Path("/work/shared/domain-data")
+# The project's shared/ folder lies beside the checkout (CI: beside the fresh clone); a git
+# worktree elsewhere falls back to the workplace's copy.
+DOMAIN = next((p for p in (Path(__file__).resolve().parents[2] / "shared" / "domain-data",
+                           Path("/work/shared/domain-data")) if p.is_dir()),
+              Path(__file__).resolve().parents[2] / "shared" / "domain-data")
 CDMX = DOMAIN / "cdmx-2024" / "bd-gobierno.csv.gz"
 CDMX_CANDIDATURAS = DOMAIN / "cdmx-2024" / "CDMX_GUB_CANDIDATURAS.csv"
 SUMMARY = ("ACTAS_ESPERADAS|ACTAS_REGISTRADAS|ACTAS_FUERA_CATALOGO|ACTAS_CAPTURADAS|"

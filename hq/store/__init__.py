@@ -269,3 +269,35 @@ def status(conn: Conn) -> dict[str, Any]:
             "forked": bool(forked), "forks": forks,
         }
     return {"nodes": nodes}
+
+
+# The packets the count reads (hq/count.py). A capture is read for its time only, so its
+# canonical bytes (the bulk of the values) are not fetched. The kind filter uses the
+# packets_kind_acta index; rows come back in each node's chain order.
+COUNT_KINDS = ("acta.verified", "acta.sin_acta", "acta.sin_acta_undone", "acta.acopio",
+               "acta.digitized", "acta.assigned", "acta.captured")
+_COUNT_PACKETS = (
+    "SELECT node, seq, kind, at, received_at, acta,"
+    " CASE kind WHEN 'acta.captured' THEN NULL ELSE canonical END"
+    f" FROM packets WHERE kind IN ({', '.join('?' * len(COUNT_KINDS))}) ORDER BY node, seq"
+)
+
+
+def count_packets(conn: Conn) -> list[tuple[str, int, str, str, str, str | None, bytes | None]]:
+    """(node, seq, kind, at, received_at, acta, canonical bytes or None for a capture) of every
+    packet the count reads, in (node, seq) order."""
+    return conn.execute(_COUNT_PACKETS, COUNT_KINDS).fetchall()
+
+
+def heads(conn: Conn) -> tuple[tuple[str, int], ...]:
+    """(node, last seq) of every chain: packets are append-only, so equal heads mean equal data."""
+    return tuple(conn.execute("SELECT node, MAX(seq) FROM packets GROUP BY node ORDER BY node").fetchall())
+
+
+def packet_times(conn: Conn, kinds: tuple[str, ...],
+                 ) -> dict[tuple[str, int], tuple[str, str, str]]:
+    """(node, seq) → (kind, at, received_at) of the packets of these kinds."""
+    rows = conn.execute(
+        f"SELECT node, seq, kind, at, received_at FROM packets WHERE kind IN ({', '.join('?' * len(kinds))})",
+        kinds)
+    return {(node, seq): (kind, at, received_at) for node, seq, kind, at, received_at in rows}

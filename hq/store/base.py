@@ -41,6 +41,21 @@ def writing(conn: Conn, node: str | None = None) -> AbstractContextManager[Any]:
     return conn.writing(node)
 
 
+@contextmanager
+def snapshot(conn: Conn) -> Iterator[Conn]:
+    """Reads that see one state of the store: a read transaction (SQLite WAL); on PostgreSQL
+    REPEATABLE READ, since READ COMMITTED would give each statement its own snapshot and a
+    batch committed in between by another receiver could show in one read and not the next."""
+    if isinstance(conn, sqlite3.Connection):
+        conn.execute("BEGIN")
+    else:
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    try:
+        yield conn
+    finally:
+        conn.execute("COMMIT")
+
+
 def relax(conn: Conn) -> None:
     """Commit without waiting for the disk: for rows re-derived from durable files (blob rows)."""
     if isinstance(conn, sqlite3.Connection):

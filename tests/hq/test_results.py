@@ -20,7 +20,7 @@ VALUES_D = {**{f: "ILEGIBLE" for f in ("PAN", "PRI", "PRD", "PVEM", "PT", "MC", 
 
 def _build(node):
     made = append_actas(node, {A: VALUES_A, B: VALUES_B, C: VALUES_C, D: VALUES_D})
-    # A later correction of A: the latest acta.verified is the one that counts.
+    # A second acta.verified of A (the node verifies once): a conflict; the first one counts.
     corrected = {**VALUES_A, "PAN": 101}
     ledger = node.ledger()
     first = made[2].body
@@ -44,8 +44,17 @@ async def test_results_and_csv_numbers(hq_node, hq_dir, hq_server, tmp_path):
     assert results["classes"] == {"counted": 2, "exceeds_lista_nominal": 1, "all_unreadable": 1}
     dip = results["contests"]["DIP"]
     assert dip["name"] == "Diputaciones" and dip["actas_counted"] == 2
-    # A (corrected PAN=101) + B (PAN ilegible → 0, PRI 50, NULOS sin dato → 0)
-    assert dip["totals"] == {"PAN": 101, "PRI": 130, "PRD": 20, "PVEM": 10, "PT": 14, "MC": 24,
+    assert results["conflicts"] == {"count": 1, "list": [{
+        "acta": A, "node": "CATD-14-01", "seq": fix.seq, "reason": "segundo_reporte",
+        "detail": f"already reported at seq {made[2].seq}"}]}
+    summary = results["summary"]
+    assert (summary["ACTAS_ESPERADAS"], summary["ACTAS_REGISTRADAS"], summary["ACTAS_CONTABILIZADAS"]) == (
+        "20", "4", "2")
+    assert summary["PORCENTAJE_ACTAS_INCONSISTENCIAS"] == "15.0000"  # B (unreadable), C, D of 20
+    assert summary["LISTA_NOMINAL_ACTAS_CONTABILIZADAS"] == str(612 + 611)
+    assert summary["TOTAL_VOTOS_C_CS"] == str(370 + 234)
+    # A (PAN=100, its first report) + B (PAN ilegible → 0, PRI 50, NULOS sin dato → 0)
+    assert dip["totals"] == {"PAN": 100, "PRI": 130, "PRD": 20, "PVEM": 10, "PT": 14, "MC": 24,
                              "MORENA": 300, "CNR": 0, "NULOS": 6}
 
     out = tmp_path / "actas.csv"
@@ -55,12 +64,15 @@ async def test_results_and_csv_numbers(hq_node, hq_dir, hq_server, tmp_path):
     a = rows[A]
     digitized, captured = made[0], made[1]
     assert (a["node"], a["seccion"], a["casilla"], a["contest"]) == ("CATD-14-01", "123", "B01", "DIP")
-    assert (a["class"], a["PAN"], a["MORENA"], a["total"]) == ("counted", "101", "150", "371")
+    assert (a["class"], a["PAN"], a["MORENA"], a["total"]) == ("counted", "100", "150", "370")
     assert a["image_sha256"] == digitized.body["image"]["sha256"]
     assert a["digitized_at"] == digitized.at and a["captured_at"] == captured.at
-    assert a["verified_at"] == fix.at
+    assert a["verified_at"] == made[2].at
+    assert (a["origen"], a["digitalizacion"], a["in_catalog"], a["contabilizada"]) == (
+        "CATD", "ESCANER", "1", "1")
+    assert a["evidence"] == f"{digitized.seq} {captured.seq} {made[2].seq}"
     conn = hq_dir.connect()
-    received = conn.execute("SELECT received_at FROM packets WHERE seq = ?", (fix.seq,)).fetchone()[0]
+    received = conn.execute("SELECT received_at FROM packets WHERE seq = ?", (made[2].seq,)).fetchone()[0]
     conn.close()
     assert a["received_at"] == received
     b = rows[B]

@@ -17,6 +17,7 @@ from PIL import Image
 
 from catd_node import datadir, store
 from catd_node.datadir import DataDir
+from scanners.ingest import Ingestor
 
 ELECTION = Path(__file__).resolve().parents[2] / "catd_node" / "data" / "election.json"
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,6 +43,15 @@ def scan_dir(tmp_path: Path) -> DataDir:
     """An initialised data dir whose scanner settles in 200 ms and quarantines 0-byte files after 1 s."""
     d = datadir.init(tmp_path / "catd", "CATD-14-01", ELECTION)
     return configure(d, settle_ms=200, empty_s=1, max_settle_s=20, rescan_s=2)
+
+
+@pytest.fixture
+def ingestor(scan_dir: DataDir) -> Iterator[Ingestor]:
+    """The single writer's ingest steps, in this process, over `scan_dir`."""
+    ledger = scan_dir.ledger()
+    yield Ingestor(ledger, scan_dir.blobs(), scan_dir.processed, scan_dir.quarantine,
+                   scan_dir.config.image, frozenset(scan_dir.election.actas))
+    ledger.close()
 
 
 def inbox(d: DataDir) -> Path:

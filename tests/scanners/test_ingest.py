@@ -18,14 +18,6 @@ from tests.scanners.conftest import KEYS, bodies, count, image_bytes, inbox, tif
 SCANNER = Source("scanner", "scanner-1")
 
 
-@pytest.fixture
-def ingestor(scan_dir: DataDir) -> Ingestor:
-    ledger = scan_dir.ledger()
-    yield Ingestor(ledger, scan_dir.blobs(), scan_dir.processed, scan_dir.quarantine,
-                   scan_dir.config.image, frozenset(scan_dir.election.actas))
-    ledger.close()
-
-
 def put(d: DataDir, name: str, data: bytes) -> Claimed:
     path = inbox(d) / name
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -136,10 +128,10 @@ def test_unreadable_file_is_quarantined(scan_dir: DataDir, ingestor: Ingestor,
 
     real_open = ingest_mod.os.open
 
-    def deny(path: object, flags: int, *args: object) -> int:
+    def deny(path: object, flags: int, *args: object, **kwargs: object) -> int:
         if str(path).endswith("cerrado.jpg"):
             raise PermissionError(13, "Permission denied", str(path))
-        return real_open(path, flags, *args)
+        return real_open(path, flags, *args, **kwargs)
 
     monkeypatch.setattr(ingest_mod.os, "open", deny)
     result = ingestor.ingest(claimed)

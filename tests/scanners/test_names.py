@@ -1,9 +1,8 @@
-"""Drop-folder names: temporary ones, sidecars, printable names, never clobbering."""
+"""Drop-folder names: temporary ones, sidecars, printable names, claim tokens."""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
@@ -21,7 +20,7 @@ def test_is_temp(name: str, temp: bool) -> None:
 
 def test_sidecars_are_not_candidates() -> None:
     assert not names.is_candidate("scan1.json")
-    assert names.sidecars(Path("/in/scan1.jpg")) == [Path("/in/scan1.jpg.json"), Path("/in/scan1.json")]
+    assert names.sidecar_names("scan1.jpg") == ["scan1.jpg.json", "scan1.json"]
 
 
 def test_printable_replaces_undecodable_bytes() -> None:
@@ -35,17 +34,6 @@ def test_printable_replaces_undecodable_bytes() -> None:
                                            ("..", "_"), ("", "_")])
 def test_safe_component(raw: str, safe: str) -> None:
     assert names.safe_component(raw) == safe
-
-
-def test_free_path_never_clobbers(tmp_path: Path) -> None:
-    first = names.free_path(tmp_path, "sub/a.jpg")
-    assert first == tmp_path / "sub" / "a.jpg"
-    first.parent.mkdir()
-    first.write_bytes(b"1")
-    second = names.free_path(tmp_path, "sub/a.jpg")
-    assert second == tmp_path / "sub" / "a.1.jpg"
-    second.write_bytes(b"2")
-    assert names.free_path(tmp_path, "sub/a.jpg") == tmp_path / "sub" / "a.2.jpg"
 
 
 def test_tokens_are_unique_and_ordered() -> None:
