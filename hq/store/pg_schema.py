@@ -70,4 +70,12 @@ MIGRATIONS: list[str] = [
         value TEXT NOT NULL
     );
     """,
+    """
+    CREATE TABLE cut_claims (
+        cut TEXT COLLATE "C" PRIMARY KEY,
+        receiver TEXT NOT NULL,
+        claimed_at TEXT NOT NULL,
+        done_at TEXT
+    );
+    """,
 ]

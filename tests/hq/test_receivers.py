@@ -186,6 +186,13 @@ async def test_two_receiver_apps_answer_the_same_batch_with_one_receipt(hq_dir: 
                 (sa, ja), (sb, jb) = await asyncio.gather(post(urls[0], batch), post(urls[1], batch))
                 assert (sa, sb) == (200, 200), (ja, jb)
                 assert ja["receipt"] == jb["receipt"]
+            # results and heads are read from the one store: every receiver answers the same
+            answers = []
+            for url in urls:
+                for path in (protocol.RESULTS_PATH, protocol.head_path(NODE)):
+                    async with session.get(url + path) as resp:
+                        answers.append((path, resp.status, await resp.json()))
+            assert answers[:2] == answers[2:] and answers[1][2]["seq"] == 400
     finally:
         for server in servers:
             await server.close()
