@@ -1,11 +1,11 @@
 """HQ fixtures and helpers for the HQ, sync client and e2e tests (a plugin of the root conftest).
 
 Every test that uses an HQ fixture runs twice, once per store: `[sqlite]` (hq.db) and
-`[postgres]` (a fresh database on a PostgreSQL server the session starts: tests/pgserver.py).
+`[postgres]` (a fresh schema on a PostgreSQL server the session starts: tests/pgserver.py).
 CATD_TEST_STORES=sqlite (or =postgres) runs one store only.
 
 - `hq_store_kind`: "sqlite" or "postgres"; `hq_db`: the PostgreSQL URL of this test, or None.
-- `pg_server`: the session's PostgreSQL server (`.create()` gives a new database's URL).
+- `pg_server`: the session's PostgreSQL server (`.create()` gives a new schema's URL).
 - `hq_dir`: an initialised HQ data dir (key pair, hq.db or database.url, the example election).
 - `hq_node`: a node data dir whose catd.toml trusts the HQ key, registered at `hq_dir`
   (its [hq].urls are empty: use `with_hq_urls(node, [url])` once a server runs).
@@ -145,7 +145,7 @@ def hq_store_kind(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def hq_db(request: pytest.FixtureRequest, hq_store_kind: str) -> Iterator[str | None]:
-    """None for SQLite; for PostgreSQL, the URL of a database made for this test (dropped after)."""
+    """None for SQLite; for PostgreSQL, the URL of a schema made for this test (dropped after)."""
     if hq_store_kind == "sqlite":
         yield None
         return

@@ -34,7 +34,7 @@ def _pg_columns(url: str) -> dict[str, list[str]]:
     conn = postgres.connect(url)
     try:
         rows = conn.execute("SELECT table_name, column_name FROM information_schema.columns"
-                            " WHERE table_schema = 'public' AND table_name != 'schema_versions'"
+                            " WHERE table_schema = current_schema() AND table_name != 'schema_versions'"
                             " ORDER BY table_name, ordinal_position").fetchall()
     finally:
         conn.close()
