@@ -144,18 +144,31 @@ def hq_store_kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def hq_db(request: pytest.FixtureRequest, hq_store_kind: str) -> Iterator[str | None]:
-    """None for SQLite; for PostgreSQL, the URL of a schema made for this test (dropped after)."""
+def new_hq_db(request: pytest.FixtureRequest, hq_store_kind: str) -> Iterator[Callable[[], str | None]]:
+    """A maker of stores for HQs made in this test: None (SQLite, hq.db in each data dir) or,
+    on PostgreSQL, the URL of a new schema (all dropped after the test)."""
     if hq_store_kind == "sqlite":
-        yield None
+        yield lambda: None
         return
     server: pgserver.PGServer = request.getfixturevalue("pg_server")
-    url = server.create()
+    made: list[str] = []
+
+    def new() -> str:
+        made.append(server.create())
+        return made[-1]
+
     try:
-        yield url
+        yield new
     finally:
-        with suppress(Exception):  # the server itself is removed at the session's end
-            server.drop(url)
+        for url in made:
+            with suppress(Exception):  # the server itself is removed at the session's end
+                server.drop(url)
+
+
+@pytest.fixture
+def hq_db(new_hq_db: Callable[[], str | None]) -> str | None:
+    """None for SQLite; for PostgreSQL, the URL of a schema made for this test (dropped after)."""
+    return new_hq_db()
 
 
 @pytest.fixture
