@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from catd_node import actas
+from catd_node import actas, keys_format
 from catd_node.actas import Classification, Value
 from catd_node.catalog import Election
 from catd_node.errors import BadInput
@@ -35,6 +35,7 @@ REPORTS = (VERIFIED, SIN_ACTA, UNDONE)
 OTRO_CATD = "otro_catd"                  # a report of an acta another node counts for
 SEGUNDO_REPORTE = "segundo_reporte"      # the same node reports an acta it already reported
 VALORES_INVALIDOS = "valores_invalidos"  # values (or a field) the node's own rules refuse
+IMAGEN_NO_VINCULADA = "imagen_no_vinculada"  # captured on an image the node never linked to the acta
 # Packet body additions of issue 9 (COMMON.md): allowed values, and what older packets mean.
 MECANISMOS_TRASLADO = frozenset({"D", "F", "I"})
 TIPOS_DOCUMENTO = frozenset({"ACTA PREP", "RPP", "CC", "PPC", "ACTA VRME", "ACTA VA", "ACTA VPPP",
@@ -105,6 +106,7 @@ class _Chain:
     images: dict[str, Row] = field(default_factory=dict)                 # sha → acta.digitized
     assigned: dict[tuple[str, str], Row] = field(default_factory=dict)   # (acta, sha) → acta.assigned
     captured: dict[int, Row] = field(default_factory=dict)               # seq → acta.captured
+    replaced: dict[str, list[int]] = field(default_factory=dict)         # acta → seqs replacing its image
 
     def add(self, row: Row) -> None:
         if row.kind == "acta.captured":
@@ -120,6 +122,21 @@ class _Chain:
             sha = row.body.get("image_sha256")
             if isinstance(sha, str):
                 self.assigned.setdefault((row.acta, sha), row)
+            if row.body.get("replaces") is not None:
+                self.replaced.setdefault(row.acta, []).append(row.seq)
+
+    def bound(self, acta: str, sha: object, before: int) -> bool:
+        """Issue 12, defence in depth (the node's web app checks the same): this node linked
+        image `sha` to `acta` — acta.digitized or acta.assigned — before packet `before`, and
+        no assignment replaced the acta's image in between."""
+        if not isinstance(sha, str):
+            return False
+        digitized = self.images.get(sha)
+        assigned = self.assigned.get((acta, sha))
+        links = [r.seq for r in (digitized,) if r is not None and r.acta == acta]
+        links += [assigned.seq] if assigned is not None else []
+        replaced = self.replaced.get(acta, ())
+        return any(link < before and not any(link < r < before for r in replaced) for link in links)
 
 
 def count(conn: Conn, election: Election) -> Count:
@@ -146,6 +163,11 @@ def count_rows(election: Election, rows: Iterable[Row]) -> Count:
         if row.kind in REPORTS:
             if row.acta is None:
                 conflicts.append(Conflict("", row.node, row.seq, VALORES_INVALIDOS, "acta: missing"))
+            elif not keys_format.acceptable(row.acta, election.actas):
+                # A modified node could skip the entry check (issue 12): such text never
+                # becomes a registered acta, a published row or a spreadsheet cell.
+                conflicts.append(Conflict(row.acta[:64], row.node, row.seq, VALORES_INVALIDOS,
+                                          "acta: not in the catalog and not an acta key"))
             else:
                 reports.setdefault(row.acta, []).append(row)
     records: dict[str, ActaRecord] = {}
@@ -199,6 +221,11 @@ class _Acta:
                 self.flag(row, SEGUNDO_REPORTE, f"already reported at seq {standing.seq}")
                 continue
             standing = row
+            if row.kind == VERIFIED and not self.chain.bound(self.key, row.body.get("image_sha256"), row.seq):
+                self.flag(row, IMAGEN_NO_VINCULADA,
+                          f"image {str(row.body.get('image_sha256'))[:16]}… was never linked to {self.key} "
+                          f"by {row.node} (acta.digitized or acta.assigned) before seq {row.seq}")
+                continue
             try:
                 values, result = self.check(row)
             except BadInput as exc:

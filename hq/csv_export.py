@@ -3,12 +3,12 @@ integrity code, its timeline and the node packets behind it."""
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from catd_node import csvsafe
 from catd_node.actas import NOT_ON_BALLOT
 from catd_node.catalog import Election
 from catd_node.errors import EXIT_OK, BadInput
@@ -72,7 +72,7 @@ def row(election: Election, record: ActaRecord, names: list[str],
 
 def write(conn: Conn, election: Election, out: TextIO) -> int:
     names = fields(election)
-    writer = csv.DictWriter(out, fieldnames=FIXED + names + TAIL, lineterminator="\n")
+    writer = csvsafe.dict_writer(out, FIXED + names + TAIL)  # formula-looking text neutralised
     writer.writeheader()
     with snapshot(conn):  # the count and the packet times from one snapshot
         counted = count(conn, election)

@@ -10,6 +10,8 @@ from pathlib import PurePath
 import zxingcpp
 from PIL import Image
 
+from catd_node import keys_format
+
 log = logging.getLogger("catd.scan.identify")
 
 QR_BUDGET_S = 1.5          # time for the fallback passes; the first pass always runs
@@ -77,20 +79,31 @@ def _sidecar_key(sidecar_text: str, file_name: str) -> str | None:
     return key.strip()
 
 
+def _catalog_key(text: str, how: str, file_name: str, catalog_keys: frozenset[str]) -> str | None:
+    """`text` if it names a catalog acta; otherwise None, logged with why the image waits for a
+    clerk. Text that does not look like an acta key is named as such (issue 12): it never
+    becomes a key, whatever a QR code, a sidecar or a file name says."""
+    if text in catalog_keys:
+        return text
+    if not keys_format.looks_like_acta_key(text):
+        log.warning("%s_ignored file=%s why=not_an_acta_key text=%r waits_for_clerk",
+                    how, file_name, text[:80])
+    elif how != "filename":  # most file names are no acta key at all: only QR and sidecar are news
+        log.log(logging.WARNING if how == "sidecar" else logging.INFO,
+                "%s_ignored file=%s why=not_in_catalog acta=%r waits_for_clerk", how, file_name, text[:80])
+    return None
+
+
 def identify(qr_text: str | None, sidecar_text: str | None, file_name: str,
              catalog_keys: frozenset[str]) -> tuple[str | None, str | None]:
     """(acta key, how) — "qr", "sidecar", "filename" — or (None, None) for a clerk to assign."""
-    if qr_text is not None and qr_text.strip() in catalog_keys:
-        return qr_text.strip(), "qr"
-    if qr_text is not None:
-        log.info("qr_not_in_catalog file=%s text=%r", file_name, qr_text[:80])
+    if qr_text is not None and (key := _catalog_key(qr_text.strip(), "qr", file_name, catalog_keys)):
+        return key, "qr"
     if sidecar_text is not None:
-        key = _sidecar_key(sidecar_text, file_name)
-        if key is not None and key in catalog_keys:
+        sidecar_key = _sidecar_key(sidecar_text, file_name)
+        if sidecar_key is not None and (key := _catalog_key(sidecar_key, "sidecar", file_name, catalog_keys)):
             return key, "sidecar"
-        if key is not None:
-            log.warning("sidecar_ignored file=%s why=not_in_catalog acta=%r", file_name, key[:80])
     stem = PurePath(file_name).stem.strip()
-    if stem in catalog_keys:
-        return stem, "filename"
+    if key := _catalog_key(stem, "filename", file_name, catalog_keys):
+        return key, "filename"
     return None, None

@@ -35,13 +35,14 @@ async def acopio_submit(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     typed = form.get("clave", "")
     typed = typed if isinstance(typed, str) else ""
+    catalog = request.app[ELECTION].actas
     try:
-        key = forms.check_key(typed)
+        key = forms.check_key(typed, catalog)
     except BadInput as exc:
         return await _page(request, error=exc.why, typed=typed[:64], status=400)
     who = clerk(request)
     assert who is not None
-    in_catalog = key in request.app[ELECTION].actas
+    in_catalog = key in catalog
     packet = await request.app[DB].write(rules.acopio, key, who.name, in_catalog)
     if packet is None:
         return await _page(request, message=f"El acta {key} ya estaba registrada como recibida.")

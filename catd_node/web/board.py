@@ -41,19 +41,81 @@ class Verified:
 
 
 @dataclass
+class Mismatch:
+    seq: int
+    captured_seq: int
+    fields: list[str]
+
+
+@dataclass
 class ActaState:
+    """One acta as its packets left it. `images` are the images bound to it (issue 12): each
+    acta.digitized or acta.assigned for the acta adds one; an assignment that `replaces` drops
+    every earlier one. Only a capture on a bound image counts (`capture`), so a replacement
+    voids a capture not yet verified and the acta is captured again on the new image."""
+
     key: str
     received_at: str | None = None
     in_catalog: bool | None = None
     images: list[str] = field(default_factory=list)
     first_image_seq: int | None = None
     captures: list[Capture] = field(default_factory=list)
-    mismatch_fields: list[str] = field(default_factory=list)
-    mismatch_seq: int | None = None
+    mismatches: list[Mismatch] = field(default_factory=list)
     verified: Verified | None = None
 
+    def apply(self, seq: int, kind: str, at: str, body: dict[str, Any]) -> None:
+        """Fold one of this acta's packets (the same rules for the board and for `rules`)."""
+        if kind == "acta.acopio":
+            if self.received_at is None:
+                self.received_at, self.in_catalog = at, bool(body.get("in_catalog"))
+        elif kind in ("acta.digitized", "acta.assigned"):
+            sha = body["image"]["sha256"] if kind == "acta.digitized" else body["image_sha256"]
+            if "replaces" in body:
+                self.images.clear()
+            if sha not in self.images:
+                self.images.append(sha)
+            if self.first_image_seq is None:
+                self.first_image_seq = seq
+        elif kind == "acta.captured":
+            self.captures.append(Capture(
+                seq, int(body.get("round", 1)), str(body.get("by")), dict(body.get("values") or {}),
+                body.get("image_sha256"), at))
+        elif kind == "acta.mismatch":
+            self.mismatches.append(Mismatch(seq, int(body.get("captured_seq") or 0),
+                                            list(body.get("fields") or [])))
+        elif kind == "acta.verified":
+            self.verified = Verified(
+                seq, dict(body.get("values") or {}), str(body.get("class")),
+                list(body.get("observations") or []), int(body.get("total", 0)), str(body.get("by")), at)
+
     def capture(self, round_: int) -> Capture | None:
-        return next((c for c in self.captures if c.round == round_), None)
+        """The capture of this round that counts: round 1 on a bound image, round 2 after it."""
+        first = next((c for c in reversed(self.captures) if c.round == 1 and c.image_sha256 in self.images),
+                     None)
+        if first is None or round_ == 1:
+            return first
+        return next((c for c in self.captures if c.round == round_ and c.seq > first.seq), None)
+
+    def void_capture(self) -> Capture | None:
+        """The latest first capture when it is on an image not bound to the acta (replaced, or
+        recorded without the check), if no capture on a bound image came after it."""
+        last = next((c for c in reversed(self.captures) if c.round == 1), None)
+        return last if last is not None and last.image_sha256 not in self.images else None
+
+    @property
+    def mismatch(self) -> Mismatch | None:
+        first = self.capture(1)
+        return next((m for m in reversed(self.mismatches) if first and m.captured_seq == first.seq), None)
+
+    @property
+    def mismatch_seq(self) -> int | None:
+        m = self.mismatch
+        return m.seq if m else None
+
+    @property
+    def mismatch_fields(self) -> list[str]:
+        m = self.mismatch
+        return m.fields if m else []
 
     @property
     def image(self) -> str | None:
@@ -103,65 +165,48 @@ class Board:
         """Fold one packet into the board."""
         self.cursor = max(self.cursor, seq)
         key = body.get("acta")
-        if kind == "acta.digitized":
+        if kind == "acta.digitized" and not isinstance(key, str):
+            original = body.get("original") or {}
+            source = body.get("source") or {}
             sha = body["image"]["sha256"]
-            if isinstance(key, str):
-                self._add_image(key, sha, seq)
-            else:
-                original = body.get("original") or {}
-                source = body.get("source") or {}
-                self.unidentified[sha] = Image(seq, sha, str(original.get("name", "")),
-                                               f"{source.get('kind', '')}:{source.get('id', '')}", at)
-        elif kind == "scan.quarantined":
-            self.quarantine.append({"seq": seq, "at": at, **body})
-        elif not isinstance(key, str):
+            self.unidentified[sha] = Image(seq, sha, str(original.get("name", "")),
+                                           f"{source.get('kind', '')}:{source.get('id', '')}", at)
             return
-        elif kind == "acta.acopio":
-            state = self.acta(key)
-            if state.received_at is None:
-                state.received_at, state.in_catalog = at, bool(body.get("in_catalog"))
+        if kind == "scan.quarantined":
+            self.quarantine.append({"seq": seq, "at": at, **body})
+            return
+        if not isinstance(key, str):
+            return
+        state = self.acta(key)
+        had_image = state.first_image_seq is not None
+        state.apply(seq, kind, at, body)
+        if kind == "acta.acopio":
             self.acopio_log.append((seq, key))
         elif kind == "acta.assigned":
-            sha = body["image_sha256"]
-            self.unidentified.pop(sha, None)
-            self._add_image(key, sha, seq)
-        elif kind == "acta.captured":
-            self.acta(key).captures.append(Capture(
-                seq, int(body.get("round", 1)), str(body.get("by")), dict(body.get("values") or {}),
-                body.get("image_sha256"), at))
-        elif kind == "acta.mismatch":
-            state = self.acta(key)
-            state.mismatch_seq, state.mismatch_fields = seq, list(body.get("fields") or [])
-        elif kind == "acta.verified":
-            self.acta(key).verified = Verified(
-                seq, dict(body.get("values") or {}), str(body.get("class")),
-                list(body.get("observations") or []), int(body.get("total", 0)), str(body.get("by")), at)
+            self.unidentified.pop(body["image_sha256"], None)
+        if not had_image and state.first_image_seq is not None:
+            self._first_image(state, seq)
 
-    def _add_image(self, key: str, sha: str, seq: int) -> None:
-        state = self.acta(key)
-        if sha not in state.images:
-            state.images.append(sha)
-        if state.first_image_seq is None:
-            state.first_image_seq = seq
-            if self.with_images and (self.with_images[-1].first_image_seq or 0) > seq:
-                bisect.insort(self.with_images, state, key=lambda s: s.first_image_seq or 0)
-            else:
-                self.with_images.append(state)  # packets fold in seq order: the usual case
+    def _first_image(self, state: ActaState, seq: int) -> None:
+        if self.with_images and (self.with_images[-1].first_image_seq or 0) > seq:
+            bisect.insort(self.with_images, state, key=lambda s: s.first_image_seq or 0)
+        else:
+            self.with_images.append(state)  # packets fold in seq order: the usual case
 
     def _ordered(self) -> list[ActaState]:
         """Actas with an image, in the order their first image arrived."""
         return self.with_images
 
     def to_capture(self) -> list[ActaState]:
-        return [s for s in self._ordered() if not s.captures and not s.verified]
+        return [s for s in self._ordered() if not s.verified and s.capture(1) is None]
 
     def to_verify(self, user: str | None = None) -> list[ActaState]:
         out = []
         for s in self._ordered():
-            if s.verified or s.mismatch_seq is not None or not s.captures:
+            if s.verified or not s.captures:
                 continue
             first = s.capture(1)
-            if first and not s.capture(2) and not s.verified and s.mismatch_seq is None:
+            if first and not s.capture(2) and s.mismatch_seq is None:
                 if user is None or first.by != user:
                     out.append(s)
         return out

@@ -46,7 +46,7 @@ async def read_submitted(request: web.Request) -> Submitted:
     """Parse a capture/verification form; a bad key or image name is a 400 naming it."""
     form = await request.post()
     try:
-        key = forms.check_key(str(form.get("acta", "")))
+        key = forms.check_key(str(form.get("acta", "")), request.app[ELECTION].actas)
         raw_sha = form.get("imagen") or None
         sha = check_name(str(raw_sha)) if raw_sha is not None else None
     except BadInput as exc:
@@ -60,7 +60,7 @@ def retype(request: web.Request, mode: str, sent: Submitted) -> web.StreamRespon
                                                                           sent.entry)}, status=422)
 
 
-async def _next(request: web.Request, message: str | None = None) -> web.Response:
+async def _next(request: web.Request, message: str | None = None, status: int = 200) -> web.Response:
     board = request.app[BOARD]
     await board.refresh(request.app[DB].read)
     who = clerk(request)
@@ -70,14 +70,14 @@ async def _next(request: web.Request, message: str | None = None) -> web.Respons
     if key is not None:
         state: ActaState = board.actas[key]
         return render(request, "capture.html", {"message": message, "mode": "captura",
-                                                **entry_context(request, key, state.image)})
+                                                **entry_context(request, key, state.image)}, status=status)
     sha = board.claim("asignar", list(board.unidentified), who.name, at)
     if sha is not None:
         image: Image = board.unidentified[sha]
         return render(request, "assign.html", {"message": message, "image": image, "error": None,
-                                               "typed": ""})
+                                               "typed": "", "current": None}, status=status)
     return render(request, "empty.html", {"message": message, "title": "Captura",
-                                          "text": "No hay actas pendientes de captura."})
+                                          "text": "No hay actas pendientes de captura."}, status=status)
 
 
 @require("capturista", "verificador")
@@ -96,14 +96,16 @@ async def capture_submit(request: web.Request) -> web.StreamResponse:
     assert who is not None
     try:
         packet = await request.app[DB].write(rules.capture, key, sha, entry.values, who.name)
-    except rules.Refused as exc:
-        return await _next(request, f"{exc.what}: {exc.why}.")
+    except rules.Refused as exc:  # e.g. an image not bound to the acta (issue 12): nothing recorded
+        log.warning("capture refused acta=%s image=%s: %s", key, sha, exc.why)
+        return await _next(request, f"{exc.what}: {exc.why}.", exc.status)
     log.info("captured acta=%s seq=%d", key, packet.seq)
     raise web.HTTPSeeOther(f"/captura?hecho={quote(key, safe='')}")
 
 
 @require("capturista", "verificador")
 async def assign_submit(request: web.Request) -> web.StreamResponse:
+    """Give an unidentified image its key; over an acta's image only as a confirmed replacement."""
     form = await request.post()
     board = request.app[BOARD]
     try:
@@ -111,20 +113,27 @@ async def assign_submit(request: web.Request) -> web.StreamResponse:
     except BadInput as exc:
         raise web.HTTPBadRequest(text="imagen no válida") from exc
     typed = str(form.get("clave", ""))
+    replace = form.get("reemplazar") in ("1", "on", "si", "sí")
     try:
-        key = forms.check_key(typed)
-    except BadInput as exc:
+        key = forms.check_key(typed, request.app[ELECTION].actas)
+        packet = await request.app[DB].write(rules.assign, key, sha, clerk_name(request), replace)
+    except (BadInput, rules.NeedsReplacement) as exc:
         image = board.unidentified.get(sha)
         if image is None:
             raise web.HTTPSeeOther("/captura") from exc
+        current = exc.current if isinstance(exc, rules.NeedsReplacement) else None
         return render(request, "assign.html", {"image": image, "error": exc.why, "typed": typed[:64],
-                                               "message": None}, status=422)
-    who = clerk(request)
-    assert who is not None
-    try:
-        packet = await request.app[DB].write(rules.assign, key, sha, who.name)
+                                               "message": None, "current": current},
+                      status=409 if current else 422)
     except rules.Refused as exc:
-        return await _next(request, f"{exc.what}: {exc.why}.")
-    log.info("assigned acta=%s image=%s seq=%d", key, sha[:12], packet.seq)
+        return await _next(request, f"{exc.what}: {exc.why}.", exc.status)
+    replaced = packet.body.get("replaces")
+    log.info("assigned acta=%s image=%s seq=%d%s", key, sha[:12], packet.seq,
+             f" replaces={replaced[:12]}" if replaced else "")
     raise web.HTTPSeeOther("/captura")
 
+
+def clerk_name(request: web.Request) -> str:
+    who = clerk(request)
+    assert who is not None
+    return who.name

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import unicodedata
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from catd_node import actas
+from catd_node import actas, keys_format
 from catd_node.catalog import Contest, Election
 from catd_node.errors import BadInput
 
@@ -20,13 +19,17 @@ def field_name(field: str) -> str:
     return "v_" + field
 
 
-def check_key(raw: str) -> str:
-    """An acta key as typed or read by a barcode gun: trimmed, 1–64 printable characters."""
+def check_key(raw: str, catalog: Container[str]) -> str:
+    """An acta key as typed or read by a barcode gun, trimmed: a key of the catalog, or text that
+    looks like an acta key (`keys_format`), so a formula or a stray character never becomes one."""
     key = raw.strip()
-    if not 1 <= len(key) <= 64:
-        raise BadInput("clave", "escriba o lea la clave del acta (1 a 64 caracteres)")
-    if any(unicodedata.category(c).startswith("C") for c in key):
-        raise BadInput("clave", "la clave tiene caracteres no válidos")
+    if not key:
+        raise BadInput("clave", "escriba o lea la clave del acta")
+    if not keys_format.acceptable(key, catalog):
+        shown = "".join(c if c.isprintable() else "�" for c in key[:64]) + ("…" if len(key) > 64 else "")
+        raise BadInput("clave", f"«{shown}» no es una clave de acta: fuera del catálogo solo se aceptan"
+                                " letras sin acento, dígitos, «-» y «_» (hasta 64, empezando con letra"
+                                " o dígito)")
     return key
 
 

@@ -17,6 +17,7 @@ from catd_node.catalog import Election
 from catd_node.errors import CatdError
 from catd_node.ledger import Transaction
 from catd_node.packets import Packet
+from catd_node.web.board import ActaState, Capture
 
 
 class Refused(CatdError):
@@ -36,21 +37,40 @@ class Outcome:
     fields: tuple[str, ...] = ()
 
 
-def _bodies(conn: sqlite3.Connection, key: str, kind: str) -> list[tuple[int, dict[str, Any]]]:
-    rows = conn.execute("SELECT seq, canonical FROM packets WHERE acta = ? AND kind = ? ORDER BY seq",
-                        (key, kind))
-    return [(seq, json.loads(bytes(data))["body"]) for seq, data in rows]
+_ACTA_KINDS = ("acta.digitized", "acta.assigned", "acta.captured", "acta.mismatch", "acta.verified")
+
+
+def acta_state(conn: sqlite3.Connection, key: str) -> ActaState:
+    """The acta as its packets leave it, folded by the board's own rules (one reading of them)."""
+    state = ActaState(key)
+    marks = ",".join("?" * len(_ACTA_KINDS))
+    rows = conn.execute(f"SELECT seq, kind, at, canonical FROM packets WHERE acta = ? AND kind IN ({marks})"
+                        " ORDER BY seq", (key, *_ACTA_KINDS))
+    for seq, kind, at, data in rows:
+        state.apply(seq, kind, at, json.loads(bytes(data))["body"])
+    return state
 
 
 def acopio(tx: Transaction, key: str, by: str, in_catalog: bool) -> Packet | None:
     """Record the acta as received, once; None when it was already received."""
-    if _bodies(tx.conn, key, "acta.acopio"):
+    if tx.conn.execute("SELECT 1 FROM packets WHERE acta = ? AND kind = 'acta.acopio' LIMIT 1",
+                       (key,)).fetchone():
         return None
     return tx.append("acta.acopio", {"acta": key, "by": by, "in_catalog": in_catalog})
 
 
-def assign(tx: Transaction, key: str, sha: str, by: str) -> Packet:
-    """Give an unidentified image its acta key."""
+class NeedsReplacement(Refused):
+    """The acta already has an image: assigning another one must be confirmed as a replacement."""
+
+    def __init__(self, key: str, current: str) -> None:
+        super().__init__(key, f"el acta ya tiene la imagen {current}; para sustituirla confirme el reemplazo")
+        self.current = current
+
+
+def assign(tx: Transaction, key: str, sha: str, by: str, replace: bool = False) -> Packet:
+    """Give an unidentified image its acta key. If the acta already has an image, only as a
+    confirmed replacement (`replace`), recorded in the packet as `replaces`: the captures on the
+    old image stop counting and the acta is captured again (`ActaState.capture`)."""
     row = tx.conn.execute(
         "SELECT acta FROM packets WHERE kind = 'acta.digitized'"
         " AND json_extract(CAST(canonical AS TEXT), '$.body.image.sha256') = ? LIMIT 1", (sha,)
@@ -65,12 +85,45 @@ def assign(tx: Transaction, key: str, sha: str, by: str) -> Packet:
     ).fetchone()
     if taken:
         raise Refused("imagen", f"la imagen ya fue asignada a {taken[0]}")
-    return tx.append("acta.assigned", {"acta": key, "image_sha256": sha, "by": by})
+    state = acta_state(tx.conn, key)
+    body: dict[str, Any] = {"acta": key, "image_sha256": sha, "by": by}
+    if state.image is not None:
+        if state.verified:
+            raise Refused(key, "el acta ya está verificada; su imagen no se reemplaza")
+        if not replace:
+            raise NeedsReplacement(key, state.image)
+        body["replaces"] = state.image
+    return tx.append("acta.assigned", body)
+
+
+def _unbound(key: str, sha: str | None) -> Refused:
+    if sha is None:
+        return Refused(key, "sin imagen: ningún registro de digitalización o asignación une una imagen"
+                            " a esta acta; no se guardó nada")
+    return Refused(key, f"la imagen {sha} no está vinculada a esta acta (ningún registro de digitalización"
+                        " o asignación la une a ella); no se guardó nada")
+
+
+def _counted_capture(state: ActaState) -> Capture:
+    """The first capture that counts, or a refusal naming why there is none."""
+    first = state.capture(1)
+    if first is not None:
+        return first
+    void = state.void_capture()
+    if void is not None:
+        raise Refused(state.key, f"la captura se hizo sobre la imagen {void.image_sha256 or '(ninguna)'},"
+                                 " que no está vinculada a esta acta; debe capturarse de nuevo")
+    raise Refused(state.key, "esta acta aún no ha sido capturada")
 
 
 def capture(tx: Transaction, key: str, sha: str | None, values: dict[str, Any], by: str) -> Packet:
-    """The first capture (round 1) of an acta."""
-    if any(b.get("round") == 1 for _, b in _bodies(tx.conn, key, "acta.captured")):
+    """The first capture (round 1) of an acta, on an image bound to it (issue 12)."""
+    state = acta_state(tx.conn, key)
+    if state.verified:
+        raise Refused(key, "esta acta ya está verificada")
+    if sha is None or sha not in state.images:
+        raise _unbound(key, sha)
+    if state.capture(1) is not None:
         raise Refused(key, "esta acta ya fue capturada")
     return tx.append("acta.captured", {"acta": key, "image_sha256": sha, "values": values,
                                        "by": by, "round": 1})
@@ -84,42 +137,42 @@ def _verified_body(election: Election, key: str, sha: str | None, values: dict[s
             "captured_seq": captured_seq, "by": by}, result
 
 
-def verify(tx: Transaction, election: Election, key: str, values: dict[str, Any], by: str) -> Outcome:
-    """The blind second entry: a match verifies the acta, a difference records a mismatch."""
-    if _bodies(tx.conn, key, "acta.verified"):
+def verify(tx: Transaction, election: Election, key: str, values: dict[str, Any], by: str,
+           sha: str | None = None) -> Outcome:
+    """The blind second entry, on the image of the first capture: a match verifies the acta, a
+    difference records a mismatch. `sha`, the image the verifier was shown, must be that one."""
+    state = acta_state(tx.conn, key)
+    if state.verified:
         raise Refused(key, "esta acta ya está verificada")
-    captures = _bodies(tx.conn, key, "acta.captured")
-    first = next(((s, b) for s, b in captures if b.get("round") == 1), None)
-    if first is None:
-        raise Refused(key, "esta acta aún no ha sido capturada")
-    if any(b.get("round") == 2 for _, b in captures):
+    first = _counted_capture(state)
+    if state.capture(2) is not None:
         raise Refused(key, "esta acta ya tiene segunda captura")
-    first_seq, first_body = first
-    if first_body.get("by") == by:
+    if first.by == by:
         raise Forbidden(key, "nadie puede verificar su propia captura")
-    sha = first_body.get("image_sha256")
-    tx.append("acta.captured", {"acta": key, "image_sha256": sha, "values": values,
+    if sha is not None and sha != first.image_sha256:
+        raise Refused(key, f"la verificación se hizo sobre la imagen {sha}, pero la captura usó la imagen"
+                           f" {first.image_sha256}; abra de nuevo el acta")
+    tx.append("acta.captured", {"acta": key, "image_sha256": first.image_sha256, "values": values,
                                 "by": by, "round": 2})
-    differ = tuple(f for f in sorted(set(values) | set(first_body["values"]))
-                   if values.get(f) != first_body["values"].get(f))
+    differ = tuple(f for f in sorted(set(values) | set(first.values))
+                   if values.get(f) != first.values.get(f))
     if differ:
-        packet = tx.append("acta.mismatch", {"acta": key, "captured_seq": first_seq,
+        packet = tx.append("acta.mismatch", {"acta": key, "captured_seq": first.seq,
                                              "fields": list(differ), "by": by})
         return Outcome(packet, None, differ)
-    body, result = _verified_body(election, key, sha, values, first_seq, by)
+    body, result = _verified_body(election, key, first.image_sha256, values, first.seq, by)
     return Outcome(tx.append("acta.verified", body), result)
 
 
 def resolve(tx: Transaction, election: Election, key: str, values: dict[str, Any], by: str) -> Outcome:
     """The coordinator's decision on a mismatch, recorded as the acta's verification."""
-    if _bodies(tx.conn, key, "acta.verified"):
+    state = acta_state(tx.conn, key)
+    if state.verified:
         raise Refused(key, "esta acta ya está verificada")
-    if not _bodies(tx.conn, key, "acta.mismatch"):
+    first = _counted_capture(state)
+    if state.mismatch is None:
         raise Refused(key, "esta acta no tiene discrepancia pendiente")
-    captures = _bodies(tx.conn, key, "acta.captured")
-    if any(b.get("by") == by for _, b in captures):
+    if any(c.by == by for c in state.captures):
         raise Forbidden(key, "nadie puede resolver un acta que capturó")
-    first_seq, first_body = next((s, b) for s, b in captures if b.get("round") == 1)
-    body, result = _verified_body(election, key, first_body.get("image_sha256"), values,
-                                  first_seq, by)
+    body, result = _verified_body(election, key, first.image_sha256, values, first.seq, by)
     return Outcome(tx.append("acta.verified", body), result)

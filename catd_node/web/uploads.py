@@ -19,6 +19,7 @@ from typing import BinaryIO
 
 from aiohttp import BodyPartReader, web
 
+from catd_node import keys_format
 from catd_node.blobs import fsync_dir
 from catd_node.web.state import DATADIR, DB, render
 
@@ -88,8 +89,19 @@ async def upload(request: web.Request) -> web.StreamResponse:
     except _TooLarge:
         return _error(request, f"El archivo excede {MAX_BYTES // (1024 * 1024)} MB.", 413)
     log.info("upload stored device=%s file=%s", device, final.name)
-    return render(request, "uploads.html", {"message": f"Imagen recibida: {final.name}", "error": None},
+    return render(request, "uploads.html", {"message": received_message(name, final.name), "error": None},
                   status=201)
+
+
+def received_message(name: str, stored: str) -> str:
+    """What the phone is told. The image is always kept (lose nothing); a file name that is not
+    an acta key is only never taken as one (issue 12), so the image waits for a clerk."""
+    stem = name.rpartition(".")[0]
+    text = f"Imagen recibida: {stored}."
+    if not keys_format.looks_like_acta_key(stem):
+        text += (f" «{stem}» no es una clave de acta: si la imagen no tiene un código QR legible,"
+                 " un capturista la identificará.")
+    return text
 
 
 class _TooLarge(Exception):

@@ -67,7 +67,7 @@ async def verify_submit(request: web.Request) -> web.StreamResponse:
     who = clerk(request)
     assert who is not None
     try:
-        outcome = await request.app[DB].write(rules.verify, election, key, entry.values, who.name)
+        outcome = await request.app[DB].write(rules.verify, election, key, entry.values, who.name, sent.sha)
     except rules.Refused as exc:
         return render(request, "error.html", {"title": "Verificación", "message": f"{exc.what}: {exc.why}."},
                       status=exc.status)
@@ -112,7 +112,7 @@ async def _resolve_page(request: web.Request, key: str, entry: forms.Entry | Non
 @require("coordinador")
 async def resolve_form(request: web.Request) -> web.StreamResponse:
     try:
-        key = forms.check_key(request.query.get("acta", ""))
+        key = forms.check_key(request.query.get("acta", ""), request.app[ELECTION].actas)
     except BadInput as exc:
         raise web.HTTPBadRequest(text=exc.why) from exc
     return await _resolve_page(request, key)
@@ -121,11 +121,11 @@ async def resolve_form(request: web.Request) -> web.StreamResponse:
 @require("coordinador")
 async def resolve_submit(request: web.Request) -> web.StreamResponse:
     form = await request.post()
+    election = request.app[ELECTION]
     try:
-        key = forms.check_key(str(form.get("acta", "")))
+        key = forms.check_key(str(form.get("acta", "")), election.actas)
     except BadInput as exc:
         raise web.HTTPBadRequest(text=exc.why) from exc
-    election = request.app[ELECTION]
     entry = forms.read_values(forms.contest_for(election, key), form)
     if entry.values is None:
         return await _resolve_page(request, key, entry, status=422)
@@ -134,6 +134,11 @@ async def resolve_submit(request: web.Request) -> web.StreamResponse:
     try:
         outcome = await request.app[DB].write(rules.resolve, election, key, entry.values, who.name)
     except rules.Refused as exc:
+        await request.app[BOARD].refresh(request.app[DB].read)
+        state = request.app[BOARD].actas.get(key)
+        if state is None or state.mismatch is None or state.verified:  # nothing left to decide here
+            return render(request, "error.html",
+                          {"title": "Coordinación", "message": f"{exc.what}: {exc.why}."}, status=exc.status)
         return await _resolve_page(request, key, entry, error=f"{exc.why}.", status=exc.status)
     assert outcome.classification is not None
     log.info("resolved acta=%s class=%s seq=%d", key, outcome.classification.cls, outcome.packet.seq)

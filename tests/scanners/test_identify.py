@@ -92,3 +92,15 @@ def test_identification_follows_the_contract_order(qr, sidecar_key, sidecar_kind
     sidecar = {"none": None, "ok": json.dumps({"acta": sidecar_key}), "bad": "{"}[sidecar_kind]
     expected = _oracle(qr, sidecar_key, sidecar_kind == "ok", stem)
     assert identify(qr, sidecar, f"{stem}.jpg", CATALOG) == expected
+
+
+@pytest.mark.parametrize("how", ["qr", "sidecar", "filename"])
+def test_text_that_is_not_an_acta_key_waits_for_a_clerk_with_its_reason(caplog, how):
+    evil = '=HYPERLINK("http://evil.example","x")'
+    qr, sidecar, name = {"qr": (evil, None, "scan_0001.jpg"),
+                         "sidecar": (None, json.dumps({"acta": evil}), "scan_0001.jpg"),
+                         "filename": (None, None, "=1+1.jpg")}[how]
+    with caplog.at_level(logging.INFO, logger="catd.scan.identify"):
+        assert identify(qr, sidecar, name, CATALOG) == (None, None)
+    assert any("not_an_acta_key" in r.getMessage() and "waits_for_clerk" in r.getMessage()
+               for r in caplog.records)

@@ -65,6 +65,26 @@ def digitize(datadir: DataDir, key: str | None, seed: int) -> str:
     return sha
 
 
+def digitize_pool(datadir: DataDir, keys: list[str]) -> str:
+    """One image bound to each of `keys` (acta.digitized, one transaction): for load tests, where
+    every capture needs an image bound to its acta and one blob write per acta would dominate."""
+    data = jpeg(999)
+    sha = datadir.blobs().put(data)
+    ledger = datadir.ledger()
+    try:
+        with ledger.transaction() as tx:
+            for key in keys:
+                tx.append("acta.digitized", {
+                    "image": {"sha256": sha, "bytes": len(data), "format": "jpeg", "width": 120,
+                              "height": 160, "dpi": 200},
+                    "original": {"sha256": sha, "bytes": len(data), "name": f"{key}.jpg"},
+                    "source": {"kind": "scanner", "id": "scanner-1"}, "acta": key,
+                    "identified_by": "filename"})
+    finally:
+        ledger.close()
+    return sha
+
+
 def packets_of(datadir: DataDir, kind: str) -> list[dict[str, Any]]:
     conn = store.connect(datadir.db_path)
     try:

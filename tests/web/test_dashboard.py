@@ -9,7 +9,7 @@ KEY = "DIP-14-01-0123-B01"
 
 
 async def test_dashboard_status_and_metrics_follow_the_procedure(clerks, signed_in):
-    digitize(clerks, KEY, seed=40)
+    sha = digitize(clerks, KEY, seed=40)
     digitize(clerks, None, seed=41)
     ledger = clerks.ledger()
     try:
@@ -21,7 +21,7 @@ async def test_dashboard_status_and_metrics_follow_the_procedure(clerks, signed_
         ledger.close()
     ana, beto, coco = await signed_in("ana"), await signed_in("beto"), await signed_in("coco")
     await ana.post("/acopio", {"clave": KEY})
-    await ana.post("/captura", {"acta": KEY, "imagen": "", **values_form(GOOD)})
+    await ana.post("/captura", {"acta": KEY, "imagen": sha, **values_form(GOOD)})
     await beto.post("/verificacion", {"acta": KEY, "imagen": "", **values_form(GOOD)})
 
     async with coco.session.get(f"{coco.base}/status") as r:

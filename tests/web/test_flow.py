@@ -174,13 +174,13 @@ async def test_an_unidentified_image_gets_a_key_then_is_captured(clerks, signed_
 
 
 async def test_two_clerks_get_different_actas_and_a_capture_happens_once(clerks, signed_in):
-    digitize(clerks, KEY, seed=10)
+    sha = digitize(clerks, KEY, seed=10)
     digitize(clerks, "DIP-14-01-0123-C01", seed=11)
     ana, beto = await signed_in("ana"), await signed_in("beto")
     _, page_a = await ana.get("/captura")
     _, page_b = await beto.get("/captura")
     assert hidden(page_a, "acta") != hidden(page_b, "acta")
-    form = {"acta": KEY, "imagen": "", **values_form(GOOD)}
+    form = {"acta": KEY, "imagen": sha, **values_form(GOOD)}
     await ana.post("/captura", form)
     _, page = await beto.post("/captura", form)
     assert "ya fue capturada" in page

@@ -21,7 +21,16 @@ from catd_node.verify import verify_store
 from catd_node.web import rules
 from catd_node.web.db import Database
 from catd_node.web.state import DB
-from tests.web.conftest import CLI, GOOD, PASSWORD, digitize, packets_of, start_web, values_form
+from tests.web.conftest import (
+    CLI,
+    GOOD,
+    PASSWORD,
+    digitize,
+    digitize_pool,
+    packets_of,
+    start_web,
+    values_form,
+)
 
 KEY = "DIP-14-01-0123-B01"
 OTHER = "DIP-14-01-0124-B01"
@@ -54,13 +63,13 @@ async def hold_writer(db: Database) -> tuple[Gate, asyncio.Task[Any]]:
 
 
 async def test_two_clerks_verifying_the_same_acta_in_one_group_make_one_verified(server, clerks, signed_in):
-    digitize(clerks, KEY, seed=7)
+    sha = digitize(clerks, KEY, seed=7)
     ana, beto, carla = await signed_in("ana"), await signed_in("beto"), await signed_in("carla")
-    status, _ = await ana.post("/captura", {"acta": KEY, "imagen": "", **values_form(GOOD)}, follow=False)
+    status, _ = await ana.post("/captura", {"acta": KEY, "imagen": sha, **values_form(GOOD)}, follow=False)
     assert status == 303
     db = server.app[DB]
     gate, held = await hold_writer(db)
-    form = {"acta": KEY, "imagen": "", **values_form(GOOD)}
+    form = {"acta": KEY, "imagen": sha, **values_form(GOOD)}
     both = asyncio.gather(beto.post("/verificacion", form, follow=False),
                           carla.post("/verificacion", form, follow=False))
     await until(lambda: db.waiting() == 2, "both verifications to queue behind the commit in flight")
@@ -89,12 +98,13 @@ def _boom(tx: Transaction) -> None:
 async def test_a_failing_submit_in_a_group_does_not_undo_the_others(server, clerks):
     db = server.app[DB]
     values = {k: int(v) for k, v in GOOD.items()}
+    sha, other_sha = digitize(clerks, KEY, seed=8), digitize(clerks, OTHER, seed=9)
     gate, held = await hold_writer(db)
     submits = [asyncio.ensure_future(db.write(*call)) for call in (
-        (rules.capture, KEY, None, values, "ana"),
-        (rules.capture, KEY, None, values, "beto"),      # refused: already captured in this group
+        (rules.capture, KEY, sha, values, "ana"),
+        (rules.capture, KEY, sha, values, "beto"),       # refused: already captured in this group
         (_boom,),                                        # appends and writes a row, then raises
-        (rules.capture, OTHER, None, values, "carla"),
+        (rules.capture, OTHER, other_sha, values, "carla"),
     )]
     await until(lambda: db.waiting() == 4, "four submits to queue behind the commit in flight")
     gate.open.set()
@@ -131,24 +141,31 @@ async def _login(session: aiohttp.ClientSession, url: str, name: str) -> None:
         assert r.status == 200 and "Hola" in await r.text(), f"{name} could not sign in"
 
 
+POOL = 3000
+
+
 @pytest.mark.slow
 async def test_every_answered_submit_survives_sigkill_mid_burst(clerks):
     """Capturistas and verificadores hammer a real `catd-node web`; it is SIGKILLed while
     submits are in flight. Every submit answered 303 (saved) must be in the chain."""
+    pool = [f"DIP-14-01-{9000 + i:04d}-B01" for i in range(POOL)]
+    sha = digitize_pool(clerks, pool)  # every capture needs an image bound to its acta
     proc, url = start_web(clerks)
     answered: list[tuple[str, str, str]] = []  # (stage, acta, clerk)
     failed = [0]
     to_verify: asyncio.Queue[str] = asyncio.Queue()
-    keys = iter(f"DIP-14-01-{9000 + i:04d}-B01" for i in range(100_000))
+    keys = iter(pool)
     sessions: list[aiohttp.ClientSession] = []
 
     async def worker(session: aiohttp.ClientSession, name: str, stage: str) -> None:
         form = values_form(GOOD)
         while True:
-            key = next(keys) if stage == "captura" else await to_verify.get()
+            key = next(keys, None) if stage == "captura" else await to_verify.get()
+            if key is None:
+                return  # the pool ran out before the kill: the assertions below say if that is too soon
             try:
                 async with session.post(f"{url}/{'captura' if stage == 'captura' else 'verificacion'}",
-                                        data={"acta": key, "imagen": "", **form}, allow_redirects=False,
+                                        data={"acta": key, "imagen": sha, **form}, allow_redirects=False,
                                         headers={"Sec-Fetch-Site": "same-origin"}) as r:
                     await r.read()
                     status = r.status
