@@ -28,10 +28,34 @@ def is_url(text: str) -> bool:
     return text.startswith(SCHEMES)
 
 
+_TOKENS = re.compile(r"'[^']*'|\?(\d*)|%")
+
+
 @functools.lru_cache(maxsize=512)
-def _pg(sql: str) -> str:
-    """`?` placeholders become `%s`, a literal `%` becomes `%%` (quoted strings untouched)."""
-    return re.sub(r"'[^']*'|\?|%", lambda m: {"?": "%s", "%": "%%"}.get(m.group(0), m.group(0)), sql)
+def _pg(sql: str) -> tuple[str, bool]:
+    """SQLite's placeholders in psycopg's style: `?` becomes `%s`, a numbered `?N` becomes
+    `%(pN)s` (True: the parameters go by name); every literal `%` becomes `%%`; a `?` inside
+    a quoted string is left alone."""
+    numbered = False
+
+    def one(m: re.Match[str]) -> str:
+        nonlocal numbered
+        text = m.group(0)
+        if text == "%":
+            return "%%"
+        if text.startswith("?"):
+            if m.group(1):
+                numbered = True
+                return f"%(p{m.group(1)})s"
+            return "%s"
+        return text.replace("%", "%%")  # a quoted string: psycopg reads `%` even there
+
+    return _TOKENS.sub(one, sql), numbered
+
+
+def _params(parameters: Any, numbered: bool) -> Any:
+    values = tuple(parameters)
+    return {f"p{i}": v for i, v in enumerate(values, start=1)} if numbered else values
 
 
 class PGConn:
@@ -45,11 +69,13 @@ class PGConn:
     def execute(self, sql: str, parameters: Any = None, /) -> Any:
         if parameters is None:
             return self.raw.execute(sql)
-        return self.raw.execute(_pg(sql), tuple(parameters))
+        query, numbered = _pg(sql)
+        return self.raw.execute(query, _params(parameters, numbered))
 
     def executemany(self, sql: str, parameters: Any, /) -> Any:
+        query, numbered = _pg(sql)
         cursor = self.raw.cursor()
-        cursor.executemany(_pg(sql), [tuple(row) for row in parameters])  # pipelined: one trip
+        cursor.executemany(query, [_params(row, numbered) for row in parameters])  # pipelined: one trip
         return cursor
 
     @contextmanager

@@ -96,3 +96,20 @@ def test_a_database_serves_one_hq_key(tmp_path: Path, pg_server: PGServer,
         assert cli.main(["-d", str(first.root), "status"]) == 0
     finally:
         pg_server.drop(url)
+
+
+def test_sqlite_placeholders_run_on_postgresql(pg_server: PGServer) -> None:
+    """Queries are written once, in SQLite's style: plain and numbered `?`, `%` and `?` inside
+    quotes, and LIKE patterns reach PostgreSQL with the same meaning."""
+    url = pg_server.create()
+    conn = postgres.connect(url)
+    try:
+        conn.execute("CREATE TABLE t (a TEXT, b INTEGER)")
+        conn.executemany("INSERT INTO t (a, b) VALUES (?, ?)", [("x%?", 1), ("y", 2)])
+        rows = conn.execute("SELECT b FROM t WHERE a LIKE 'x%' AND a <> '?' AND b = ?", (1,)).fetchall()
+        assert rows == [(1,)]
+        assert sorted(conn.execute("SELECT b FROM t WHERE b = ?1 OR b = ?2 OR b = ?1",
+                                   (2, 1)).fetchall()) == [(1,), (2,)]
+    finally:
+        conn.close()
+        pg_server.drop(url)
