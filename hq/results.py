@@ -14,7 +14,7 @@ from catd_node.catalog import Election
 from hq import store as hq_store
 from hq.count import Count, count
 from hq.store import HQDir
-from hq.store.base import Conn, snapshot
+from hq.store.base import Conn, is_broken, snapshot
 
 NO_CATALOG = "HQ has no election catalog"
 
@@ -68,14 +68,25 @@ class Counter:
     def count(self) -> Count:
         """The current count (blocking: call it from a thread pool)."""
         with self._lock:
-            if self._conn is None:
-                self._conn = self.hq.connect()
-            conn = self._conn
-            with snapshot(conn):  # one snapshot for the heads and the packets
-                heads = hq_store.heads(conn)
-                if heads != self._heads:
-                    self._count = count(conn, self.election)
-                    self._heads = heads
+            for attempt in (1, 2):
+                if self._conn is None:
+                    self._conn = self.hq.connect()
+                conn = self._conn
+                try:
+                    with snapshot(conn):  # one snapshot for the heads and the packets
+                        heads = hq_store.heads(conn)
+                        if heads != self._heads:
+                            self._count = count(conn, self.election)
+                            self._heads = heads
+                    break
+                except Exception:
+                    if not is_broken(conn):
+                        raise
+                    # the database went away (restart, failover): read again on a new connection
+                    self._conn = None
+                    conn.close()
+                    if attempt == 2:
+                        raise
             return self._count
 
     def close(self) -> None:

@@ -109,19 +109,41 @@ class HQState:
     read = write  # reads share the writer threads and their connections
 
     def _with_conn(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        """`fn(conn, *args)` on an idle connection. When PostgreSQL went away (a restart, a
+        promoted standby) the connection is found broken on use: every idle one is dropped too
+        (they broke alike) and `fn` runs once more on a new connection. That is safe because
+        what runs here is a read or an idempotent store (a replayed batch is answered with its
+        receipt), whether or not the broken attempt committed."""
+        for attempt in (1, 2):
+            conn = self._take()
+            try:
+                return fn(conn, *args)
+            except Exception:
+                if not is_broken(conn) or attempt == 2:
+                    raise
+            finally:
+                if is_broken(conn):
+                    self._forget(conn)
+                    self._forget_idle()
+                else:
+                    self.idle.put(conn)
+        raise AssertionError("unreachable")
+
+    def _take(self) -> Conn:
         try:
-            conn = self.idle.get_nowait()
+            return self.idle.get_nowait()
         except queue.Empty:  # at most one connection per writer thread is ever opened
             conn = self.hq.connect()
             with self.opened_lock:
                 self.opened.append(conn)
-        try:
-            return fn(conn, *args)
-        finally:
-            if is_broken(conn):  # PostgreSQL went away (failover): the next call reconnects
-                self._forget(conn)
-            else:
-                self.idle.put(conn)
+            return conn
+
+    def _forget_idle(self) -> None:
+        while True:
+            try:
+                self._forget(self.idle.get_nowait())
+            except queue.Empty:
+                return
 
     def _forget(self, conn: Conn) -> None:
         with self.opened_lock:
@@ -132,15 +154,21 @@ class HQState:
         """`fn(blob_conn, *args)`, called from a file-pool thread (blocking: never on the loop);
         one call at a time on the blob connection, which is opened on first use."""
         with self.blob_lock:
-            if self.blob_conn is None:
-                self.blob_conn = self.hq.connect()
-                relax(self.blob_conn)
-            try:
-                return fn(self.blob_conn, *args)
-            finally:
-                if is_broken(self.blob_conn):
-                    self.blob_conn.close()
-                    self.blob_conn = None
+            for attempt in (1, 2):
+                if self.blob_conn is None:
+                    self.blob_conn = self.hq.connect()
+                    relax(self.blob_conn)
+                conn = self.blob_conn
+                try:
+                    return fn(conn, *args)
+                except Exception:
+                    if not is_broken(conn) or attempt == 2:
+                        raise
+                finally:
+                    if is_broken(conn):  # as in _with_conn: blob rows are idempotent too
+                        conn.close()
+                        self.blob_conn = None
+            raise AssertionError("unreachable")
 
     async def blob_db(self, fn: Callable[..., T], *args: Any) -> T:
         """`blob_rows(fn, *args)` on the file pool."""

@@ -43,10 +43,11 @@ def _free_port() -> int:
 class PGServer:
     """A running server; `url(db)` names a database on it; `create()` makes a fresh one."""
 
-    def __init__(self, root: Path, port: int, proc: subprocess.Popen[bytes]) -> None:
+    def __init__(self, root: Path, port: int, proc: subprocess.Popen[bytes], args: list[str]) -> None:
         self.root = root
         self.port = port
         self.proc = proc
+        self.args = args
 
     def url(self, dbname: str = "postgres") -> str:
         return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{dbname}"
@@ -66,6 +67,16 @@ class PGServer:
     def drop(self, url: str) -> None:
         """Drop the schema of `url` and everything in it."""
         self._admin(f"DROP SCHEMA IF EXISTS {url.rsplit('%3D', 1)[1]} CASCADE", "hq")
+
+    def restart(self) -> None:
+        """Stop the server (fast shutdown: every connection is cut) and start it again on the
+        same port and data: what receivers see when the primary restarts or is replaced."""
+        self.proc.send_signal(2)
+        self.proc.wait(20)
+        log_out = (self.root / "server.log").open("ab")
+        self.proc = subprocess.Popen(self.args, stdout=log_out, stderr=subprocess.STDOUT, cwd=self.root)
+        log_out.close()
+        _wait_ready(self)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -117,7 +128,7 @@ def start(*, durable: bool = False) -> PGServer:
     log_out = (root / "server.log").open("wb")
     proc = subprocess.Popen(args, stdout=log_out, stderr=subprocess.STDOUT, cwd=root)
     log_out.close()
-    server = PGServer(root, port, proc)
+    server = PGServer(root, port, proc, args)
     _wait_ready(server)
     server._admin("CREATE DATABASE hq")
     return server

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import Any, Protocol
 
 from catd_node import store
@@ -52,8 +52,11 @@ def snapshot(conn: Conn) -> Iterator[Conn]:
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
     try:
         yield conn
-    finally:
-        conn.execute("COMMIT")
+    except BaseException:
+        with suppress(Exception):  # on a broken connection there is nothing to roll back
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def relax(conn: Conn) -> None:

@@ -10,14 +10,18 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from catd_node.datadir import DataDir
+from catd_node.packets import Packet
+from hq import store as hq_store
 from hq.store import HQDir
 from hq.store.base import Conn, writing
 from sync import client, protocol
 from sync.policy import Policy
-from tests.hqkit import HQProcess
+from tests import pgserver
+from tests.hqkit import ELECTION, NODE_ID, VALUES_A, HQProcess, append_actas, make_node
 from tests.sync.faultproxy import STALL, Fault, FaultProxy
 from tests.sync.replay_helpers import add_chain, assert_hq_holds_exactly, configure, fast_settings
 
@@ -122,3 +126,51 @@ async def test_receivers_killed_mid_batch_and_mid_image(
         for proc in (a, b):
             if proc.proc is not None and proc.proc.poll() is None:
                 proc.kill()
+
+
+@pytest.mark.slow
+async def test_a_receiver_carries_on_when_postgresql_restarts(tmp_path: Path) -> None:
+    """The database restarts (or a standby is promoted behind the same URL) under a running
+    receiver: every connection it held is cut. The next batch, head, image and results are
+    answered as if nothing happened: the broken connections are dropped and the work runs
+    again on a new one (it is idempotent)."""
+    server = pgserver.start()
+    try:
+        hq = hq_store.init(tmp_path / "hq", ELECTION, server.create())
+        node = make_node(tmp_path / "node", hq)
+        first = append_actas(node, {"DIP-14-01-0123-B01": VALUES_A})
+        rest = append_actas(node, {"DIP-14-01-0123-C01": VALUES_A})
+        receiver = HQProcess(hq, tmp_path / "hq.log")
+        receiver.start(0)
+        try:
+            async with aiohttp.ClientSession() as session:
+                async def post(batch: list[Packet]) -> int:
+                    async with session.post(receiver.url + protocol.PACKETS_PATH,
+                                            data=protocol.frame(batch)) as resp:
+                        return resp.status
+
+                genesis = node.ledger().packets()[:1]
+                assert await post(genesis + first) == 200
+                async with session.get(receiver.url + protocol.RESULTS_PATH) as resp:
+                    assert resp.status == 200
+                first_image = protocol.blob_path(first[0].body["image"]["sha256"])
+                async with session.head(receiver.url + first_image) as resp:
+                    assert resp.status == 404  # (the blob-row connection is open, and will break)
+                await asyncio.to_thread(server.restart)
+                assert await post(rest) == 200
+                async with session.get(receiver.url + protocol.head_path(NODE_ID)) as resp:
+                    assert (await resp.json())["seq"] == rest[-1].seq
+                async with session.get(receiver.url + protocol.RESULTS_PATH) as resp:
+                    assert resp.status == 200
+                sha = rest[0].body["image"]["sha256"]
+                data = node.blobs().read(sha)
+                async with session.put(receiver.url + protocol.blob_path(sha), data=data,
+                                       headers={protocol.UPLOAD_LENGTH: str(len(data))}) as resp:
+                    assert resp.status == 201
+                async with session.head(receiver.url + first_image) as resp:
+                    assert resp.status == 404
+        finally:
+            receiver.kill()
+        assert "Traceback" not in (tmp_path / "hq.log").read_text()
+    finally:
+        server.stop()
