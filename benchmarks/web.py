@@ -196,8 +196,11 @@ def checkout(rev: str, into: Path) -> Path:
     return into
 
 
-async def metric(url: str, name: str) -> float | None:
-    async with aiohttp.ClientSession() as s, s.get(f"{url}/metrics") as r:
+async def metric(url: str, name: str, work: Path) -> float | None:
+    """A value from /metrics, with the data dir's monitoring token (older code needs none)."""
+    token = work / "status.token"
+    headers = {"Authorization": f"Bearer {token.read_text().strip()}"} if token.exists() else {}
+    async with aiohttp.ClientSession() as s, s.get(f"{url}/metrics", headers=headers) as r:
         m = re.search(rf"^{name} (\S+)$", await r.text(), re.M)
     return float(m.group(1)) if m else None
 
@@ -236,8 +239,8 @@ async def one_run(template: Path, work: Path, args: argparse.Namespace, code: Pa
             clerk(url, f"clerk{i:02d}", "capture" if i % 2 == 0 else "verify", lat, done, args.actas)
             for i in range(args.clerks)))
         elapsed = time.perf_counter() - t0
-        commits = await metric(url, "catd_web_commits_total")
-        steps = await metric(url, "catd_web_commit_steps_total")
+        commits = await metric(url, "catd_web_commits_total", work)
+        steps = await metric(url, "catd_web_commit_steps_total", work)
     finally:
         stop(web)
     hello, hello_url = start([sys.executable, "-c", HELLO], r"ready (http://127\.0\.0\.1:\d+/)")

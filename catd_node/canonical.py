@@ -141,6 +141,8 @@ def decode(data: bytes) -> Any:
         raise CanonicalError("json", f"{exc.msg} at char {exc.pos}") from exc
     except ValueError as exc:  # e.g. an integer longer than Python will parse
         raise CanonicalError("json", str(exc)[:80]) from exc
+    except RecursionError as exc:  # arrays or objects nested deeper than the parser's stack
+        raise CanonicalError("json", "nested too deeply") from exc
     # A `\\ud800` escape decodes to a lone surrogate, which re-encodes raw: the texts differ.
     if _ENCODER.encode(value) != text:
         _STRICT_DECODER.decode(text)  # raises "duplicate key" when that is the fault

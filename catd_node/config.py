@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from catd_node.errors import BadInput
 
@@ -35,6 +37,14 @@ class ImageConfig:
 class WebConfig:
     host: str = "0.0.0.0"
     port: int = 8080
+    # A reverse proxy in front: its addresses (X-Forwarded-For/-Proto are honoured only from
+    # them, and they have no per-client connection cap), cookies marked Secure (HTTPS), and
+    # extra origins a state-changing request may come from (e.g. "https://catd.example").
+    trusted_proxies: tuple[str, ...] = ()
+    secure_cookies: bool = False
+    trusted_origins: tuple[str, ...] = ()
+    max_connections_per_client: int = 32
+    request_timeout_s: int = 30  # a request head, and a form body, must arrive within this
 
 
 @dataclass(frozen=True)
@@ -108,12 +118,7 @@ def parse(data: dict[str, Any], source: str = "catd.toml") -> Config:
         raise BadInput(f"{source}: scan", "settle_ms must be ≥ 0 and rescan_s ≥ 1")
     if scan.max_settle_s * 1000 < scan.settle_ms or scan.empty_s < 1:
         raise BadInput(f"{source}: scan", "max_settle_s must be ≥ settle_ms and empty_s ≥ 1")
-    web = WebConfig(
-        host=_get(web_t, "host", str, "0.0.0.0", f"{source}: web"),
-        port=_get(web_t, "port", int, 8080, f"{source}: web"),
-    )
-    if not 0 <= web.port <= 65535:
-        raise BadInput(f"{source}: web.port", f"{web.port} is not a TCP port")
+    web = _web(web_t, source)
     urls = _get(hq_t, "urls", list, [], f"{source}: hq")
     if not all(isinstance(u, str) and u.startswith(("http://", "https://")) for u in urls):
         raise BadInput(f"{source}: hq.urls", "expected a list of http(s) URLs")
@@ -122,6 +127,43 @@ def parse(data: dict[str, Any], source: str = "catd.toml") -> Config:
         node_id=node_id, election=_get(data, "election", str, "election.json", f"{source}:"),
         scan=scan, image=image, web=web, hq=hq,
     )
+
+
+def _strings(table: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
+    values = _get(table, key, list, [], where)
+    if not all(isinstance(v, str) and v.strip() for v in values):
+        raise BadInput(f"{where}.{key}", "expected a list of non-empty strings")
+    return tuple(v.strip() for v in values)
+
+
+def _web(web_t: dict[str, Any], source: str) -> WebConfig:
+    where = f"{source}: web"
+    web = WebConfig(
+        host=_get(web_t, "host", str, "0.0.0.0", where),
+        port=_get(web_t, "port", int, 8080, where),
+        trusted_proxies=_strings(web_t, "trusted_proxies", where),
+        secure_cookies=_get(web_t, "secure_cookies", bool, False, where),
+        trusted_origins=_strings(web_t, "trusted_origins", where),
+        max_connections_per_client=_get(web_t, "max_connections_per_client", int, 32, where),
+        request_timeout_s=_get(web_t, "request_timeout_s", int, 30, where),
+    )
+    if not 0 <= web.port <= 65535:
+        raise BadInput(f"{source}: web.port", f"{web.port} is not a TCP port")
+    for proxy in web.trusted_proxies:
+        try:
+            ipaddress.ip_address(proxy)
+        except ValueError as exc:
+            raise BadInput(f"{source}: web.trusted_proxies", f"{proxy!r} is not an IP address") from exc
+    for origin in web.trusted_origins:
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path or origin.endswith("/"):
+            raise BadInput(f"{source}: web.trusted_origins",
+                           f"{origin!r} is not an origin like \"https://catd.example\" (no path)")
+    if web.max_connections_per_client < 1:
+        raise BadInput(f"{source}: web.max_connections_per_client", "must be ≥ 1")
+    if not 1 <= web.request_timeout_s <= 3600:
+        raise BadInput(f"{source}: web.request_timeout_s", "must be 1–3600")
+    return web
 
 
 def load(path: Path) -> Config:
@@ -139,10 +181,14 @@ def _toml_str(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def _toml_list(values: tuple[str, ...]) -> str:
+    return ", ".join(_toml_str(v) for v in values)
+
+
 def render(config: Config) -> str:
     """The TOML text of `config`, in the layout CONTRACTS.md documents."""
     folders = "\n".join(f"{_toml_str(k)} = {_toml_str(v)}" for k, v in config.scan.folders.items())
-    urls = ", ".join(_toml_str(u) for u in config.hq.urls)
+    urls = _toml_list(config.hq.urls)
     pubkey = f"pubkey = {_toml_str(config.hq.pubkey)}" if config.hq.pubkey else "# pubkey = \"hq.pub\""
     return f"""node_id = {_toml_str(config.node_id)}
 election = {_toml_str(config.election)}
@@ -166,6 +212,14 @@ color = {_toml_str(config.image.color)}                 # or "gray"
 [web]
 host = {_toml_str(config.web.host)}
 port = {config.web.port}
+# Behind a reverse proxy (deploy/README.md): its addresses, Secure cookies over HTTPS, and
+# the public origin clerks use, e.g. trusted_origins = ["https://catd.example"].
+trusted_proxies = [{_toml_list(config.web.trusted_proxies)}]
+secure_cookies = {str(config.web.secure_cookies).lower()}
+trusted_origins = [{_toml_list(config.web.trusted_origins)}]
+# Open connections one device may hold; seconds for a request head (and a form body) to come.
+max_connections_per_client = {config.web.max_connections_per_client}
+request_timeout_s = {config.web.request_timeout_s}
 
 [hq]
 urls = [{urls}] # tried in order; the next one on failure

@@ -52,6 +52,11 @@ class DataDir:
         return self.root / "blobs"
 
     @property
+    def status_token_path(self) -> Path:
+        """The bearer token for the web app's /status and /metrics (made by the web app)."""
+        return self.root / "status.token"
+
+    @property
     def inbox(self) -> Path:
         return self.root / "inbox"
 

@@ -206,8 +206,10 @@ def from_wire(line: str | bytes, what: str = "line") -> Packet:
     """Parse one wire line into a Packet; raise PacketError naming `what` on bad form."""
     try:
         obj = json.loads(line)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise PacketError(what, f"not JSON ({exc})") from exc
+    except (ValueError, RecursionError) as exc:
+        # ValueError: bad JSON or UTF-8, or an integer past Python's 4,300-digit limit for
+        # int(); RecursionError: arrays nested deeper than the parser's stack
+        raise PacketError(what, f"not JSON ({str(exc)[:120]})") from exc
     if not isinstance(obj, dict) or set(obj) != {"seq", "canonical", "hash", "sig"}:
         raise PacketError(what, "expected exactly the fields seq, canonical, hash, sig")
     seq, text, hash_hex, sig_b64 = obj["seq"], obj["canonical"], obj["hash"], obj["sig"]

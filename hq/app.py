@@ -6,9 +6,10 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
+from catd_node import netguard
 from catd_node.packets import PacketError
 from hq import blobs, receive, results
 from hq import store as hq_store
@@ -96,6 +97,11 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except web.HTTPException as exc:
         if exc.content_type == "application/json" or exc.status < 400:
             raise
+        if exc.status == 415:
+            answer = web.json_response(protocol.error_body(protocol.ENCODED_BODY, netguard.ENCODED_BODY),
+                                       status=415, headers={hdrs.ACCEPT_ENCODING: "identity"})
+            answer.force_close()  # never linger reading the compressed body
+            return answer
         code = "not_found" if exc.status == 404 else "bad_request"
         return web.json_response(protocol.error_body(code, exc.reason), status=exc.status)
     except PacketError as exc:
@@ -107,7 +113,8 @@ def create_app(hq: HQDir, workers: int = 0) -> web.Application:
     verifies packets on that many worker processes, 0 on a thread (tests, small sites)."""
     # Batches are streamed and counted in _read_body and blobs in blobs.put_blob; this cap
     # only guards any handler that might call request.read() by mistake.
-    app = web.Application(client_max_size=protocol.MAX_BATCH_BYTES + 1024, middlewares=[json_errors])
+    app = web.Application(client_max_size=protocol.MAX_BATCH_BYTES + 1024,
+                          middlewares=[json_errors, netguard.refuse_encoded])
     app[HQ_DIR] = hq
     app[WORKERS] = workers
     app.cleanup_ctx.append(_open_state)

@@ -16,6 +16,8 @@ from hq import store as hq_store
 from hq.count import Count, count
 from hq.store import HQDir, postgres
 
+LOOPBACK = frozenset({"127.0.0.1", "::1"})
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="catd-hq", description="CATD central receiver (HQ).")
@@ -143,13 +145,16 @@ async def serve(hq: HQDir, host: str, port: int, workers: int = 0, access_log: b
 
     from aiohttp import web
 
+    from catd_node import netguard
     from hq.app import create_app
 
-    runner = web.AppRunner(create_app(hq, workers), shutdown_timeout=10,
+    # Bodies never inflated, heads within 30 s, connections capped per client — except from
+    # loopback, where the TLS proxy in front of HQ (deploy/README.md) connects from.
+    limits = netguard.fitted(netguard.Limits(per_client=64, exempt=LOOPBACK), netguard.raise_fd_limit())
+    runner = web.AppRunner(create_app(hq, workers), shutdown_timeout=10, **limits.runner_options(),
                            access_log=logging.getLogger("aiohttp.access") if access_log else None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
+    await netguard.start_site(runner, host, port, limits)
     for address in runner.addresses:
         print(f"catd-hq serving http://{address[0]}:{address[1]}", flush=True)
     stop = asyncio.Event()

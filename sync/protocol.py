@@ -51,6 +51,7 @@ UNREFERENCED = "unreferenced"        # 409
 HASH_MISMATCH = "hash_mismatch"      # 422
 BAD_NAME = "bad_name"                # 422 (blob name not 64 lowercase hex)
 BAD_REQUEST = "bad_request"          # 400 (e.g. missing or bad Upload-Length)
+ENCODED_BODY = "encoded_body"        # 415 (a Content-Encoding body: never inflated, never read)
 
 RECEIPT_DOMAIN = b"catd/receipt/v1\n"
 RECEIPT_FIELDS = ("node", "seq", "hash", "received_at")

@@ -205,9 +205,10 @@ _URL = re.compile(r"catd-hq serving (http://\S+)")
 class HQProcess:
     """`catd-hq serve` as a child process; `start` waits for its URL line (with a deadline)."""
 
-    def __init__(self, hq: HQDir, log_path: Path) -> None:
+    def __init__(self, hq: HQDir, log_path: Path, **popen: Any) -> None:
         self.hq = hq
         self.log_path = log_path
+        self.popen = popen  # more subprocess.Popen arguments, e.g. preexec_fn for resource limits
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
         self.port = 0
@@ -219,7 +220,7 @@ class HQProcess:
             [sys.executable, "-m", "hq.cli", "-d", str(self.hq.root), "serve",
              "--host", "127.0.0.1", "--port", str(port)],
             stdout=subprocess.PIPE, stderr=log, text=True, cwd=ROOT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1"}, **self.popen,
         )
         log.close()
         assert self.proc.stdout is not None

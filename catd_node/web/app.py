@@ -9,6 +9,8 @@ from pathlib import Path
 import jinja2
 from aiohttp import web
 
+from catd_node import netguard
+from catd_node.config import WebConfig
 from catd_node.datadir import DataDir
 from catd_node.web import (
     acopio,
@@ -17,7 +19,9 @@ from catd_node.web import (
     capture,
     dashboard,
     images,
+    pages,
     passwords,
+    proxy,
     security,
     uploads,
     verification,
@@ -35,6 +39,8 @@ from catd_node.web.state import (
     HASHER,
     IP_BUCKETS,
     SECURE_COOKIES,
+    SETTINGS,
+    STATUS_TOKEN,
     TEMPLATES,
     TRUSTED_ORIGINS,
     Clock,
@@ -57,21 +63,31 @@ def templates() -> jinja2.Environment:
     return env
 
 
-def create_app(datadir: DataDir, *, clock: Clock = wall_clock, secure_cookies: bool = False,
-               trusted_origins: frozenset[str] = frozenset()) -> web.Application:
-    """The clerks' web app for `datadir`; `clock` is injectable for session and throttling tests."""
+def create_app(datadir: DataDir, *, clock: Clock = wall_clock, settings: WebConfig | None = None,
+               ) -> web.Application:
+    """The clerks' web app for `datadir`, set up by its [web] config (or `settings`);
+    `clock` is injectable for session and throttling tests."""
     passwords.probe()
+    settings = settings or datadir.config.web
     app = web.Application(
         client_max_size=FORM_LIMIT,
-        middlewares=[security.headers_middleware, security.session_middleware, security.csrf_middleware],
+        # error_pages turns every refusal below into the one Spanish page; refuse_encoded
+        # refuses a compressed body before anything reads it; forwarded comes before
+        # body_deadline: a request can be cloned only before its body is read
+        middlewares=[security.headers_middleware, pages.error_pages, netguard.refuse_encoded,
+                     proxy.forwarded_middleware,
+                     netguard.body_deadline(settings.request_timeout_s),
+                     security.session_middleware, security.csrf_middleware],
     )
     app[DATADIR] = datadir
     app[ELECTION] = datadir.election
     app[CLOCK] = clock
     app[TEMPLATES] = templates()
-    app[SECURE_COOKIES] = secure_cookies
-    app[TRUSTED_ORIGINS] = trusted_origins
+    app[SETTINGS] = settings
+    app[SECURE_COOKIES] = settings.secure_cookies
+    app[TRUSTED_ORIGINS] = frozenset(settings.trusted_origins)
     app[IP_BUCKETS] = IPBuckets()
+    app[STATUS_TOKEN] = dashboard.status_token(datadir.status_token_path)
     app.cleanup_ctx.append(_resources)
     app.router.add_get("/", auth.home)
     app.router.add_get("/login", auth.login_form)

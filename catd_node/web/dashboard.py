@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 import shutil
 import sqlite3
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -13,7 +16,7 @@ from aiohttp import web
 from catd_node import status as node_status
 from catd_node.actas import CLASS_LABELS
 from catd_node.web import services
-from catd_node.web.state import BOARD, DATADIR, DB, ELECTION, clerk, now, render, require
+from catd_node.web.state import BOARD, DATADIR, DB, ELECTION, STATUS_TOKEN, clerk, now, render, require
 
 log = logging.getLogger("catd.web.dashboard")
 LINK_FRESH_S = 120
@@ -68,10 +71,31 @@ async def snapshot(request: web.Request) -> dict[str, Any]:
     return doc
 
 
+def status_token(path: Path) -> str:
+    """The monitoring token in `path` (data dir, mode 0600), made on first use.
+
+    Whoever can read the data dir (the catd user, root) can monitor; "the peer is 127.0.0.1"
+    is no proof, as behind a reverse proxy every request comes from there."""
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        pass
+    token = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as out:
+        out.write(token + "\n")
+    return token
+
+
 def _visible(request: web.Request) -> bool:
-    """Monitoring from the node itself, or a signed-in coordinator."""
+    """A signed-in coordinator, or monitoring with `Authorization: Bearer <status.token>`."""
     who = clerk(request)
-    return (who is not None and who.role == "coordinador") or request.remote in ("127.0.0.1", "::1")
+    if who is not None and who.role == "coordinador":
+        return True
+    sent = request.headers.get("Authorization", "")
+    expected = request.app[STATUS_TOKEN]
+    return sent.startswith("Bearer ") and secrets.compare_digest(
+        sent.removeprefix("Bearer ").strip().encode(), expected.encode())
 
 
 async def status_json(request: web.Request) -> web.StreamResponse:

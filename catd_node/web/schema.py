@@ -32,4 +32,14 @@ MIGRATIONS: list[str] = [
         active INTEGER NOT NULL DEFAULT 1
     );
     """,
+    # Browsers that signed in as an account before: not held by the account-wide login
+    # ceiling (catd_node/web/throttle.py), so guessing from elsewhere never locks the clerk out.
+    """
+    CREATE TABLE web_known_devices (
+        token_sha256 TEXT NOT NULL,
+        account TEXT NOT NULL,
+        seen_at REAL NOT NULL,
+        PRIMARY KEY (token_sha256, account)
+    );
+    """,
 ]

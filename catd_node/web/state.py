@@ -12,7 +12,9 @@ import jinja2
 from aiohttp import web
 
 from catd_node.catalog import Election
+from catd_node.config import WebConfig
 from catd_node.datadir import DataDir
+from catd_node.web import held
 from catd_node.web.board import Board
 from catd_node.web.db import Database
 from catd_node.web.passwords import Hasher
@@ -32,10 +34,13 @@ HASHER = web.AppKey("hasher", Hasher)
 IP_BUCKETS = web.AppKey("ip_buckets", IPBuckets)
 SECURE_COOKIES = web.AppKey("secure_cookies", bool)
 TRUSTED_ORIGINS = web.AppKey("trusted_origins", frozenset)
+SETTINGS = web.AppKey("settings", WebConfig)  # the [web] table of catd.toml
+STATUS_TOKEN = web.AppKey("status_token", str)  # bearer token for /status and /metrics
 
 SESSION = web.RequestKey("session", Session)
 SESSION_TOKEN = web.RequestKey("session_token", str)
 PRE_COOKIE = "catd_pre"
+FORM = "application/x-www-form-urlencoded"
 
 
 @dataclass(frozen=True)
@@ -84,7 +89,9 @@ def require(*roles: str) -> Callable[[Handler], Handler]:
             if who is None:
                 if request.method == "GET":
                     raise web.HTTPSeeOther("/login")
-                raise web.HTTPForbidden(text="Sesión vencida: vuelva a entrar.")
+                # what was typed goes back through the login page (held.py), not lost
+                form = await request.post() if request.content_type == FORM else {}
+                raise held.SessionExpired(request.path, held.fields_of(form))
             if who.role not in roles and who.role != "coordinador":
                 return render(request, "error.html", {
                     "title": "Sin permiso",

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from catd_node import keys_format
 from catd_node.blobs import fsync_dir
@@ -64,12 +65,15 @@ def _error(request: web.Request, text: str, status: int) -> web.Response:
 async def upload(request: web.Request) -> web.StreamResponse:
     """POST multipart: `token` first, then `file`; nothing is written before the token checks out."""
     token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if request.content_type != "multipart/form-data":
+        return _error(request, "Envíe la imagen en un formulario multipart/form-data.", 415)
     try:
         async with asyncio.timeout(READ_TIMEOUT_S):
             reader = await request.multipart()
             part = await reader.next()
             if isinstance(part, BodyPartReader) and part.name == "token":
-                token = (await part.read(decode=True))[:200].decode("utf-8", "replace").strip()
+                # decode=False: a part's own Content-Encoding is never inflated (netguard.py)
+                token = (await part.read(decode=False))[:200].decode("utf-8", "replace").strip()
                 part = await reader.next()
             device = await request.app[DB].read(device_for, token)
             if device is None:
@@ -84,6 +88,9 @@ async def upload(request: web.Request) -> web.StreamResponse:
             final = await _store(part, folder, name)
     except TimeoutError:
         return _error(request, "La carga tardó demasiado.", 408)
+    except (_Truncated, ValueError, LookupError, HttpProcessingError) as exc:  # aiohttp's parser's errors
+        log.warning("upload refused: malformed multipart ip=%s: %s", request.remote, str(exc)[:120])
+        return _error(request, "El envío llegó dañado o incompleto; vuelva a enviar la imagen.", 400)
     except _Empty:
         return _error(request, "El archivo está vacío.", 400)
     except _TooLarge:
@@ -112,6 +119,10 @@ class _Empty(Exception):
     pass
 
 
+class _Truncated(Exception):
+    """The body ended inside the file part (no closing boundary): never store half an image."""
+
+
 async def _store(part: BodyPartReader, folder: Path, name: str) -> Path:
     loop = asyncio.get_running_loop()
     folder.mkdir(parents=True, exist_ok=True)
@@ -125,6 +136,8 @@ async def _store(part: BodyPartReader, folder: Path, name: str) -> Path:
                 if size > MAX_BYTES:
                     raise _TooLarge
                 await loop.run_in_executor(None, out.write, chunk)
+            if not part.at_eof():
+                raise _Truncated("no closing boundary after the file")
             await loop.run_in_executor(None, _sync, out)
         if size == 0:
             raise _Empty

@@ -59,6 +59,9 @@ def check_new(name: str, role: str, password: str) -> str:
     check_role(role)
     if len(password) < MIN_PASSWORD:
         raise BadInput("contraseña", f"use al menos {MIN_PASSWORD} caracteres")
+    why = passwords.weakness(password, name)
+    if why:
+        raise BadInput("contraseña", why)
     return name
 
 

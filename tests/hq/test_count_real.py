@@ -9,6 +9,7 @@ a time budget, on the shared 2-core machine.
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 import pytest
@@ -34,7 +35,8 @@ pytestmark = [pytest.mark.slow,
 
 
 def _chains(election: catalog.Election, release: read.Release) -> dict[str, tuple[bytes, list[Packet]]]:
-    """Per CATD: its public key and its chain reporting each of its actas (captured, verified)."""
+    """Per CATD: its public key and its chain reporting each of its actas (its image digitized,
+    captured and verified on that image)."""
     signers: dict[str, tuple[Ed25519PrivateKey, list[Packet]]] = {}
     for row in release.rows:
         node = election.owner(row.clave_acta) or "CATD-09-ANY"
@@ -42,10 +44,15 @@ def _chains(election: catalog.Election, release: read.Release) -> dict[str, tupl
         fields = election.fields_of(row.clave_acta)
         cells = {**row.votes, **row.controls}
         vals = {f: actas.parse_value(cells[f], f) for f in fields}
-        for kind, body in (("acta.captured", {"acta": row.clave_acta, "image_sha256": None, "values": vals,
+        sha = hashlib.sha256(row.clave_acta.encode()).hexdigest()
+        image = {"sha256": sha, "bytes": 1, "format": "webp", "width": 1, "height": 1, "dpi": 200}
+        for kind, body in (("acta.digitized", {"image": image, "original": {**image, "name": "a.jpg"},
+                                               "source": {"kind": "scanner", "id": "s1"},
+                                               "acta": row.clave_acta, "identified_by": "qr"}),
+                           ("acta.captured", {"acta": row.clave_acta, "image_sha256": sha, "values": vals,
                                               "by": "ana", "round": 1}),
-                           ("acta.verified", {"acta": row.clave_acta, "image_sha256": None, "values": vals,
-                                              "captured_seq": len(chain) + 1, "by": "beto"})):
+                           ("acta.verified", {"acta": row.clave_acta, "image_sha256": sha, "values": vals,
+                                              "captured_seq": len(chain) + 2, "by": "beto"})):
             prev = chain[-1].hash if chain else packets.ZERO_HASH
             chain.append(packets.seal(key, node=node, seq=len(chain) + 1, prev=prev, kind=kind,
                                       body=body, at="2024-06-03T04:00:00.000Z"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import re
@@ -16,7 +17,7 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from catd_node import store
+from catd_node import config, store
 from catd_node.datadir import DataDir
 from catd_node.web import passwords, users
 from catd_node.web.app import create_app
@@ -139,6 +140,14 @@ def hidden(html: str, name: str) -> str:
     return m.group(1)
 
 
+def with_web(datadir: DataDir, **web: Any) -> DataDir:
+    """`datadir` with these [web] keys written to its catd.toml (a fresh DataDir re-reads it)."""
+    cfg = datadir.config
+    datadir.config_path.write_text(config.render(dataclasses.replace(
+        cfg, web=dataclasses.replace(cfg.web, **web))), encoding="utf-8")
+    return DataDir(datadir.root)
+
+
 @pytest.fixture(autouse=True)
 def cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(passwords, "PARAMS", CHEAP)
@@ -188,9 +197,10 @@ async def signed_in(browser: Callable[[], Browser]) -> Callable[[str], Any]:
 CLI = [sys.executable, "-m", "catd_node.cli"]
 
 
-def start_web(datadir: DataDir) -> tuple[subprocess.Popen[str], str]:
+def start_web(datadir: DataDir, **popen: Any) -> tuple[subprocess.Popen[str], str]:
+    """`catd-node web` on 127.0.0.1, a free port; `popen` e.g. preexec_fn for resource limits."""
     proc = subprocess.Popen([*CLI, "web", "-d", str(datadir.root), "--host", "127.0.0.1", "--port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, **popen)
     assert proc.stdout is not None
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -30,6 +30,9 @@ async def test_user_add_from_stdin_then_sign_in_to_a_real_web_process(node_dir):
                 page = await r.text()
                 assert r.status == 200 and "Hola, lupita" in page
             async with s.get(f"{url}/status") as r:
+                assert r.status == 403  # a verificadora; and 127.0.0.1 is no longer a pass
+            token = node_dir.status_token_path.read_text().strip()
+            async with s.get(f"{url}/status", headers={"Authorization": f"Bearer {token}"}) as r:
                 assert (await r.json())["node_id"] == "CATD-14-01"
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -106,20 +107,22 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def _services(url: str) -> dict[str, Any] | None:
+async def _services(url: str, token: str) -> dict[str, Any] | None:
     try:
-        async with aiohttp.ClientSession() as s, s.get(f"{url}/status") as r:
+        async with aiohttp.ClientSession() as s, s.get(f"{url}/status",
+                                                       headers={"Authorization": f"Bearer {token}"}) as r:
             return dict((await r.json())["services"]) if r.status == 200 else None
     except aiohttp.ClientError:
         return None  # the web service is (re)starting
 
 
-async def _poll(url: str, ok: Callable[[dict[str, Any]], bool], what: str,
+async def _poll(url: str, token_file: Path, ok: Callable[[dict[str, Any]], bool], what: str,
                 timeout: float = 60) -> dict[str, Any]:
     doc = None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        doc = await _services(url)
+        # the web service writes the monitoring token when it starts
+        doc = await _services(url, token_file.read_text().strip()) if token_file.exists() else None
         if doc is not None and ok(doc):
             return doc
         await asyncio.sleep(0.1)
@@ -136,13 +139,13 @@ async def test_a_real_catd_node_run_reports_the_web_service_and_its_own_restart(
     run = subprocess.Popen([*CLI, "run", "-d", str(node_dir.root)], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
     try:
-        doc = await _poll(url, lambda d: d["supervisor"] == "en marcha"
+        doc = await _poll(url, node_dir.status_token_path, lambda d: d["supervisor"] == "en marcha"
                           and d["by_service"].get("web", {}).get("state") == "en marcha", "the web service")
         assert doc["supervisor_pid"] == run.pid and set(doc["by_service"]) == {"scan", "web", "sync"}
         web_pid = doc["by_service"]["web"]["pid"]
         assert web_pid not in (None, run.pid) and doc["by_service"]["web"]["restarts"] == 0
         os.kill(web_pid, signal.SIGKILL)  # the process answering this very dashboard
-        doc = await _poll(url, lambda d: d["by_service"]["web"]["restarts"] == 1
+        doc = await _poll(url, node_dir.status_token_path, lambda d: d["by_service"]["web"]["restarts"] == 1
                           and d["by_service"]["web"]["state"] == "en marcha", "the web service to come back")
         assert doc["by_service"]["web"]["last_exit"] == -signal.SIGKILL
         assert doc["by_service"]["web"]["pid"] != web_pid
