@@ -225,6 +225,7 @@ async def bare_loop(node_root: Path, url: str, workers: int) -> tuple[int, int, 
         shas = [row[0] for row in conn.execute("SELECT sha256 FROM blob_refs ORDER BY seq")]
         queue = iter(shas)
         blobs = node.blobs()
+        key = node.private_key()  # blob requests are signed (docs/uploads.md), as the client does
 
         async def worker() -> int:
             total = 0
@@ -232,9 +233,8 @@ async def bare_loop(node_root: Path, url: str, workers: int) -> tuple[int, int, 
                 path = blobs.path(sha)
                 size = path.stat().st_size
                 with path.open("rb") as src:
-                    async with session.put(url + protocol.blob_path(sha), data=src,
-                                           headers={protocol.UPLOAD_LENGTH: str(size),
-                                                    protocol.UPLOAD_OFFSET: "0"}) as resp:
+                    headers = protocol.sign_blob_request(key, "PUT", sha, NODE_ID, time.time(), 0, size)
+                    async with session.put(url + protocol.blob_path(sha), data=src, headers=headers) as resp:
                         assert resp.status in (200, 201), resp.status
                         await resp.read()
                 total += size

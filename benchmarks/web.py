@@ -5,18 +5,25 @@ POST values), each with its own session. Reported: p50/p99 latency per request k
 throughput, beside a bare aiohttp "hello" handler measured in the same run with the same
 concurrency. Target: p99 ≤ 150 ms.
 
+With `--election FILE` the node is initialised on that catalog (e.g. the 13,384-acta CDMX one
+that `catd-hq catalog --from bd-gobierno.csv.gz` writes) as `--node-id` (default: the CATD the
+catalog assigns most actas to), and the clerks capture that node's own actas, each form its own
+ballot.
+
 With `--compare REV` (repeatable) the same load runs in turn against the web app as it was
 at git revision REV (a `git archive` of it, run from a temp dir) and against this work tree, in
 fresh copies of one prepared data dir, `--runs` times each; medians are printed per side with
 the load average at each run, so both sides meet the same machine conditions.
 
     .venv/bin/python benchmarks/web.py [--quick] [--actas N] [--clerks N] [--runs N] [--compare REV]
+                                       [--election FILE [--node-id ID]]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
 import re
@@ -38,6 +45,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from catd_node import catalog  # noqa: E402
 from catd_node import datadir as datadir_mod  # noqa: E402
 from catd_node.web import passwords, users  # noqa: E402
 
@@ -77,28 +85,47 @@ def jpeg(seed: int) -> bytes:
     return out.getvalue()
 
 
-def prepare(root: Path, n_actas: int, n_clerks: int) -> Path:
-    election: dict[str, Any] = {"election": "Banco de pruebas", "contests": [
-        {"id": "DIP", "name": "Diputaciones", "votes": FIELDS[:9], "controls": FIELDS[9:]}],
-        "actas": [{"key": f"DIP-14-01-{1000 + i:04d}-B01", "contest": "DIP", "seccion": 1000 + i,
-                   "casilla": "B01", "lista_nominal": 750} for i in range(n_actas)]}
-    efile = root / "election.json"
-    efile.write_text(json.dumps(election), encoding="utf-8")
-    d = datadir_mod.init(root / "catd", "CATD-BENCH", efile)
+def busiest_catd(path: Path) -> str:
+    """The CATD the catalog assigns most actas to (CATD-BENCH when it assigns none)."""
+    counts: dict[str, int] = defaultdict(int)
+    for spec in catalog.load(path).actas.values():
+        if spec.catd:
+            counts[spec.catd] += 1
+    return max(counts, key=lambda c: counts[c]) if counts else "CATD-BENCH"
+
+
+def prepare(root: Path, n_actas: int, n_clerks: int, election_file: Path | None = None,
+            node_id: str | None = None) -> Path:
+    """A node dir with clerks and `n_actas` digitized actas of its own (bench catalog, or the given one)."""
+    if election_file is None:
+        election: dict[str, Any] = {"election": "Banco de pruebas", "contests": [
+            {"id": "DIP", "name": "Diputaciones", "votes": FIELDS[:9], "controls": FIELDS[9:]}],
+            "actas": [{"key": f"DIP-14-01-{1000 + i:04d}-B01", "contest": "DIP", "seccion": 1000 + i,
+                       "casilla": "B01", "lista_nominal": 750} for i in range(n_actas)]}
+        election_file = root / "election.json"
+        election_file.write_text(json.dumps(election), encoding="utf-8")
+    node_id = node_id or busiest_catd(election_file)
+    t0 = time.perf_counter()
+    d = datadir_mod.init(root / "catd", node_id, election_file)
+    own = d.election.actas_of(node_id)
+    print(f"catd-node init {node_id}: {time.perf_counter() - t0:.2f} s for a catalog of "
+          f"{len(d.election.actas)} actas ({len(own)} this CATD's)")
+    if len(own) < n_actas:
+        raise SystemExit(f"{node_id} collects {len(own)} actas; ask for --actas {len(own)} or fewer")
     passwords.PARAMS = passwords.Params(memory_kib=1024, iterations=1, lanes=1)  # setup only; login not timed
     for i in range(n_clerks):
         users.add_user(d, f"clerk{i:02d}", "capturista" if i % 2 == 0 else "verificador", PASSWORD)
     ledger = d.ledger()
     blobs = d.blobs()
     try:
-        for i, acta in enumerate(election["actas"]):
+        for i, key in enumerate(own[:n_actas]):
             data = jpeg(i)
             sha = blobs.put(data)
             ledger.append("acta.digitized", {
                 "image": {"sha256": sha, "bytes": len(data), "format": "jpeg", "width": 850, "height": 1100,
                           "dpi": 200},
-                "original": {"sha256": sha, "bytes": len(data), "name": f"{acta['key']}.jpg"},
-                "source": {"kind": "scanner", "id": "scanner-1"}, "acta": acta["key"],
+                "original": {"sha256": sha, "bytes": len(data), "name": f"{key}.jpg"},
+                "source": {"kind": "scanner", "id": "scanner-1"}, "acta": key,
                 "identified_by": "filename"})
     finally:
         ledger.close()
@@ -159,8 +186,10 @@ async def clerk(url: str, name: str, stage: str, lat: dict[str, list[float]], do
                 continue
             sha = hidden(page, "imagen")
             await timed(lat, "GET /imagenes", s.get(f"{url}/imagenes/{sha}"))
-            seed = int(key.split("-")[3])
-            values = {f"v_{f}": str((seed * (i + 3)) % 200) for i, f in enumerate(FIELDS)}
+            # The form's own fields (the acta's ballot); the same values in capture and verification.
+            seed = int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big")
+            names = re.findall(r'name="(v_[^"]+)"', page)
+            values = {name: str((seed * (i + 3)) % 200) for i, name in enumerate(names)}
             status, _ = await timed(lat, f"POST {path}", s.post(
                 url + path, data={"acta": key, "imagen": sha or "", **values}, headers=headers,
                 allow_redirects=False))
@@ -287,7 +316,7 @@ def summary(label: str, runs: list[Run], actas: int) -> float:
 async def main_async(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="catd-web-bench-") as tmp:
         base = Path(tmp)
-        template = prepare(base, args.actas, args.clerks)  # base/catd
+        template = prepare(base, args.actas, args.clerks, args.election, args.node_id)  # base/catd
         sides: list[tuple[str, Path | None]] = [("this tree", None)]
         for n, rev in enumerate(args.compare or ()):
             sides.insert(n, (rev, checkout(rev, base / f"rev{n}")))
@@ -316,6 +345,10 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=None, help="timed runs per side (default 3; quick 1)")
     parser.add_argument("--compare", metavar="REV", action="append",
                         help="also run the web app of git revision REV, in turn with this tree (repeatable)")
+    parser.add_argument("--election", type=Path, help="initialise the node on this catalog (second form: "
+                        "e.g. `catd-hq catalog --from bd-gobierno.csv.gz --out FILE`)")
+    parser.add_argument("--node-id", help="with --election: the CATD to run as "
+                        "(default: the one the catalog assigns most actas to)")
     args = parser.parse_args()
     if args.actas is None:
         args.actas = 40 if args.quick else 300

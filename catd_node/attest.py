@@ -80,7 +80,7 @@ def installed_files(datadir: DataDir) -> dict[str, str]:
 
 def store_summary(conn: sqlite3.Connection, datadir: DataDir) -> dict[str, Any]:
     """The store's head and counts; `at_zero` when it holds only the genesis packet."""
-    doc = status_mod.status(conn, datadir.config.node_id, len(datadir.election.actas))
+    doc = status_mod.status(conn, datadir.config.node_id, datadir.election)
     blobs = sum(1 for _ in datadir.blobs_dir.rglob("*") if _.is_file()) if datadir.blobs_dir.exists() else 0
     return {
         "head": doc["head"],

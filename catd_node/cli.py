@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from catd_node import __version__
-from catd_node.errors import EXIT_OK, CatdError
+from catd_node.errors import EXIT_OK, BadConfig, CatdError
 
 if TYPE_CHECKING:
     from catd_node.datadir import DataDir
@@ -20,19 +21,26 @@ log = logging.getLogger("catd.cli")
 
 def setup_logging(verbose: bool = False) -> None:
     """key=value lines on stderr: what happened, to which acta, which file."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+    from catd_node.safetext import OneLineFormatter
+
+    handler = logging.StreamHandler(sys.stderr)
+    # A file name with a newline must not forge a log line (issue 14).
+    handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="catd-node", description="CATD edge node for PREP.")
     parser.add_argument("--version", action="version", version=f"catd-node {__version__}")
+    where = "data directory (default $CATD_DATA_DIR or ./catd-data)"
+    parser.add_argument("-d", "--data-dir", help=where)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    # Accepted before or after the command (and after `user`, before or after `add`): SUPPRESS
+    # keeps a sub-command's parser from resetting what an earlier position set.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-d", "--data-dir", help="data directory (default $CATD_DATA_DIR or ./catd-data)")
-    common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    common.add_argument("-d", "--data-dir", help=where, default=argparse.SUPPRESS)
+    common.add_argument("-v", "--verbose", action="store_true", help="debug logging",
+                        default=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("init", parents=[common], help="create a data dir, node key and genesis packet")
@@ -70,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    setup_logging(getattr(args, "verbose", False))
+    setup_logging(args.verbose)
     from catd_node.datadir import DataDir, resolve
 
     datadir = DataDir(resolve(args.data_dir))
@@ -78,9 +86,25 @@ def main(argv: list[str] | None = None) -> int:
         return dispatch(args, datadir)
     except CatdError as exc:
         print(f"error: {exc.what}: {exc.why}", file=sys.stderr)
+        _note_exit(exc)
         return exc.exit_code
     except KeyboardInterrupt:
         return EXIT_OK
+
+
+def _note_exit(exc: CatdError) -> None:
+    """Under `catd-node run`, tell the supervisor why this child exits: one stopped by a bad
+    configuration is held until catd.toml changes rather than restarted in a loop."""
+    from catd_node.lifecycle import EXIT_NOTE_ENV
+
+    path = os.environ.get(EXIT_NOTE_ENV)
+    if not path:
+        return
+    note = {"code": exc.exit_code, "what": exc.what, "why": exc.why, "config": isinstance(exc, BadConfig)}
+    try:
+        Path(path).write_text(json.dumps(note, ensure_ascii=False), encoding="utf-8")
+    except OSError as err:
+        log.warning("exit note not written path=%s error=%s", path, err)
 
 
 def dispatch(args: argparse.Namespace, datadir: DataDir) -> int:

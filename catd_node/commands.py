@@ -76,7 +76,9 @@ def verify(args: argparse.Namespace, d: DataDir) -> int:
 def status(args: argparse.Namespace, d: DataDir) -> int:
     conn = d.reader()
     try:
-        doc = status_mod.status(conn, d.config.node_id, len(d.election.actas))
+        problem = d.hq_problem()
+        doc = status_mod.status(conn, d.config.node_id, d.election,
+                                None if problem is None else f"{problem.what}: {problem.why}")
     finally:
         conn.close()
     if args.json:
@@ -88,6 +90,8 @@ def status(args: argparse.Namespace, d: DataDir) -> int:
               f"{a['digitized']} (+{a['unidentified']} unidentified) · captured {a['captured']}"
               f" · verified {a['verified']} · quarantined {doc['quarantined']}")
         hq = doc["hq"]
+        if not hq["configured"]:
+            print(f"HQ: not configured ({hq['problem']}); sync waits until catd.toml names it")
         print(f"HQ: acked seq {hq['acked_seq']}, last receipt {hq['last_receipt_at'] or '—'}, "
               f"last error {hq['last_error'] or '—'}")
     return EXIT_OK

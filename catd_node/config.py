@@ -1,18 +1,27 @@
-"""`catd.toml`: the node configuration, read into frozen dataclasses with named errors."""
+"""`catd.toml`: the node configuration, read into frozen dataclasses with named errors.
+
+Each key's default is declared once, on its dataclass field; `parse` reads every field of a
+section by its declared type, then checks the ranges. A bad configuration raises BadConfig
+(exit 2), which the supervisor holds until catd.toml changes instead of restarting the child
+in a loop.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import tomllib
-from dataclasses import dataclass, field
+import typing
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from catd_node.errors import BadInput
+from catd_node.errors import BadConfig
 
 FORMATS = ("webp", "jpeg")
 COLOR_MODES = ("color", "gray")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,21 @@ class HQConfig:
 
 
 @dataclass(frozen=True)
+class SyncConfig:
+    """The optional `[sync]` table (seconds unless named otherwise)."""
+
+    retry_base_s: float = 1.0
+    retry_cap_s: float = 30.0
+    retry_budget_s: float = 25.0      # sync --once: give up (exit 3) after this long unreachable
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 30.0
+    poll_s: float = 2.0               # service: look for new packets (and a changed catd.toml)
+    failback_s: float = 300.0         # go back to the first URL after this long on another
+    stopped_pause_s: float = 300.0    # service: after a refusal, try again this much later
+    blob_workers: int = 4
+
+
+@dataclass(frozen=True)
 class Config:
     node_id: str
     election: str = "election.json"
@@ -61,18 +85,38 @@ class Config:
     image: ImageConfig = field(default_factory=ImageConfig)
     web: WebConfig = field(default_factory=WebConfig)
     hq: HQConfig = field(default_factory=HQConfig)
+    sync: SyncConfig = field(default_factory=SyncConfig)
 
 
-def _get(table: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any,
-         where: str) -> Any:
-    if key not in table:
-        return default
-    value = table[key]
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        raise BadInput(f"{where} {key}" if where.endswith(":") else f"{where}.{key}",
-                       f"expected {names}, got {value!r}")
-    return value
+def _name(kind: Any) -> str:
+    return {float: "number", tuple: "list"}.get(kind, getattr(kind, "__name__", str(kind)))
+
+
+def _value(value: Any, hint: Any, what: str) -> Any:
+    """`value` as the field's declared type (int, float, bool, str, str | None, tuple[str, ...])."""
+    kinds = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, type(int | str)) else (hint,)
+    for kind in kinds:
+        origin = typing.get_origin(kind) or kind
+        if kind is type(None) or isinstance(value, bool) != (kind is bool):
+            continue
+        if kind is float and isinstance(value, int | float):
+            return float(value)
+        if origin is tuple and isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        if origin is not tuple and isinstance(value, origin):
+            return value
+    names = " or ".join(_name(typing.get_origin(k) or k) for k in kinds if k is not type(None))
+    raise BadConfig(what, f"expected {names}, got {value!r}")
+
+
+def _section(cls: type[T], table: dict[str, Any], where: str, skip: tuple[str, ...] = ()) -> T:
+    """A section's dataclass from its TOML table: each key present read by its declared type,
+    the others left to the field's one declared default."""
+    hints = typing.get_type_hints(cls)
+    values = {f.name: _value(table[f.name], hints[f.name],
+                             f"{where} {f.name}" if where.endswith(":") else f"{where}.{f.name}")
+              for f in fields(cls) if f.name in table and f.name not in skip}  # type: ignore[arg-type]
+    return cls(**values)
 
 
 def parse(data: dict[str, Any], source: str = "catd.toml") -> Config:
@@ -80,90 +124,78 @@ def parse(data: dict[str, Any], source: str = "catd.toml") -> Config:
     def table(name: str) -> dict[str, Any]:
         value = data.get(name, {})
         if not isinstance(value, dict):
-            raise BadInput(f"{source}: [{name}]", "expected a table")
+            raise BadConfig(f"{source}: [{name}]", "expected a table")
         return value
 
-    node_id = _get(data, "node_id", str, None, f"{source}:")
-    if not node_id:
-        raise BadInput(f"{source}: node_id", "missing")
-    scan_t, image_t, web_t, hq_t = table("scan"), table("image"), table("web"), table("hq")
+    if "node_id" not in data:
+        raise BadConfig(f"{source}: node_id", "missing")
+    top = _section(Config, data, f"{source}:", skip=("scan", "image", "web", "hq", "sync"))
+    if not top.node_id:
+        raise BadConfig(f"{source}: node_id", "missing")
+    scan_t = table("scan")
     folders_t = scan_t.get("folders", ScanConfig().folders)
     if not isinstance(folders_t, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in folders_t.items()
     ):
-        raise BadInput(f"{source}: [scan.folders]", "expected scanner-id = \"folder\" lines")
-    scan = ScanConfig(
-        settle_ms=_get(scan_t, "settle_ms", int, 1500, f"{source}: scan"),
-        rescan_s=_get(scan_t, "rescan_s", int, 300, f"{source}: scan"),
-        poll=_get(scan_t, "poll", bool, False, f"{source}: scan"),
-        max_settle_s=_get(scan_t, "max_settle_s", int, 600, f"{source}: scan"),
-        empty_s=_get(scan_t, "empty_s", int, 600, f"{source}: scan"),
-        folders=dict(folders_t),
-    )
-    image = ImageConfig(
-        dpi=_get(image_t, "dpi", int, 200, f"{source}: image"),
-        format=_get(image_t, "format", str, "webp", f"{source}: image"),
-        quality=_get(image_t, "quality", int, 60, f"{source}: image"),
-        color=_get(image_t, "color", str, "color", f"{source}: image"),
-    )
+        raise BadConfig(f"{source}: [scan.folders]", "expected scanner-id = \"folder\" lines")
+    scan = replace(_section(ScanConfig, scan_t, f"{source}: scan", skip=("folders",)),
+                   folders=dict(folders_t))
+    image = _section(ImageConfig, table("image"), f"{source}: image")
+    web = _section(WebConfig, table("web"), f"{source}: web")
+    web = replace(web, trusted_proxies=tuple(v.strip() for v in web.trusted_proxies),
+                  trusted_origins=tuple(v.strip() for v in web.trusted_origins))
+    hq = _section(HQConfig, table("hq"), f"{source}: hq")
+    sync = _section(SyncConfig, table("sync"), f"{source}: sync")
+    _check(source, scan, image, web, hq, sync)
+    return Config(node_id=top.node_id, election=top.election, scan=scan, image=image, web=web, hq=hq,
+                  sync=sync)
+
+
+def _check(source: str, scan: ScanConfig, image: ImageConfig, web: WebConfig, hq: HQConfig,
+           sync: SyncConfig) -> None:
+    """The ranges each section's values must lie in."""
     if image.format not in FORMATS:
-        raise BadInput(f"{source}: image.format", f"must be one of {FORMATS}, got {image.format!r}")
+        raise BadConfig(f"{source}: image.format", f"must be one of {FORMATS}, got {image.format!r}")
     if image.color not in COLOR_MODES:
-        raise BadInput(f"{source}: image.color", f"must be one of {COLOR_MODES}")
+        raise BadConfig(f"{source}: image.color", f"must be one of {COLOR_MODES}")
     if not 150 <= image.dpi <= 600:
-        raise BadInput(f"{source}: image.dpi", "must be 150–600 (below 150 handwriting blurs)")
+        raise BadConfig(f"{source}: image.dpi", "must be 150–600 (below 150 handwriting blurs)")
     if not 1 <= image.quality <= 100:
-        raise BadInput(f"{source}: image.quality", "must be 1–100")
+        raise BadConfig(f"{source}: image.quality", "must be 1–100")
     if scan.settle_ms < 0 or scan.rescan_s < 1:
-        raise BadInput(f"{source}: scan", "settle_ms must be ≥ 0 and rescan_s ≥ 1")
+        raise BadConfig(f"{source}: scan", "settle_ms must be ≥ 0 and rescan_s ≥ 1")
     if scan.max_settle_s * 1000 < scan.settle_ms or scan.empty_s < 1:
-        raise BadInput(f"{source}: scan", "max_settle_s must be ≥ settle_ms and empty_s ≥ 1")
-    web = _web(web_t, source)
-    urls = _get(hq_t, "urls", list, [], f"{source}: hq")
-    if not all(isinstance(u, str) and u.startswith(("http://", "https://")) for u in urls):
-        raise BadInput(f"{source}: hq.urls", "expected a list of http(s) URLs")
-    hq = HQConfig(urls=tuple(urls), pubkey=_get(hq_t, "pubkey", str, None, f"{source}: hq"))
-    return Config(
-        node_id=node_id, election=_get(data, "election", str, "election.json", f"{source}:"),
-        scan=scan, image=image, web=web, hq=hq,
-    )
+        raise BadConfig(f"{source}: scan", "max_settle_s must be ≥ settle_ms and empty_s ≥ 1")
+    _check_web(source, web)
+    if not all(u.startswith(("http://", "https://")) for u in hq.urls):
+        raise BadConfig(f"{source}: hq.urls", "expected a list of http(s) URLs")
+    for f in fields(SyncConfig):
+        if (value := getattr(sync, f.name)) < 0:
+            raise BadConfig(f"{source}: sync.{f.name}", f"expected a number ≥ 0, got {value!r}")
+    if sync.blob_workers < 1:
+        raise BadConfig(f"{source}: sync.blob_workers", "expected at least 1")
 
 
-def _strings(table: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
-    values = _get(table, key, list, [], where)
-    if not all(isinstance(v, str) and v.strip() for v in values):
-        raise BadInput(f"{where}.{key}", "expected a list of non-empty strings")
-    return tuple(v.strip() for v in values)
-
-
-def _web(web_t: dict[str, Any], source: str) -> WebConfig:
-    where = f"{source}: web"
-    web = WebConfig(
-        host=_get(web_t, "host", str, "0.0.0.0", where),
-        port=_get(web_t, "port", int, 8080, where),
-        trusted_proxies=_strings(web_t, "trusted_proxies", where),
-        secure_cookies=_get(web_t, "secure_cookies", bool, False, where),
-        trusted_origins=_strings(web_t, "trusted_origins", where),
-        max_connections_per_client=_get(web_t, "max_connections_per_client", int, 32, where),
-        request_timeout_s=_get(web_t, "request_timeout_s", int, 30, where),
-    )
+def _check_web(source: str, web: WebConfig) -> None:
     if not 0 <= web.port <= 65535:
-        raise BadInput(f"{source}: web.port", f"{web.port} is not a TCP port")
+        raise BadConfig(f"{source}: web.port", f"{web.port} is not a TCP port")
+    for key in ("trusted_proxies", "trusted_origins"):
+        if not all(v.strip() for v in getattr(web, key)):
+            raise BadConfig(f"{source}: web.{key}", "expected a list of non-empty strings")
     for proxy in web.trusted_proxies:
         try:
             ipaddress.ip_address(proxy)
         except ValueError as exc:
-            raise BadInput(f"{source}: web.trusted_proxies", f"{proxy!r} is not an IP address") from exc
+            raise BadConfig(f"{source}: web.trusted_proxies", f"{proxy!r} is not an IP address") from exc
     for origin in web.trusted_origins:
         parts = urlsplit(origin)
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.path or origin.endswith("/"):
-            raise BadInput(f"{source}: web.trusted_origins",
-                           f"{origin!r} is not an origin like \"https://catd.example\" (no path)")
+            raise BadConfig(f"{source}: web.trusted_origins",
+                            f"{origin!r} is not an origin like \"https://catd.example\" (no path)")
     if web.max_connections_per_client < 1:
-        raise BadInput(f"{source}: web.max_connections_per_client", "must be ≥ 1")
+        raise BadConfig(f"{source}: web.max_connections_per_client", "must be ≥ 1")
     if not 1 <= web.request_timeout_s <= 3600:
-        raise BadInput(f"{source}: web.request_timeout_s", "must be 1–3600")
-    return web
+        raise BadConfig(f"{source}: web.request_timeout_s", "must be 1–3600")
 
 
 def load(path: Path) -> Config:
@@ -171,10 +203,36 @@ def load(path: Path) -> Config:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise BadInput(str(path), "not found (run `catd-node init` first)") from exc
+        raise BadConfig(str(path), "not found (run `catd-node init` first)") from exc
+    except OSError as exc:
+        raise BadConfig(str(path), f"unreadable ({exc.strerror})") from exc
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise BadInput(str(path), f"not valid TOML ({exc})") from exc
+        raise BadConfig(str(path), f"not valid TOML ({exc})") from exc
     return parse(data, str(path))
+
+
+def fingerprint(path: Path) -> str:
+    """What a change of configuration changes: catd.toml's bytes and the identity of the files it
+    names (the election, HQ's key). Services and the supervisor compare it to notice an edit."""
+    digest = hashlib.sha256()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return f"unreadable:{exc.errno}"
+    digest.update(data)
+    try:
+        doc = tomllib.loads(data.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+        doc = {}
+    hq = doc.get("hq") if isinstance(doc.get("hq"), dict) else {}
+    for named in (doc.get("election"), hq.get("pubkey") if isinstance(hq, dict) else None):
+        if isinstance(named, str) and named:
+            try:
+                st = (path.parent / named).stat()
+                digest.update(f"\0{named}\0{st.st_size}:{st.st_mtime_ns}:{st.st_ino}".encode())
+            except (OSError, ValueError):
+                digest.update(f"\0{named}\0missing".encode())
+    return digest.hexdigest()
 
 
 def _toml_str(value: str) -> str:
@@ -186,10 +244,11 @@ def _toml_list(values: tuple[str, ...]) -> str:
 
 
 def render(config: Config) -> str:
-    """The TOML text of `config`, in the layout CONTRACTS.md documents."""
+    """The TOML text of `config`, in the layout docs/contracts.md documents."""
     folders = "\n".join(f"{_toml_str(k)} = {_toml_str(v)}" for k, v in config.scan.folders.items())
     urls = _toml_list(config.hq.urls)
     pubkey = f"pubkey = {_toml_str(config.hq.pubkey)}" if config.hq.pubkey else "# pubkey = \"hq.pub\""
+    sync = "\n".join(f"{f.name} = {getattr(config.sync, f.name)!r}" for f in fields(SyncConfig))
     return f"""node_id = {_toml_str(config.node_id)}
 election = {_toml_str(config.election)}
 
@@ -224,4 +283,7 @@ request_timeout_s = {config.web.request_timeout_s}
 [hq]
 urls = [{urls}] # tried in order; the next one on failure
 {pubkey}
+
+[sync]                           # the replay to HQ (seconds)
+{sync}
 """

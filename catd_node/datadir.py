@@ -15,7 +15,7 @@ from catd_node import catalog, config, keys, store
 from catd_node.blobs import BlobStore, sha256_hex
 from catd_node.catalog import Election
 from catd_node.config import Config, HQConfig
-from catd_node.errors import BadInput
+from catd_node.errors import BadConfig, BadInput
 from catd_node.ledger import Ledger
 
 log = logging.getLogger("catd.datadir")
@@ -71,7 +71,7 @@ class DataDir:
     @cached_property
     def config(self) -> Config:
         if not self.config_path.exists():
-            raise BadInput(str(self.root), "not a CATD data directory (run `catd-node init`)")
+            raise BadConfig(str(self.root), "not a CATD data directory (run `catd-node init`)")
         return config.load(self.config_path)
 
     def path(self, relative: str) -> Path:
@@ -81,7 +81,12 @@ class DataDir:
 
     @cached_property
     def election(self) -> Election:
-        return catalog.load(self.path(self.config.election))
+        try:
+            return catalog.load(self.path(self.config.election))
+        except BadConfig:
+            raise
+        except BadInput as exc:  # the file catd.toml names: fixed by editing either
+            raise BadConfig(exc.what, exc.why) from exc
 
     def private_key(self) -> Ed25519PrivateKey:
         return keys.read_private(self.key_path)
@@ -90,7 +95,25 @@ class DataDir:
         return keys.read_public(self.pub_path)
 
     def hq_public_key(self) -> Ed25519PublicKey | None:
-        return keys.read_public(self.path(self.config.hq.pubkey)) if self.config.hq.pubkey else None
+        if not self.config.hq.pubkey:
+            return None
+        try:
+            return keys.read_public(self.path(self.config.hq.pubkey))
+        except BadInput as exc:
+            raise BadConfig(f"catd.toml: hq.pubkey ({exc.what})", exc.why) from exc
+
+    def hq_problem(self) -> BadConfig | None:
+        """Why this node cannot talk to HQ yet (no URL, no key to check receipts), or None.
+
+        Normal before HQ exists: sync waits in this state and the dashboard shows it."""
+        try:
+            if not self.config.hq.urls:
+                return BadConfig("catd.toml: hq.urls", "no HQ URL configured")
+            if self.hq_public_key() is None:
+                return BadConfig("catd.toml: hq.pubkey", "no HQ public key: receipts could not be checked")
+        except BadInput as exc:
+            return exc if isinstance(exc, BadConfig) else BadConfig(exc.what, exc.why)
+        return None
 
     def blobs(self) -> BlobStore:
         return BlobStore(self.blobs_dir)
@@ -154,7 +177,7 @@ def init(root: Path, node_id: str, election_file: Path, hq_urls: tuple[str, ...]
             "pubkey": keys.public_pem(key.public_key()).decode("ascii"),
             "election": election.name,
             "election_sha256": sha256_hex((root / "election.json").read_bytes()),
-            "actas_expected": len(election.actas),
+            "actas_expected": len(election.actas_of(node_id)),  # this CATD's, not the whole state's
         })
     finally:
         ledger.close()

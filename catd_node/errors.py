@@ -1,4 +1,4 @@
-"""The project's errors and the exit codes promised in CONTRACTS.md."""
+"""The project's errors and the exit codes promised in docs/contracts.md."""
 
 from __future__ import annotations
 
@@ -21,6 +21,11 @@ class CatdError(Exception):
 
 class BadInput(CatdError):
     """Bad usage or bad input (exit 2)."""
+
+
+class BadConfig(BadInput):
+    """The configuration (catd.toml or a file it names) is wrong (exit 2): restarting will not
+    help until it changes, so the supervisor waits for that instead of looping."""
 
 
 class CheckFailed(CatdError):

@@ -17,7 +17,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from catd_node import packets, store
+from catd_node import bodies, packets, store
 from catd_node.packets import Packet
 
 log = logging.getLogger("catd.ledger")
@@ -61,7 +61,11 @@ class Transaction:
         self.appended: list[Packet] = []
 
     def append(self, kind: str, body: dict[str, Any], *, at: str | None = None) -> Packet:
-        """Seal the next packet after the current head and insert it."""
+        """Seal the next packet after the current head and insert it; a body that is not what
+        catd_node/bodies.py declares for its kind is refused (the contract the docs print)."""
+        problems = bodies.check(kind, body) if self.ledger.check_bodies else []
+        if problems:
+            raise packets.PacketError(f"{kind} packet", "; ".join(problems))
         packet = packets.seal(
             self.ledger.key, node=self.ledger.node_id, seq=self._head.seq + 1,
             prev=self._head.hash, kind=kind, body=body, at=at,
@@ -101,10 +105,13 @@ class Transaction:
 class Ledger:
     """A node's ledger: one writer connection per process, guarded by a lock for threads."""
 
-    def __init__(self, db_path: Path, node_id: str, key: Ed25519PrivateKey) -> None:
+    def __init__(self, db_path: Path, node_id: str, key: Ed25519PrivateKey, *,
+                 check_bodies: bool = True) -> None:
         self.db_path = db_path
         self.node_id = node_id
         self.key = key
+        # False only to play a node whose key was stolen (HQ's tests): it signs anything.
+        self.check_bodies = check_bodies
         self.conn = store.connect(db_path)
         self._lock = threading.RLock()
 

@@ -13,6 +13,9 @@ import os
 import signal
 
 PR_SET_PDEATHSIG = 1
+# Set by the supervisor for each child: the file where the child says why it exited (a bad
+# configuration is held until catd.toml changes, not restarted in a loop).
+EXIT_NOTE_ENV = "CATD_EXIT_NOTE"
 
 
 def die_with_parent(sig: int = signal.SIGKILL) -> None:

@@ -17,39 +17,14 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from catd_node import canonical, keys
+from catd_node import bodies, canonical, keys
 from catd_node.errors import BadInput
 
 VERSION = 1
 DOMAIN = b"catd/packet/v1\n"
 ZERO_HASH = "0" * 64
 ENVELOPE_KEYS = frozenset({"v", "node", "seq", "prev", "kind", "at", "body"})
-KINDS = frozenset(
-    {
-        "node.genesis",
-        "acta.acopio",
-        "acta.digitized",
-        "acta.assigned",
-        "acta.captured",
-        "acta.verified",
-        "acta.mismatch",
-        "acta.resolved",
-        "scan.quarantined",
-        "scan.duplicate",
-        "node.attested",
-        "session.login",
-        "session.logout",
-        "user.login",
-        "user.logout",
-        # Administrative acts, each naming its actor in `by` (catd_node/web/users.py, admin.py).
-        "user.added",
-        "user.disabled",
-        "user.enabled",
-        "user.role_changed",
-        "device.added",
-        "device.revoked",
-    }
-)
+KINDS = bodies.KINDS  # every kind and its body: catd_node/bodies.py, docs/packets.md
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _KIND = re.compile(r"[a-z]+(\.[a-z_]+)+")
 _AT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")

@@ -3,6 +3,10 @@
 "Independizar los procesos": the services share only the database, so a crashing scanner
 never stops capture or sync. A dead child is restarted with a growing delay (reset after it
 has stayed up a while); SIGTERM/SIGINT stops all children, then the supervisor.
+
+A child that exits for a bad configuration (it says so in its exit note) is not restarted
+until catd.toml — or a file it names — changes: restarting cannot fix it, and a restart loop
+hides the reason. Its state, with the reason, is in `run/services.json` for the dashboard.
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from catd_node import config
 from catd_node.datadir import DataDir
-from catd_node.errors import EXIT_OK
-from catd_node.lifecycle import die_with_parent
+from catd_node.errors import EXIT_OK, BadConfig
+from catd_node.lifecycle import EXIT_NOTE_ENV, die_with_parent
 
 log = logging.getLogger("catd.supervisor")
 
@@ -46,6 +51,8 @@ class Child:
     restart_at: float = 0.0
     last_exit: int | None = None
     history: list[int] = field(default_factory=list)
+    config_seen: str = ""                   # catd.toml's fingerprint when it was started
+    held: dict[str, str] | None = None      # {what, why}: exited for bad configuration
 
 
 class Supervisor:
@@ -58,8 +65,17 @@ class Supervisor:
     def command(self, service: str) -> list[str]:
         return [sys.executable, "-m", "catd_node.cli", service, "-d", str(self.datadir.root)]
 
+    def note_path(self, child: Child) -> Path:
+        return self.state_path.parent / f"{child.service}.exit.json"
+
     def start(self, child: Child) -> None:
-        child.proc = subprocess.Popen(self.command(child.service), preexec_fn=_die_with_parent)
+        note = self.note_path(child)
+        note.parent.mkdir(exist_ok=True)
+        note.unlink(missing_ok=True)
+        child.config_seen = config.fingerprint(self.datadir.config_path)
+        child.held = None
+        env = {**os.environ, EXIT_NOTE_ENV: str(note)}
+        child.proc = subprocess.Popen(self.command(child.service), preexec_fn=_die_with_parent, env=env)
         child.started_at = time.monotonic()
         log.info("started service=%s pid=%d restarts=%d", child.service, child.proc.pid, child.restarts)
         self.write_state()
@@ -76,16 +92,41 @@ class Supervisor:
                 child.last_exit = rc
                 child.history.append(rc)
                 child.proc = None
+                child.held = self._bad_config(child)
+                if child.held is not None:
+                    log.error("service held service=%s rc=%d reason=%s: %s (not restarted until "
+                              "catd.toml changes)", child.service, rc, child.held["what"], child.held["why"])
+                    self.write_state()
+                    continue
                 child.restart_at = now + child.backoff_s
                 log.warning(
                     "service died service=%s rc=%d restart_in=%.1fs", child.service, rc, child.backoff_s
                 )
                 child.backoff_s = min(child.backoff_s * 2, BACKOFF_CAP_S)
                 self.write_state()
+            elif child.held is not None:
+                if not self.stopping and config.fingerprint(self.datadir.config_path) != child.config_seen:
+                    log.info("configuration changed: restarting service=%s", child.service)
+                    child.backoff_s = BACKOFF_FIRST_S
+                    child.restarts += 1
+                    self.start(child)
             elif now >= child.restart_at and not self.stopping:
                 if child.last_exit is not None:
                     child.restarts += 1
                 self.start(child)
+
+    def _bad_config(self, child: Child) -> dict[str, str] | None:
+        """{what, why} when the child's exit note says a bad configuration stopped it."""
+        note = self.note_path(child)
+        try:
+            doc = json.loads(note.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        finally:
+            note.unlink(missing_ok=True)
+        if not isinstance(doc, dict) or doc.get("config") is not True:
+            return None
+        return {"what": str(doc.get("what", "")), "why": str(doc.get("why", ""))}
 
     def stop_all(self) -> None:
         """SIGTERM every child, wait for them, SIGKILL what is left."""
@@ -117,6 +158,7 @@ class Supervisor:
                     "pid": c.proc.pid if c.proc else None,
                     "restarts": c.restarts,
                     "last_exit": c.last_exit,
+                    "held": c.held,
                 }
                 for c in self.children.values()
             },
@@ -143,7 +185,12 @@ class Supervisor:
 
 
 def main(datadir: DataDir) -> int:
-    datadir.config  # noqa: B018 - fail early with a named error on a missing or bad catd.toml
+    if not datadir.config_path.exists():  # a wrong -d: nothing to supervise
+        raise BadConfig(str(datadir.root), "not a CATD data directory (run `catd-node init`)")
+    try:
+        datadir.config  # noqa: B018 - named now; the children are held until it is fixed
+    except BadConfig as exc:
+        log.error("bad configuration %s: %s (services wait until catd.toml changes)", exc.what, exc.why)
     return Supervisor(datadir).run()
 
 

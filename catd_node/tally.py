@@ -1,4 +1,4 @@
-"""The count: the 13 summary fields and the totals over classified actas (PREP.md, "The summary").
+"""The count: the 13 summary fields and the totals over classified actas (docs/rules.md, "Summary").
 
 One implementation for HQ's results, the release, verify-release and the rehearsal's
 comparison. Percentages are truncated to four decimals with integer arithmetic: a float

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -11,9 +12,9 @@ from aiohttp.typedefs import Handler
 
 from catd_node import netguard
 from catd_node.packets import PacketError
-from hq import blobs, receive, results
+from hq import blobs, partials, receive, results
 from hq import store as hq_store
-from hq.state import STATE, HQState, error
+from hq.state import STATE, HQState, UploadLimits, error
 from hq.store import HQDir
 from sync import protocol
 
@@ -21,22 +22,17 @@ log = logging.getLogger("catd.hq.app")
 HQ_DIR = web.AppKey("hq_dir", HQDir)
 WORKERS = web.AppKey("workers", int)
 COUNTER = web.AppKey("counter", results.Counter)  # set when HQ has an election catalog
+LIMITS = web.AppKey("upload_limits", UploadLimits)
 BODY_TIMEOUT_S = 60.0
 
 
 async def get_head(request: web.Request) -> web.Response:
     state = request.app[STATE]
     node = request.match_info["node"]
-    if node not in state.node_pems and not await _reload_keys(state, node):
+    if node not in state.node_pems and not await state.reload_nodes(node):
         raise error(403, protocol.UNKNOWN_NODE, f"node {node!r} is not registered at HQ")
     seq, hash_hex = await state.read(hq_store.head, node)
     return web.json_response({"seq": seq, "hash": hash_hex})
-
-
-async def _reload_keys(state: HQState, node: str) -> bool:
-    """Pick up nodes registered with `catd-hq add-node` while the server runs."""
-    state.node_pems = await state.read(hq_store.node_pems)
-    return node in state.node_pems
 
 
 async def _read_body(request: web.Request, limit: int) -> bytes:
@@ -60,14 +56,14 @@ async def post_packets(request: web.Request) -> web.Response:
     lines = protocol.unframe(body)
     checked = await state.check(lines)
     if checked.rejection is not None and checked.rejection.body["error"] == protocol.UNKNOWN_NODE:
-        if await _reload_keys(state, str(checked.rejection.body.get("node"))):
+        if await state.reload_nodes(str(checked.rejection.body.get("node"))):
             checked = await state.check(lines)
     try:
         answer, refs = await state.write(receive.store_batch, checked, state.key)
     except receive.Rejection as exc:
         log.warning("rejected %s", exc.body)
         return web.json_response(exc.body, status=exc.status)
-    state.expect_blobs(refs)
+    state.expect_blobs(checked.node, refs)
     return web.json_response(answer)
 
 
@@ -108,15 +104,17 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return web.json_response(protocol.error_body(protocol.BAD_FORM, exc.why), status=422)
 
 
-def create_app(hq: HQDir, workers: int = 0) -> web.Application:
+def create_app(hq: HQDir, workers: int = 0, limits: UploadLimits | None = None) -> web.Application:
     """The HQ app for data dir `hq` (opened on startup, closed on cleanup); `workers` > 0
-    verifies packets on that many worker processes, 0 on a thread (tests, small sites)."""
+    verifies packets on that many worker processes, 0 on a thread (tests, small sites);
+    `limits` bound blob uploads (defaults: `UploadLimits()`)."""
     # Batches are streamed and counted in _read_body and blobs in blobs.put_blob; this cap
     # only guards any handler that might call request.read() by mistake.
     app = web.Application(client_max_size=protocol.MAX_BATCH_BYTES + 1024,
                           middlewares=[json_errors, netguard.refuse_encoded])
     app[HQ_DIR] = hq
     app[WORKERS] = workers
+    app[LIMITS] = limits or UploadLimits()
     app.cleanup_ctx.append(_open_state)
     app.router.add_get(protocol.HEAD_PATH, get_head)
     app.router.add_post(protocol.PACKETS_PATH, post_packets)
@@ -132,20 +130,35 @@ async def _open_state(app: web.Application) -> AsyncIterator[None]:
     conn = hq.connect()
     state = HQState(
         hq=hq, conn=conn, key=hq.private_key(), node_pems=hq_store.node_pems(conn),
-        blobs=hq.blobs(), election=hq.election(), workers=app[WORKERS],
+        blobs=hq.blobs(), election=hq.election(), workers=app[WORKERS], limits=app[LIMITS],
     )
     if state.workers:
         # start the worker processes before the first batch arrives
         await asyncio.gather(*(state.check([]) for _ in range(state.workers)))
     hq.uploads_dir.mkdir(exist_ok=True)
-    await state.io(blobs.prepare_store, hq.blobs_dir)
+    await state.io(partials.prepare_store, hq.blobs_dir)
     # blob rows are committed without fsync: restore any that power loss took from the files
     await state.write(hq_store.rederive_blob_rows, state.blobs)
+    await state.io(partials.sweep, hq.uploads_dir, state.limits.partial_max_age_s)
     app[STATE] = state
     if state.election is not None:
         app[COUNTER] = results.Counter(hq, state.election)
+    sweeper = asyncio.ensure_future(_sweep_partials(state))
     yield
+    sweeper.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await sweeper
     counter = app.get(COUNTER)
     if counter is not None:
         counter.close()
     state.close()
+
+
+async def _sweep_partials(state: HQState) -> None:
+    """Expire abandoned partial uploads every `sweep_every_s` (also done at start-up)."""
+    while True:
+        await asyncio.sleep(state.limits.sweep_every_s)
+        try:
+            await state.io(partials.sweep, state.hq.uploads_dir, state.limits.partial_max_age_s)
+        except OSError as exc:  # a full or failing disk must not stop the server
+            log.error("partial upload sweep failed: %s", exc)

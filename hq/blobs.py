@@ -1,37 +1,41 @@
 """Resumable blob upload (tus-like): HEAD gives the held offset, PUT continues from it.
 
-The body is streamed to `uploads/<sha>.partial` (never held whole in memory: at most
-FLUSH_BYTES are buffered, and a stalled or dropped link flushes what arrived) and hashed
-as it arrives; a resumed upload first re-hashes the bytes already held. Durability costs
-exactly what a stored blob needs: one fsync of the file, the rename into the blob store and
-one fsync of that directory. The `uploads/` directory is not fsynced: a partial that
-reappears after power loss is harmless (HEAD reports it, the node continues or it is
-replaced). The blob row is written without an fsync (see `store.record_blob`).
+Every request is signed by a registered node (hq/blob_auth.py) and a node may only send or
+ask about blobs its own packets reference; its partial uploads are its own (hq/partials.py),
+written by one PUT at a time across every HQ process (a second gets 409 upload_in_progress).
+The body is streamed to the writer's fresh file (at most FLUSH_BYTES buffered; a stalled or
+dropped link flushes what arrived), under an overall deadline (`UploadLimits`: a grace period
+plus the promised bytes at a minimum rate) and an idle timeout, after which what arrived is
+kept for the node and the connection closed. A complete upload is fsynced, hashed as it
+lies on disk, and only then renamed into the blob store and acknowledged (DESIGN invariant 2:
+an image is stored under the hash of its bytes). Durability costs what a stored blob needs:
+one fsync of the file, the rename and one fsync of the store directory. The blob row is
+written without an fsync (see `store.record_blob`). Protocol: docs/uploads.md.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-import os
-from pathlib import Path
-from typing import BinaryIO
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from aiohttp import web
 
-from catd_node.blobs import CHUNK, check_name, fsync_dir
+from catd_node.blobs import check_name
 from catd_node.errors import BadInput
+from hq import partials
 from hq import store as hq_store
+from hq.blob_auth import signed_by
+from hq.partials import Writer
 from hq.state import STATE, HQState, error
 from sync import protocol
 
 log = logging.getLogger("catd.hq.blobs")
 READ_CHUNK = 256 * 1024
-FLUSH_BYTES = 256 * 1024   # write to the partial once this much is buffered…
+FLUSH_BYTES = 256 * 1024   # write to the writer's file once this much is buffered…
 FLUSH_IDLE_S = 0.1         # …or when the link goes quiet this long with bytes buffered
-LOCK_WAIT_S = 30.0
-IDLE_TIMEOUT_S = 60.0
+T = TypeVar("T")
 
 
 def _name(request: web.Request) -> str:
@@ -42,26 +46,18 @@ def _name(request: web.Request) -> str:
         raise error(422, protocol.BAD_NAME, exc.why) from exc
 
 
-def _partial_path(state: HQState, sha: str) -> Path:
-    return state.hq.uploads_dir / f"{sha}.partial"
-
-
-def _held(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except FileNotFoundError:
-        return 0
-
-
 async def head_blob(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     sha = _name(request)
-    size, _referenced = await state.blob_db(hq_store.blob_state, sha)
+    node = await signed_by(request, state, sha)
+    size, referenced = await state.blob_db(hq_store.blob_state, sha, node)
+    if not referenced:
+        raise error(409, protocol.UNREFERENCED, f"no packet received from {node} references this blob")
     if size is not None:
         response = web.StreamResponse(status=200)
         response.content_length = size
         return response
-    held = _held(_partial_path(state, sha))
+    held = partials.slot(state.hq.uploads_dir, node, sha).held()
     response = web.StreamResponse(status=404, headers={protocol.UPLOAD_OFFSET: str(held)})
     response.content_length = 0
     return response
@@ -81,194 +77,149 @@ def _header_int(request: web.Request, name: str, default: int | None) -> int:
 async def put_blob(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     sha = _name(request)
+    node = await signed_by(request, state, sha)
     total = _header_int(request, protocol.UPLOAD_LENGTH, None)
     offset = _header_int(request, protocol.UPLOAD_OFFSET, 0)
     if total > protocol.MAX_BLOB_BYTES:
         raise error(413, protocol.TOO_LARGE, f"{total} bytes; at most {protocol.MAX_BLOB_BYTES}")
-    if sha not in state.awaiting_blobs:  # else known: referenced, not stored
-        size, referenced = await state.blob_db(hq_store.blob_state, sha)
+    if (node, sha) not in state.awaiting_blobs:  # else known: referenced by this node, not stored
+        size, referenced = await state.blob_db(hq_store.blob_state, sha, node)
+        if not referenced:
+            raise error(409, protocol.UNREFERENCED, f"no packet received from {node} references this blob")
         if size is not None:
             return web.json_response({"sha256": sha, "stored": True}, status=200)
-        if not referenced:
-            raise error(409, protocol.UNREFERENCED, "no received packet references this blob")
-    lock = state.upload_locks.setdefault(sha, asyncio.Lock())
-    waited = lock.locked()
+    where = partials.slot(state.hq.uploads_dir, node, sha)
+    writer = await _begin(state, where)
+    if writer is None:
+        raise error(409, protocol.UPLOAD_IN_PROGRESS, "another upload of this blob by this node is under way",
+                    headers={"Retry-After": str(state.limits.retry_after_s)}, offset=where.held())
+    return await _receive(request, state, writer, node, total, offset)
+
+
+async def _begin(state: HQState, where: partials.Slot) -> Writer | None:
+    """Lock `where` for this request; a lock won by a request cancelled meanwhile is let go."""
+    future = asyncio.ensure_future(state.io(Writer.begin, where))
+
+    def let_go(done: asyncio.Future[Writer | None]) -> None:
+        if not done.cancelled() and done.exception() is None and (writer := done.result()) is not None:
+            state.files.submit(writer.end_keep)
+
     try:
-        async with asyncio.timeout(LOCK_WAIT_S):
-            await lock.acquire()
-    except TimeoutError as exc:
-        raise error(409, protocol.OFFSET_MISMATCH, "another upload of this blob is under way",
-                    offset=_held(_partial_path(state, sha))) from exc
-    try:
-        # only an upload that waited for another can find the blob stored meanwhile
-        if waited and (await state.blob_db(hq_store.blob_state, sha))[0] is not None:
-            return web.json_response({"sha256": sha, "stored": True}, status=200)
-        return await _receive(request, state, sha, total, offset)
-    finally:
-        lock.release()
-        if not lock.locked() and state.upload_locks.get(sha) is lock:
-            del state.upload_locks[sha]
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        future.add_done_callback(let_go)
+        raise
 
 
-async def _receive(
-    request: web.Request, state: HQState, sha: str, total: int, offset: int
-) -> web.StreamResponse:
-    partial = Partial(_partial_path(state, sha))
-    held = _held(partial.path)
-    if offset != held:
-        raise error(409, protocol.OFFSET_MISMATCH, f"HQ holds {held} bytes, not {offset}", offset=held)
-    if held > total:
-        await state.io(partial.path.unlink, True)
-        raise error(422, protocol.HASH_MISMATCH,
-                    f"partial upload of {held} bytes exceeds Upload-Length {total}")
-    size = await _stream(request, state, partial, held, total)
-    if size < total:
-        log.info("blob partial sha=%s held=%d of %d", sha[:16], size, total)
-        return web.json_response({"sha256": sha, "offset": size, "length": total}, status=202,
-                                 headers={protocol.UPLOAD_OFFSET: str(size)})
-    if not await state.io(_store, state, partial, sha, total):
-        raise error(422, protocol.HASH_MISMATCH, "the uploaded bytes do not hash to the blob name")
-    state.awaiting_blobs.discard(sha)
-    log.info("blob stored sha=%s bytes=%d", sha[:16], total)
-    return web.json_response({"sha256": sha, "stored": True}, status=201)
+async def _last(state: HQState, fn: Callable[..., T], *args: Any) -> T:
+    """An ending step on the file pool that runs to its end even if the request is cancelled
+    (it lets go of the partial's lock)."""
+    return await asyncio.shield(state.io(fn, *args))
 
 
-async def _stream(request: web.Request, state: HQState, partial: Partial, held: int, total: int) -> int:
-    """Read the body into `partial`; return the bytes now held (all of them when it returns
-    `total`: then the caller finishes the partial). On a short or dropped body what arrived is
-    written and fsynced, so the node can continue from it."""
-    size = held
-    complete = False
-    try:
-        while True:
-            chunk = await _next_chunk(request, state, partial)
-            if not chunk:
-                break
-            if size + len(chunk) > total:
-                await state.io(partial.discard)
-                raise error(413, protocol.TOO_LARGE, f"body goes past Upload-Length {total}")
-            partial.buffer.append(chunk)
-            partial.buffered += len(chunk)
-            size += len(chunk)
-            if partial.buffered >= FLUSH_BYTES:
-                await state.io(partial.flush)
-        complete = size == total
-    finally:
-        if not complete and not partial.discarded:
-            await state.io(partial.keep)
-    return size
-
-
-async def _next_chunk(request: web.Request, state: HQState, partial: Partial) -> bytes:
-    """The next piece of the body; bytes already buffered are flushed when the link goes quiet.
-    aiohttp has no request-read timeout: a stalled link must not hold the lock forever."""
-    ready = request.content.read_nowait(READ_CHUNK)  # what already arrived: no waiting
-    if ready or request.content.at_eof():
-        return ready
-    async with asyncio.timeout(IDLE_TIMEOUT_S):
-        if not partial.buffered:
-            return await request.content.read(READ_CHUNK)
-        read = asyncio.ensure_future(request.content.read(READ_CHUNK))
-        try:
-            done, _ = await asyncio.wait({read}, timeout=FLUSH_IDLE_S)
-            if not done:
-                await state.io(partial.flush)
-            return await read
-        finally:
-            read.cancel()
-
-
-def _store(state: HQState, partial: Partial, sha: str, total: int) -> bool:
-    """Finish the partial into the blob store and record its row (one trip to the file pool)."""
-    if not partial.finish(sha, state.blobs.path(sha)):
+def _store(state: HQState, writer: Writer, total: int) -> bool:
+    """Finish the upload into the blob store and record its row (one trip to the file pool)."""
+    sha = writer.slot.sha
+    if not writer.end_finish(sha, state.blobs.path(sha)):
         return False
     state.blob_rows(hq_store.record_blob, sha, total)
     return True
 
 
-class Partial:
-    """A partial upload file and the running SHA-256 of its bytes; its methods run on the
-    file thread pool, one at a time for a given upload (the caller holds the blob's lock)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.buffer: list[bytes] = []
-        self.buffered = 0
-        self.digest = hashlib.sha256()
-        self.out: BinaryIO | None = None
-        self.discarded = False
-
-    def _open(self) -> BinaryIO:
-        if self.out is None:
-            out = self.path.open("a+b")  # writes append; a resumed upload re-hashes what is held
-            out.seek(0)
-            while chunk := out.read(CHUNK):
-                self.digest.update(chunk)
-            self.out = out
-        return self.out
-
-    def flush(self) -> None:
-        """Append the buffered bytes to the file (not fsynced: `keep` or `finish` does that)."""
-        out = self._open()
-        for chunk in self.buffer:
-            self.digest.update(chunk)
-            out.write(chunk)
-        out.flush()
-        self.buffer.clear()
-        self.buffered = 0
-
-    def keep(self) -> None:
-        """The body ended short or the link dropped: make what arrived durable, for a resume."""
-        if self.buffer or self.out is not None:
-            self.flush()
-            assert self.out is not None
-            os.fsync(self.out.fileno())
-            self.out.close()
-
-    def discard(self) -> None:
-        if self.out is not None:
-            self.out.close()
-        self.path.unlink(missing_ok=True)
-        self.discarded = True
-
-    def finish(self, sha: str, target: Path) -> bool:
-        """All bytes arrived: if they hash to `sha`, fsync the file, rename it to `target` and
-        fsync the target directory (True); else discard the partial (False)."""
-        self.flush()
-        out = self.out
-        assert out is not None
-        if self.digest.hexdigest() != sha:
-            log.warning("blob rejected sha=%s got=%s", sha[:16], self.digest.hexdigest()[:16])
-            self.discard()
-            return False
-        os.fsync(out.fileno())
-        out.close()
-        _make_dir(target.parent)
-        os.replace(self.path, target)
-        fsync_dir(target.parent)
-        return True
-
-
-def _make_dir(path: Path) -> None:
-    """Create a blob store subdirectory durably (its parent is fsynced once, when created);
-    `prepare_store` normally made them all already."""
+async def _receive(request: web.Request, state: HQState, writer: Writer, node: str, total: int,
+                   offset: int) -> web.StreamResponse:
+    sha = writer.slot.sha
+    ended = False
     try:
-        path.mkdir(parents=True)
-    except FileExistsError:
-        return
-    fsync_dir(path.parent)
+        held = writer.held
+        if offset != held:
+            raise error(409, protocol.OFFSET_MISMATCH, f"HQ holds {held} bytes, not {offset}", offset=held)
+        if held > total:
+            ended = True
+            await _last(state, writer.end_discard)
+            raise error(422, protocol.HASH_MISMATCH,
+                        f"partial upload of {held} bytes exceeds Upload-Length {total}")
+        size, late = await _stream(request, state, writer, held, total)
+        if size == total:
+            ended = True
+            if not await _last(state, _store, state, writer, total):
+                raise error(422, protocol.HASH_MISMATCH, "the uploaded bytes do not hash to the blob name")
+            state.awaiting_blobs.discard((node, sha))
+            log.info("blob stored sha=%s node=%s bytes=%d", sha[:16], node, total)
+            return web.json_response({"sha256": sha, "stored": True}, status=201)
+        ended = True
+        size = await _last(state, writer.end_keep)
+        if late is not None:
+            log.warning("blob upload cut sha=%s node=%s held=%d of %d: %s", sha[:16], node, size, total, late)
+            return await _cut(request, size, total, late)
+        log.info("blob partial sha=%s node=%s held=%d of %d", sha[:16], node, size, total)
+        return web.json_response({"sha256": sha, "offset": size, "length": total}, status=202,
+                                 headers={protocol.UPLOAD_OFFSET: str(size)})
+    finally:
+        if not ended:  # a refusal, a body past Upload-Length, a dropped link: keep what arrived
+            await _last(state, writer.end_keep)
 
 
-def prepare_store(blobs_dir: Path) -> None:
-    """Create the 256 subdirectories of the blob store (`aa/` for names starting `aa`) once,
-    durably, so that storing a blob never has to create one and fsync its parent."""
-    blobs_dir.mkdir(parents=True, exist_ok=True)
-    created = False
-    for n in range(256):
+async def _cut(request: web.Request, size: int, total: int, why: str) -> web.StreamResponse:
+    """408 upload_deadline with the offset kept, then close the connection: the rest of a
+    slow body is not read (aiohttp would otherwise linger reading it)."""
+    body = protocol.error_body(protocol.UPLOAD_DEADLINE, f"{why}; HQ keeps {size} of {total} bytes for "
+                               "this node to resume", offset=size)
+    response = web.json_response(body, status=408, headers={protocol.UPLOAD_OFFSET: str(size)})
+    response.force_close()
+    await response.prepare(request)
+    await response.write_eof()
+    if request.protocol is not None:
+        request.protocol.force_close()
+    return response
+
+
+async def _stream(request: web.Request, state: HQState, writer: Writer, held: int,
+                  total: int) -> tuple[int, str | None]:
+    """Read the body into `writer`; (the bytes now held, None or why it was cut short).
+
+    All of them when it returns `total`; fewer when the body ended short or the deadline or
+    idle timeout passed. Raises if the body goes past `total` (the partial is discarded) or
+    the link drops."""
+    loop = asyncio.get_running_loop()
+    limits = state.limits
+    deadline = loop.time() + limits.deadline_s(total - held)
+    size = held
+    while True:
         try:
-            (blobs_dir / f"{n:02x}").mkdir()
-            created = True
-        except FileExistsError:
-            pass
-    if created:
-        fsync_dir(blobs_dir)
+            chunk = await _next_chunk(request, state, writer, min(deadline, loop.time() + limits.idle_s))
+        except TimeoutError:
+            if loop.time() >= deadline:
+                allowed = limits.deadline_s(total - held)
+                return size, (f"deadline: {total - held} bytes allowed {allowed:.1f} s "
+                              f"({limits.grace_s:g} s + {limits.min_rate:g} bytes/s)")
+            return size, f"idle: no bytes for {limits.idle_s:g} s"
+        if not chunk:
+            return size, None
+        if size + len(chunk) > total:
+            await _last(state, writer.end_discard)
+            raise error(413, protocol.TOO_LARGE, f"body goes past Upload-Length {total}")
+        writer.buffer.append(chunk)
+        writer.buffered += len(chunk)
+        size += len(chunk)
+        if writer.buffered >= FLUSH_BYTES:
+            await state.io(writer.flush)
+
+
+async def _next_chunk(request: web.Request, state: HQState, writer: Writer, until: float) -> bytes:
+    """The next piece of the body by loop time `until` (else TimeoutError); bytes already
+    buffered are flushed when the link goes quiet. aiohttp has no request-read timeout."""
+    ready = request.content.read_nowait(READ_CHUNK)  # what already arrived: no waiting
+    if ready or request.content.at_eof():
+        return ready
+    async with asyncio.timeout_at(until):
+        if not writer.buffered:
+            return await request.content.read(READ_CHUNK)
+        read = asyncio.ensure_future(request.content.read(READ_CHUNK))
+        try:
+            done, _ = await asyncio.wait({read}, timeout=FLUSH_IDLE_S)
+            if not done:
+                await state.io(writer.flush)
+            return await read
+        finally:
+            read.cancel()

@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from catd_node.cli import setup_logging
 from catd_node.errors import EXIT_OK, BadInput, CatdError
@@ -17,6 +18,8 @@ from hq.count import Count, count
 from hq.store import HQDir, postgres
 
 LOOPBACK = frozenset({"127.0.0.1", "::1"})
+if TYPE_CHECKING:
+    from hq.state import UploadLimits
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,7 +100,11 @@ def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
         hq.check()
         if args.workers < 0:
             raise BadInput("--workers", "must be 0 or more")
-        return asyncio.run(serve(hq, args.host, args.port, args.workers, access_log=args.verbose))
+        from hq.state import UploadLimits
+
+        limits = UploadLimits.from_env(os.environ)  # docs/uploads.md
+        return asyncio.run(serve(hq, args.host, args.port, args.workers, access_log=args.verbose,
+                                 limits=limits))
     if args.command == "status":
         from hq import results
 
@@ -136,7 +143,8 @@ def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
     raise AssertionError(args.command)
 
 
-async def serve(hq: HQDir, host: str, port: int, workers: int = 0, access_log: bool = False) -> int:
+async def serve(hq: HQDir, host: str, port: int, workers: int = 0, access_log: bool = False,
+                limits: UploadLimits | None = None) -> int:
     """Serve until SIGTERM/SIGINT, then stop accepting and finish requests in flight.
 
     aiohttp's access log (a line per request) only with -v: every stored batch and blob and
@@ -150,11 +158,11 @@ async def serve(hq: HQDir, host: str, port: int, workers: int = 0, access_log: b
 
     # Bodies never inflated, heads within 30 s, connections capped per client — except from
     # loopback, where the TLS proxy in front of HQ (deploy/README.md) connects from.
-    limits = netguard.fitted(netguard.Limits(per_client=64, exempt=LOOPBACK), netguard.raise_fd_limit())
-    runner = web.AppRunner(create_app(hq, workers), shutdown_timeout=10, **limits.runner_options(),
+    net = netguard.fitted(netguard.Limits(per_client=64, exempt=LOOPBACK), netguard.raise_fd_limit())
+    runner = web.AppRunner(create_app(hq, workers, limits), shutdown_timeout=10, **net.runner_options(),
                            access_log=logging.getLogger("aiohttp.access") if access_log else None)
     await runner.setup()
-    await netguard.start_site(runner, host, port, limits)
+    await netguard.start_site(runner, host, port, net)
     for address in runner.addresses:
         print(f"catd-hq serving http://{address[0]}:{address[1]}", flush=True)
     stop = asyncio.Event()

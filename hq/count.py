@@ -36,7 +36,7 @@ OTRO_CATD = "otro_catd"                  # a report of an acta another node coun
 SEGUNDO_REPORTE = "segundo_reporte"      # the same node reports an acta it already reported
 VALORES_INVALIDOS = "valores_invalidos"  # values (or a field) the node's own rules refuse
 IMAGEN_NO_VINCULADA = "imagen_no_vinculada"  # captured on an image the node never linked to the acta
-# Packet body additions of issue 9 (COMMON.md): allowed values, and what older packets mean.
+# Packet body additions of issue 9 (docs/packets.md): allowed values, and what older packets mean.
 MECANISMOS_TRASLADO = frozenset({"D", "F", "I"})
 TIPOS_DOCUMENTO = frozenset({"ACTA PREP", "RPP", "CC", "PPC", "ACTA VRME", "ACTA VA", "ACTA VPPP",
                              "ACTA UE"})

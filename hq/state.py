@@ -7,17 +7,20 @@ import json
 import multiprocessing
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, ParamSpec, TypeVar
 
 from aiohttp import web
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from catd_node import keys
 from catd_node.blobs import BlobStore
 from catd_node.catalog import Election
+from catd_node.errors import BadInput
 from catd_node.lifecycle import die_with_parent
+from hq import store as hq_store
 from hq.store import HQDir
 from hq.store.base import Conn, is_broken, relax
 from sync import protocol
@@ -33,6 +36,44 @@ AWAITING_MAX = 100_000  # blob names (~12 MB) remembered as referenced and not y
 # (a node's batches still take turns: `base.writing`). SQLite has one writer per file.
 PG_WRITERS = 4
 T = TypeVar("T")
+ENV_PREFIX = "CATD_HQ_UPLOAD_"
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    """How long a blob upload may hold its partial, and how long an abandoned one is kept
+    (docs/uploads.md; `catd-hq serve --upload-…` flags)."""
+
+    grace_s: float = 30.0        # every PUT may take this long…
+    min_rate: float = 8192.0     # …plus its promised bytes at this many bytes per second
+    idle_s: float = 60.0         # no byte for this long also ends a PUT
+    skew_s: float = 300.0        # Catd-Date may differ from HQ's clock by this much
+    partial_max_age_s: float = 48 * 3600.0  # a partial with no progress for this long expires
+    sweep_every_s: float = 3600.0  # expired partials are looked for at start-up and this often
+    retry_after_s: int = 5       # Retry-After of a 409 upload_in_progress
+
+    def deadline_s(self, size: int) -> float:
+        """How long a PUT promising `size` bytes may take in all."""
+        return self.grace_s + size / self.min_rate
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> UploadLimits:
+        """Defaults, each overridden by `CATD_HQ_UPLOAD_<FIELD>` (e.g. CATD_HQ_UPLOAD_MIN_RATE)
+        when set; BadInput naming the variable for anything but a number > 0."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            name = f"{ENV_PREFIX}{f.name.upper()}"
+            raw = environ.get(name)
+            if raw is None:
+                continue
+            try:
+                value = float(raw)
+            except ValueError:
+                value = -1.0
+            if not value > 0 or value == float("inf"):
+                raise BadInput(name, f"expected a number > 0, got {raw!r}")
+            values[f.name] = int(value) if f.type == "int" else value
+        return cls(**values)
 
 
 @dataclass
@@ -52,18 +93,18 @@ class HQState:
     blobs: BlobStore
     election: Election | None
     workers: int = 0
+    limits: UploadLimits = field(default_factory=UploadLimits)
     cpu: Executor = field(init=False)
     writer: ThreadPoolExecutor = field(init=False)
     files: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(FILE_THREADS, thread_name_prefix="hq-io"))
     blob_conn: Conn | None = None
     blob_lock: threading.Lock = field(default_factory=threading.Lock)
-    upload_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
-    # Blobs referenced by packets this process stored and not stored since: an upload of one
-    # needs no database look-up first. Anything else, e.g. after a restart, is looked up. With
-    # several receivers another may have stored one meanwhile: the upload is then taken again
-    # (the same bytes under the same name; the row is kept once), never refused.
-    awaiting_blobs: set[str] = field(default_factory=set)
+    # (node, blob) pairs referenced by packets this process stored, the blob not stored by
+    # this process since: that node's upload of it needs no database look-up first. Another
+    # process storing it meanwhile only makes this one store the same verified bytes again.
+    awaiting_blobs: set[tuple[str, str]] = field(default_factory=set)
+    node_keys: dict[str, Ed25519PublicKey] = field(default_factory=dict)  # parsed once
     idle: queue.SimpleQueue[Conn] = field(default_factory=queue.SimpleQueue)
     opened: list[Conn] = field(default_factory=list)
     opened_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -80,11 +121,26 @@ class HQState:
         else:
             self.cpu = ThreadPoolExecutor(THREAD_CHECKERS, thread_name_prefix="hq-cpu")
 
-    def expect_blobs(self, shas: set[str]) -> None:
-        """Note blobs just referenced by stored packets (up to AWAITING_MAX kept in memory)."""
+    def expect_blobs(self, node: str, shas: set[str]) -> None:
+        """Note blobs just referenced by `node`'s stored packets (up to AWAITING_MAX in memory)."""
         room = AWAITING_MAX - len(self.awaiting_blobs)
         if room >= len(shas):
-            self.awaiting_blobs.update(shas)
+            self.awaiting_blobs.update((node, sha) for sha in shas)
+
+    async def reload_nodes(self, node: str) -> bool:
+        """Pick up nodes registered with `catd-hq add-node` while the server runs; True when
+        `node` is now known."""
+        self.node_pems = await self.read(hq_store.node_pems)
+        return node in self.node_pems
+
+    async def node_key(self, node: str) -> Ed25519PublicKey | None:
+        """The public key of registered node `node`, or None."""
+        key = self.node_keys.get(node)
+        if key is None:
+            if node not in self.node_pems and not await self.reload_nodes(node):
+                return None
+            key = self.node_keys[node] = keys.public_from_pem(self.node_pems[node].encode("ascii"), node)
+        return key
 
     async def check(self, lines: list[bytes]) -> Any:
         """receive.check_batch on the verification pool; a large batch is cut into one run of
@@ -190,8 +246,9 @@ class HQState:
 STATE = web.AppKey("hq_state", HQState)
 
 
-def error(status: int, code: str, detail: str, **extra: Any) -> web.HTTPException:
-    """An HTTP error carrying the protocol's JSON error body."""
+def error(status: int, code: str, detail: str, *, headers: dict[str, str] | None = None,
+          **extra: Any) -> web.HTTPException:
+    """An HTTP error carrying the protocol's JSON error body (and `headers`, e.g. Retry-After)."""
     body = json.dumps(protocol.error_body(code, detail, **extra))
     cls = {400: web.HTTPBadRequest, 403: web.HTTPForbidden, 404: web.HTTPNotFound,
            409: web.HTTPConflict, 413: web.HTTPRequestEntityTooLarge, 422: web.HTTPUnprocessableEntity}
@@ -201,4 +258,4 @@ def error(status: int, code: str, detail: str, **extra: Any) -> web.HTTPExceptio
             max_size=protocol.MAX_BATCH_BYTES, actual_size=0, text=body, content_type="application/json")
     if exc_cls is None:
         return web.HTTPInternalServerError(text=body, content_type="application/json")
-    return exc_cls(text=body, content_type="application/json")
+    return exc_cls(text=body, content_type="application/json", headers=headers)

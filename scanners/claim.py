@@ -116,7 +116,12 @@ def _rename_in(claimed: Claimed) -> Claimed | None:
 
 def _claim_sidecar(here: Dir, dest: Dir, name: str) -> str | None:
     for candidate in names.sidecar_names(name):
-        st = here.lstat(candidate)
+        try:
+            st = here.lstat(candidate)
+        except OSError as exc:
+            if exc.errno != errno.ENAMETOOLONG:  # a 252-byte image name has no sidecar name
+                raise
+            continue
         if st is None or not stat_mod.S_ISREG(st.st_mode):
             continue
         try:

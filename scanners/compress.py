@@ -15,7 +15,7 @@ from catd_node.config import ImageConfig
 from scanners.decode import Page
 
 ASSUMED_SOURCE_DPI = 300   # what office scanners default to when the file carries no dpi
-WEBP_METHOD = 4            # 4–6; 4 is the fastest with good size (anchors §4: ~70 KB at 200 dpi)
+WEBP_METHOD = 4            # 4–6; 4 is the fastest with good size (docs/design.md, Images: ~70 KB at 200 dpi)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Safe decoding of a dropped file into upright RGB/L pages, or a named rejection.
 
-Defences (anchors §4): a format allow-list passed to `Image.open`, a pixel limit with Pillow's
+Defences (docs/design.md, Images): a format allow-list passed to `Image.open`, a pixel limit with Pillow's
 bomb warning raised as an error, `verify()` then a fresh `load()`, no LOAD_TRUNCATED_IMAGES,
 EXIF orientation applied defensively, and a page cap for multi-page TIFFs.
 """

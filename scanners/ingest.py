@@ -9,6 +9,7 @@ exists is only moved, so a crash anywhere ends in exactly one packet or one quar
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import os
 import stat as stat_mod
@@ -30,6 +31,10 @@ log = logging.getLogger("catd.scan")
 
 MAX_ORIGINAL_BYTES = 256 * 1024 * 1024  # far above a 600-dpi colour TIFF; refuses runaway files
 DUPLICATES = "duplicates"
+# ORIGEN and DIGITALIZACION (LEEME_G fields 44, 45): a scanner folder is the CATD's scanner; an
+# upload is a phone, at the CATD unless its sidecar says the photo was taken at the casilla.
+DIGITALIZACION = {"scanner": "ESCANER", "upload": "MOVIL"}
+ORIGENES = ("CATD", "CASILLA")
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,9 @@ class Ingestor:
         done = self._earlier(claimed)
         if done is not None:
             return done
+        odd = names.name_problem(claimed.relative)
+        if odd is not None:  # no scanner writes it; kept, with its reason, not ingested
+            return self.quarantine(claimed, *odd)
         try:
             data, before, after = _read(claimed)
         except _Unreadable as exc:
@@ -217,7 +225,8 @@ class Ingestor:
         parts = ((DUPLICATES,) if duplicate else ()) + claimed.source.folder().parts \
             + claimed.relative.parent.parts
         with claim_mod.destination(self.processed, parts) as dest:
-            return claim_mod.release(claimed, dest, nofollow.free_name(dest, claimed.relative.name))
+            name = nofollow.free_name(dest, names.fit(claimed.relative.name))
+            return claim_mod.release(claimed, dest, name)
 
     def _place(self, claimed: Claimed, reason: str, detail: str, at: str, sha: str | None) -> Path:
         text = quarantine.why_text(claimed, reason, detail, at, sha)
@@ -240,8 +249,25 @@ def _first_seq_in(tx: Transaction, sha: str) -> int | None:
     return int(row[0]) if row else None
 
 
+def origin(claimed: Claimed, sidecar_text: str | None) -> tuple[str, str]:
+    """(ORIGEN, DIGITALIZACION) of an image: where and how it was digitized."""
+    origen = "CATD"
+    if sidecar_text is not None:
+        try:
+            data = json.loads(sidecar_text.lstrip("\ufeff"))
+        except ValueError:
+            data = None  # identify() already logs an unreadable sidecar
+        said = data.get("origen") if isinstance(data, dict) else None
+        if isinstance(said, str) and said.strip().upper() in ORIGENES:
+            origen = said.strip().upper()
+        elif said is not None:
+            log.warning("sidecar_origen_ignored file=%s origen=%r", claimed.name, str(said)[:40])
+    return origen, DIGITALIZACION.get(claimed.source.kind, "ESCANER")
+
+
 def _digitized_body(claimed: Claimed, job: Job, page: ProcessedPage, sha: str) -> dict[str, Any]:
     c = page.compressed
+    origen, digitalizacion = origin(claimed, job.sidecar_text)
     return {
         "image": {"sha256": sha, "bytes": len(c.data), "format": c.format, "width": int(c.width),
                   "height": int(c.height), "dpi": int(c.dpi)},
@@ -250,6 +276,8 @@ def _digitized_body(claimed: Claimed, job: Job, page: ProcessedPage, sha: str) -
         "acta": page.acta,
         "identified_by": page.identified_by,
         "page": int(page.page),
+        "origen": origen,
+        "digitalizacion": digitalizacion,
     }
 
 

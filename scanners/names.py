@@ -6,10 +6,13 @@ round trip through `os.fsencode`); packets and logs get a printable form instead
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import time
 from pathlib import PurePosixPath
+
+from catd_node.safetext import has_controls, one_line
 
 # Writers that use a temporary name rename the file when it is complete (scanimage writes
 # `NAME.part`, browsers `.crdownload`, Syncthing `.syncthing.NAME.tmp`, editors `NAME~`).
@@ -20,6 +23,10 @@ IGNORED_DIRS = frozenset({"@eadir", ".stfolder", ".claimed"})
 SIDECAR_SUFFIX = ".json"
 SIDECAR_MAX_BYTES = 64 * 1024
 CLAIMED = ".claimed"
+# Longer names are quarantined ("name_too_long"): `NAME.why.txt`, its temporary name and a
+# free-name number must still fit the file system's 255 bytes (issue 14: a 248-byte name
+# stayed in .claimed/ forever, a 252-byte one crashed the service on its sidecar's name).
+MAX_NAME_BYTES = 200
 
 
 def is_temp(name: str) -> bool:
@@ -48,8 +55,35 @@ def skip_dir(name: str) -> bool:
 
 
 def printable(name: str) -> str:
-    """The name as valid UTF-8 text for packets and logs (undecodable bytes become U+FFFD)."""
-    return os.fsencode(name).decode("utf-8", errors="replace")
+    """The name as valid UTF-8 text on one line, for packets, logs and `.why.txt`: undecodable
+    bytes become U+FFFD, control characters are escaped (a newline cannot forge a line)."""
+    return one_line(os.fsencode(name).decode("utf-8", errors="replace"))
+
+
+def name_problem(relative: PurePosixPath) -> tuple[str, str] | None:
+    """(quarantine reason, detail) for a name no scanner writes — control characters anywhere in
+    its path below the drop folder, or a file name over MAX_NAME_BYTES — or None."""
+    if has_controls(os.fsencode(str(relative)).decode("utf-8", errors="replace")):
+        return "name_control_chars", "el nombre contiene caracteres de control (p. ej. un salto de línea)"
+    raw = os.fsencode(relative.name)
+    if len(raw) > MAX_NAME_BYTES:
+        return "name_too_long", f"el nombre ocupa {len(raw)} bytes (máximo {MAX_NAME_BYTES})"
+    return None
+
+
+def fit(name: str, limit: int = MAX_NAME_BYTES) -> str:
+    """`name`, or a shortened one of at most `limit` bytes (the stem cut, a hash of the whole
+    name added so two long names stay distinct, the extension kept) for processed/ and
+    quarantine/, where suffixes and numbers are added to it."""
+    raw = os.fsencode(name)
+    if len(raw) <= limit:
+        return name
+    stem, dot, ext = raw.rpartition(b".")
+    if not stem or len(ext) > 10:
+        stem, dot, ext = raw, b"", b""
+    tag = b"~" + hashlib.sha256(raw).hexdigest()[:8].encode()
+    keep = max(1, limit - len(tag) - len(dot) - len(ext))
+    return os.fsdecode(stem[:keep] + tag + dot + ext)
 
 
 def safe_component(text: str) -> str:

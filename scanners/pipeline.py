@@ -29,7 +29,7 @@ class ProcessedPage:
 
 
 def worker_init(memory_bytes: int = WORKER_MEMORY_BYTES) -> None:
-    """ProcessPoolExecutor initializer: cap the worker's address space (anchors §4)."""
+    """ProcessPoolExecutor initializer: cap the worker's address space (docs/design.md, Images)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     limit = memory_bytes if hard == resource.RLIM_INFINITY else min(memory_bytes, hard)
     if soft == resource.RLIM_INFINITY or soft > limit:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from catd_node.safetext import one_line
 from scanners import claim as claim_mod
-from scanners import nofollow
+from scanners import names, nofollow
 from scanners.claim import Claimed
 
 WHY_SUFFIX = ".why.txt"
@@ -27,6 +28,9 @@ REASONS: dict[str, str] = {
     "not_a_regular_file": "no es un archivo regular",
     "never_settled": "el archivo siguió cambiando y nunca terminó de escribirse",
     "decoder_crashed": "el proceso que decodifica la imagen terminó de forma anormal",
+    "name_too_long": "nombre de archivo demasiado largo (se guarda con un nombre acortado)",
+    "name_control_chars": "el nombre del archivo contiene caracteres de control (saltos de línea, "
+                          "tabuladores…)",
 }
 
 
@@ -35,16 +39,18 @@ def explain(reason: str) -> str:
 
 
 def why_text(claimed: Claimed, reason: str, detail: str, at: str, original_sha256: str | None) -> str:
-    """The contents of `NAME.why.txt`."""
-    return (
-        f"motivo: {explain(reason)}\n"
-        f"reason: {reason}\n"
-        f"detail: {detail}\n"
-        f"file: {claimed.name}\n"
-        f"source: {claimed.source.kind} {claimed.source.id}\n"
-        f"original_sha256: {original_sha256 or '-'}\n"
-        f"at: {at}\n"
+    """The contents of `NAME.why.txt`: one line per field, each value escaped — a newline in a
+    file name or an error detail cannot add a line of its own (issue 14)."""
+    fields = (
+        ("motivo", explain(reason)),
+        ("reason", reason),
+        ("detail", detail),
+        ("file", claimed.name),
+        ("source", f"{claimed.source.kind} {claimed.source.id}"),
+        ("original_sha256", original_sha256 or "-"),
+        ("at", at),
     )
+    return "".join(f"{key}: {one_line(value)}\n" for key, value in fields)
 
 
 def place(quarantine_dir: Path, claimed: Claimed, text: str) -> Path:
@@ -52,6 +58,7 @@ def place(quarantine_dir: Path, claimed: Claimed, text: str) -> Path:
     parts = (*claimed.source.folder().parts, *claimed.relative.parent.parts)
     with claim_mod.destination(quarantine_dir, parts) as dest:
         # A `.why.txt` without its file is left by a crash before the move: reuse the name.
-        name = nofollow.free_name(dest, claimed.relative.name)
+        # A name too long for `NAME.why.txt` is shortened (its full name is in the text).
+        name = nofollow.free_name(dest, names.fit(claimed.relative.name))
         nofollow.write_text(dest, name + WHY_SUFFIX, text)
         return claim_mod.release(claimed, dest, name)

@@ -17,6 +17,7 @@ import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,23 @@ log = logging.getLogger("catd.scan")
 
 WORKERS = 2
 IN_FLIGHT = 2 * WORKERS  # originals read into memory at once
+CLAIM_AHEAD = 2 * IN_FLIGHT  # claimed, not yet started: more would only sit in .claimed/
 ONCE_MIN_WAIT_S = 10.0
+TURN_S = 0.2  # hints drained per loop turn at most this long, so SIGTERM is seen in a flood
+
+
+@dataclass
+class Work:
+    """What the service did, for its stop line and the flood tests: each must grow linearly with
+    the files dropped (a sweep per claim made 10,000 files take minutes; issue 14)."""
+
+    sweeps: int = 0   # full walks of every drop folder
+    walked: int = 0   # files seen by walks (sweeps and new sub-folders)
+    stats: int = 0    # settle stats
+    claims: int = 0
+
+    def line(self) -> str:
+        return f"sweeps={self.sweeps} walked={self.walked} stats={self.stats} claims={self.claims}"
 
 
 def rules_for(d: DataDir) -> Rules:
@@ -47,10 +64,15 @@ def rules_for(d: DataDir) -> Rules:
     return Rules.from_ms(scan.settle_ms, scan.max_settle_s, scan.empty_s)
 
 
+WORKER_NICENESS = 10  # decoding yields the CPU to the clerks' web app on a 2-core node
+
+
 def _worker_start() -> None:
-    """Pool worker set-up: exit when the service dies (even by SIGKILL), cap memory."""
+    """Pool worker set-up: exit when the service dies (even by SIGKILL), cap memory, and run at a
+    lower CPU priority — a flood of scans must not slow the clerks capturing (issue 14)."""
     die_with_parent()
     worker_init()
+    os.nice(WORKER_NICENESS)
 
 
 class Service:
@@ -67,7 +89,7 @@ class Service:
         )
         self.rules = rules_for(d)
         self.settler = Settler(self.rules)
-        self.hints: queue.SimpleQueue[tuple[str, bool]] = queue.SimpleQueue()
+        self.hints: queue.SimpleQueue[watch.Hint] = queue.SimpleQueue()
         self.stopping = threading.Event()
         self.folders: list[Folder] = []
         self.where: dict[str, Folder] = {}
@@ -77,6 +99,7 @@ class Service:
         self.results: list[Result] = []
         self.pool: ProcessPoolExecutor | None = None
         self.tick_s = min(0.25, max(0.02, self.rules.settle_ns / 4e9))
+        self.work = Work()
 
     # -- life cycle ----------------------------------------------------------------------------
 
@@ -156,12 +179,32 @@ class Service:
         """Every file in every folder becomes a settle candidate (events get lost)."""
         self._refresh_folders()
         self.where = {}
-        roots = frozenset(f.root for f in self.folders) | {watch.uploads_root(self.d)}
+        self.work.sweeps += 1
         for folder in self.folders:
-            for path in watch.walk(folder.root, roots - {folder.root}):
-                self.settler.hint(str(path))
+            self._walk(folder)
         for key in self.settler.pending():
             self._folder_of(key)
+
+    def _walk(self, folder: Folder, under: tuple[str, ...] = ()) -> None:
+        """Files in `folder` (or only below its sub-folder `under`) become settle candidates."""
+        roots = frozenset(f.root for f in self.folders) | {watch.uploads_root(self.d)}
+        for path in watch.walk(folder.root, roots - {folder.root}, under):
+            self.work.walked += 1
+            self.settler.hint(str(path))
+            if self.stopping.is_set():
+                return
+
+    def _walk_new(self, key: str) -> None:
+        """A folder appeared (created or moved in): walk it alone — files written into it before
+        the observer watched it raised no event. A new phone's folder is a new drop folder."""
+        path = Path(key)
+        if path.parent == watch.uploads_root(self.d):
+            self._refresh_folders()
+        folder = self._folder_of(key)
+        if folder is None:
+            return
+        self.where.pop(key, None)  # a folder, not a file: no settle entry
+        self._walk(folder, path.relative_to(folder.root).parts)
 
     def _folder_of(self, key: str) -> Folder | None:
         folder = self.where.get(key)
@@ -175,31 +218,56 @@ class Service:
         return folder
 
     def _drain_hints(self) -> None:
-        while True:
+        """Hints since the last turn. Rescans asked for many times are done once; a turn ends
+        after TURN_S so a flood never keeps the loop from seeing SIGTERM."""
+        rescan = False
+        appeared: dict[str, None] = {}
+        deadline = time.monotonic() + TURN_S
+        while not self.stopping.is_set() and time.monotonic() < deadline:
             try:
-                key, renamed = self.hints.get_nowait()
+                key, kind = self.hints.get_nowait()
             except queue.Empty:
-                return
+                break
             if key == watch.RESCAN:
-                self._sweep()
-                continue
-            path = Path(key)
-            folder = self._folder_of(key)
-            if folder is None or names.CLAIMED in path.relative_to(folder.root).parts:
-                continue
-            if any(names.skip_dir(p) for p in path.relative_to(folder.root).parts[:-1]):
-                continue
-            if names.is_candidate(path.name):
-                self.settler.hint(key, renamed=renamed)
+                rescan = True
+            elif kind == watch.FOLDER:
+                appeared[key] = None
+            else:
+                self._hint_file(key, renamed=kind == watch.RENAMED)
+        if rescan:
+            self._sweep()
+            return
+        for key in appeared:
+            if self.stopping.is_set():
+                return
+            self._walk_new(key)
+
+    def _hint_file(self, key: str, *, renamed: bool) -> None:
+        path = Path(key)
+        folder = self._folder_of(key)
+        if folder is None:
+            return
+        parts = path.relative_to(folder.root).parts
+        if any(names.skip_dir(p) for p in parts[:-1]):  # .claimed/ among them
+            self.where.pop(key, None)
+            return
+        if names.is_candidate(path.name):
+            self.settler.hint(key, renamed=renamed)
 
     def _settle(self) -> None:
+        """Stat pending files in the order they were seen; claim what is finished while the
+        claimed backlog has room — a flood is taken a few at a time, each file stat'ed about
+        once, instead of all claimed at once with SIGTERM unseen meanwhile."""
         for key in self.settler.pending():
+            if len(self.claimed) >= CLAIM_AHEAD or self.stopping.is_set():
+                return
             path = Path(key)
             folder = self._folder_of(key)
             if folder is None:  # its folder is gone from the configuration
                 self.settler.forget(key)
                 continue
             try:
+                self.work.stats += 1
                 st = _stat(folder.root, path)
             except LinkInPath as exc:
                 # A folder on its path became a symlink after the file was seen: the path now
@@ -219,6 +287,7 @@ class Service:
                 continue
             self.where.pop(key, None)
             claimed = claim_mod.claim(folder.root, path, folder.source)
+            self.work.claims += 1
             if claimed is None:
                 continue
             if decision.action is Action.QUARANTINE:
@@ -334,5 +403,6 @@ def main(datadir: DataDir, once: bool = False) -> int:
     counts: dict[str, int] = {}
     for result in service.results:
         counts[result.outcome] = counts.get(result.outcome, 0) + 1
-    log.info("scan_stopped %s", " ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "files=0")
+    log.info("scan_stopped %s %s", " ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "files=0",
+             service.work.line())
     return code

@@ -36,12 +36,15 @@ class _StopRace(logging.Filter):
 
 
 logging.getLogger("watchdog.observers.inotify").addFilter(_StopRace())
+_WATCHDOG_LOGGERS = ("watchdog.observers.inotify", "watchdog.observers.inotify_c")
 
 UPLOADS = "uploads"
 POLL_INTERVAL_S = 2.0
-RESCAN = "<rescan>"  # hint: sweep every folder now (a folder appeared or moved)
+RESCAN = "<rescan>"  # hint: sweep every folder now (events were lost)
+# Hint kinds: a file changed, a file was renamed into place, a folder appeared (walk it).
+FILE, RENAMED, FOLDER = "file", "renamed", "folder"
 MAX_DEPTH = 32  # sub-folders below a drop folder; scanners nest two or three at most
-
+Hint = tuple[str, str]  # (path, kind)
 
 @dataclass(frozen=True)
 class Folder:
@@ -78,8 +81,9 @@ def folders(d: DataDir) -> list[Folder]:
     return found
 
 
-def walk(root: Path, exclude: frozenset[Path] = frozenset()) -> Iterator[Path]:
-    """Files under `root` (nested folders too), not entering hidden folders or other drop folders.
+def walk(root: Path, exclude: frozenset[Path] = frozenset(), under: tuple[str, ...] = ()) -> Iterator[Path]:
+    """Files under `root` (nested folders too), not entering hidden folders or other drop folders;
+    with `under`, only below that sub-folder (a folder that just appeared).
 
     Each folder is opened from its parent's descriptor without following a link, so a sub-folder
     swapped for a symlink mid-walk is not entered (issue 12); a symlink — to a file or a folder —
@@ -91,7 +95,18 @@ def walk(root: Path, exclude: frozenset[Path] = frozenset()) -> Iterator[Path]:
         log.warning("walk_failed folder=%s error=%s", names.printable(str(root)), exc)
         return
     with top:
-        yield from _walk(top, exclude, 0)
+        if not under:
+            yield from _walk(top, exclude, 0)
+            return
+        if any(names.skip_dir(part) for part in under) or root.joinpath(*under) in exclude:
+            return
+        try:
+            here = top.child(under)
+        except OSError as exc:  # gone again, or a link put in its place: not entered
+            log.debug("walk_skipped folder=%s error=%s", names.printable(str(root.joinpath(*under))), exc)
+            return
+        with here:
+            yield from _walk(here, exclude, len(under))
 
 
 def _walk(directory: Dir, exclude: frozenset[Path], depth: int) -> Iterator[Path]:
@@ -120,39 +135,72 @@ def _walk(directory: Dir, exclude: frozenset[Path], depth: int) -> Iterator[Path
 
 
 class _Hints(FileSystemEventHandler):
-    """Turns watchdog events into (path, renamed) hints on a queue."""
+    """Turns watchdog events into (path, kind) hints on a queue.
 
-    def __init__(self, hints: queue.SimpleQueue[tuple[str, bool]]) -> None:
+    Events under a folder no walk enters are dropped here: each claim makes a `.claimed/<token>/`
+    folder, and treating that as "a folder appeared, rescan everything" made a flood of n files
+    cost n full rescans (issue 14: 10,000 files stalled for minutes). A new folder is walked by
+    itself, not the whole tree.
+    """
+
+    def __init__(self, hints: queue.SimpleQueue[Hint], roots: list[Path]) -> None:
         self.hints = hints
+        self.roots = sorted((str(r) for r in roots), key=len, reverse=True)
+
+    def skipped(self, path: str, is_dir: bool) -> bool:
+        """True when `path` lies in a folder a walk never enters (or is one)."""
+        for root in self.roots:
+            if path.startswith(root + os.sep):
+                parts = path[len(root) + 1:].split(os.sep)
+                return any(names.skip_dir(p) for p in (parts if is_dir else parts[:-1]))
+        return False
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.event_type in ("opened", "closed_no_write", "deleted"):
             return
+        moved = event.event_type == "moved"
+        path = os.fsdecode(event.dest_path if moved else event.src_path)
+        if self.skipped(path, event.is_directory):
+            return
         if event.is_directory:
             if event.event_type in ("created", "moved"):
-                self.hints.put((RESCAN, False))
+                self.hints.put((path, FOLDER))
             return
-        if event.event_type == "moved":
-            self.hints.put((os.fsdecode(event.dest_path), True))
-        else:
-            self.hints.put((os.fsdecode(event.src_path), False))
+        self.hints.put((path, RENAMED if moved else FILE))
+
+
+class _Overflow(logging.Filter):
+    """watchdog rebuilds its watches when the kernel's inotify queue overflows but tells only its
+    log; the files whose events were lost would wait for the periodic rescan. Ask for one now."""
+
+    def __init__(self, hints: queue.SimpleQueue[Hint]) -> None:
+        super().__init__()
+        self.hints = hints
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "queue overflowed" in record.getMessage():
+            self.hints.put((RESCAN, FOLDER))
+        return True
 
 
 class Watcher:
     """A watchdog observer over the drop folders (polling on network mounts)."""
 
-    def __init__(self, roots: list[Path], poll: bool, hints: queue.SimpleQueue[tuple[str, bool]]) -> None:
+    def __init__(self, roots: list[Path], poll: bool, hints: queue.SimpleQueue[Hint]) -> None:
         self.roots = roots
         self.poll = poll
         self.hints = hints
         self.observer: BaseObserver | None = None
+        self.overflow = _Overflow(hints)
 
     def start(self) -> None:
         # Polling lstat()s, so it never walks into a symlinked folder (issue 12; a link to / or a
         # link loop would be walked every poll). inotify's recursive walk does not follow links.
         observer: BaseObserver = (PollingObserverVFS(os.lstat, os.scandir, polling_interval=POLL_INTERVAL_S)
                                   if self.poll else Observer())
-        handler = _Hints(self.hints)
+        handler = _Hints(self.hints, self.roots)
+        for name in _WATCHDOG_LOGGERS:
+            logging.getLogger(name).addFilter(self.overflow)
         for root in self.roots:
             observer.schedule(handler, str(root), recursive=True)
         observer.daemon = True
@@ -163,6 +211,8 @@ class Watcher:
         return self.observer is not None and self.observer.is_alive()
 
     def stop(self) -> None:
+        for name in _WATCHDOG_LOGGERS:
+            logging.getLogger(name).removeFilter(self.overflow)
         if self.observer is not None:
             self.observer.stop()
             self.observer.join(timeout=5)

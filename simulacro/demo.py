@@ -2,6 +2,11 @@
 scanner dropping realistic acta images, and demo clerk accounts. Ctrl-C stops everything.
 
     python -m simulacro.demo [--dir demo-data] [--web-port 8080] [--hq-port 8700] [--interval 4]
+                             [--election FILE [--node-id ID]]
+
+With `--election` (e.g. the CDMX catalog `catd-hq catalog` writes) the node runs as `--node-id`
+(default: the CATD of the catalog's first acta) and the scanner drops that CATD's actas, each
+printed with its own ballot.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import sys
 import time
 from pathlib import Path
 
+from catd_node import catalog
 from catd_node import config as config_mod
 from catd_node import datadir as datadir_mod
 from catd_node.catalog import Election
@@ -38,7 +44,16 @@ def hq_command(*args: str) -> list[str]:
     return [sys.executable, "-c", "import sys; from hq.cli import main; sys.exit(main())", *args]
 
 
-def prepare(root: Path, web_port: int, hq_port: int, settle_ms: int) -> tuple[DataDir, Path]:
+def node_id_for(election_file: Path) -> str:
+    """The demo's CATD: the example's, or the CATD of the catalog's first acta."""
+    if election_file == ELECTION:
+        return NODE_ID
+    first = next(iter(catalog.load(election_file).actas.values()), None)
+    return first.catd if first is not None and first.catd else NODE_ID
+
+
+def prepare(root: Path, web_port: int, hq_port: int, settle_ms: int, election: Path = ELECTION,
+            node_id: str = NODE_ID) -> tuple[DataDir, Path]:
     """Create (once) the HQ and node data dirs, register the node, add demo users."""
     hq_dir, node_root = root / "hq", root / "catd"
     if (node_root / "node.key").exists():
@@ -46,10 +61,10 @@ def prepare(root: Path, web_port: int, hq_port: int, settle_ms: int) -> tuple[Da
         _configure(node, web_port, hq_port, settle_ms)
         return node, hq_dir
     root.mkdir(parents=True, exist_ok=True)
-    subprocess.run(hq_command("init", "-d", str(hq_dir), "--election", str(ELECTION)), check=True)
-    node = datadir_mod.init(node_root, NODE_ID, ELECTION, (f"http://127.0.0.1:{hq_port}",), hq_dir / "hq.pub")
+    subprocess.run(hq_command("init", "-d", str(hq_dir), "--election", str(election)), check=True)
+    node = datadir_mod.init(node_root, node_id, election, (f"http://127.0.0.1:{hq_port}",), hq_dir / "hq.pub")
     subprocess.run(
-        hq_command("add-node", "-d", str(hq_dir), "--node-id", NODE_ID, "--pubkey", str(node.pub_path)),
+        hq_command("add-node", "-d", str(hq_dir), "--node-id", node_id, "--pubkey", str(node.pub_path)),
         check=True,
     )
     from catd_node.web import users
@@ -73,24 +88,24 @@ def _configure(node: DataDir, web_port: int, hq_port: int, settle_ms: int) -> No
 
 
 def plausible_values(election: Election, key: str, rng: random.Random) -> dict[str, int | str]:
-    """Counts a casilla could report: under its lista nominal, controls consistent."""
+    """Counts a casilla could report on its own ballot: under its lista nominal (or the ballots
+    of a casilla especial), controls consistent."""
+    from simulacro import specimen
+
     spec = election.actas[key]
     contest = election.contests[spec.contest]
-    voters = rng.randint(spec.lista_nominal // 3, spec.lista_nominal * 2 // 3)
-    weights = [rng.random() ** 2 for _ in contest.votes]
+    ballot = election.ballot(key)
+    ceiling = election.max_boletas_especial if spec.especial else spec.lista_nominal
+    voters = rng.randint(ceiling // 3, ceiling * 2 // 3)
+    weights = [rng.random() ** 2 for _ in ballot]
     scale = voters / sum(weights)
-    values: dict[str, int | str] = {f: int(w * scale) for f, w in zip(contest.votes, weights, strict=True)}
+    values: dict[str, int | str] = {f: int(w * scale) for f, w in zip(ballot, weights, strict=True)}
     total = sum(int(v) for v in values.values())
-    controls = {
-        "TOTAL_ASENTADO": total,
-        "PERSONAS_VOTARON": total,
-        "REPRESENTANTES_VOTARON": 0,
-        "BOLETAS_SOBRANTES": spec.lista_nominal - total,
-    }
+    controls = specimen.control_values(total, ceiling, 0)
     for field in contest.controls:
         values[field] = controls.get(field, 0)
     if rng.random() < 0.15:
-        values[rng.choice(contest.votes)] = "ILEGIBLE"
+        values[rng.choice(ballot)] = "ILEGIBLE"
     return values
 
 
@@ -105,7 +120,7 @@ class SimulatedScanner:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.interval = interval
         self.rng = random.Random(seed)
-        self.queue = list(node.election.actas)
+        self.queue = list(node.election.actas_of(node.config.node_id))  # this CATD's actas only
         self.count = 0
         self.next_at = time.monotonic()
 
@@ -118,17 +133,21 @@ class SimulatedScanner:
         self.count += 1
         name = f"{key}.jpg" if self.count % 2 else f"escaneo-{self.count:04d}.jpg"
         tmp = self.folder / f".{name}.part"
-        specimen.write(tmp, key, plausible_values(self.node.election, key, self.rng), seed=self.count)
+        election = self.node.election
+        specimen.write(tmp, key, plausible_values(election, key, self.rng), seed=self.count,
+                       contest=election.contest_of(key), ballot=election.ballot(key),
+                       election_name=election.name)
         os.replace(tmp, self.folder / name)
         log.info("simulated scanner dropped file=%s acta=%s", name, key)
         self.next_at = time.monotonic() + self.interval
 
 
 def banner(web_port: int, hq_port: int, node: DataDir) -> str:
+    node_id = node.config.node_id
     users = "\n".join(f"    {name:<13} {role:<12} contraseña: {pw}" for name, role, pw in DEMO_USERS)
     return f"""
 ================================================================================
- catd-node demo — CATD {NODE_ID}
+ catd-node demo — CATD {node_id}
    Web app for clerks:  http://127.0.0.1:{web_port}/
    Local HQ:            http://127.0.0.1:{hq_port}/v1/results
    Node data dir:       {node.root}
@@ -155,10 +174,15 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds between scans",
     )
     parser.add_argument("--settle-ms", type=int, default=1000)
+    parser.add_argument("--election", type=Path, default=ELECTION,
+                        help="election catalog (default: the 20-acta example)")
+    parser.add_argument("--node-id", help="the CATD to run as (default: the example's, or the CATD of the "
+                        "catalog's first acta)")
     parser.add_argument("--duration", type=float, default=0, help="stop after this many seconds (0 = never)")
     args = parser.parse_args(argv)
     setup_logging()
-    node, hq_dir = prepare(args.dir.resolve(), args.web_port, args.hq_port, args.settle_ms)
+    node, hq_dir = prepare(args.dir.resolve(), args.web_port, args.hq_port, args.settle_ms, args.election,
+                           args.node_id or node_id_for(args.election))
 
     stopping = False
 

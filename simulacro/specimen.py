@@ -3,6 +3,8 @@
 A letter page at 300 dpi: tinted header, printed grid with Spanish labels, digits written with
 jittered pen strokes, the amounts in words, signatures, a QR code with the acta key, a slight
 skew, paper tint and sensor noise, saved as an office scanner would. Deterministic per seed.
+For a second-form catalog the form prints the acta's own ballot (its vote fields, in ballot
+order; a combination not on it is not printed), then the controls.
 
     python -m simulacro.specimen --out DIR --count N [--election FILE] [--seed S]
 """
@@ -11,10 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import random
 import sys
-import unicodedata
 from collections.abc import Sequence
 from functools import cache
 from io import BytesIO
@@ -22,10 +22,11 @@ from pathlib import Path
 from statistics import NormalDist
 
 import segno
-from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
+from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
-from catd_node.catalog import Contest, Election, VoteField, infer_kind
+from catd_node.catalog import COALICION, PARTIDO, Contest, Election, VoteField, infer_kind, split_clave_acta
 from catd_node.catalog import load as load_election
+from simulacro.handwriting import Pen, glyphs, in_words, load_font
 
 DPI = 300
 SIZE = (2550, 3300)           # US letter at 300 dpi
@@ -39,7 +40,13 @@ DEFAULT_CONTEST = Contest(
     controls=("TOTAL_ASENTADO", "PERSONAS_VOTARON", "REPRESENTANTES_VOTARON", "BOLETAS_SOBRANTES"),
 )
 LABELS = {
-    "CNR": "CANDIDATURAS NO REGISTRADAS", "NULOS": "VOTOS NULOS",
+    "CNR": "CANDIDATURAS NO REGISTRADAS", "NO_REGISTRADOS": "CANDIDATURAS NO REGISTRADAS",
+    "NO_REGISTRADAS": "CANDIDATURAS NO REGISTRADAS", "NULOS": "VOTOS NULOS",
+    "TOTAL_VOTOS_ASENTADO": "TOTAL DE VOTOS ASENTADO EN EL ACTA",
+    "TOTAL_PERSONAS_VOTARON": "TOTAL DE PERSONAS QUE VOTARON",
+    "TOTAL_REP_PARTIDO_CI_VOTARON": "REPRESENTANTES DE PARTIDOS Y CANDIDATURAS QUE VOTARON",
+    "TOTAL_VOTOS_SACADOS": "TOTAL DE VOTOS SACADOS DE LA URNA",
+    "TOTAL_BOLETAS_SOBRANTES": "BOLETAS SOBRANTES",
     "TOTAL_ASENTADO": "TOTAL DE VOTOS ASENTADO EN EL ACTA",
     "PERSONAS_VOTARON": "PERSONAS QUE VOTARON (incluye las de la lista nominal)",
     "REPRESENTANTES_VOTARON": "REPRESENTANTES DE PARTIDOS QUE VOTARON SIN ESTAR EN LA LISTA NOMINAL",
@@ -50,145 +57,29 @@ PARTY_COLORS = {
     "PT": (218, 41, 28), "MC": (255, 130, 0), "MORENA": (150, 30, 45), "CNR": (110, 110, 110),
     "NULOS": (60, 60, 60),
 }
-INKS = ((22, 45, 150), (30, 30, 36), (35, 60, 170), (15, 25, 95))
-
-# Pen strokes per digit in a unit box (x right, y down), traced with a Catmull-Rom spline.
-DIGIT_STROKES: dict[str, tuple[tuple[tuple[float, float], ...], ...]] = {
-    "0": (tuple((0.5 + 0.42 * math.sin(t / 12 * 2 * math.pi), 0.5 - 0.5 * math.cos(t / 12 * 2 * math.pi))
-                for t in range(14)),),
-    "1": (((0.25, 0.22), (0.55, 0.0), (0.55, 1.0)),),
-    "2": (((0.1, 0.25), (0.3, 0.03), (0.65, 0.0), (0.86, 0.2), (0.78, 0.45), (0.1, 1.0), (0.95, 0.98)),),
-    "3": (((0.1, 0.1), (0.5, 0.0), (0.85, 0.15), (0.75, 0.4), (0.4, 0.5), (0.85, 0.62), (0.88, 0.88),
-           (0.5, 1.0), (0.08, 0.9)),),
-    "4": (((0.72, 1.0), (0.72, 0.0), (0.05, 0.68), (0.95, 0.68)),),
-    "5": (((0.88, 0.0), (0.22, 0.0), (0.16, 0.45), (0.55, 0.37), (0.88, 0.6), (0.8, 0.9), (0.45, 1.0),
-           (0.08, 0.9)),),
-    "6": (((0.8, 0.04), (0.45, 0.0), (0.15, 0.35), (0.1, 0.75), (0.4, 1.0), (0.78, 0.9), (0.82, 0.6),
-           (0.5, 0.48), (0.14, 0.66)),),
-    "7": (((0.05, 0.02), (0.92, 0.0), (0.4, 1.0)), ((0.3, 0.52), (0.75, 0.5))),
-    "8": (((0.5, 0.5), (0.16, 0.28), (0.3, 0.02), (0.7, 0.02), (0.84, 0.25), (0.5, 0.5), (0.1, 0.75),
-           (0.35, 1.0), (0.7, 1.0), (0.9, 0.75), (0.5, 0.5)),),
-    "9": (((0.85, 0.3), (0.55, 0.5), (0.2, 0.4), (0.2, 0.1), (0.55, 0.0), (0.86, 0.2), (0.8, 0.6),
-           (0.62, 1.0)),),
-}
-
-_UNITS = ("cero uno dos tres cuatro cinco seis siete ocho nueve diez once doce trece catorce quince "
-          "dieciséis diecisiete dieciocho diecinueve veinte veintiuno veintidós veintitrés veinticuatro "
-          "veinticinco veintiséis veintisiete veintiocho veintinueve").split()
-_TENS = "treinta cuarenta cincuenta sesenta setenta ochenta noventa".split()
-_HUNDREDS = ("ciento doscientos trescientos cuatrocientos quinientos seiscientos setecientos "
-             "ochocientos novecientos").split()
-
-
-def in_words(n: int) -> str:
-    """Spanish words for 0–99999, as clerks write them in the «CON LETRA» column."""
-    if n < 30:
-        return _UNITS[n]
-    if n < 100:
-        tens, unit = divmod(n, 10)
-        return _TENS[tens - 3] + (f" y {_UNITS[unit]}" if unit else "")
-    if n < 1000:
-        hundreds, rest = divmod(n, 100)
-        head = "cien" if n == 100 else _HUNDREDS[hundreds - 1]
-        return head + (f" {in_words(rest)}" if rest else "")
-    thousands, rest = divmod(n, 1000)
-    head = "mil" if thousands == 1 else f"{in_words(thousands)} mil"
-    return head + (f" {in_words(rest)}" if rest else "")
-
-
-FONT_FILES = {"regular": "LiberationSans-Regular.ttf", "bold": "LiberationSans-Bold.ttf",
-              "italic": "LiberationSans-Italic.ttf"}
-
-
-@cache
-def _font(size: int, style: str = "regular") -> ImageFont.FreeTypeFont:
-    """Liberation Sans (the metrics of printed forms) when installed, else Pillow's bundled font."""
-    try:
-        return ImageFont.truetype(FONT_FILES[style], size)
-    except OSError:
-        return ImageFont.load_default(size=size)  # type: ignore[return-value]
-
-
-def _glyphs(text: str, font: ImageFont.FreeTypeFont) -> str:
-    """Pillow's bundled font has no accented capitals: fall back to plain letters there."""
-    if font.getname()[0] == "Liberation Sans":
-        return text
-    return "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
-
-
 @cache
 def _noise_lut(sigma: float) -> tuple[int, ...]:
     dist = NormalDist(0.0, sigma)
     return tuple(max(0, min(255, round(128 + dist.inv_cdf((u + 0.5) / 256)))) for u in range(256))
 
 
-def _spline(points: Sequence[tuple[float, float]], steps: int = 6) -> list[tuple[float, float]]:
-    """Catmull-Rom through `points`: a smooth pen path."""
-    if len(points) < 3:
-        return list(points)
-    padded = [points[0], *points, points[-1]]
-    out: list[tuple[float, float]] = []
-    for i in range(1, len(padded) - 2):
-        p0, p1, p2, p3 = padded[i - 1], padded[i], padded[i + 1], padded[i + 2]
-        for s in range(steps):
-            t = s / steps
-            out.append(tuple(  # type: ignore[arg-type]
-                0.5 * (2 * p1[k] + (-p0[k] + p2[k]) * t + (2 * p0[k] - 5 * p1[k] + 4 * p2[k] - p3[k]) * t * t
-                       + (-p0[k] + 3 * p1[k] - 3 * p2[k] + p3[k]) * t ** 3) for k in (0, 1)))
-    out.append(points[-1])
-    return out
-
-
-class _Pen:
-    """One clerk's pen: ink colour, stroke width, slant and a shaky hand."""
-
-    def __init__(self, draw: ImageDraw.ImageDraw, rng: random.Random) -> None:
-        self.draw, self.rng = draw, rng
-        self.ink = tuple(max(0, min(255, c + rng.randint(-12, 12))) for c in rng.choice(INKS))
-        self.width = rng.randint(5, 8)
-        self.slant = rng.uniform(0.08, 0.28)
-
-    def digits(self, text: str, x: float, baseline: float, height: float) -> None:
-        rng = self.rng
-        for ch in text:
-            h = height * rng.uniform(0.88, 1.08)
-            w = h * rng.uniform(0.5, 0.62)
-            top = baseline - h + rng.uniform(-4, 4)
-            for stroke in DIGIT_STROKES[ch]:
-                shaky = [(px + rng.gauss(0, 0.03), py + rng.gauss(0, 0.025)) for px, py in stroke]
-                path = [(x + px * w + (1 - py) * h * self.slant, top + py * h) for px, py in _spline(shaky)]
-                self.draw.line(path, fill=self.ink, width=self.width + rng.randint(-1, 1), joint="curve")
-            x += w + h * rng.uniform(0.18, 0.32)
-
-    def words(self, page: Image.Image, text: str, x: int, baseline: int, size: int) -> None:
-        font = _font(size, "italic")
-        text = _glyphs(text, font)
-        right, bottom = (round(v) for v in font.getbbox(text)[2:])
-        mask = Image.new("L", (right + size, bottom + size // 2), 0)
-        ImageDraw.Draw(mask).text((size // 4, 0), text, font=font, fill=255, stroke_width=1, stroke_fill=255)
-        slant = self.slant + self.rng.uniform(-0.05, 0.05)
-        mask = mask.transform(mask.size, Image.Transform.AFFINE, (1, slant, -slant * mask.height, 0, 1, 0),
-                              resample=Image.Resampling.BILINEAR)
-        mask = mask.rotate(self.rng.uniform(-1.5, 1.5), resample=Image.Resampling.BILINEAR, expand=True)
-        page.paste(Image.new("RGB", mask.size, self.ink), (x, baseline - bottom), mask)
-
-    def scribble(self, box: tuple[float, float, float, float], loops: int) -> None:
-        x0, y0, x1, y1 = box
-        points = [(self.rng.uniform(x0, x1), self.rng.uniform(y0, y1)) for _ in range(loops)]
-        self.draw.line(_spline(points, 8), fill=self.ink, width=max(3, self.width - 3), joint="curve")
-
-
 def _text(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, size: int, *, bold: bool = False,
           fill: tuple[int, int, int] = (20, 20, 20), anchor: str = "la", max_width: int = 0) -> None:
-    font = _font(size, "bold" if bold else "regular")
-    text = _glyphs(text, font)
+    font = load_font(size, "bold" if bold else "regular")
+    text = glyphs(text, font)
     while max_width and size > 12 and font.getlength(text) > max_width:
         size -= 2
-        font = _font(size, "bold" if bold else "regular")
+        font = load_font(size, "bold" if bold else "regular")
     draw.text(xy, text, font=font, fill=fill, anchor=anchor)
 
 
 def _key_fields(key: str) -> list[tuple[str, str]]:
+    clave = split_clave_acta(key)
+    if clave is not None:  # CLAVE_ACTA of a real catalog: 090001C0100A02
+        entidad, seccion, tipo, ident, ext, tipo_acta = clave
+        casilla = f"{tipo}{ident:02d}" + (f" EXT {ext}" if ext else "")
+        return [("ENTIDAD", f"{entidad:02d}"), ("SECCIÓN", f"{seccion:04d}"), ("CASILLA", casilla),
+                ("TIPO DE ACTA", tipo_acta)]
     parts = key.split("-")
     if len(parts) == 5:
         return [("ENTIDAD", parts[1]), ("DISTRITO", parts[2]), ("SECCIÓN", parts[3]), ("CASILLA", parts[4])]
@@ -209,7 +100,18 @@ def _qr(key: str, module: int) -> Image.Image:
 Cell = tuple[int, int, int, int]
 
 
-def _print_form(page: Image.Image, key: str, contest: Contest, election_name: str) -> list[tuple[str, Cell]]:
+def _emblem(draw: ImageDraw.ImageDraw, field: str, kind: str, box: tuple[int, int, int, int]) -> None:
+    """A party's colour; a coalition combination's as stripes of its parties' colours."""
+    x0, y0, x1, y1 = box
+    parts = field.removeprefix("C_").split("_") if kind == COALICION else [field]
+    width = (x1 - x0) / len(parts)
+    for i, part in enumerate(parts):
+        draw.rectangle((round(x0 + i * width), y0, round(x0 + (i + 1) * width), y1),
+                       fill=PARTY_COLORS.get(part, (120, 120, 160)))
+
+
+def _print_form(page: Image.Image, key: str, contest: Contest, election_name: str,
+                ballot: Sequence[str] | None = None) -> list[tuple[str, Cell]]:
     """The pre-printed form; returns the handwriting cell of each field (number box, words box)."""
     draw = ImageDraw.Draw(page)
     width = SIZE[0] - 2 * MARGIN
@@ -240,27 +142,33 @@ def _print_form(page: Image.Image, key: str, contest: Contest, election_name: st
         _text(draw, (x, top + 18), label, 32, bold=True)
     top += 70
     bottom_reserved = 420
-    rows = [*contest.votes, *contest.controls]
+    votes = list(ballot) if ballot is not None else list(contest.votes)
+    rows = [*votes, *contest.controls]
     row_h = min(150, (SIZE[1] - MARGIN - bottom_reserved - top - 60) // max(1, len(rows)))
+    label_size = min(40, row_h * 3 // 5)  # a real ballot of 30 fields: thinner rows, smaller print
     cells: list[tuple[str, Cell]] = []
     for i, field in enumerate(rows):
-        y = top + i * row_h + (60 if i >= len(contest.votes) else 0)
-        if i == len(contest.votes):
+        y = top + i * row_h + (60 if i >= len(votes) else 0)
+        if i == len(votes):
             _text(draw, (MARGIN, y - 50), "CONTROLES DE LA CASILLA", 36, bold=True)
         draw.rectangle((MARGIN, y, SIZE[0] - MARGIN, y + row_h), outline=line, width=3)
         draw.line((col1, y, col1, y + row_h), fill=line, width=3)
         draw.line((col2, y, col2, y + row_h), fill=line, width=3)
         label = LABELS.get(field, field.replace("_", " "))
-        if i < len(contest.votes) and field not in ("CNR", "NULOS"):
-            color = PARTY_COLORS.get(field, (120, 120, 160))
-            draw.rectangle((MARGIN + 18, y + 14, MARGIN + 18 + row_h - 28, y + row_h - 14), fill=color)
+        kind = contest.kinds.get(field, "")
+        if i < len(votes) and kind in (PARTIDO, COALICION):
+            pad = min(14, row_h // 8)
+            _emblem(draw, field, kind, (MARGIN + 18, y + pad, MARGIN + 18 + row_h - 2 * pad, y + row_h - pad))
+            color = PARTY_COLORS.get(field.removeprefix("C_").split("_")[0], (120, 120, 160))
             text_fill = (20, 20, 20) if sum(color) > 500 else (255, 255, 255)
-            _text(draw, (MARGIN + 4 + row_h // 2, y + row_h // 2), field, 30, bold=True,
-                  fill=text_fill, anchor="mm", max_width=row_h - 40)
-            _text(draw, (MARGIN + row_h + 10, y + row_h // 2), label, 40, anchor="lm",
+            if row_h >= 90:
+                _text(draw, (MARGIN + 4 + row_h // 2, y + row_h // 2), field, 30, bold=True,
+                      fill=text_fill, anchor="mm", max_width=row_h - 40)
+            _text(draw, (MARGIN + row_h + 10, y + row_h // 2), label, label_size, anchor="lm",
                   max_width=col1 - MARGIN - row_h - 30)
         else:
-            _text(draw, (MARGIN + 20, y + row_h // 2), label, 40, anchor="lm", max_width=col1 - MARGIN - 40)
+            _text(draw, (MARGIN + 20, y + row_h // 2), label, label_size, anchor="lm",
+                  max_width=col1 - MARGIN - 40)
         for k in range(1, 5):  # printed digit boxes guide the clerk
             bx = col1 + 20 + (k - 1) * ((col2 - col1 - 40) // 4)
             draw.line((bx, y + row_h - 18, bx + (col2 - col1 - 40) // 4 - 16, y + row_h - 18),
@@ -276,14 +184,17 @@ def _print_form(page: Image.Image, key: str, contest: Contest, election_name: st
 
 
 def render(key: str, values: dict[str, Value], *, seed: int, contest: Contest | None = None,
-           election_name: str = "Proceso Electoral Local") -> Image.Image:
-    """A 300-dpi RGB scan of the acta `key` with `values` handwritten (blank: SIN_DATO or missing)."""
+           election_name: str = "Proceso Electoral Local",
+           ballot: Sequence[str] | None = None) -> Image.Image:
+    """A 300-dpi RGB scan of the acta `key` with `values` handwritten (blank: SIN_DATO or missing).
+
+    `ballot`: the vote fields printed on this acta (election.ballot(key)); default all the contest's."""
     rng = random.Random(f"catd-specimen:{seed}:{key}")
     contest = contest or DEFAULT_CONTEST
     paper = (rng.randint(244, 252), rng.randint(241, 249), rng.randint(228, 242))
     page = Image.new("RGB", SIZE, paper)
-    cells = _print_form(page, key, contest, election_name)
-    pen = _Pen(ImageDraw.Draw(page), rng)
+    cells = _print_form(page, key, contest, election_name, ballot)
+    pen = Pen(ImageDraw.Draw(page), rng)
     words_col = cells[0][1][2] + 20 if cells else 0
     for field, (x0, y0, x1, y1) in cells:
         value = values.get(field, "SIN_DATO")
@@ -303,7 +214,7 @@ def render(key: str, values: dict[str, Value], *, seed: int, contest: Contest | 
     angle = rng.uniform(0.3, 1.5) * rng.choice((-1, 1))
     bed = (rng.randint(225, 240),) * 3
     page = page.rotate(angle, resample=Image.Resampling.BILINEAR, fillcolor=bed)
-    sigma = rng.uniform(1.5, 4.0)  # flatbed sensor grain; anchors §4 measured 1.5 (typical) and 4 (noisy)
+    sigma = rng.uniform(1.5, 4.0)  # flatbed sensor grain: measured 1.5 (typical) and 4 (noisy)
     grain = Image.frombytes("L", SIZE, rng.randbytes(SIZE[0] * SIZE[1])).point(_noise_lut(sigma))
     return ImageChops.add(page, Image.merge("RGB", (grain, grain, grain)), 1.0, -128)
 
@@ -329,28 +240,40 @@ SUFFIXES = {"JPEG": ".jpg", "JPG": ".jpg", "PNG": ".png", "TIFF": ".tif", "TIF":
 
 
 def write(path: Path, key: str, values: dict[str, Value], *, seed: int, format: str = "JPEG",
-          contest: Contest | None = None) -> Path:
+          contest: Contest | None = None, ballot: Sequence[str] | None = None,
+          election_name: str = "Proceso Electoral Local") -> Path:
     """Render and save one scan at `path` (written whole, then renamed, like a careful scanner)."""
-    data = encode(render(key, values, seed=seed, contest=contest), seed=seed, format=format)
+    image = render(key, values, seed=seed, contest=contest, ballot=ballot, election_name=election_name)
+    data = encode(image, seed=seed, format=format)
     temp = path.with_name(f".{path.name}.part")
     temp.write_bytes(data)
     temp.replace(path)
     return path
 
 
+def control_values(total: int, lista_nominal: int, representatives: int) -> dict[str, int]:
+    """The controls of an acta whose votes sum to `total`, under first- and second-form names."""
+    representatives = min(total, representatives)
+    left = max(0, lista_nominal - total)
+    return {"TOTAL_ASENTADO": total, "PERSONAS_VOTARON": total - representatives,
+            "REPRESENTANTES_VOTARON": representatives, "BOLETAS_SOBRANTES": left,
+            "TOTAL_VOTOS_ASENTADO": total, "TOTAL_PERSONAS_VOTARON": total - representatives,
+            "TOTAL_REP_PARTIDO_CI_VOTARON": representatives, "TOTAL_VOTOS_SACADOS": total,
+            "TOTAL_BOLETAS_SOBRANTES": left}
+
+
 def random_values(contest: Contest, lista_nominal: int, rng: random.Random,
-                  illegible: float = 0.0) -> dict[str, Value]:
-    """Plausible results: votes within the nominal list, controls consistent with them."""
+                  illegible: float = 0.0, ballot: Sequence[str] | None = None) -> dict[str, Value]:
+    """Plausible results for the fields on the ballot (default: all of the contest's): votes
+    within the nominal list, controls consistent with them."""
+    fields = list(ballot) if ballot is not None else list(contest.votes)
     turnout = rng.uniform(0.45, 0.75)
     voters = int(lista_nominal * turnout)
-    weights = [rng.random() ** 2 for _ in contest.votes]
+    weights = [rng.random() ** 2 for _ in fields]
     total_w = sum(weights) or 1.0
-    votes = {field: int(voters * w / total_w) for field, w in zip(contest.votes, weights, strict=True)}
+    votes = {field: int(voters * w / total_w) for field, w in zip(fields, weights, strict=True)}
     total = sum(votes.values())
-    representatives = rng.randint(0, 6)
-    controls = {"TOTAL_ASENTADO": total, "PERSONAS_VOTARON": total - min(total, representatives),
-                "REPRESENTANTES_VOTARON": min(total, representatives),
-                "BOLETAS_SOBRANTES": max(0, lista_nominal - total)}
+    controls = control_values(total, lista_nominal, rng.randint(0, 6))
     values: dict[str, Value] = {**votes}
     for field in contest.controls:
         values[field] = controls.get(field, rng.randint(0, 50))
@@ -381,11 +304,13 @@ def main(argv: list[str] | None = None) -> int:
     for i in range(args.count):
         spec = specs[i % len(specs)]
         contest = election.contests[spec.contest]
-        values = random_values(contest, spec.lista_nominal, rng, args.illegible)
+        ballot = election.ballot(spec.key)
+        values = random_values(contest, spec.lista_nominal, rng, args.illegible, ballot)
         by_key = args.names == "key" or (args.names == "mixed" and i % 2 == 0)
         stem = spec.key if by_key and i < len(specs) else f"scan_{i + 1:04d}"
         path = args.out / f"{stem}{SUFFIXES[args.format]}"
-        write(path, spec.key, values, seed=args.seed * 100_003 + i, format=args.format, contest=contest)
+        write(path, spec.key, values, seed=args.seed * 100_003 + i, format=args.format, contest=contest,
+              ballot=ballot, election_name=election.name)
         manifest.append({"file": path.name, "acta": spec.key, "values": values})
         print(path)
     if args.manifest:

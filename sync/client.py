@@ -15,16 +15,16 @@ import contextlib
 import logging
 import signal
 import time
-import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass, fields
 from typing import Any
 
 import aiohttp
 
 from catd_node import ledger
+from catd_node.config import SyncConfig
+from catd_node.config import fingerprint as config_fingerprint
 from catd_node.datadir import DataDir
-from catd_node.errors import EXIT_OK, BadInput, CheckFailed, HQUnreachable
+from catd_node.errors import EXIT_OK, BadConfig, CheckFailed, HQUnreachable
 from sync import receipts
 from sync.backlog import (  # noqa: F401  (BatchSizer, read_batch: used by tests and benchmarks)
     BatchSizer,
@@ -43,38 +43,14 @@ PREEMPT_CHECK_S = 0.1  # how often the image lane looks for new packets (votes g
 MARK_EVERY = 64  # delivered images noted in the local cache per transaction
 
 
-@dataclass(frozen=True)
-class Settings:
-    """The optional `[sync]` table of catd.toml (seconds unless named otherwise)."""
+Settings = SyncConfig  # the `[sync]` table, read by catd_node.config with the rest of catd.toml
+NOT_CONFIGURED = "hq_not_configured"  # the state (and last_error prefix) of a node without HQ yet
 
-    retry_base_s: float = 1.0
-    retry_cap_s: float = 30.0
-    retry_budget_s: float = 25.0      # sync --once: give up (exit 3) after this long unreachable
-    connect_timeout_s: float = 5.0
-    read_timeout_s: float = 30.0
-    poll_s: float = 2.0               # service: look for new packets this often
-    failback_s: float = 300.0         # go back to the first URL after this long on another
-    stopped_pause_s: float = 300.0    # service: after a refusal, try again this much later
-    blob_workers: int = 4
 
-    @classmethod
-    def load(cls, datadir: DataDir) -> Settings:
-        try:
-            table = tomllib.loads(datadir.config_path.read_text(encoding="utf-8")).get("sync", {})
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise BadInput(str(datadir.config_path), f"unreadable ({exc})") from exc
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            if f.name in table:
-                value = table[f.name]
-                if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                    raise BadInput(f"catd.toml: sync.{f.name}", f"expected a number ≥ 0, got {value!r}")
-                values[f.name] = int(value) if f.type == "int" else float(value)
-        return cls(**values)
-
-    def policy(self, once: bool) -> Policy:
-        return Policy(base=self.retry_base_s, cap=self.retry_cap_s,
-                      budget=self.retry_budget_s if once else None)
+def policy_for(settings: SyncConfig, once: bool) -> Policy:
+    """The retry policy: `sync --once` gives up after `retry_budget_s`; the service never does."""
+    return Policy(base=settings.retry_base_s, cap=settings.retry_cap_s,
+                  budget=settings.retry_budget_s if once else None)
 
 
 class Replay:
@@ -303,17 +279,17 @@ async def replay_for(datadir: DataDir, policy: Policy, settings: Settings,
                      clock: Callable[[], float] | None = None) -> Any:
     """A Replay with its HTTP session and database thread, closed on exit."""
     cfg = datadir.config
-    if not cfg.hq.urls:
-        raise BadInput("catd.toml: hq.urls", "no HQ URL configured")
+    problem = datadir.hq_problem()
+    if problem is not None:
+        raise problem
     hq_key = datadir.hq_public_key()
-    if hq_key is None:
-        raise BadInput("catd.toml: hq.pubkey", "no HQ public key: receipts could not be checked")
+    assert hq_key is not None  # hq_problem said so
     endpoints = Endpoints(cfg.hq.urls, settings.failback_s, clock or policy.clock)
     timeouts = Timeouts(connect=settings.connect_timeout_s, read=settings.read_timeout_s)
     local = Local(datadir)
     session = await _session()
     try:
-        hq = HQ(session, endpoints, cfg.node_id, hq_key, timeouts)
+        hq = HQ(session, endpoints, cfg.node_id, hq_key, timeouts, datadir.private_key())
         yield Replay(datadir, hq, local, policy, settings.blob_workers)
     finally:
         await session.close()
@@ -322,8 +298,8 @@ async def replay_for(datadir: DataDir, policy: Policy, settings: Settings,
 
 async def once(datadir: DataDir, policy: Policy | None = None, settings: Settings | None = None) -> None:
     """`sync --once`: drain, or raise HQUnreachable (exit 3) / CheckFailed (exit 1)."""
-    settings = settings or Settings.load(datadir)
-    policy = policy or settings.policy(once=True)
+    settings = settings or datadir.config.sync
+    policy = policy or policy_for(settings, once=True)
     async with replay_for(datadir, policy, settings) as replay:
         try:
             await replay.drain()
@@ -340,23 +316,86 @@ async def once(datadir: DataDir, policy: Policy | None = None, settings: Setting
 
 async def service(datadir: DataDir, stop: asyncio.Event, policy: Policy | None = None,
                   settings: Settings | None = None) -> None:
-    """The replay service: drain, wait for new packets, repeat; retries forever."""
-    settings = settings or Settings.load(datadir)
-    policy = policy or settings.policy(once=False)
-    async with replay_for(datadir, policy, settings) as replay:
+    """The replay service: drain, wait for new packets, repeat; retries forever.
+
+    A node without HQ yet (no URL or key: normal before HQ exists) or with a catd.toml it
+    cannot read waits in a visible state instead of exiting; catd.toml is re-read whenever it
+    changes, so a configuration written later is picked up without a restart.
+    """
+    while not stop.is_set():
+        seen = config_fingerprint(datadir.config_path)
+        current = DataDir(datadir.root)  # config and keys read afresh
+        problem = current.hq_problem()  # a catd.toml it cannot read is one too
+        poll_s = (settings or (current.config.sync if problem is None else SyncConfig())).poll_s
+        changed = _config_changed(datadir, seen, stop, poll_s)
+        try:
+            if problem is not None:
+                await _wait_configured(current, problem, changed)
+            else:
+                await _replay_until(current, stop, changed, policy, settings or current.config.sync)
+        finally:
+            changed.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await changed
+        if not stop.is_set():
+            log.info("configuration changed: re-reading catd.toml")
+
+
+def _config_changed(datadir: DataDir, seen: str, stop: asyncio.Event, poll_s: float) -> asyncio.Task[None]:
+    """A task that ends when catd.toml (or a file it names) differs from `seen`, or on stop."""
+    async def watch() -> None:
         while not stop.is_set():
-            pause = settings.poll_s
-            try:
-                await replay.drain()
-            except LaneStopped as exc:
-                log.error("sync paused reason=%s retry_in_s=%s", exc.why, settings.stopped_pause_s)
-                replay.refused_blobs.clear()
-                replay.checkpoint = None
-                pause = settings.stopped_pause_s
-            except GaveUp as exc:  # only with a finite budget; the service keeps going
-                log.warning("sync retry budget spent reason=%s", exc.last.reason)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), pause)
+                await asyncio.wait_for(stop.wait(), max(0.05, poll_s))
+            if await asyncio.to_thread(config_fingerprint, datadir.config_path) != seen:
+                return
+
+    return asyncio.ensure_future(watch())
+
+
+async def _wait_configured(datadir: DataDir, problem: BadConfig, changed: asyncio.Task[None]) -> None:
+    """Record the state for `status` and the dashboard, then wait for catd.toml to change."""
+    log.warning("sync waiting state=%s reason=%s: %s (edit catd.toml; it is re-read when it "
+                "changes)", NOT_CONFIGURED, problem.what, problem.why)
+    local = Local(datadir)
+    try:
+        await local.run(receipts.record_error, f"{NOT_CONFIGURED}: {problem.what}: {problem.why}")
+    finally:
+        local.close()
+    await changed
+
+
+async def _replay_until(datadir: DataDir, stop: asyncio.Event, changed: asyncio.Task[None],
+                        policy: Policy | None, settings: Settings) -> None:
+    """Drain, poll, repeat — until stop or a configuration change (the replay is cancelled:
+    HQ's head is the checkpoint, so nothing is lost or repeated)."""
+    policy = policy or policy_for(settings, once=False)
+    async with replay_for(datadir, policy, settings) as replay:
+        while not stop.is_set() and not changed.done():
+            work = asyncio.ensure_future(_drain_once(replay, settings))
+            await asyncio.wait({work, changed}, return_when=asyncio.FIRST_COMPLETED)
+            if not work.done():
+                work.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await work
+                return
+            pause = work.result()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(changed), pause)
+
+
+async def _drain_once(replay: Replay, settings: Settings) -> float:
+    """One drain; the pause before the next (longer after HQ refused something)."""
+    try:
+        await replay.drain()
+    except LaneStopped as exc:
+        log.error("sync paused reason=%s retry_in_s=%s", exc.why, settings.stopped_pause_s)
+        replay.refused_blobs.clear()
+        replay.checkpoint = None
+        return settings.stopped_pause_s
+    except GaveUp as exc:  # only with a finite budget; the service keeps going
+        log.warning("sync retry budget spent reason=%s", exc.last.reason)
+    return settings.poll_s
 
 
 async def _main(datadir: DataDir, run_once: bool) -> int:

@@ -1,6 +1,6 @@
 """The node→HQ wire protocol, shared by both ends: paths, limits, NDJSON framing, receipts, errors.
 
-See /work/notes/PROTOCOL.md. Kept small and stable: the node's replay client and HQ's
+See docs/contracts.md, "HQ HTTP API". Kept small and stable: the node's replay client and HQ's
 receiver import the same constants so they cannot drift apart.
 """
 
@@ -29,6 +29,10 @@ CONFLICTS_PATH = "/v1/conflicts"   # for HQ staff: reports HQ did not count, and
 NDJSON = "application/x-ndjson"
 UPLOAD_LENGTH = "Upload-Length"
 UPLOAD_OFFSET = "Upload-Offset"
+# Blob requests (HEAD/PUT /v1/blobs/…) are signed by the node key (docs/uploads.md):
+NODE_HEADER = "Catd-Node"            # the registered node id
+DATE_HEADER = "Catd-Date"            # the node's clock, whole Unix seconds
+SIGNATURE_HEADER = "Catd-Signature"  # base64 Ed25519 signature of `blob_request_message`
 
 # Limits.
 MAX_BATCH_BYTES = 8 * 1024 * 1024
@@ -52,9 +56,15 @@ HASH_MISMATCH = "hash_mismatch"      # 422
 BAD_NAME = "bad_name"                # 422 (blob name not 64 lowercase hex)
 BAD_REQUEST = "bad_request"          # 400 (e.g. missing or bad Upload-Length)
 ENCODED_BODY = "encoded_body"        # 415 (a Content-Encoding body: never inflated, never read)
+UNSIGNED = "unsigned"                # 401 (blob request without Catd-Node/Date/Signature)
+BAD_REQUEST_SIGNATURE = "bad_request_signature"  # 403 (does not verify against the node key)
+STALE_DATE = "stale_date"            # 403, with hq_time (Catd-Date outside the skew window)
+UPLOAD_IN_PROGRESS = "upload_in_progress"  # 409, with offset and Retry-After: one writer at a time
+UPLOAD_DEADLINE = "upload_deadline"  # 408, with offset (kept for resumption); connection closed
 
 RECEIPT_DOMAIN = b"catd/receipt/v1\n"
 RECEIPT_FIELDS = ("node", "seq", "hash", "received_at")
+BLOB_REQUEST_DOMAIN = b"catd/blob-request/v1\n"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -123,6 +133,31 @@ def check_receipt(public_key: Ed25519PublicKey, receipt: Any) -> str | None:
     if not keys.verify(public_key, raw, message):
         return "receipt signature does not verify against the HQ key"
     return None
+
+
+def blob_request_message(method: str, sha256: str, node: str, date: str, offset: str,
+                         length: str) -> bytes:
+    """The 32 bytes a node signs for a blob request: SHA-256 of the domain tag and the canonical
+    fields. `date`, `offset` and `length` are the header values as sent ("" when absent), so
+    HQ verifies before it parses anything."""
+    fields = {"method": method, "sha256": sha256, "node": node, "date": date,
+              "offset": offset, "length": length}
+    return hashlib.sha256(BLOB_REQUEST_DOMAIN + canonical.encode(fields)).digest()
+
+
+def sign_blob_request(key: Ed25519PrivateKey, method: str, sha256: str, node: str, now: float,
+                      offset: int | None = None, length: int | None = None) -> dict[str, str]:
+    """The headers of a signed HEAD/PUT of blob `sha256` by `node` at Unix time `now`
+    (Upload-Offset and Upload-Length included when given)."""
+    headers = {NODE_HEADER: node, DATE_HEADER: str(int(now))}
+    if offset is not None:
+        headers[UPLOAD_OFFSET] = str(offset)
+    if length is not None:
+        headers[UPLOAD_LENGTH] = str(length)
+    message = blob_request_message(method, sha256, node, headers[DATE_HEADER],
+                                   headers.get(UPLOAD_OFFSET, ""), headers.get(UPLOAD_LENGTH, ""))
+    headers[SIGNATURE_HEADER] = base64.b64encode(key.sign(message)).decode("ascii")
+    return headers
 
 
 def error_body(code: str, detail: str, **extra: Any) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import aiohttp
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from catd_node.errors import CheckFailed
 from sync import protocol, receipts
@@ -97,15 +97,41 @@ class Answer:
 
 
 class HQ:
-    """The node's view of HQ: head, packet batches, resumable blob uploads."""
+    """The node's view of HQ: head, packet batches, resumable blob uploads (each blob request
+    signed with the node key: docs/uploads.md)."""
 
     def __init__(self, session: aiohttp.ClientSession, endpoints: Endpoints, node: str,
-                 hq_key: Ed25519PublicKey, timeouts: Timeouts) -> None:
+                 hq_key: Ed25519PublicKey, timeouts: Timeouts, node_key: Ed25519PrivateKey,
+                 wall_clock: Callable[[], float] = time.time) -> None:
         self.session = session
         self.endpoints = endpoints
         self.node = node
         self.hq_key = hq_key
         self.timeouts = timeouts
+        self.node_key = node_key
+        self.wall_clock = wall_clock
+        self.clock_offset = 0.0  # HQ's clock minus ours, learnt from a stale_date refusal
+
+    def _signed(self, method: str, sha: str, offset: int | None = None,
+                length: int | None = None) -> dict[str, str]:
+        return protocol.sign_blob_request(self.node_key, method, sha, self.node,
+                                          self.wall_clock() + self.clock_offset, offset, length)
+
+    def _blob_refusal(self, answer: Answer) -> Exception:
+        """A refusal of a blob request: HQ's clock differs from ours (sign with HQ's time and
+        retry at once), another upload of ours holds the partial (retry after HQ's
+        Retry-After); else as `_refusal`."""
+        doc = _json_or_empty(answer) if answer.status in (403, 409) else {}
+        code = doc.get("error")
+        if code == protocol.STALE_DATE and isinstance(doc.get("hq_time"), int):
+            self.clock_offset = doc["hq_time"] - self.wall_clock()
+            off = f"{abs(self.clock_offset):.0f} s {'behind' if self.clock_offset > 0 else 'ahead of'} HQ's"
+            log.warning("node clock is %s: blob requests now signed with HQ's time", off)
+            return Retryable(f"stale_date: this node's clock is {off}", retry_after=0.0)
+        if code == protocol.UPLOAD_IN_PROGRESS:
+            return Retryable("upload_in_progress: HQ is still receiving an earlier upload of this image",
+                             retry_after=parse_retry_after(answer.headers.get("Retry-After")))
+        return self._refusal(answer, "images")
 
     async def _request(self, method: str, path: str, *, size: int = 0,
                        body: bytes | tuple[Path, int] | None = None,
@@ -203,7 +229,7 @@ class HQ:
 
     async def blob_offset(self, sha: str, size: int) -> int | None:
         """None when HQ holds blob `sha`, else the bytes of a partial upload it keeps."""
-        answer = await self._request("HEAD", protocol.blob_path(sha))
+        answer = await self._request("HEAD", protocol.blob_path(sha), headers=self._signed("HEAD", sha))
         if answer.status == 200:
             held = answer.headers.get("Content-Length")
             if held != str(size):
@@ -215,7 +241,9 @@ class HQ:
             except ValueError as exc:
                 raise Retryable("bad_answer: Upload-Offset is not a number") from exc
             return offset if 0 <= offset <= size else 0
-        raise self._refusal(answer, "images")
+        if answer.status == 409 and _json_or_empty(answer).get("error") == protocol.UNREFERENCED:
+            raise NeedPackets(sha)
+        raise self._blob_refusal(answer)
 
     async def put_blob(self, sha: str, path: Path, offset: int, size: int,
                        data: bytes | None = None) -> str | int:
@@ -225,8 +253,7 @@ class HQ:
         body: bytes | tuple[Path, int] = (path, offset) if data is None else data[offset:]
         answer = await self._request(
             "PUT", protocol.blob_path(sha), size=size - offset, body=body,
-            headers={protocol.UPLOAD_LENGTH: str(size), protocol.UPLOAD_OFFSET: str(offset),
-                     "Content-Type": "application/octet-stream"},
+            headers={**self._signed("PUT", sha, offset, size), "Content-Type": "application/octet-stream"},
         )
         if answer.status in (200, 201):
             doc = answer.json()  # a portal's HTML 200 is not a stored blob
@@ -246,7 +273,7 @@ class HQ:
                 raise NeedPackets(sha)
         if answer.status == 422 and _json_or_empty(answer).get("error") == protocol.HASH_MISMATCH:
             raise Retryable(f"hash_mismatch: HQ hashed blob {sha[:16]}… differently (damaged in transit?)")
-        raise self._refusal(answer, "images")
+        raise self._blob_refusal(answer)
 
 
 def _json_or_empty(answer: Answer) -> dict[str, Any]:

@@ -12,11 +12,14 @@ CATD_TEST_STORES=sqlite (or =postgres) runs one store only.
 - `hq_server`: the HQ app served in-process on 127.0.0.1, port 0 (aiohttp test server); `.url`.
 - `hq_process`: a real `catd-hq serve --port 0` child process (start/stop/kill/restart, `.url`),
   for clients that block, SIGKILL and restart tests.
-- helpers: `with_hq_urls`, `append_actas` (a small hand-made chain), `wire_body`.
+- helpers: `with_hq_urls`, `append_actas` (a small hand-made chain), `append_image`, `wire_body`,
+  `post_chain`, `blob_headers` (a node's signed HEAD/PUT headers), `serve_hq` (an in-process
+  HQ with chosen upload limits).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
@@ -30,6 +33,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
@@ -38,6 +42,7 @@ from catd_node.datadir import DataDir
 from catd_node.packets import Packet
 from hq import store as hq_store
 from hq.app import create_app
+from hq.state import UploadLimits
 from hq.store import HQDir
 from sync import protocol
 from tests import pgserver
@@ -110,6 +115,51 @@ def append_actas(node: DataDir, actas: dict[str, dict[str, Any]]) -> list[Packet
     finally:
         ledger.close()
     return out
+
+
+def append_image(node: DataDir, data: bytes, acta: str | None = None) -> str:
+    """Store `data` as a node image and append the acta.digitized packet referencing it."""
+    sha = node.blobs().put(data)
+    ledger = node.ledger()
+    try:
+        ledger.append("acta.digitized", {
+            "image": {"sha256": sha, "bytes": len(data), "format": "webp", "width": 1, "height": 1,
+                      "dpi": 200},
+            "original": {"sha256": sha, "bytes": len(data), "name": "x.jpg"},
+            "source": {"kind": "scanner", "id": "scanner-1"}, "acta": acta, "identified_by": None})
+    finally:
+        ledger.close()
+    return sha
+
+
+async def post_chain(url: str, node: DataDir) -> None:
+    """Send the node's whole chain to HQ in one batch (HQ then awaits its images)."""
+    ledger = node.ledger()
+    try:
+        body = protocol.frame(ledger.packets())
+    finally:
+        ledger.close()
+    async with aiohttp.ClientSession() as session:
+        async with session.post(url + protocol.PACKETS_PATH, data=body) as resp:
+            assert resp.status == 200, await resp.text()
+
+
+def blob_headers(node: DataDir, method: str, sha: str, offset: int | None = None,
+                 length: int | None = None, now: float | None = None) -> dict[str, str]:
+    """The headers of `node`'s signed blob request (as the sync client sends them)."""
+    return protocol.sign_blob_request(node.private_key(), method, sha, node.config.node_id,
+                                      time.time() if now is None else now, offset, length)
+
+
+@contextlib.asynccontextmanager
+async def serve_hq(hq: HQDir, limits: UploadLimits | None = None) -> AsyncIterator[str]:
+    """An HQ app for `hq` served in-process with these upload limits; yields its base URL."""
+    server = TestServer(create_app(hq, limits=limits), host="127.0.0.1", port=0)
+    await server.start_server()
+    try:
+        yield str(server.make_url("")).rstrip("/")
+    finally:
+        await server.close()
 
 
 def rewrite_packet(hq: HQDir, seq: int, change: Callable[[bytes], bytes], node: str = NODE_ID) -> None:

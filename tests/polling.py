@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
@@ -25,3 +26,15 @@ def wait_for(condition: Callable[[], Any], timeout: float = 20.0, what: str = "c
             detail = f" (last error: {last!r})" if last is not None else ""
             raise AssertionError(f"timed out after {timeout} s waiting for {what}{detail}")
         time.sleep(every)  # the polling interval, not a wait for the condition
+
+
+async def until(condition: Callable[[], Any], what: str, timeout: float = 10.0, every: float = 0.01) -> Any:
+    """`wait_for` for async tests: poll without blocking the event loop (an in-process server
+    runs on it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
+        await asyncio.sleep(every)  # the polling interval, not a wait for the condition

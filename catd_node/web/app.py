@@ -23,6 +23,7 @@ from catd_node.web import (
     passwords,
     proxy,
     security,
+    sinacta,
     uploads,
     verification,
 )
@@ -103,6 +104,9 @@ def create_app(datadir: DataDir, *, clock: Clock = wall_clock, settings: WebConf
     app.router.add_get("/coordinacion/discrepancias", verification.mismatches)
     app.router.add_get("/coordinacion/resolver", verification.resolve_form)
     app.router.add_post("/coordinacion/resolver", verification.resolve_submit)
+    app.router.add_get("/coordinacion/sin-acta", sinacta.sin_acta_page)
+    app.router.add_post("/coordinacion/sin-acta", sinacta.sin_acta_submit)
+    app.router.add_post("/coordinacion/sin-acta/deshacer", sinacta.sin_acta_undo)
     app.router.add_get("/tablero", dashboard.dashboard)
     app.router.add_get("/status", dashboard.status_json)
     app.router.add_get("/metrics", dashboard.metrics)
@@ -123,7 +127,7 @@ def create_app(datadir: DataDir, *, clock: Clock = wall_clock, settings: WebConf
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     db = Database(app[DATADIR])
     app[DB] = db
-    app[BOARD] = Board()
+    app[BOARD] = Board(election=app[ELECTION], node=app[DATADIR].config.node_id)
     app[HASHER] = Hasher()
     await app[BOARD].refresh(db.read)
     log.info("web ready node=%s seq=%d", app[DATADIR].config.node_id, app[BOARD].cursor)

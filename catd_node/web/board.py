@@ -3,6 +3,9 @@
 It folds packets in seq order from a cursor, so each request reads only what is new. It is
 only for showing queues; every decision that writes is re-checked in SQL inside the
 writing transaction (see `rules`).
+
+An acta the catalog assigns to another CATD is kept and flagged (`foreign`), never offered
+for capture; an acta registered as sin acta leaves the queues until the registration is undone.
 """
 
 from __future__ import annotations
@@ -14,8 +17,12 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
+from catd_node.catalog import Election
+
 KINDS = ("acta.acopio", "acta.digitized", "acta.assigned", "acta.captured", "acta.verified",
-         "acta.mismatch", "scan.quarantined")
+         "acta.mismatch", "scan.quarantined", "acta.sin_acta", "acta.sin_acta_undone")
+# ORIGEN / DIGITALIZACION of images recorded before acta.digitized carried them.
+DEFAULT_ORIGIN = {"scanner": ("CATD", "ESCANER"), "upload": ("CATD", "MOVIL")}
 CLAIM_S = 10 * 60  # a clerk keeps the acta they opened this long
 
 
@@ -47,6 +54,21 @@ class Mismatch:
     fields: list[str]
 
 
+def origin_of(digitized: dict[str, Any]) -> tuple[str, str]:
+    """(ORIGEN, DIGITALIZACION) of an acta.digitized body, older bodies by their source kind."""
+    source = str((digitized.get("source") or {}).get("kind"))
+    default = DEFAULT_ORIGIN.get(source, DEFAULT_ORIGIN["scanner"])
+    return str(digitized.get("origen") or default[0]), str(digitized.get("digitalizacion") or default[1])
+
+
+@dataclass
+class SinActa:
+    seq: int
+    reason: str
+    by: str
+    at: str
+
+
 @dataclass
 class ActaState:
     """One acta as its packets left it. `images` are the images bound to it (issue 12): each
@@ -62,12 +84,25 @@ class ActaState:
     captures: list[Capture] = field(default_factory=list)
     mismatches: list[Mismatch] = field(default_factory=list)
     verified: Verified | None = None
+    owner: str | None = None          # the CATD the catalog assigns it to (None: any)
+    foreign: bool = False             # assigned to another CATD: recorded and flagged, not captured
+    mecanismo_traslado: str | None = None
+    tipo_documento: str | None = None
+    origin: tuple[str, str] | None = None   # (ORIGEN, DIGITALIZACION) of the latest scanned image
+    sin_acta: SinActa | None = None   # registered sin acta and not undone
 
     def apply(self, seq: int, kind: str, at: str, body: dict[str, Any]) -> None:
         """Fold one of this acta's packets (the same rules for the board and for `rules`)."""
         if kind == "acta.acopio":
             if self.received_at is None:
                 self.received_at, self.in_catalog = at, bool(body.get("in_catalog"))
+                self.mecanismo_traslado = body.get("mecanismo_traslado")
+                self.tipo_documento = body.get("tipo_documento")
+        elif kind == "acta.sin_acta":
+            self.sin_acta = SinActa(seq, str(body.get("reason")), str(body.get("by")), at)
+        elif kind == "acta.sin_acta_undone":
+            if self.sin_acta is not None and self.sin_acta.seq == body.get("sin_acta_seq"):
+                self.sin_acta = None
         elif kind in ("acta.digitized", "acta.assigned"):
             sha = body["image"]["sha256"] if kind == "acta.digitized" else body["image_sha256"]
             if "replaces" in body:
@@ -76,6 +111,8 @@ class ActaState:
                 self.images.append(sha)
             if self.first_image_seq is None:
                 self.first_image_seq = seq
+            if kind == "acta.digitized":
+                self.origin = origin_of(body)
         elif kind == "acta.captured":
             self.captures.append(Capture(
                 seq, int(body.get("round", 1)), str(body.get("by")), dict(body.get("values") or {}),
@@ -122,9 +159,16 @@ class ActaState:
         return self.images[-1] if self.images else None
 
     @property
+    def open(self) -> bool:
+        """Capture and verification may go on: this CATD's acta, not registered as sin acta."""
+        return not self.foreign and self.sin_acta is None
+
+    @property
     def stage(self) -> str:
         if self.verified:
             return "verificada"
+        if self.sin_acta is not None:
+            return "sin acta"
         if self.mismatch_seq is not None:
             return "discrepancia"
         if self.capture(1):
@@ -141,6 +185,7 @@ class Image:
     name: str
     source: str
     at: str
+    origin: tuple[str, str] | None = None   # (ORIGEN, DIGITALIZACION): passed on when assigned
 
 
 @dataclass
@@ -152,6 +197,8 @@ class Board:
     cursor: int = 0
     with_images: list[ActaState] = field(default_factory=list)
     claims: dict[tuple[str, str], tuple[str, float]] = field(default_factory=dict)
+    election: Election | None = None   # with `node`: which actas are another CATD's
+    node: str | None = None
     _pending: asyncio.Task[None] | None = None
     _inflight: asyncio.Task[None] | None = None
 
@@ -159,6 +206,9 @@ class Board:
         state = self.actas.get(key)
         if state is None:
             state = self.actas[key] = ActaState(key)
+            if self.election is not None:
+                state.owner = self.election.owner(key)
+                state.foreign = state.owner is not None and state.owner != self.node
         return state
 
     def apply(self, seq: int, kind: str, at: str, body: dict[str, Any]) -> None:
@@ -170,7 +220,8 @@ class Board:
             source = body.get("source") or {}
             sha = body["image"]["sha256"]
             self.unidentified[sha] = Image(seq, sha, str(original.get("name", "")),
-                                           f"{source.get('kind', '')}:{source.get('id', '')}", at)
+                                           f"{source.get('kind', '')}:{source.get('id', '')}", at,
+                                           origin_of(body))
             return
         if kind == "scan.quarantined":
             self.quarantine.append({"seq": seq, "at": at, **body})
@@ -183,7 +234,9 @@ class Board:
         if kind == "acta.acopio":
             self.acopio_log.append((seq, key))
         elif kind == "acta.assigned":
-            self.unidentified.pop(body["image_sha256"], None)
+            image = self.unidentified.pop(body["image_sha256"], None)
+            if image is not None:
+                state.origin = image.origin
         if not had_image and state.first_image_seq is not None:
             self._first_image(state, seq)
 
@@ -198,12 +251,12 @@ class Board:
         return self.with_images
 
     def to_capture(self) -> list[ActaState]:
-        return [s for s in self._ordered() if not s.verified and s.capture(1) is None]
+        return [s for s in self._ordered() if not s.verified and s.capture(1) is None and s.open]
 
     def to_verify(self, user: str | None = None) -> list[ActaState]:
         out = []
         for s in self._ordered():
-            if s.verified or not s.captures:
+            if s.verified or not s.captures or not s.open:
                 continue
             first = s.capture(1)
             if first and not s.capture(2) and s.mismatch_seq is None:
@@ -212,7 +265,16 @@ class Board:
         return out
 
     def mismatched(self) -> list[ActaState]:
-        return [s for s in self.actas.values() if s.mismatch_seq is not None and not s.verified]
+        return [s for s in self.actas.values() if s.mismatch_seq is not None and not s.verified and s.open]
+
+    def foreign_actas(self) -> list[ActaState]:
+        """Actas of another CATD that reached this one (acopio, scan or assignment), by key."""
+        return sorted((s for s in self.actas.values() if s.foreign), key=lambda s: s.key)
+
+    def sin_actas(self) -> list[ActaState]:
+        """Actas registered as sin acta and not undone, newest registration first."""
+        found = [s for s in self.actas.values() if s.sin_acta is not None]
+        return sorted(found, key=lambda s: -s.sin_acta.seq if s.sin_acta else 0)
 
     def claim(self, stage: str, candidates: list[str], user: str, now: float) -> str | None:
         """The first candidate not held by another clerk; it is held for `user` for CLAIM_S.

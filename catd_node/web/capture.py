@@ -13,22 +13,32 @@ from catd_node.blobs import check_name
 from catd_node.errors import BadInput
 from catd_node.web import forms, rules
 from catd_node.web.board import ActaState, Image
-from catd_node.web.state import BOARD, DB, ELECTION, clerk, now, render, require
+from catd_node.web.state import BOARD, DATADIR, DB, ELECTION, clerk, now, render, require
 
 log = logging.getLogger("catd.web.capture")
 
 
 def entry_context(request: web.Request, key: str, sha: str | None, entry: forms.Entry | None = None,
                   ) -> dict[str, Any]:
-    """What the capture/verification form needs: the image and the contest's fields."""
+    """What the capture/verification form needs: the image and the acta's own ballot, grouped.
+
+    Only the fields on this acta's ballot get an input, in ballot order; the contest's other
+    vote fields are named once as not on this ballot (they publish as `-`)."""
     election = request.app[ELECTION]
     contest = forms.contest_for(election, key)
     spec = election.actas.get(key)
+    fields: list[dict[str, Any]] = []
+    grouped = []
+    for title, names in forms.groups(election, key):
+        rows = [{"name": f, "input": forms.field_name(f), "vote": f in contest.kinds,
+                 "raw": entry.raw.get(f, "") if entry else "",
+                 "error": entry.errors.get(f) if entry else None} for f in names]
+        fields += rows
+        grouped.append({"title": title, "fields": rows})
+    offered = {f["name"] for f in fields}
     return {
-        "key": key, "sha": sha, "spec": spec, "contest": contest,
-        "fields": [{"name": f, "input": forms.field_name(f), "vote": f in contest.votes,
-                    "raw": entry.raw.get(f, "") if entry else "",
-                    "error": entry.errors.get(f) if entry else None} for f in contest.fields],
+        "key": key, "sha": sha, "spec": spec, "contest": contest, "fields": fields, "groups": grouped,
+        "not_on_ballot": [f for f in contest.votes if f not in offered],
         "errors": bool(entry and entry.errors),
     }
 
@@ -51,7 +61,7 @@ async def read_submitted(request: web.Request) -> Submitted:
         sha = check_name(str(raw_sha)) if raw_sha is not None else None
     except BadInput as exc:
         raise web.HTTPBadRequest(text=f"{exc.what}: {exc.why}") from exc
-    return Submitted(key, sha, forms.read_values(forms.contest_for(request.app[ELECTION], key), form))
+    return Submitted(key, sha, forms.read_values(forms.fields_for(request.app[ELECTION], key), form))
 
 
 def retype(request: web.Request, mode: str, sent: Submitted) -> web.StreamResponse:
@@ -60,7 +70,21 @@ def retype(request: web.Request, mode: str, sent: Submitted) -> web.StreamRespon
                                                                           sent.entry)}, status=422)
 
 
-async def _next(request: web.Request, message: str | None = None, status: int = 200) -> web.Response:
+def foreign(request: web.Request, key: str) -> str | None:
+    """Why this node does not capture `key`: the catalog assigns it to another CATD (else None).
+
+    Its packets are kept and the dashboard flags it; only its own CATD captures it, so HQ never
+    receives two captures of one acta from two nodes by design."""
+    owner = request.app[ELECTION].owner(key)
+    node = request.app[DATADIR].config.node_id
+    if owner is None or owner == node:
+        return None
+    return (f"El acta {key} corresponde al {owner}, no a este CATD: no se captura aquí "
+            "(queda señalada en el tablero).")
+
+
+async def _next(request: web.Request, message: str | None = None, warning: str | None = None,
+                status: int = 200) -> web.Response:
     board = request.app[BOARD]
     await board.refresh(request.app[DB].read)
     who = clerk(request)
@@ -69,14 +93,14 @@ async def _next(request: web.Request, message: str | None = None, status: int = 
     key = board.claim("captura", [s.key for s in board.to_capture()], who.name, at)
     if key is not None:
         state: ActaState = board.actas[key]
-        return render(request, "capture.html", {"message": message, "mode": "captura",
+        return render(request, "capture.html", {"message": message, "warning": warning, "mode": "captura",
                                                 **entry_context(request, key, state.image)}, status=status)
     sha = board.claim("asignar", list(board.unidentified), who.name, at)
     if sha is not None:
         image: Image = board.unidentified[sha]
-        return render(request, "assign.html", {"message": message, "image": image, "error": None,
-                                               "typed": "", "current": None}, status=status)
-    return render(request, "empty.html", {"message": message, "title": "Captura",
+        return render(request, "assign.html", {"message": message, "warning": warning, "image": image,
+                                               "error": None, "typed": "", "current": None}, status=status)
+    return render(request, "empty.html", {"message": message, "warning": warning, "title": "Captura",
                                           "text": "No hay actas pendientes de captura."}, status=status)
 
 
@@ -90,6 +114,8 @@ async def capture_next(request: web.Request) -> web.StreamResponse:
 async def capture_submit(request: web.Request) -> web.StreamResponse:
     sent = await read_submitted(request)
     key, sha, entry = sent.key, sent.sha, sent.entry
+    if (elsewhere := foreign(request, key)) is not None:
+        return await _next(request, warning=elsewhere, status=409)
     if entry.values is None:
         return retype(request, "captura", sent)
     who = clerk(request)
@@ -98,7 +124,7 @@ async def capture_submit(request: web.Request) -> web.StreamResponse:
         packet = await request.app[DB].write(rules.capture, key, sha, entry.values, who.name)
     except rules.Refused as exc:  # e.g. an image not bound to the acta (issue 12): nothing recorded
         log.warning("capture refused acta=%s image=%s: %s", key, sha, exc.why)
-        return await _next(request, f"{exc.what}: {exc.why}.", exc.status)
+        return await _next(request, warning=f"{exc.what}: {exc.why}.", status=exc.status)
     log.info("captured acta=%s seq=%d", key, packet.seq)
     raise web.HTTPSeeOther(f"/captura?hecho={quote(key, safe='')}")
 
@@ -126,10 +152,12 @@ async def assign_submit(request: web.Request) -> web.StreamResponse:
                                                "message": None, "current": current},
                       status=409 if current else 422)
     except rules.Refused as exc:
-        return await _next(request, f"{exc.what}: {exc.why}.", exc.status)
+        return await _next(request, warning=f"{exc.what}: {exc.why}.", status=exc.status)
     replaced = packet.body.get("replaces")
     log.info("assigned acta=%s image=%s seq=%d%s", key, sha[:12], packet.seq,
              f" replaces={replaced[:12]}" if replaced else "")
+    if (elsewhere := foreign(request, key)) is not None:  # recorded; the dashboard flags it
+        return await _next(request, warning=f"Imagen asignada. {elsewhere}")
     raise web.HTTPSeeOther("/captura")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import secrets
@@ -14,7 +15,9 @@ from typing import Any
 from aiohttp import web
 
 from catd_node import status as node_status
-from catd_node.actas import CLASS_LABELS
+from catd_node.actas import CLASS_LABELS, SIN_ACTA_LABELS
+from catd_node.catalog import Election
+from catd_node.datadir import DataDir
 from catd_node.web import services
 from catd_node.web.state import BOARD, DATADIR, DB, ELECTION, STATUS_TOKEN, clerk, now, render, require
 
@@ -22,19 +25,39 @@ log = logging.getLogger("catd.web.dashboard")
 LINK_FRESH_S = 120
 
 
-def _status(conn: sqlite3.Connection, node_id: str, expected: int) -> dict[str, Any]:
+def _status(conn: sqlite3.Connection, node_id: str, election: Election,
+            hq_problem: str | None) -> dict[str, Any]:
     try:
-        return node_status.status(conn, node_id, expected)
+        return node_status.status(conn, node_id, election, hq_problem)
     except (sqlite3.Error, AttributeError, ImportError, KeyError) as exc:
         # sync.receipts may not exist yet, or its tables may not be created: report without HQ
         log.warning("hq summary unavailable: %s", exc)
         top = node_status.ledger.head(conn)
         return {"node_id": node_id, "head": {"seq": top.seq, "hash": top.hash},
                 "packets": int(conn.execute("SELECT COUNT(*) FROM packets").fetchone()[0]),
-                "actas": node_status.acta_counts(conn, expected),
+                "actas": node_status.acta_counts(conn, node_status.expected(election, node_id), election,
+                                                 node_id),
                 "quarantined": int(conn.execute(
                     "SELECT COUNT(*) FROM packets WHERE kind = 'scan.quarantined'").fetchone()[0]),
-                "hq": {"acked_seq": 0, "last_receipt_at": None, "last_error": f"no disponible: {exc}"}}
+                "hq": {"acked_seq": 0, "last_receipt_at": None, "last_error": f"no disponible: {exc}",
+                       "configured": hq_problem is None, "problem": hq_problem}}
+
+
+PROBLEM_LABELS = {  # for the coordinator, in Spanish; the JSON keeps the English reason
+    "catd.toml: hq.urls": "falta la dirección de HQ (hq.urls en catd.toml)",
+    "catd.toml: hq.pubkey": "falta la llave pública de HQ o no se puede leer (hq.pubkey en catd.toml)",
+}
+
+
+def problem_label(problem: str) -> str:
+    return next((label for start, label in PROBLEM_LABELS.items() if problem.startswith(start)),
+                f"catd.toml no se puede usar ({problem})")
+
+
+def _hq_problem(root: Path) -> str | None:
+    """Read afresh: catd.toml may have been edited since the web app started (sync picks it up)."""
+    problem = DataDir(root).hq_problem()
+    return None if problem is None else f"{problem.what}: {problem.why}"
 
 
 def _age_s(stamp: str | None, at: float) -> float | None:
@@ -53,7 +76,8 @@ async def snapshot(request: web.Request) -> dict[str, Any]:
     board = request.app[BOARD]
     db = request.app[DB]
     await board.refresh(db.read)
-    doc = await db.read(_status, datadir.config.node_id, len(request.app[ELECTION].actas))
+    problem = await asyncio.get_running_loop().run_in_executor(None, _hq_problem, datadir.root)
+    doc = await db.read(_status, datadir.config.node_id, request.app[ELECTION], problem)
     hq = doc["hq"]
     acked = int(hq.get("acked_seq") or 0)
     doc["actas"]["sent_to_hq"] = sum(
@@ -62,7 +86,8 @@ async def snapshot(request: web.Request) -> dict[str, Any]:
     age = _age_s(hq.get("last_receipt_at"), now(request))
     doc["hq"]["lag_packets"] = max(0, doc["head"]["seq"] - acked)
     doc["hq"]["receipt_age_s"] = None if age is None else round(age, 1)
-    doc["hq"]["link"] = ("sin configurar" if not datadir.config.hq.urls else
+    doc["hq"]["problem_label"] = None if problem is None else problem_label(problem)
+    doc["hq"]["link"] = ("sin configurar" if problem is not None else
                          "en línea" if age is not None and age <= LINK_FRESH_S and not hq.get("last_error")
                          else "sin conexión")
     usage = shutil.disk_usage(datadir.root)
@@ -150,14 +175,15 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
     stages = [("Esperadas (catálogo)", "expected"), ("Recibidas (acopio)", "received"),
               ("Digitalizadas", "digitized"), ("Sin identificar", "unidentified"),
               ("Capturadas", "captured"), ("Verificadas", "verified"),
-              ("Con discrepancia", "mismatched"), ("Enviadas a HQ", "sent_to_hq")]
+              ("Con discrepancia", "mismatched"), ("Sin acta", "sin_acta"), ("Enviadas a HQ", "sent_to_hq")]
     expected = max(1, doc["actas"]["expected"])
     rows = [{"label": label, "n": doc["actas"][k], "pct": min(100, round(100 * doc["actas"][k] / expected))}
             for label, k in stages]
     actas_list = sorted(board.actas.values(), key=lambda s: s.key)
     return render(request, "dashboard.html", {
         "doc": doc, "rows": rows, "actas": actas_list, "quarantine": list(reversed(board.quarantine[-50:])),
-        "free_gb": doc["disk"]["free_bytes"] / 1e9, "class_labels": _labels()})
+        "free_gb": doc["disk"]["free_bytes"] / 1e9, "class_labels": _labels(),
+        "foreign": board.foreign_actas(), "sin_actas": board.sin_actas(), "sin_acta_labels": SIN_ACTA_LABELS})
 
 
 def _labels() -> dict[str, str]:

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Container, Mapping
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from catd_node import actas, keys_format
-from catd_node.catalog import Contest, Election
+from catd_node.catalog import COALICION, INDEPENDIENTE, NO_REGISTRADOS, NULOS, PARTIDO, Contest, Election
 from catd_node.errors import BadInput
 
 SHORTHAND = {"I": actas.ILEGIBLE, "S": actas.SIN_DATO}
 MAX_RAW = 20
+# How the capture form groups an acta's fields, in ballot order (docs/election-file.md):
+# parties, then coalition combinations, then independents, no registrados and nulos; the
+# controls come apart because they never decide the class (Anexo 13).
+VOTE_GROUPS = (
+    ("Partidos políticos", (PARTIDO,)),
+    ("Combinaciones de coalición", (COALICION,)),
+    ("Candidaturas independientes, no registradas y votos nulos", (INDEPENDIENTE, NO_REGISTRADOS, NULOS)),
+)
+CONTROL_GROUP = "Controles (no deciden la clasificación)"
 
 
 def field_name(field: str) -> str:
@@ -44,6 +53,26 @@ def contest_for(election: Election, key: str) -> Contest:
     return next(iter(election.contests.values()))
 
 
+def fields_for(election: Election, key: str) -> tuple[str, ...]:
+    """What a clerk types for this acta: the vote fields on its own ballot, then the controls.
+
+    A field not on the ballot is never offered (it publishes as `-`). A key outside the
+    catalog that no contest's TIPO_ACTA names is captured under `contest_for`'s contest."""
+    return election.fields_of(key) or contest_for(election, key).fields
+
+
+def groups(election: Election, key: str) -> list[tuple[str, tuple[str, ...]]]:
+    """The acta's fields under their headings, each group in ballot order; empty groups left out."""
+    fields = election.fields_of(key)
+    contest = election.contest_of(key) or election.contest_for_unknown(key)
+    if not fields or contest is None:
+        contest = contest_for(election, key)
+        fields = contest.fields
+    out = [(title, tuple(f for f in fields if contest.kinds.get(f) in kinds)) for title, kinds in VOTE_GROUPS]
+    out.append((CONTROL_GROUP, tuple(f for f in fields if f not in contest.kinds)))
+    return [(title, names) for title, names in out if names]
+
+
 def _spanish(raw: str) -> str:
     text = raw.strip()
     if text == "":
@@ -60,12 +89,14 @@ class Entry:
     errors: dict[str, str]
 
 
-def read_values(contest: Contest, form: Mapping[str, Any]) -> Entry:
-    """Every field of the contest from a submitted form; a blank is an error, never 0."""
+def read_values(fields: Sequence[str], form: Mapping[str, Any]) -> Entry:
+    """Every one of `fields` (see `fields_for`) from a submitted form; a blank is an error, never 0.
+
+    Inputs for other fields are ignored: only the acta's own ballot is ever stored."""
     raw: dict[str, str] = {}
     normal: dict[str, str] = {}
     errors: dict[str, str] = {}
-    for f in contest.fields:
+    for f in fields:
         value = form.get(field_name(f), "")
         text = (value if isinstance(value, str) else "")[:MAX_RAW]
         raw[f] = text
@@ -77,7 +108,7 @@ def read_values(contest: Contest, form: Mapping[str, Any]) -> Entry:
     if errors:
         return Entry(raw, None, errors)
     try:
-        values = actas.parse_values(contest, normal)
+        values = actas.parse_values(fields, normal)
     except BadInput as exc:  # the shared rules have the last word
         return Entry(raw, None, {exc.what: _spanish(raw.get(exc.what, ""))})
     return Entry(raw, values, {})

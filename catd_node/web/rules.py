@@ -37,7 +37,8 @@ class Outcome:
     fields: tuple[str, ...] = ()
 
 
-_ACTA_KINDS = ("acta.digitized", "acta.assigned", "acta.captured", "acta.mismatch", "acta.verified")
+_ACTA_KINDS = ("acta.digitized", "acta.assigned", "acta.captured", "acta.mismatch", "acta.verified",
+               "acta.sin_acta", "acta.sin_acta_undone")
 
 
 def acta_state(conn: sqlite3.Connection, key: str) -> ActaState:
@@ -51,12 +52,47 @@ def acta_state(conn: sqlite3.Connection, key: str) -> ActaState:
     return state
 
 
-def acopio(tx: Transaction, key: str, by: str, in_catalog: bool) -> Packet | None:
+# MECANISMOS_TRASLADO (LEEME_G field 39): how the paquete travelled; None: directly.
+MECANISMOS_TRASLADO = {
+    "D": "D — dispositivo de apoyo para el traslado de presidentes de mesa",
+    "F": "F — centro de recepción y traslado fijo",
+    "I": "I — centro de recepción y traslado itinerante",
+}
+# TIPO_DOCUMENTO (LEEME_G field 46): which document was received and digitized.
+TIPOS_DOCUMENTO = {
+    "ACTA PREP": "ACTA PREP — el acta PREP",
+    "RPP": "RPP — copia de la representación de un partido",
+    "CC": "CC — copia obtenida del consejo",
+    "PPC": "PPC — copia de representación obtenida del consejo",
+    "ACTA VRME": "ACTA VRME — voto de mexicanos residentes en el extranjero",
+    "ACTA VA": "ACTA VA — voto anticipado",
+    "ACTA VPPP": "ACTA VPPP — voto de personas en prisión preventiva",
+    "ACTA UE": "ACTA UE — urna electrónica",
+}
+TIPO_DOCUMENTO_DEFAULT = "ACTA PREP"
+
+
+def acopio(tx: Transaction, key: str, by: str, in_catalog: bool, mecanismo_traslado: str | None = None,
+           tipo_documento: str = TIPO_DOCUMENTO_DEFAULT) -> Packet | None:
     """Record the acta as received, once; None when it was already received."""
+    if mecanismo_traslado is not None and mecanismo_traslado not in MECANISMOS_TRASLADO:
+        raise Refused("mecanismo de traslado", f"{mecanismo_traslado!r} no es D, F, I ni vacío")
+    if tipo_documento not in TIPOS_DOCUMENTO:
+        raise Refused("tipo de documento", f"{tipo_documento!r} no es uno de {', '.join(TIPOS_DOCUMENTO)}")
     if tx.conn.execute("SELECT 1 FROM packets WHERE acta = ? AND kind = 'acta.acopio' LIMIT 1",
                        (key,)).fetchone():
         return None
-    return tx.append("acta.acopio", {"acta": key, "by": by, "in_catalog": in_catalog})
+    return tx.append("acta.acopio", {"acta": key, "by": by, "in_catalog": in_catalog,
+                                     "mecanismo_traslado": mecanismo_traslado,
+                                     "tipo_documento": tipo_documento})
+
+
+def _refuse_sin_acta(state: ActaState) -> None:
+    """Nothing is captured for an acta registered as sin acta: its class would be two things."""
+    if state.sin_acta is not None:
+        label = actas.SIN_ACTA_LABELS.get(state.sin_acta.reason, state.sin_acta.reason)
+        raise Refused(state.key, f"está registrada como sin acta ({label.lower()}); la coordinación debe "
+                                 "deshacer ese registro antes de capturarla o verificarla")
 
 
 class NeedsReplacement(Refused):
@@ -119,6 +155,7 @@ def _counted_capture(state: ActaState) -> Capture:
 def capture(tx: Transaction, key: str, sha: str | None, values: dict[str, Any], by: str) -> Packet:
     """The first capture (round 1) of an acta, on an image bound to it (issue 12)."""
     state = acta_state(tx.conn, key)
+    _refuse_sin_acta(state)
     if state.verified:
         raise Refused(key, "esta acta ya está verificada")
     if sha is None or sha not in state.images:
@@ -142,6 +179,7 @@ def verify(tx: Transaction, election: Election, key: str, values: dict[str, Any]
     """The blind second entry, on the image of the first capture: a match verifies the acta, a
     difference records a mismatch. `sha`, the image the verifier was shown, must be that one."""
     state = acta_state(tx.conn, key)
+    _refuse_sin_acta(state)
     if state.verified:
         raise Refused(key, "esta acta ya está verificada")
     first = _counted_capture(state)
@@ -167,6 +205,7 @@ def verify(tx: Transaction, election: Election, key: str, values: dict[str, Any]
 def resolve(tx: Transaction, election: Election, key: str, values: dict[str, Any], by: str) -> Outcome:
     """The coordinator's decision on a mismatch, recorded as the acta's verification."""
     state = acta_state(tx.conn, key)
+    _refuse_sin_acta(state)
     if state.verified:
         raise Refused(key, "esta acta ya está verificada")
     first = _counted_capture(state)
@@ -176,3 +215,30 @@ def resolve(tx: Transaction, election: Election, key: str, values: dict[str, Any
         raise Forbidden(key, "nadie puede resolver un acta que capturó")
     body, result = _verified_body(election, key, first.image_sha256, values, first.seq, by)
     return Outcome(tx.append("acta.verified", body), result)
+
+
+def register_sin_acta(tx: Transaction, election: Election, node: str, key: str, reason: str,
+                      by: str) -> Packet:
+    """The coordinator records that an expected acta of this CATD could not be had (Anexo 13)."""
+    if reason not in actas.SIN_ACTA_REASONS:
+        raise Refused("motivo", "elija uno de los motivos de la lista")
+    if key not in election.actas:
+        raise Refused(key, "no está en el catálogo: solo un acta esperada puede registrarse sin acta")
+    owner = election.owner(key)
+    if owner is not None and owner != node:
+        raise Refused(key, f"corresponde al {owner}; solo ese CATD puede registrarla sin acta")
+    state = acta_state(tx.conn, key)
+    if state.sin_acta is not None:
+        raise Refused(key, "ya está registrada como sin acta")
+    if state.verified:
+        raise Refused(key, "ya tiene una captura verificada: no puede registrarse sin acta")
+    actas.sin_acta(election, key, reason)  # the shared rule agrees (catalog acta, known reason)
+    return tx.append("acta.sin_acta", {"acta": key, "reason": reason, "by": by})
+
+
+def undo_sin_acta(tx: Transaction, key: str, by: str) -> Packet:
+    """The acta turned up after all: the registration is undone, and it can be captured."""
+    standing = acta_state(tx.conn, key).sin_acta
+    if standing is None:
+        raise Refused(key, "no está registrada como sin acta")
+    return tx.append("acta.sin_acta_undone", {"acta": key, "sin_acta_seq": standing.seq, "by": by})

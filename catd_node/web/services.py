@@ -15,6 +15,7 @@ from catd_node import supervisor
 
 LABELS = {"scan": "escaneo", "web": "web", "sync": "sincronización"}
 NO_SUPERVISOR = "sin supervisor"
+HELD = "en espera: configuración inválida"
 
 
 def _alive(pid: object) -> bool:
@@ -47,7 +48,10 @@ def read(root: Path) -> dict[str, Any]:
     for name, info in (listed.items() if isinstance(listed, dict) else ()):
         info = info if isinstance(info, dict) else {}
         child = info.get("pid")
-        if running and child is not None:
+        held = info.get("held") if isinstance(info.get("held"), dict) else None
+        if running and held is not None and child is None:
+            state = HELD  # exited for a bad configuration: waits for catd.toml to change
+        elif running and child is not None:
             state = "en marcha" if _alive(child) else "caído"
         elif running and not stopping:
             state = "reiniciando"
@@ -58,6 +62,7 @@ def read(root: Path) -> dict[str, Any]:
             "pid": child if isinstance(child, int) else None,
             "restarts": int(info.get("restarts") or 0),
             "last_exit": info.get("last_exit") if isinstance(info.get("last_exit"), int) else None,
+            "held": None if held is None else f"{held.get('what', '')}: {held.get('why', '')}",
         }
     return {"supervisor": overall, "supervisor_pid": pid if isinstance(pid, int) else None,
             "by_service": by_service}

@@ -12,7 +12,7 @@ from catd_node.actas import CLASS_LABELS
 from catd_node.errors import BadInput
 from catd_node.web import forms, rules
 from catd_node.web.board import ActaState
-from catd_node.web.capture import entry_context, read_submitted, retype
+from catd_node.web.capture import entry_context, foreign, read_submitted, retype
 from catd_node.web.state import BOARD, DB, ELECTION, clerk, now, render, require
 
 log = logging.getLogger("catd.web.verification")
@@ -61,6 +61,8 @@ async def verify_next(request: web.Request) -> web.StreamResponse:
 async def verify_submit(request: web.Request) -> web.StreamResponse:
     sent = await read_submitted(request)
     key, entry = sent.key, sent.entry
+    if (elsewhere := foreign(request, key)) is not None:
+        return render(request, "error.html", {"title": "Verificación", "message": elsewhere}, status=409)
     if entry.values is None:
         return retype(request, "verificacion", sent)
     election = request.app[ELECTION]
@@ -126,7 +128,7 @@ async def resolve_submit(request: web.Request) -> web.StreamResponse:
         key = forms.check_key(str(form.get("acta", "")), election.actas)
     except BadInput as exc:
         raise web.HTTPBadRequest(text=exc.why) from exc
-    entry = forms.read_values(forms.contest_for(election, key), form)
+    entry = forms.read_values(forms.fields_for(election, key), form)
     if entry.values is None:
         return await _resolve_page(request, key, entry, status=422)
     who = clerk(request)

@@ -1,6 +1,6 @@
 """Column names of the acta header across years and institutes, mapped to one spelling.
 
-Names drift (PREP.md): `SHA`/`CODIGO_INTEGRIDAD`, `ID_ESTADO`/`ID_ENTIDAD`,
+Names drift (docs/election-file.md): `SHA`/`CODIGO_INTEGRIDAD`, `ID_ESTADO`/`ID_ENTIDAD`,
 `ID_DISTRITO_LOCAL`/`_FEDERAL`, `CONTABILIZADA(S)`, `REPRESENTANTES(_PP_CI)`, coalitions with or
 without `C_`… A reader maps them so that every layout of the same rows reads the same; vote
 and control fields take the 2024 template's names (`NO_REGISTRADAS`, `CAND_IND_1`,

@@ -70,7 +70,8 @@ class HQDir:
 
     @property
     def uploads_dir(self) -> Path:
-        """Partial blob uploads (`<sha256>.partial`), kept across dropped connections."""
+        """Partial blob uploads, per node (`<node>/<sha256>.partial`: hq/partials.py), kept
+        across dropped connections for the node that started them."""
         return self.root / "uploads"
 
     @property
@@ -209,12 +210,12 @@ def blob_size(conn: Conn, sha: str) -> int | None:
     return None if row is None else int(row[0])
 
 
-def blob_state(conn: Conn, sha: str) -> tuple[int | None, bool]:
-    """(stored size or None, referenced by a received packet) in one read."""
+def blob_state(conn: Conn, sha: str, node: str) -> tuple[int | None, bool]:
+    """(stored size or None, referenced by a packet received from `node`) in one read."""
     row = conn.execute(
-        "SELECT (SELECT bytes FROM blobs WHERE sha256 = ?),"
-        " EXISTS (SELECT 1 FROM blob_refs WHERE sha256 = ?)",
-        (sha, sha),
+        "SELECT (SELECT bytes FROM blobs WHERE sha256 = ?1),"
+        " EXISTS (SELECT 1 FROM blob_refs WHERE sha256 = ?1 AND node = ?2)",
+        (sha, node),
     ).fetchone()
     return (None if row[0] is None else int(row[0])), bool(row[1])
 

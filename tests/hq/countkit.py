@@ -14,6 +14,7 @@ import pytest
 from catd_node.actas import classify
 from catd_node.canonical import MAX_SAFE_INT
 from catd_node.datadir import DataDir
+from catd_node.ledger import Ledger
 from catd_node.packets import Packet
 from hq import receive
 from hq import store as hq_store
@@ -80,7 +81,9 @@ def another_hq(tmp_path: Path, name: str, *nodes: DataDir) -> HQDir:
 
 
 def append(node: DataDir, kind: str, body: dict[str, Any]) -> Packet:
-    ledger = node.ledger()
+    """Sign as the node's key would — also what our node refuses to write (a stolen key can)."""
+    node.ledger().close()  # migrated store
+    ledger = Ledger(node.db_path, node.config.node_id, node.private_key(), check_bodies=False)
     try:
         return ledger.append(kind, body)
     finally:

@@ -8,7 +8,9 @@ import aiohttp
 
 from hq.store import HQDir
 from sync import protocol
-from tests.hqkit import VALUES_A, append_actas
+from tests.hq.rawput import files_of_size
+from tests.hqkit import VALUES_A, append_actas, blob_headers
+from tests.polling import until
 
 
 async def _send_chain(session, url, node):
@@ -18,11 +20,13 @@ async def _send_chain(session, url, node):
     return chain
 
 
-def _put(session, url, sha, data, total, offset=None):
-    headers = {protocol.UPLOAD_LENGTH: str(total)}
-    if offset is not None:
-        headers[protocol.UPLOAD_OFFSET] = str(offset)
+def _put(session, url, node, sha, data, total, offset=None):
+    headers = blob_headers(node, "PUT", sha, offset, total)
     return session.put(url + protocol.blob_path(sha), data=data, headers=headers)
+
+
+def _head(session, url, node, sha):
+    return session.head(url + protocol.blob_path(sha), headers=blob_headers(node, "HEAD", sha))
 
 
 async def test_referenced_blob_stored_and_head_reports_size(hq_node, hq_dir: HQDir, hq_server):
@@ -31,14 +35,14 @@ async def test_referenced_blob_stored_and_head_reports_size(hq_node, hq_dir: HQD
     data = hq_node.blobs().read(sha)
     async with aiohttp.ClientSession() as session:
         await _send_chain(session, hq_server.url, hq_node)
-        async with session.head(hq_server.url + protocol.blob_path(sha)) as resp:
+        async with _head(session, hq_server.url, hq_node, sha) as resp:
             assert resp.status == 404
             assert resp.headers[protocol.UPLOAD_OFFSET] == "0"
-        async with _put(session, hq_server.url, sha, data, len(data)) as resp:
+        async with _put(session, hq_server.url, hq_node, sha, data, len(data)) as resp:
             assert resp.status == 201, await resp.text()
-        async with _put(session, hq_server.url, sha, data, len(data)) as resp:
+        async with _put(session, hq_server.url, hq_node, sha, data, len(data)) as resp:
             assert resp.status == 200
-        async with session.head(hq_server.url + protocol.blob_path(sha)) as resp:
+        async with _head(session, hq_server.url, hq_node, sha) as resp:
             assert resp.status == 200
             assert int(resp.headers["Content-Length"]) == len(data)
     assert hq_dir.blobs().read(sha) == data
@@ -57,23 +61,23 @@ async def test_wrong_bytes_unreferenced_and_oversize_are_refused(hq_node, hq_dir
     stranger_sha = hashlib.sha256(stranger).hexdigest()
     async with aiohttp.ClientSession() as session:
         # Before the packet that references it has arrived, the image is refused.
-        async with _put(session, hq_server.url, sha, data, len(data)) as resp:
+        async with _put(session, hq_server.url, hq_node, sha, data, len(data)) as resp:
             assert (await _error(resp))[:2] == (409, protocol.UNREFERENCED)
         await _send_chain(session, hq_server.url, hq_node)
-        async with _put(session, hq_server.url, stranger_sha, stranger, len(stranger)) as resp:
+        async with _put(session, hq_server.url, hq_node, stranger_sha, stranger, len(stranger)) as resp:
             assert (await _error(resp))[:2] == (409, protocol.UNREFERENCED)
         wrong = b"X" * len(data)
-        async with _put(session, hq_server.url, sha, wrong, len(wrong)) as resp:
+        async with _put(session, hq_server.url, hq_node, sha, wrong, len(wrong)) as resp:
             assert (await _error(resp))[:2] == (422, protocol.HASH_MISMATCH)
-        async with session.head(hq_server.url + protocol.blob_path(sha)) as resp:
+        async with _head(session, hq_server.url, hq_node, sha) as resp:
             assert resp.status == 404 and resp.headers[protocol.UPLOAD_OFFSET] == "0"  # partial discarded
-        async with _put(session, hq_server.url, sha, b"", protocol.MAX_BLOB_BYTES + 1) as resp:
+        async with _put(session, hq_server.url, hq_node, sha, b"", protocol.MAX_BLOB_BYTES + 1) as resp:
             assert (await _error(resp))[:2] == (413, protocol.TOO_LARGE)
-        async with _put(session, hq_server.url, sha, data + b"extra", len(data)) as resp:
+        async with _put(session, hq_server.url, hq_node, sha, data + b"extra", len(data)) as resp:
             assert (await _error(resp))[:2] == (413, protocol.TOO_LARGE)
         async with session.head(hq_server.url + protocol.blob_path("NOT-A-SHA")) as resp:
             assert resp.status == 422
-        async with _put(session, hq_server.url, "ab" * 31, data, len(data)) as resp:
+        async with _put(session, hq_server.url, hq_node, "ab" * 31, data, len(data)) as resp:
             assert (await _error(resp))[:2] == (422, protocol.BAD_NAME)
     assert not hq_dir.blobs().has(sha)
 
@@ -85,19 +89,19 @@ async def test_resumable_upload_continues_from_the_held_offset(hq_node, hq_dir: 
     half = len(data) // 2
     async with aiohttp.ClientSession() as session:
         await _send_chain(session, hq_server.url, hq_node)
-        async with _put(session, hq_server.url, sha, data[:half], len(data)) as resp:
+        async with _put(session, hq_server.url, hq_node, sha, data[:half], len(data)) as resp:
             assert resp.status == 202
             assert resp.headers[protocol.UPLOAD_OFFSET] == str(half)
-        async with session.head(hq_server.url + protocol.blob_path(sha)) as resp:
+        async with _head(session, hq_server.url, hq_node, sha) as resp:
             assert resp.status == 404 and resp.headers[protocol.UPLOAD_OFFSET] == str(half)
         # Restarting from 0 while HQ holds `half` bytes: 409 with the held offset.
-        async with _put(session, hq_server.url, sha, data, len(data), offset=0) as resp:
+        async with _put(session, hq_server.url, hq_node, sha, data, len(data), offset=0) as resp:
             status, code, body = await _error(resp)
             assert (status, code, body["offset"]) == (409, protocol.OFFSET_MISMATCH, half)
-        async with _put(session, hq_server.url, sha, data[half:], len(data), offset=half) as resp:
+        async with _put(session, hq_server.url, hq_node, sha, data[half:], len(data), offset=half) as resp:
             assert resp.status == 201, await resp.text()
     assert hq_dir.blobs().read(sha) == data
-    assert not list(hq_dir.uploads_dir.iterdir())
+    assert not [p for p in hq_dir.uploads_dir.rglob("*") if p.is_file()]
 
 
 async def test_dropped_connection_keeps_the_partial(hq_node, hq_dir: HQDir, hq_server):
@@ -117,25 +121,24 @@ async def test_dropped_connection_keeps_the_partial(hq_node, hq_dir: HQDir, hq_s
     host, port = hq_server.url.removeprefix("http://").split(":")
     _reader, writer = await asyncio.open_connection(host, int(port))
     sent = 600_000
+    signed = "".join(f"{k}: {v}\r\n" for k, v in blob_headers(hq_node, "PUT", sha, None, len(big)).items())
     writer.write(
         f"PUT {protocol.blob_path(sha)} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(big)}\r\n"
-        f"{protocol.UPLOAD_LENGTH}: {len(big)}\r\n\r\n".encode() + big[:sent])
+        f"{signed}\r\n".encode() + big[:sent])
     await writer.drain()
-    partial = hq_dir.uploads_dir / f"{sha}.partial"
     deadline = time.monotonic() + 10
-    while (not partial.exists() or partial.stat().st_size < sent) and time.monotonic() < deadline:
-        await asyncio.sleep(0.02)
+    await until(lambda: files_of_size(hq_dir, sent), "the bytes sent written by HQ")
     writer.transport.abort()  # the link drops mid-body
     async with aiohttp.ClientSession() as session:
         offset = -1
         while time.monotonic() < deadline:
-            async with session.head(hq_server.url + protocol.blob_path(sha)) as resp:
+            async with _head(session, hq_server.url, hq_node, sha) as resp:
                 assert resp.status == 404
                 offset = int(resp.headers[protocol.UPLOAD_OFFSET])
             if offset == sent:
                 break
             await asyncio.sleep(0.02)
         assert offset == sent
-        async with _put(session, hq_server.url, sha, big[offset:], len(big), offset=offset) as resp:
+        async with _put(session, hq_server.url, hq_node, sha, big[offset:], len(big), offset=offset) as resp:
             assert resp.status == 201, await resp.text()
     assert hq_dir.blobs().problem(sha) is None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -34,12 +33,9 @@ def load(path: Path) -> dict:
 
 def test_cdmx_2024_file_becomes_a_catalog_of_13384_actas(tmp_path, capsys):
     out = tmp_path / "cdmx.json"
-    started = time.monotonic()
     code, stdout, err = run(capsys, "catalog", "--from", kit.CDMX, "--out", out,
                             "--candidaturas", kit.CDMX_CANDIDATURAS)
-    elapsed = time.monotonic() - started
     assert code == 0, err
-    assert elapsed < 10, f"took {elapsed:.1f} s"
     assert "13384 actas of GUB_CDMX" in stdout and "13503 ACTAS_ESPERADAS" in stdout
     data = load(out)
     assert (data["form"], data["election"], data["release"], data["timezone"]) == (

@@ -9,7 +9,7 @@ import pytest
 
 from hq import cli
 from sync import protocol
-from tests.hqkit import ELECTION, VALUES_A, append_actas, rewrite_packet
+from tests.hqkit import ELECTION, VALUES_A, append_actas, blob_headers, rewrite_packet
 
 
 def run(capsys, *argv):
@@ -49,7 +49,7 @@ async def _deliver(url, node, skip=()):
                 sha = packet.body["image"]["sha256"]
                 data = node.blobs().read(sha)
                 async with session.put(url + protocol.blob_path(sha), data=data,
-                                       headers={protocol.UPLOAD_LENGTH: str(len(data))}) as resp:
+                                       headers=blob_headers(node, "PUT", sha, 0, len(data))) as resp:
                     assert resp.status == 201
     return chain
 

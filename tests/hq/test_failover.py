@@ -1,7 +1,7 @@
 """Failover between receivers: two `catd-hq serve` processes on one store, a node draining
 through both URLs; receiver A is SIGKILLed inside a batch, receiver B inside an image upload.
-HQ ends holding exactly the node's chain and images, the upload B began is resumed through A
-(the partial lives in the shared data directory), and `catd-hq verify` exits 0."""
+HQ ends holding exactly the node's chain and images, the upload B held in part is resumed
+through A (the partial lives in the shared data directory), and `catd-hq verify` exits 0."""
 
 from __future__ import annotations
 
@@ -21,11 +21,11 @@ from hq.store.base import Conn, writing
 from sync import client, protocol
 from sync.policy import Policy
 from tests import pgserver
-from tests.hqkit import ELECTION, NODE_ID, VALUES_A, HQProcess, append_actas, make_node
-from tests.sync.faultproxy import STALL, Fault, FaultProxy
+from tests.hqkit import ELECTION, NODE_ID, VALUES_A, HQProcess, append_actas, blob_headers, make_node
+from tests.sync.faultproxy import DROP_REQUEST, STALL, Fault, FaultProxy
 from tests.sync.replay_helpers import add_chain, assert_hq_holds_exactly, configure, fast_settings
 
-HELD_BYTES = 100_000  # what receiver B holds of the image when it is killed
+HELD_BYTES = 100_000  # what receiver B keeps of the image from a PUT whose link dropped
 
 
 async def until(condition: Callable[[], Awaitable[bool]], what: str, timeout: float = 30.0) -> None:
@@ -59,7 +59,7 @@ def _hq_seq(hq: HQDir, node: str) -> int:
 
 
 def _partials(hq: HQDir) -> list[int]:
-    return [p.stat().st_size for p in hq.uploads_dir.glob("*.partial")]
+    return [p.stat().st_size for p in hq.uploads_dir.rglob("*.partial")]
 
 
 @pytest.mark.slow
@@ -73,9 +73,13 @@ async def test_receivers_killed_mid_batch_and_mid_image(
     lock_conn = hq_dir.connect()
     try:
         async with FaultProxy(a.url) as via_a, FaultProxy(b.url) as via_b:
-            via_b.script(Fault(STALL, "PUT", "/v1/blobs/", times=1, after_bytes=HELD_BYTES))
+            # B's first PUT loses its link after HELD_BYTES (B keeps them as the node's partial);
+            # B is then killed inside the PUT that continues it
+            via_b.script(Fault(DROP_REQUEST, "PUT", "/v1/blobs/", times=1, after_bytes=HELD_BYTES),
+                         Fault(STALL, "PUT", "/v1/blobs/", times=1, after_bytes=HELD_BYTES // 2))
             node = configure(hq_node, [via_a.url, via_b.url])
-            settings = fast_settings(read_timeout_s=20.0, failback_s=1e9)
+            # one image at a time, so the two rules above meet the same image
+            settings = fast_settings(read_timeout_s=20.0, failback_s=1e9, blob_workers=1)
             node_id = node.config.node_id
 
             drain = asyncio.create_task(client.once(node, Policy(base=0.05, cap=0.3, budget=60), settings))
@@ -103,11 +107,11 @@ async def test_receivers_killed_mid_batch_and_mid_image(
             await asyncio.to_thread(a.start)  # …until it is back, on its port, behind its URL
             await via_a.listen_again()
 
-            # B inside an image: it holds HELD_BYTES of it (flushed to the shared partial).
+            # B inside an image: the node's partial holds HELD_BYTES of it, and B is receiving more
             async def b_holds_part() -> bool:
-                return HELD_BYTES in _partials(hq_dir)
+                return HELD_BYTES in _partials(hq_dir) and any(s.action == STALL for s in via_b.seen)
 
-            await until(b_holds_part, "receiver B to hold part of an image")
+            await until(b_holds_part, "receiver B to be continuing an image it holds in part")
             via_b.stop_listening()
             await asyncio.to_thread(b.kill)
             await asyncio.wait_for(drain, 90)
@@ -153,8 +157,10 @@ async def test_a_receiver_carries_on_when_postgresql_restarts(tmp_path: Path) ->
                 assert await post(genesis + first) == 200
                 async with session.get(receiver.url + protocol.RESULTS_PATH) as resp:
                     assert resp.status == 200
-                first_image = protocol.blob_path(first[0].body["image"]["sha256"])
-                async with session.head(receiver.url + first_image) as resp:
+                first_sha = first[0].body["image"]["sha256"]
+                first_image = protocol.blob_path(first_sha)
+                async with session.head(receiver.url + first_image,
+                                        headers=blob_headers(node, "HEAD", first_sha)) as resp:
                     assert resp.status == 404  # (the blob-row connection is open, and will break)
                 await asyncio.to_thread(server.restart)
                 assert await post(rest) == 200
@@ -165,9 +171,10 @@ async def test_a_receiver_carries_on_when_postgresql_restarts(tmp_path: Path) ->
                 sha = rest[0].body["image"]["sha256"]
                 data = node.blobs().read(sha)
                 async with session.put(receiver.url + protocol.blob_path(sha), data=data,
-                                       headers={protocol.UPLOAD_LENGTH: str(len(data))}) as resp:
+                                       headers=blob_headers(node, "PUT", sha, 0, len(data))) as resp:
                     assert resp.status == 201
-                async with session.head(receiver.url + first_image) as resp:
+                async with session.head(receiver.url + first_image,
+                                        headers=blob_headers(node, "HEAD", first_sha)) as resp:
                     assert resp.status == 404
         finally:
             receiver.kill()

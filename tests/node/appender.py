@@ -27,8 +27,8 @@ def main(argv: list[str]) -> int:
         # a little work outside the transaction, as a scanner decoding an image would do,
         # so the write lock is free part of the time and the writers interleave
         image = hashlib.sha256(bytes(WORK_BYTES) + writer.encode() + bytes([i % 256])).hexdigest()
-        seqs.append(ledger.append("acta.acopio", {"acta": f"{writer}-{i:04d}", "writer": writer,
-                                                  "i": i, "by": "prueba", "image": image}).seq)
+        seqs.append(ledger.append("acta.captured", {"acta": f"{writer}-{i:04d}", "image_sha256": image,
+                                                    "values": {"i": i}, "by": writer, "round": 1}).seq)
     ledger.close()
     print(json.dumps(seqs), flush=True)
     return 0

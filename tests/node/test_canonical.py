@@ -127,7 +127,7 @@ def test_non_ascii_is_raw_utf8():
 
 
 def _reference_accepts(data: bytes) -> bool:
-    """The rule as CONTRACTS.md states it, written the slow, obvious way."""
+    """The rule as docs/contracts.md states it, written the slow, obvious way."""
     try:
         value = json.loads(data.decode("utf-8"), object_pairs_hook=canonical._no_duplicates,
                            parse_float=canonical._no_float, parse_constant=canonical._no_constant)

@@ -91,6 +91,12 @@ def test_config_render_parse_round_trip():
     ('node_id = "N"\n[web]\nport = 70000', "web.port", "TCP port"),
     ('node_id = "N"\n[hq]\nurls = ["ftp://x"]', "hq.urls", "http"),
     ('node_id = "N"\nweb = 3', "[web]", "table"),
+    # [sync] is read here with the rest (before: only by sync/client.py, so `catd-node web` or
+    # `status` accepted a catd.toml that sync then refused)
+    ('node_id = "N"\n[sync]\nretry_cap_s = "soon"', "sync.retry_cap_s", "expected number"),
+    ('node_id = "N"\n[sync]\npoll_s = -1', "sync.poll_s", "≥ 0"),
+    ('node_id = "N"\n[sync]\nblob_workers = 0', "sync.blob_workers", "at least 1"),
+    ('node_id = "N"\n[sync]\nblob_workers = 2.5', "sync.blob_workers", "expected int"),
 ])
 def test_bad_config_field_is_named(tmp_path, text, field, why):
     path = tmp_path / "catd.toml"
@@ -99,6 +105,15 @@ def test_bad_config_field_is_named(tmp_path, text, field, why):
         config.load(path)
     assert err.value.what.startswith(str(path)) and err.value.what.endswith(field), err.value.what
     assert why in err.value.why
+
+
+def test_every_default_is_the_dataclass_field_default():
+    """Defaults are declared once, on the fields: a catd.toml that names nothing gets them."""
+    cfg = config.parse({"node_id": "N"})
+    assert cfg == config.Config(node_id="N")
+    assert cfg.sync == config.SyncConfig() and cfg.sync.blob_workers == 4
+    again = config.parse(tomllib.loads(config.render(cfg)))
+    assert again == cfg
 
 
 def test_config_not_toml(tmp_path):

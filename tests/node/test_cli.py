@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import stat
 from pathlib import Path
@@ -168,3 +169,41 @@ def test_export_of_damaged_bytes_names_the_seq(node_dir, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "seq 4" in err and "not UTF-8" in err
     assert len(out.read_text(encoding="utf-8").splitlines()) == 3  # what was sound is kept
+
+
+@pytest.mark.parametrize("argv", [
+    ["user", "-d", "{root}", "add", "rosa", "--role", "capturista"],  # before: -d was reset by `add`
+    ["user", "add", "rosa", "--role", "capturista", "-d", "{root}"],
+    ["-d", "{root}", "user", "add", "rosa", "--role", "capturista"],  # before: -d unknown up front
+])
+def test_user_add_honours_d_wherever_it_is_given(tmp_path, election_file, monkeypatch, capsys, argv):
+    root = tmp_path / "catd"
+    assert init(root, election_file) == 0
+    monkeypatch.chdir(tmp_path)  # ./catd-data does not exist here: only -d can name the dir
+    monkeypatch.delenv("CATD_DATA_DIR", raising=False)
+    monkeypatch.setattr("sys.stdin", io.StringIO("rosa-captura-2027\n"))
+    code = cli.main([a.replace("{root}", str(root)) for a in argv])
+    assert code == 0, capsys.readouterr().err
+    conn = DataDir(root).reader()
+    try:
+        assert conn.execute("SELECT role FROM web_users WHERE name = 'rosa'").fetchone() == ("capturista",)
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("place", ["before", "after"])
+def test_both_clis_take_d_before_or_after_the_command(tmp_path, election_file, capsys, place):
+    from hq import cli as hq_cli
+
+    root, hq_root = tmp_path / "catd", tmp_path / "hq"
+    assert init(root, election_file) == 0
+    assert hq_cli.main(["init", "-d", str(hq_root)]) == 0
+    capsys.readouterr()
+    node_argv = (["-d", str(root), "status", "--json"] if place == "before"
+                 else ["status", "--json", "-d", str(root)])
+    assert cli.main(node_argv) == 0
+    assert json.loads(capsys.readouterr().out)["node_id"] == "CATD-14-01"
+    hq_argv = (["-d", str(hq_root), "status", "--json"] if place == "before"
+               else ["status", "--json", "-d", str(hq_root)])
+    assert hq_cli.main(hq_argv) == 0
+    assert "nodes" in json.loads(capsys.readouterr().out)

@@ -45,8 +45,8 @@ def test_processes_append_at_once_without_gaps_or_forks(node_dir: DataDir, capsy
     conn = node_dir.reader()
     try:
         rows = conn.execute(
-            "SELECT seq, json_extract(CAST(canonical AS TEXT), '$.body.writer'),"
-            " json_extract(CAST(canonical AS TEXT), '$.body.i') FROM packets ORDER BY seq"
+            "SELECT seq, json_extract(CAST(canonical AS TEXT), '$.body.by'),"
+            " json_extract(CAST(canonical AS TEXT), '$.body.values.i') FROM packets ORDER BY seq"
         ).fetchall()
     finally:
         conn.close()

@@ -118,14 +118,14 @@ def test_transaction_is_atomic(node_dir: DataDir):
     try:
         led.conn.execute("CREATE TABLE IF NOT EXISTS notes (seq INTEGER, text TEXT)")
         with pytest.raises(RuntimeError), led.transaction() as tx:
-            p = tx.append("acta.acopio", {"acta": "A"})
+            p = tx.append("acta.acopio", {"acta": "A", "by": "ana", "in_catalog": True})
             tx.conn.execute("INSERT INTO notes VALUES (?, 'x')", (p.seq,))
             raise RuntimeError("crash before commit")
         assert led.head().seq == 1
         assert led.conn.execute("SELECT COUNT(*) FROM notes").fetchone()[0] == 0
         with led.transaction() as tx:
-            a = tx.append("acta.acopio", {"acta": "A"})
-            b = tx.append("acta.acopio", {"acta": "B"})
+            a = tx.append("acta.acopio", {"acta": "A", "by": "ana", "in_catalog": True})
+            b = tx.append("acta.acopio", {"acta": "B", "by": "ana", "in_catalog": True})
             tx.conn.execute("INSERT INTO notes VALUES (?, 'x')", (b.seq,))
         assert (a.seq, b.seq, b.prev) == (2, 3, a.hash)
         assert led.conn.execute("SELECT seq FROM notes").fetchall() == [(3,)]

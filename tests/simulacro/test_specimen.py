@@ -12,6 +12,7 @@ from PIL import Image, ImageChops
 from catd_node.catalog import load as load_election
 from scanners.identify import read_qr
 from simulacro import specimen
+from tests import catalog_v2
 
 KEY = "DIP-14-01-0127-C01"
 VALUES = {"PAN": 131, "PRI": 98, "PRD": 7, "PVEM": 12, "PT": 30, "MC": 41, "MORENA": 204, "CNR": 0,
@@ -112,3 +113,32 @@ def test_cli_writes_keyed_and_anonymous_files_with_a_manifest(tmp_path):
     assert [e["acta"] for e in entries] == keys[:2]
     with Image.open(out / "scan_0002.jpg") as scan:
         assert read_qr(scan.convert("L")) == keys[1]
+
+
+def test_a_second_form_acta_prints_its_own_ballot(tmp_path, election_v2_file):
+    """The form of a real catalog's acta: only its ballot's vote fields (30 of 31), then the controls."""
+    election = load_election(election_v2_file)
+    key = catalog_v2.THIRTY
+    contest, ballot = election.contest_of(key), election.ballot(key)
+    values = specimen.random_values(contest, 600, random.Random(2), ballot=ballot)
+    assert set(values) == set(election.fields_of(key)) and catalog_v2.NOT_ON_THIRTY not in values
+    assert values["TOTAL_VOTOS_ASENTADO"] == sum(values[f] for f in ballot)  # type: ignore[misc]
+    page = specimen.render(key, values, seed=8, contest=contest, ballot=ballot, election_name=election.name)
+    assert read_qr(page) == key
+    short = specimen.render(key, {}, seed=8, contest=contest, ballot=ballot[:10])
+    full = specimen.render(key, {}, seed=8, contest=contest, ballot=ballot)
+    rows = (300, 1000, 1000, 2600)  # the printed rows: 15 rows draw far less line work than 35
+    assert _ink_free_dark(short, rows) < _ink_free_dark(full, rows)
+
+
+def _ink_free_dark(image: Image.Image, box: tuple[int, int, int, int]) -> int:
+    return sum(image.convert("L").crop(box).point(lambda v: 255 if v < 100 else 0).histogram()[255:])
+
+
+def test_cli_on_a_second_form_catalog_writes_each_actas_ballot(tmp_path, election_v2_file):
+    out, manifest = tmp_path / "drop", tmp_path / "manifest.json"
+    assert specimen.main(["--out", str(out), "--count", "3", "--election", str(election_v2_file),
+                          "--illegible", "0", "--manifest", str(manifest)]) == 0
+    election = load_election(election_v2_file)
+    for entry in json.loads(manifest.read_text(encoding="utf-8")):
+        assert set(entry["values"]) == set(election.fields_of(entry["acta"]))

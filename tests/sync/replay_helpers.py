@@ -11,11 +11,11 @@ from pathlib import Path
 
 from catd_node import cli as node_cli
 from catd_node import ledger as ledger_mod
+from catd_node.config import SyncConfig as Settings
 from catd_node.datadir import DataDir
 from hq import cli as hq_cli
 from hq import store as hq_store
 from hq.store import HQDir
-from sync.client import Settings
 from sync.policy import Policy
 from tests.hqkit import with_hq_urls
 
@@ -52,9 +52,11 @@ def configure(node: DataDir, urls: list[str], sync_table: dict[str, float] | Non
     """Point the node at `urls`; optional `[sync]` settings (for child processes)."""
     node = with_hq_urls(node, urls)
     if sync_table:
-        lines = "\n".join(f"{k} = {v}" for k, v in sync_table.items())
-        with node.config_path.open("a", encoding="utf-8") as out:
-            out.write(f"\n[sync]\n{lines}\n")
+        lines = node.config_path.read_text(encoding="utf-8").splitlines()
+        lines = [line for line in lines if line.split(" = ")[0] not in sync_table]
+        at = next(i for i, line in enumerate(lines) if line.startswith("[sync]"))
+        lines[at + 1:at + 1] = [f"{k} = {v}" for k, v in sync_table.items()]
+        node.config_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return DataDir(node.root)
 
 
@@ -124,8 +126,8 @@ def assert_hq_holds_exactly(hq: HQDir, node: DataDir) -> None:
     assert refs <= stored, f"HQ lacks {len(refs - stored)} image(s)"
     for sha in refs:
         assert hq.blobs().problem(sha) is None
-    assert not list(hq.uploads_dir.glob("*.partial")) or all(
-        p.stem not in refs for p in hq.uploads_dir.glob("*.partial")), "a finished upload left a partial"
+    left = [p for p in hq.uploads_dir.rglob("*.partial") if p.stem in refs]
+    assert not left, f"a finished upload left a partial: {left}"
     code, _ = run_cli(hq_cli.main, ["-d", str(hq.root), "verify"])
     assert code == 0, "catd-hq verify failed"
     code, _ = run_cli(node_cli.main, ["verify", "-d", str(node.root)])

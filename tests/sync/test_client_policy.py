@@ -8,7 +8,7 @@ import pytest
 
 from catd_node.errors import BadInput
 from sync import protocol
-from sync.client import BatchSizer, Settings
+from sync.client import BatchSizer, policy_for
 from sync.policy import GaveUp, Policy, Retryable, parse_retry_after
 from sync.transport import Endpoints
 
@@ -110,9 +110,9 @@ def test_batches_shrink_on_failure_and_grow_within_hq_limits():
 
 def test_sync_settings_from_catd_toml(node_dir):
     node = configure(node_dir, ["http://127.0.0.1:9"], {"retry_budget_s": 2.5, "blob_workers": 3})
-    settings = Settings.load(node)
+    settings = node.config.sync  # read by catd_node.config with the rest of catd.toml
     assert settings.retry_budget_s == 2.5 and settings.blob_workers == 3
-    assert settings.policy(once=True).budget == 2.5 and settings.policy(once=False).budget is None
-    configure(node, ["http://127.0.0.1:9"], {"retry_cap_s": '"soon"'})
+    assert policy_for(settings, once=True).budget == 2.5 and policy_for(settings, once=False).budget is None
+    node = configure(node, ["http://127.0.0.1:9"], {"retry_cap_s": '"soon"'})
     with pytest.raises(BadInput, match=r"sync\.retry_cap_s"):
-        Settings.load(node)
+        node.config  # noqa: B018

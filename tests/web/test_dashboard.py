@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from catd_node import actas
+import dataclasses
+import shutil
+
+from catd_node import actas, config
 from tests.web.conftest import GOOD, digitize, values_form
 
 KEY = "DIP-14-01-0123-B01"
@@ -51,3 +54,25 @@ async def test_the_dashboard_is_for_the_coordinator(clerks, signed_in):
     assert status == 403
     status, _ = await ana.get("/usuarios")
     assert status == 403
+
+
+async def test_a_node_without_hq_shows_what_is_missing_and_picks_up_the_edit(clerks, signed_in, hq_dir):
+    """Normal before HQ exists (issue 14): the link is "sin configurar" with the reason, read
+    afresh, so the coordinator sees the fix without restarting the web app."""
+    coco = await signed_in("coco")
+    async with coco.session.get(f"{coco.base}/status") as r:
+        hq = (await r.json())["hq"]
+    assert hq["configured"] is False and hq["problem"].startswith("catd.toml: hq.urls")
+    assert hq["link"] == "sin configurar"
+    status, page = await coco.get("/tablero")
+    assert status == 200 and "HQ sin configurar: falta la dirección de HQ" in page
+
+    shutil.copyfile(hq_dir.pub_path, clerks.root / "hq.pub")
+    cfg = clerks.config
+    clerks.config_path.write_text(config.render(dataclasses.replace(
+        cfg, hq=config.HQConfig(urls=("http://127.0.0.1:9",), pubkey="hq.pub"))), encoding="utf-8")
+    async with coco.session.get(f"{coco.base}/status") as r:
+        hq = (await r.json())["hq"]
+    assert hq["configured"] is True and hq["problem"] is None and hq["link"] == "sin conexión"
+    status, page = await coco.get("/tablero")
+    assert "HQ sin configurar" not in page

@@ -66,10 +66,12 @@ async def test_supervised_services_with_restarts_and_exits(clerks, signed_in, id
     assert doc["supervisor"] == "en marcha" and doc["supervisor_pid"] == os.getpid()
     pid = idle_child.pid
     assert doc["by_service"] == {
-        "scan": {"label": "escaneo", "state": "en marcha", "pid": pid, "restarts": 2, "last_exit": 1},
-        "web": {"label": "web", "state": "en marcha", "pid": pid, "restarts": 0, "last_exit": None},
+        "scan": {"label": "escaneo", "state": "en marcha", "pid": pid, "restarts": 2, "last_exit": 1,
+                 "held": None},
+        "web": {"label": "web", "state": "en marcha", "pid": pid, "restarts": 0, "last_exit": None,
+                "held": None},
         "sync": {"label": "sincronización", "state": "reiniciando", "pid": None, "restarts": 3,
-                 "last_exit": -9},
+                 "last_exit": -9, "held": None},
     }
     status, page = await coco.get("/tablero")
     assert status == 200
