@@ -50,7 +50,9 @@ class PGServer:
         self.args = args
 
     def url(self, dbname: str = "postgres") -> str:
-        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{dbname}"
+        """Through the Unix socket in the server's directory: it reaches the server from any
+        network namespace too (tests/sync/test_shaped_link runs HQ inside one)."""
+        return f"postgresql://{SUPERUSER}@/{dbname}?host={self.root}&port={self.port}"
 
     def _admin(self, sql: str, dbname: str = "postgres") -> None:
         import psycopg
@@ -62,7 +64,7 @@ class PGServer:
         """A new empty schema in database `hq`; a URL whose connections use it."""
         name = f"t_{uuid.uuid4().hex[:12]}"
         self._admin(f"CREATE SCHEMA {name}", "hq")
-        return f"{self.url('hq')}?options=-csearch_path%3D{name}"
+        return f"{self.url('hq')}&options=-csearch_path%3D{name}"
 
     def drop(self, url: str) -> None:
         """Drop the schema of `url` and everything in it."""
