@@ -13,11 +13,15 @@ from dataclasses import dataclass, field
 from catd_node.actas import ALL_UNREADABLE, COUNTED, EXCEEDS_NOMINAL, OUT_OF_CATALOG, SIN_ACTA, Classification
 from catd_node.catalog import Election
 
+# The names exactly as the 2024 template's header line prints them (LEEME_G.txt), its
+# misspelt LISTA_NOMINAL_ACTAS_CONTABILZADAS included: a release is read by name, and readers
+# of the real files expect the real names. The shared PREP notes write the 8th without CON
+# and the 10th spelt right; where those notes and a LEEME differ, the LEEME wins.
 SUMMARY_FIELDS = (
     "ACTAS_ESPERADAS", "ACTAS_REGISTRADAS", "ACTAS_FUERA_CATALOGO", "ACTAS_CAPTURADAS",
     "PORCENTAJE_ACTAS_CAPTURADAS", "ACTAS_CONTABILIZADAS", "PORCENTAJE_ACTAS_CONTABILIZADAS",
-    "PORCENTAJE_ACTAS_INCONSISTENCIAS", "ACTAS_NO_CONTABILIZADAS",
-    "LISTA_NOMINAL_ACTAS_CONTABILIZADAS", "TOTAL_VOTOS_C_CS", "TOTAL_VOTOS_S_CS",
+    "PORCENTAJE_ACTAS_CON_INCONSISTENCIAS", "ACTAS_NO_CONTABILIZADAS",
+    "LISTA_NOMINAL_ACTAS_CONTABILZADAS", "TOTAL_VOTOS_C_CS", "TOTAL_VOTOS_S_CS",
     "PORCENTAJE_PARTICIPACION_CIUDADANA",
 )
 

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -64,6 +65,30 @@ def build_parser() -> argparse.ArgumentParser:
                    help="approved ballots of a casilla especial (default 750)")
     p.add_argument("--catd-per", choices=("district", "municipio"),
                    help="one CATD per district (default when districts are printed) or per municipio")
+    p = sub.add_parser("publish", parents=[common], help="write one cut under DATA/publicacion/ and the site")
+    p.add_argument("--final", action="store_true",
+                   help="the final cut (participation counts casillas especiales)")
+    p.add_argument("--at", metavar="ISO-TIME",
+                   help="the cut's time (default now): 2024-06-02T20:00 is local official time; "
+                        "with Z or an offset, converted")
+    p = sub.add_parser("verify-release", parents=[common],
+                       help="check a cut on its own; with two cuts, that the later extends the earlier")
+    p.add_argument("zips", nargs="+", type=Path, metavar="ZIP", help="a cut, or the earlier then the later")
+    p.add_argument("--keys", type=Path, metavar="DIR",
+                   help="hq.pub and <NODE>.pub obtained separately (default: the cut's own)")
+    p = sub.add_parser("rehearse", parents=[common],
+                       help="simulacro: replay a published release through HQ and its CATD nodes")
+    p.add_argument("--from", dest="source", required=True, type=Path,
+                   help="the published release (any layout `catalog` reads)")
+    p.add_argument("--out", required=True, type=Path,
+                   help="an empty directory for the HQ, nodes, logs and cut")
+    p.add_argument("--limit", type=int, help="replay only the first N acta rows")
+    p.add_argument("--chaos", action="store_true",
+                   help="SIGKILL node services and HQ and cut the link at random moments")
+    p.add_argument("--seed", type=int, default=2024, help="seed of --chaos's choices (default 2024)")
+    p.add_argument("--entidad", type=int,
+                   help="entity id 1–32 of a layout that prints none (default: from the candidacies file "
+                        "beside it)")
     return parser
 
 
@@ -140,7 +165,37 @@ def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
             entidad=args.entidad, election=args.election, release=args.release, timezone=args.timezone,
             max_boletas_especial=args.max_boletas_especial, catd_per=args.catd_per)
         return catalog.main(args.source, args.out, args.candidaturas, options)
+    if args.command == "publish":
+        from hq.release import cut
+
+        published = cut.publish(hq, at=_at(args.at), final=args.final)
+        fields = published.manifest.summary
+        print(f"corte {published.manifest.number}{' (final)' if args.final else ''}: "
+              f"{fields['ACTAS_CAPTURADAS']} de {fields['ACTAS_ESPERADAS']} actas capturadas, "
+              f"{fields['ACTAS_CONTABILIZADAS']} contabilizadas")
+        print(published.path)
+        return EXIT_OK
+    if args.command == "verify-release":
+        from hq import verify_release
+
+        return verify_release.main(args.zips, args.keys)
+    if args.command == "rehearse":
+        if args.limit is not None and args.limit < 1:
+            raise BadInput("--limit", "must be 1 or more")
+        from simulacro import rehearse  # never imported by HQ itself: only this command drives it
+
+        return rehearse.rehearse(rehearse.Options(source=args.source, out=args.out, limit=args.limit,
+                                                  chaos=args.chaos, seed=args.seed, entidad=args.entidad))
     raise AssertionError(args.command)
+
+
+def _at(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise BadInput("--at", f"{text!r} is not an ISO time like 2024-06-02T20:00") from exc
 
 
 async def serve(hq: HQDir, host: str, port: int, workers: int = 0, access_log: bool = False,
@@ -154,8 +209,10 @@ async def serve(hq: HQDir, host: str, port: int, workers: int = 0, access_log: b
     from aiohttp import web
 
     from catd_node import netguard
+    from hq import schedule
     from hq.app import create_app
 
+    plan = schedule.load(hq, hq.election(), datetime.now(UTC))   # a bad hq.toml stops serve before it starts
     # Bodies never inflated, heads within 30 s, connections capped per client — except from
     # loopback, where the TLS proxy in front of HQ (deploy/README.md) connects from.
     net = netguard.fitted(netguard.Limits(per_client=64, exempt=LOOPBACK), netguard.raise_fd_limit())
@@ -169,9 +226,13 @@ async def serve(hq: HQDir, host: str, port: int, workers: int = 0, access_log: b
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    publishing = schedule.start(hq, plan)
     try:
         await stop.wait()
     finally:
+        if publishing is not None:
+            publishing.cancel()
+            await asyncio.gather(publishing, return_exceptions=True)
         await runner.cleanup()
     print("catd-hq stopped", flush=True)
     return EXIT_OK

@@ -73,6 +73,8 @@ def _sidecar_key(sidecar_text: str, file_name: str) -> str | None:
         log.warning("sidecar_ignored file=%s why=not_json error=%s", file_name, exc)
         return None
     key = data.get("acta") if isinstance(data, dict) else None
+    if key is None and isinstance(data, dict) and "origen" in data:
+        return None  # a phone upload's sidecar says where the photo was taken, not which acta
     if not isinstance(key, str):
         log.warning("sidecar_ignored file=%s why=no_acta_string", file_name)
         return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import os
 import re
@@ -24,6 +25,7 @@ from catd_node import keys_format
 from catd_node.blobs import fsync_dir
 from catd_node.web.state import DATADIR, DB, render
 
+ORIGENES = ("CATD", "CASILLA")
 log = logging.getLogger("catd.web.uploads")
 MAX_BYTES = 30 * 1024 * 1024
 READ_TIMEOUT_S = 120
@@ -79,13 +81,22 @@ async def upload(request: web.Request) -> web.StreamResponse:
             if device is None:
                 log.warning("upload refused: bad device token ip=%s", request.remote)
                 return _error(request, "Token de dispositivo no válido.", 403)
+            origen = None
+            if isinstance(part, BodyPartReader) and part.name == "origen":
+                # Where the acta was photographed: CATD (a phone at this CATD) or CASILLA (the
+                # PREP app at the polling station); the release publishes it as ORIGEN.
+                said = (await part.read(decode=False))[:20].decode("utf-8", "replace").strip().upper()
+                if said not in ORIGENES:
+                    return _error(request, f"Origen «{said[:20]}» no válido: CATD o CASILLA.", 400)
+                origen = said
+                part = await reader.next()
             if not isinstance(part, BodyPartReader) or part.name != "file":
                 return _error(request, "Falta el archivo.", 400)
             name = safe_name(part.filename)
             if name is None:
                 return _error(request, "Tipo de archivo no admitido (JPEG, PNG, TIFF o WebP).", 400)
             folder = request.app[DATADIR].inbox / "uploads" / device
-            final = await _store(part, folder, name)
+            final = await _store(part, folder, name, origen)
     except TimeoutError:
         return _error(request, "La carga tardó demasiado.", 408)
     except (_Truncated, ValueError, LookupError, HttpProcessingError) as exc:  # aiohttp's parser's errors
@@ -123,7 +134,7 @@ class _Truncated(Exception):
     """The body ended inside the file part (no closing boundary): never store half an image."""
 
 
-async def _store(part: BodyPartReader, folder: Path, name: str) -> Path:
+async def _store(part: BodyPartReader, folder: Path, name: str, origen: str | None = None) -> Path:
     loop = asyncio.get_running_loop()
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=".upload-", suffix=".part", dir=folder)
@@ -141,7 +152,7 @@ async def _store(part: BodyPartReader, folder: Path, name: str) -> Path:
             await loop.run_in_executor(None, _sync, out)
         if size == 0:
             raise _Empty
-        return await loop.run_in_executor(None, _publish, tmp, folder, name)
+        return await loop.run_in_executor(None, _publish, tmp, folder, name, origen)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -151,15 +162,33 @@ def _sync(out: BinaryIO) -> None:
     os.fsync(out.fileno())
 
 
-def _publish(tmp: Path, folder: Path, name: str) -> Path:
-    """Link the finished temp file to a free final name (never overwriting), then drop the temp."""
+def _publish(tmp: Path, folder: Path, name: str, origen: str | None = None) -> Path:
+    """Link the finished temp file to a free final name (never overwriting), then drop the temp.
+    A phone's origen goes first into the sidecar `NAME.json` (scanners read it when the image is
+    taken: a rename into the folder is taken at once, so the sidecar must already be there)."""
     stem, dot, ext = name.rpartition(".")
     for n in range(1000):
         final = folder / (name if n == 0 else f"{stem}-{n}{dot}{ext}")
+        sidecar = final.with_name(final.name + ".json")
+        if origen is not None:
+            if final.exists() or sidecar.exists():
+                continue
+            _write_sidecar(sidecar, origen)
         try:
             os.link(tmp, final)
         except FileExistsError:
+            if origen is not None:
+                sidecar.unlink(missing_ok=True)
             continue
         fsync_dir(folder)
         return final
     raise FileExistsError(name)
+
+
+def _write_sidecar(path: Path, origen: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")   # a dot name: the scanner waits for its rename
+    with tmp.open("w", encoding="utf-8") as out:
+        out.write(json.dumps({"origen": origen}))
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)

@@ -50,8 +50,8 @@ async def test_results_and_csv_numbers(hq_node, hq_dir, hq_server, tmp_path):
     summary = results["summary"]
     assert (summary["ACTAS_ESPERADAS"], summary["ACTAS_REGISTRADAS"], summary["ACTAS_CONTABILIZADAS"]) == (
         "20", "4", "2")
-    assert summary["PORCENTAJE_ACTAS_INCONSISTENCIAS"] == "15.0000"  # B (unreadable), C, D of 20
-    assert summary["LISTA_NOMINAL_ACTAS_CONTABILIZADAS"] == str(612 + 611)
+    assert summary["PORCENTAJE_ACTAS_CON_INCONSISTENCIAS"] == "15.0000"  # B (unreadable), C, D of 20
+    assert summary["LISTA_NOMINAL_ACTAS_CONTABILZADAS"] == str(612 + 611)
     assert summary["TOTAL_VOTOS_C_CS"] == str(370 + 234)
     # A (PAN=100, its first report) + B (PAN ilegible → 0, PRI 50, NULOS sin dato → 0)
     assert dip["totals"] == {"PAN": 100, "PRI": 130, "PRD": 20, "PVEM": 10, "PT": 14, "MC": 24,

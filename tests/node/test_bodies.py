@@ -20,7 +20,7 @@ from tests.vectors import generate
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("catd_node", "scanners", "sync", "hq", "simulacro")
 KIND_TEXT = re.compile(r"(node|acta|scan|user|device|session)\.[a-z_]+")
-FILE_NAMES = frozenset({"node.key", "node.pub", "scan.lock"})  # look like kinds, are files
+FILE_NAMES = frozenset({"node.key", "node.pub", "scan.lock", "acta.html"})  # look like kinds, are files
 
 
 def _sources() -> list[tuple[Path, ast.AST]]:

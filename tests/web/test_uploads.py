@@ -18,9 +18,11 @@ async def make_device(coco, device: str = "telefono-1") -> str:
     return m.group(1)
 
 
-async def send(client, token: str, name: str, data: bytes) -> tuple[int, str]:
+async def send(client, token: str, name: str, data: bytes, origen: str | None = None) -> tuple[int, str]:
     form = aiohttp.FormData()
     form.add_field("token", token)
+    if origen is not None:
+        form.add_field("origen", origen)
     form.add_field("file", data, filename=name, content_type="image/jpeg")
     async with client.session.post(f"{client.base}/uploads", data=form) as r:
         return r.status, await r.text()
@@ -92,3 +94,18 @@ def test_upload_names_are_sanitised():
     assert uploads.safe_name(".hidden.jpg") == "hidden.jpg"
     assert uploads.safe_name("foto 1 (copia).JPG") == "foto_1_copia_.JPG"
     assert uploads.safe_name("x.part") is None and uploads.safe_name("") is None
+
+
+async def test_a_photo_from_the_casilla_records_its_origin_beside_the_image(clerks, signed_in, browser):
+    """ORIGEN in the release: the PREP app at the casilla (CASILLA) or a phone at the CATD."""
+    coco = await signed_in("coco")
+    token = await make_device(coco)
+    phone = browser()
+    status, page = await send(phone, token, "DIP-14-01-0123-B01.jpg", jpeg(32), origen="casilla")
+    assert status == 201, page
+    folder = clerks.inbox / "uploads" / "telefono-1"
+    assert files_under(folder) == ["DIP-14-01-0123-B01.jpg", "DIP-14-01-0123-B01.jpg.json"]
+    assert (folder / "DIP-14-01-0123-B01.jpg.json").read_text() == '{"origen": "CASILLA"}'
+    status, page = await send(phone, token, "DIP-14-01-0123-C01.jpg", jpeg(33), origen="=1+1")
+    assert status == 400 and "no válido" in page
+    assert "DIP-14-01-0123-C01.jpg" not in files_under(folder)

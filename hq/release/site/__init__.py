@@ -1,0 +1,1 @@
+"""The public results site: static pages written with each cut (build.py)."""

@@ -1,0 +1,223 @@
+"""The public results site, static files written with each cut under `publicacion/sitio/`.
+
+Static on purpose: any web server or CDN can serve it when the site is attacked, and
+`catd-hq serve` serves it read-only at `/`. Links are relative, so it works from any prefix
+and from a copy on disk. Each file is replaced whole (written beside, then renamed). Acta
+pages are written only when their row changed since the last cut (`.actas.json` keeps each
+row's digest): at national size most of 170,648 rows do not change between cuts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import zipfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from catd_node import actas
+from hq.count import ActaRecord
+from hq.release import candidaturas, manifest, write
+from hq.release.cut import CutInput
+from hq.release.manifest import Manifest
+from hq.release.site import charts, pages
+from hq.store import HQDir
+
+log = logging.getLogger("catd.hq.site")
+SITE = "sitio"
+STATE = ".actas.json"
+HERE = Path(__file__).parent
+TOOL = HERE.parents[2] / "tools" / "verify_release.py"
+_ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
+                          undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+_IMAGE_TYPES = ((b"RIFF", "webp"), (b"\xff\xd8\xff", "jpg"), (b"\x89PNG", "png"))
+
+
+def put(path: Path, data: bytes, made: set[Path] | None = None) -> None:
+    """Replace `path` whole: a reader (or a CDN fetching it) never sees half a page. `made`
+    remembers the folders already made (one mkdir per folder, not per page)."""
+    if made is None or path.parent not in made:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if made is not None:
+            made.add(path.parent)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def link(source: Path, target: Path) -> None:
+    """`target` as a hard link to `source` (a copy across file systems), unless present."""
+    if target.exists():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(source, tmp)
+    except OSError:
+        shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
+
+
+class Site:
+    def __init__(self, hq: HQDir, folder: Path, data: CutInput, built: Manifest) -> None:
+        self.hq, self.folder, self.data, self.built = hq, folder, data, built
+        self.root = folder / SITE
+        self.election = data.election
+        self.records = data.records
+        self.cut_line = write.cut_line(_local(built), self.election)
+        self.writer = write.RowWriter(self.election)
+        self.made: set[Path] = set()
+
+    def render(self, template: str, path: str, **context: Any) -> None:
+        depth = path.count("/")
+        html = _ENV.get_template(template).render(
+            election=self.election, cut_line=self.cut_line, final=self.built.final, root="../" * depth,
+            page=template.removesuffix(".html"), **context)
+        put(self.root / path, html.encode("utf-8"), self.made)
+
+    def front(self) -> None:
+        summary = write.summary(self.election, self.records.values(), self.built.final)
+        fields = summary.fields()
+        items = candidaturas.candidacies(self.election, self.data.names_file)
+        candidacy_bars = pages.candidacy_bars(items, summary)
+        field_bars = pages.field_bars(self.election, summary)
+        self.render(
+            "index.html", "index.html", summary=summary, fields=fields,
+            candidacy_bars=candidacy_bars, field_bars=field_bars,
+            other_bars=pages.other_bars(self.election, summary),
+            chart_candidaturas=charts.bars("g-candidaturas", "Votos por candidatura", candidacy_bars),
+            chart_partidos=charts.bars("g-partidos", "Votos por partido y coalición", field_bars),
+            progress_capturadas=charts.progress("p-capturadas", "Actas capturadas", summary.capturadas,
+                                                summary.esperadas, fields["PORCENTAJE_ACTAS_CAPTURADAS"]),
+            progress_contabilizadas=charts.progress(
+                "p-contabilizadas", "Actas contabilizadas", summary.contabilizadas, summary.esperadas,
+                fields["PORCENTAJE_ACTAS_CONTABILIZADAS"]))
+
+    def areas(self) -> None:
+        districts = pages.districts(self.election, self.records)
+        self.render("areas.html", "distritos.html", heading="Avance por distrito", areas=districts,
+                    caption="Actas y votos por distrito", link=True)
+        self.render("areas.html", "catd.html", heading="Avance por CATD", areas=pages.catds(self.election,
+                                                                                          self.records),
+                    caption="Actas y votos por Centro de Acopio y Transmisión de Datos", link=False)
+        for area in districts:
+            listed = []
+            for key in sorted(area.keys, key=lambda k: write.order_key(self.election, k)):
+                spec = self.election.actas[key]
+                record = self.records.get(key)
+                listed.append({
+                    "key": key, "casilla": f"{spec.seccion:04d} {spec.tipo_casilla}{spec.id_casilla:02d}"
+                                           f"{'' if not spec.ext_contigua else f'-{spec.ext_contigua:02d}'}",
+                    "estado": "No registrada" if record is None else _estado(record),
+                    "votos": "—" if record is None or record.classification.cls == actas.SIN_ACTA
+                             else f"{record.classification.total:,}",
+                    "href": None if record is None else "../" + pages.acta_path(self.election, key)})
+            self.render("distrito.html", f"distrito/{area.id}.html", area=area, actas=listed)
+
+    def acta_pages(self) -> int:
+        """Write the page of every row that changed since the last cut; returns how many."""
+        state_path = self.root / STATE
+        try:
+            state: dict[str, list[str]] = json.loads(state_path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            state = {}
+        header = self.writer.layout.header
+        written = 0
+        for key, record in self.records.items():
+            cells = self.writer.row(record)
+            image = self.image(record.image_sha256)
+            digest = hashlib.sha256("|".join([*cells, image or "", record.node]).encode()).hexdigest()
+            page = self.root / pages.acta_path(self.election, key)
+            if state.get(key, [""])[0] == digest and page.exists():
+                continue
+            state[key] = [digest, self.built.name]
+            shown = [(name, value[2:-1] if value.startswith('="') else value)
+                     for name, value in zip(header, cells, strict=True)]
+            self.render("acta.html", pages.acta_path(self.election, key), key=key, registered=True,
+                        estado=_estado(record), observaciones=record.classification.published_observations,
+                        image=image, codigo=write.integrity_code(record.image_sha256), cells=shown,
+                        since=self.built.name, node=record.node)
+            written += 1
+        for key in [k for k in state if k not in self.records]:
+            self.render("acta.html", pages.acta_path(self.election, key), key=key, registered=False)
+            del state[key]
+        put(state_path, json.dumps(state, sort_keys=True).encode())
+        return written
+
+    def image(self, sha: str | None) -> str | None:
+        """`imagenes/<sha>.<ext>` when HQ holds the image (linked into the site once)."""
+        if not write.integrity_code(sha):
+            return None   # not an image's SHA-256 (a hostile node's text): no file to show
+        assert sha is not None
+        blobs = self.hq.blobs()
+        if not blobs.has(sha):
+            return None
+        source = blobs.path(sha)
+        with source.open("rb") as f:
+            magic = f.read(12)
+        ext = next((e for m, e in _IMAGE_TYPES if magic.startswith(m)), "bin")
+        path = f"imagenes/{sha}.{ext}"
+        link(source, self.root / path)
+        return path
+
+    def downloads(self) -> None:
+        cuts = []
+        for path in sorted(self.folder.glob("*_PREP_*.zip"), reverse=True):
+            link(path, self.root / "descargas" / path.name)
+            with zipfile.ZipFile(path) as archive:
+                data = archive.read(manifest.NAME)
+            m = manifest.parse(data, path.name)
+            cuts.append({"number": m.number, "final": m.final, "name": path.name,
+                         "sha256": manifest.sha256(data), "size": f"{path.stat().st_size / 1e6:,.1f} MB"})
+        put(self.root / "hq.pub", self.data.hq_pub)
+        if TOOL.exists():
+            put(self.root / "herramientas" / "verify_release.py", TOOL.read_bytes())
+        self.render("descargas.html", "descargas.html", cuts=cuts, hq_key=self.built.hq_key)
+
+    def write(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        for name in ("estilo.css", "icono.svg"):
+            put(self.root / name, (HERE / "static" / name).read_bytes())
+        written = self.acta_pages()
+        self.areas()
+        self.downloads()
+        self.front()    # last: the front page names the cut every other page already reflects
+        log.info("site written cut=%s acta_pages=%d", self.built.name, written)
+
+
+def _estado(record: ActaRecord) -> str:
+    return record.classification.label
+
+
+def _local(built: Manifest) -> datetime:
+    return datetime.strptime(built.cut, "%Y-%m-%dT%H:%M")
+
+
+def write_site(hq: HQDir, folder: Path, data: CutInput, built: Manifest) -> None:
+    """Write (or bring up to date) `folder/sitio/` for the cut just published."""
+    Site(hq, folder, data, built).write()
+
+
+def placeholder(folder: Path) -> Path:
+    """The site folder, with a page saying nothing is published yet when it is empty."""
+    root = folder / SITE
+    if not (root / "index.html").exists():
+        put(root / "index.html", _PLACEHOLDER.encode("utf-8"))
+    return root
+
+
+_PLACEHOLDER = """<!doctype html>
+<html lang="es"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>PREP · sin publicación aún</title></head>
+<body><main><h1>Programa de Resultados Electorales Preliminares</h1>
+<p>Aún no se ha publicado ningún corte.</p></main></body></html>
+"""
+

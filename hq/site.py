@@ -1,0 +1,60 @@
+"""The results site served read-only at `/` by `catd-hq serve`: the static files of the last
+cut (`DATA/publicacion/sitio/`), GET and HEAD only, nothing outside that folder, no hidden
+files. The same folder can sit behind any web server or CDN instead."""
+
+from __future__ import annotations
+
+import mimetypes
+from pathlib import Path
+
+from aiohttp import web
+
+from hq.release import cut
+from hq.release.site.build import placeholder
+from hq.store import HQDir
+
+SITE_ROOT = web.AppKey("site_root", Path)
+# Only what a browser needs, from this origin: no scripts at all (the site has none).
+HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; img-src 'self'; style-src 'self'; "
+                               "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "public, max-age=60",
+}
+TEXT = "text/plain; charset=utf-8"
+TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css; charset=utf-8", ".py": TEXT, ".pub": TEXT,
+         ".zip": "application/zip", ".webp": "image/webp"}
+
+
+def _resolve(root: Path, tail: str) -> Path | None:
+    """The file a request path names inside the site, or None."""
+    parts = [p for p in tail.split("/") if p]
+    if any(p.startswith(".") for p in parts):
+        return None
+    path = (root / Path(*parts)) if parts else root
+    if path.is_dir():
+        path = path / "index.html"
+    try:
+        path = path.resolve(strict=True)
+    except (FileNotFoundError, RuntimeError):
+        return None
+    return path if path.is_relative_to(root.resolve()) and path.is_file() else None
+
+
+async def page(request: web.Request) -> web.StreamResponse:
+    path = _resolve(request.app[SITE_ROOT], request.match_info.get("tail", ""))
+    if path is None:
+        raise web.HTTPNotFound(text="No existe esa página.", headers=HEADERS)
+    kind = TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return web.FileResponse(path, headers={**HEADERS, "Content-Type": kind})
+
+
+def add_routes(app: web.Application, hq: HQDir) -> None:
+    """GET/HEAD `/` and `/{path}` from the site folder (made, with a placeholder, if absent)."""
+    folder = hq.root / cut.PUBLICACION
+    folder.mkdir(exist_ok=True)
+    app[SITE_ROOT] = placeholder(folder)
+    app.router.add_get("/", page)
+    # Never under /v1: an API path keeps the API's own answers (JSON 404, 405 for a method).
+    app.router.add_get(r"/{tail:(?!v1(?:/|$)).+}", page)

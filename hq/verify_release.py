@@ -1,0 +1,256 @@
+"""`catd-hq verify-release ZIP [LATER_ZIP] [--keys DIR]`: check a cut on its own.
+
+In this order, stopping at the first fault and naming the file, packet or acta (exit 1):
+the manifest's HQ signature; the zip's name; every file's SHA-256 and no unlisted file; each
+node's chain in `evidencia.ndjson` (contiguous from seq 1, linked, hashed, signed by the
+node's key, ending at the head the manifest names); the election and cut lines, the summary
+and acta headers; every row recomputed from its node's packets by the count's own rules
+(`hq.count.count_rows`) and the catalog in the cut, in the official order; no acta its CATD
+reported left out; the 13 summary fields. Given two cuts, also whether the later extends the
+earlier (DESIGN invariant 7). `tools/verify_release.py` checks the same, in the same order,
+with nothing of ours installed; a test holds the two to the same verdicts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import itertools
+import json
+import re
+import sys
+import zipfile
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from catd_node import catalog, keys, packets
+from catd_node.errors import EXIT_CHECK_FAILED, EXIT_OK, BadInput, CheckFailed
+from catd_node.tally import SUMMARY_FIELDS
+from hq.count import ActaRecord, Row, count_rows
+from hq.release import evidence, manifest, write
+from hq.release.cut import CATALOG, HQ_PUB
+from hq.release.manifest import Manifest
+
+_CUT_NAME = re.compile(r"\d{8}_\d{4}_PREP_[A-Z0-9]+_[A-Z0-9]+\.zip")
+_COUNTED_KINDS = frozenset({"acta.acopio", "acta.digitized", "acta.assigned", "acta.captured",
+                            "acta.verified", "acta.sin_acta", "acta.sin_acta_undone"})
+
+
+def fail(why: str) -> CheckFailed:
+    """A fault: `why` starts with what it names (`acta K: …`, `FILE: …`)."""
+    what, _, rest = why.partition(": ")
+    return CheckFailed(what, rest)
+
+
+@dataclass
+class Checked:
+    """What one verified cut holds, for the extension check."""
+    path: Path
+    manifest: Manifest
+    manifest_sha: str
+    fingerprint: str
+    published: dict[str, tuple[list[str], str]] = field(default_factory=dict)  # key → (cells, node)
+    touched: dict[str, list[tuple[str, int]]] = field(default_factory=dict)   # acta → (node, seq)
+    hashes_at: dict[str, str] = field(default_factory=dict)                    # node → hash at a wanted seq
+
+
+class CutCheck:
+    def __init__(self, path: Path, keys_dir: Path | None, want: dict[str, int] | None = None) -> None:
+        self.path, self.keys_dir, self.want = path, keys_dir, want or {}
+        try:
+            self.zip = zipfile.ZipFile(path)
+        except (OSError, zipfile.BadZipFile) as exc:
+            raise BadInput(str(path), f"not a readable zip ({exc})") from exc
+        self.rows: dict[str, list[Row]] = {}
+
+    def read(self, name: str) -> bytes:
+        try:
+            return self.zip.read(name)
+        except KeyError:
+            raise fail(f"{name}: missing from {self.path.name}") from None
+
+    def run(self) -> Checked:
+        body, sig = self.read(manifest.NAME), self.read(manifest.SIG)
+        pem = (self.keys_dir / HQ_PUB).read_bytes() if self.keys_dir else self.read(HQ_PUB)
+        fingerprint = hashlib.sha256(pem).hexdigest()
+        if not manifest.signed_by(_key(pem, HQ_PUB), body, sig):
+            raise fail(f"{manifest.SIG}: not a signature of {manifest.NAME} by the HQ key "
+                       f"{fingerprint[:16]}…")
+        try:
+            m = manifest.parse(body)
+        except BadInput as exc:
+            raise fail(f"{manifest.NAME}: {exc.why}") from exc
+        done = Checked(self.path, m, manifest.sha256(body), fingerprint)
+        if _CUT_NAME.fullmatch(self.path.name) and self.path.name != m.name:
+            raise fail(f"{self.path.name}: the file is named so, but its manifest names cut {m.name}")
+        for name in sorted(m.files):
+            if manifest.sha256(self.read(name)) != m.files[name]:
+                raise fail(f"{name}: its SHA-256 differs from the one {manifest.NAME} gives")
+        for name in self.zip.namelist():
+            if name not in m.files and name not in (manifest.NAME, manifest.SIG):
+                raise fail(f"{name}: in the zip but not in {manifest.NAME}")
+        self.chains(m, done)
+        self.check_rows(m, done)
+        return done
+
+    def node_key(self, node: str) -> Ed25519PublicKey:
+        own = self.read(f"nodos/{node}.pub")
+        given = self.keys_dir / f"{node}.pub" if self.keys_dir else None
+        if given is not None and given.exists():
+            if given.read_bytes().strip() != own.strip():
+                raise fail(f"nodos/{node}.pub: differs from {given}")
+            own = given.read_bytes()
+        return _key(own, f"nodos/{node}.pub")
+
+    def chains(self, m: Manifest, done: Checked) -> None:
+        """Every wire line checked on its stored bytes (packets.examine), chain by chain."""
+        heads: dict[str, tuple[int, str]] = {}
+        node_keys: dict[str, Ed25519PublicKey] = {}
+        with self.zip.open(evidence.WIRE) as stream:
+            for number, line in enumerate(io.TextIOWrapper(stream, encoding="utf-8"), 1):
+                where = f"{evidence.WIRE} line {number}"
+                try:
+                    packet = packets.from_wire(line, where)
+                    envelope = json.loads(packet.canonical)
+                except (packets.PacketError, ValueError):
+                    raise fail(f"{where}: not a wire line of a packet") from None
+                node = envelope.get("node") if isinstance(envelope, dict) else None
+                where += f" ({node} seq {packet.seq})"
+                if not isinstance(node, str):
+                    raise fail(f"{where}: not a packet envelope")
+                last_seq, last_hash = heads.get(node, (0, packets.ZERO_HASH))
+                if packet.seq != last_seq + 1:
+                    raise fail(f"{where}: expected seq {last_seq + 1}")
+                if node not in node_keys:
+                    node_keys[node] = self.node_key(node)
+                why, env = packets.examine(packet, node_keys[node], last_hash, node)
+                if why:
+                    raise fail(f"{where}: {why}")
+                heads[node] = (packet.seq, packet.hash)
+                if self.want.get(node) == packet.seq:
+                    done.hashes_at[node] = packet.hash
+                body = env["body"]
+                acta = body.get("acta") if isinstance(body.get("acta"), str) else None
+                if acta is not None:
+                    done.touched.setdefault(acta, []).append((node, packet.seq))
+                if env["kind"] in _COUNTED_KINDS:
+                    self.rows.setdefault(node, []).append(
+                        Row(node, packet.seq, env["kind"], env["at"], "", acta, body))
+        for node in sorted(set(m.nodes) | set(heads)):
+            if heads.get(node) != m.nodes.get(node):
+                raise fail(f"{evidence.WIRE}: {node} ends at {heads.get(node)}, "
+                           f"{manifest.NAME} names {m.nodes.get(node)}")
+
+    def check_rows(self, m: Manifest, done: Checked) -> None:
+        try:
+            election = catalog.parse(json.loads(self.read(CATALOG)), CATALOG)
+        except (BadInput, ValueError) as exc:
+            raise fail(f"{CATALOG}: not an election file ({exc})") from exc
+        by_node = {node: count_rows(election, rows).actas for node, rows in self.rows.items()}
+        results = [n for n in m.files if n.endswith(".csv") and not n.endswith("_CANDIDATURAS.csv")]
+        name = results[0] if len(results) == 1 else "results CSV"
+        text = self.read(name).decode("utf-8-sig")
+        lines = [line.split(write.DELIMITER) for line in text.split(write.NEWLINE)[:-1]]
+        cut = write.cut_line(datetime.strptime(m.cut, "%Y-%m-%dT%H:%M"), election)
+        for i, want in enumerate([[write.text_cell(election.name)], [cut], list(SUMMARY_FIELDS)]):
+            if len(lines) <= i or lines[i] != want:
+                raise fail(f"{name} line {i + 1}: expected {write.DELIMITER.join(want)}")
+        writer = write.RowWriter(election)
+        header = list(writer.layout.header)
+        if len(lines) < 5 or lines[4] != header:
+            raise fail(f"{name} line 5: the acta header is not the template's for this election")
+        index = [line.split("|") for line in self.read(evidence.INDEX).decode().split("\r\n")[1:-1]]
+        if len(index) != len(lines) - 5:
+            raise fail(f"{evidence.INDEX}: {len(index)} entries for {len(lines) - 5} rows")
+        records: list[ActaRecord] = []
+        for cells, (key, node, seqs) in zip(lines[5:], index, strict=True):
+            shown = cells[1][2:-1] if cells[1].startswith('="') else cells[1]
+            if shown != key:
+                raise fail(f"acta {shown}: {evidence.INDEX} names {key} for its row")
+            owner = election.owner(key)
+            if owner is not None and owner != node:
+                raise fail(f"acta {key}: counted from {node}, but the catalog assigns it to {owner}")
+            record = by_node.get(node, {}).get(key)
+            if record is None:
+                raise fail(f"acta {key}: no report of it by {node} stands in the evidence")
+            if list(record.evidence) != [int(s) for s in seqs.split()]:
+                raise fail(f"acta {key}: {evidence.INDEX} names seqs {seqs}, the count finds "
+                           f"{list(record.evidence)}")
+            for column, printed, recomputed in zip(header, cells, writer.row(record), strict=False):
+                if printed != recomputed:
+                    raise fail(f"acta {key}: {column} is {printed!r}, the evidence gives {recomputed!r}")
+            if len(cells) != len(header):
+                raise fail(f"acta {key}: {len(cells)} columns, the header has {len(header)}")
+            done.published[key] = (cells, node)
+            records.append(record)
+        for a, b in itertools.pairwise(records):
+            if write.order_key(election, a.key) >= write.order_key(election, b.key):
+                raise fail(f"acta {b.key}: out of the official order (after {a.key})")
+        for node, held in sorted(by_node.items()):
+            for key in sorted(held):
+                if key not in done.published and election.owner(key) in (node, None):
+                    first = min(r.seq for r in self.rows[node] if r.acta == key and r.kind in
+                                ("acta.verified", "acta.sin_acta", "acta.sin_acta_undone"))
+                    raise fail(f"acta {key}: reported by {node} (seq {first}) but not in the cut")
+        computed = write.summary(election, records, m.final).fields()
+        for name_, shown_ in zip(SUMMARY_FIELDS, lines[3], strict=False):
+            if shown_ != computed[name_] or m.summary.get(name_) != computed[name_]:
+                raise fail(f"summary {name_}: printed {shown_}, recomputed {computed[name_]}")
+
+
+def extends(earlier: Checked, later: Checked) -> None:
+    """CheckFailed unless `later` extends `earlier`: same key, later number and time, the
+    previous link (adjacent cuts), every chain extended, no row changed without a new packet."""
+    a, b, name = earlier.manifest, later.manifest, later.path.name
+    if earlier.fingerprint != later.fingerprint:
+        raise fail(f"{name}: signed by another HQ key than {earlier.path.name}")
+    if a.final:
+        raise fail(f"{name}: {earlier.path.name} is the final cut; nothing follows it")
+    if b.number <= a.number or b.cut <= a.cut:
+        raise fail(f"{name}: cut {b.number} ({b.cut}) does not come after cut {a.number} ({a.cut})")
+    if b.number == a.number + 1 and (b.previous is None or b.previous.sha256 != earlier.manifest_sha):
+        raise fail(f"{name}: does not name {earlier.path.name}'s manifest as the previous one")
+    for node, (seq, hash_hex) in sorted(a.nodes.items()):
+        if later.hashes_at.get(node) != hash_hex:
+            raise fail(f"{name}: {node}'s chain does not extend its seq {seq} in {earlier.path.name}")
+    for key, (cells, _) in earlier.published.items():
+        now = later.published.get(key)
+        if now is not None and now[0] == cells:
+            continue
+        if not any(seq > a.nodes.get(node, (0, ""))[0] for node, seq in later.touched.get(key, [])):
+            change = "is left out" if now is None else "changed"
+            raise fail(f"acta {key}: its row {change} in {name}, yet no packet of it came after "
+                       f"{earlier.path.name}")
+
+
+def _key(pem: bytes, what: str) -> Ed25519PublicKey:
+    try:
+        return keys.public_from_pem(pem, what)
+    except BadInput as exc:
+        raise fail(f"{what}: {exc.why}") from exc
+
+
+def main(paths: list[Path], keys_dir: Path | None) -> int:
+    if len(paths) > 2:
+        raise BadInput("ZIP", "give one cut, or two (the earlier first)")
+    if keys_dir is not None and not (keys_dir / HQ_PUB).exists():
+        raise BadInput(str(keys_dir), f"no {HQ_PUB} in it")
+    try:
+        first = CutCheck(paths[0], keys_dir).run()
+        print(f"ok: {paths[0].name}: cut {first.manifest.number}, {len(first.published)} rows, "
+              f"{len(first.manifest.nodes)} CATD chains; HQ key {first.fingerprint}")
+        if len(paths) == 2:
+            want = {node: seq for node, (seq, _) in first.manifest.nodes.items()}
+            second = CutCheck(paths[1], keys_dir, want).run()
+            print(f"ok: {paths[1].name}: cut {second.manifest.number}, {len(second.published)} rows")
+            extends(first, second)
+            print(f"ok: {paths[1].name} extends {paths[0].name}")
+    except CheckFailed as exc:
+        print(f"FAIL {exc.what}: {exc.why}", file=sys.stderr)
+        return EXIT_CHECK_FAILED
+    if keys_dir is None:
+        print("note: keys taken from the cut itself; pass --keys DIR with keys obtained separately")
+    return EXIT_OK

@@ -1,0 +1,624 @@
+#!/usr/bin/env python3
+"""Check a PREP cut (corte) with nothing of the PREP's software installed.
+
+    python verify_release.py CUT.zip [LATER_CUT.zip] [--keys DIR]
+
+Needs Python 3.11+ and the `cryptography` package. Checks, stopping at the first fault and
+naming it (exit 1; 0 when all holds, 2 when a file cannot be read):
+  1. MANIFEST.json is signed by the HQ key (DIR/hq.pub, else the cut's own hq.pub: then
+     compare the printed fingerprint with the one the institute publishes);
+  2. every file has the SHA-256 the manifest gives, and no file is unlisted;
+  3. each CATD's packets in evidencia.ndjson form its chain: seq 1, 2, …, each linked to the
+     one before, hashed and signed by that CATD's key, ending at the head the manifest names;
+  4. every row of the results CSV recomputes from those packets and the catalog under the
+     rules of Anexo 13, in the official order, and no acta its CATD reported is left out;
+  5. the 13 summary fields recompute from the rows.
+With two cuts (the earlier first) it also says whether the later extends the earlier: same
+HQ key, later number and time, every chain extended (not rewritten), and no published row
+changed without a new packet of that acta behind the change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as dt
+import hashlib
+import io
+import itertools
+import json
+import re
+import sys
+import unicodedata
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+DOMAIN = b"catd/packet/v1\n"
+ZERO = "0" * 64
+KINDS = ("acta.acopio", "acta.digitized", "acta.assigned", "acta.captured", "acta.verified",
+         "acta.sin_acta", "acta.sin_acta_undone")
+REPORTS = ("acta.verified", "acta.sin_acta", "acta.sin_acta_undone")
+SIN_ACTA = {"paquete_no_entregado": "SIN ACTA POR PAQUETE NO ENTREGADO",
+            "casilla_no_instalada": "SIN ACTA POR CASILLA NO INSTALADA",
+            "paquete_sin_bolsa": "SIN ACTA POR PAQUETE ENTREGADO SIN BOLSA"}
+TIPOS = {"ACTA PREP", "RPP", "CC", "PPC", "ACTA VRME", "ACTA VA", "ACTA VPPP", "ACTA UE"}
+BY_SOURCE = {"scanner": ("CATD", "ESCANER"), "upload": ("CATD", "MOVIL")}
+SUMMARY = ("ACTAS_ESPERADAS ACTAS_REGISTRADAS ACTAS_FUERA_CATALOGO ACTAS_CAPTURADAS "
+           "PORCENTAJE_ACTAS_CAPTURADAS ACTAS_CONTABILIZADAS PORCENTAJE_ACTAS_CONTABILIZADAS "
+           "PORCENTAJE_ACTAS_CON_INCONSISTENCIAS ACTAS_NO_CONTABILIZADAS LISTA_NOMINAL_ACTAS_CONTABILZADAS "
+           "TOTAL_VOTOS_C_CS TOTAL_VOTOS_S_CS PORCENTAJE_PARTICIPACION_CIUDADANA").split()
+HEAD = ("CLAVE_CASILLA CLAVE_ACTA ID_ENTIDAD ENTIDAD ID_DISTRITO_LOCAL SECCION ID_CASILLA TIPO_CASILLA "
+        "EXT_CONTIGUA UBICACION_CASILLA TIPO_ACTA").split()
+CONTROLS = ("TOTAL_BOLETAS_SOBRANTES", "TOTAL_PERSONAS_VOTARON", "TOTAL_REP_PARTIDO_CI_VOTARON",
+            "TOTAL_VOTOS_SACADOS")
+TAIL = ("TOTAL_VOTOS_CALCULADOS LISTA_NOMINAL REPRESENTANTES OBSERVACIONES CONTABILIZADAS "
+        "MECANISMOS_TRASLADO CODIGO_INTEGRIDAD FECHA_HORA_ACOPIO FECHA_HORA_CAPTURA "
+        "FECHA_HORA_VERIFICACION ORIGEN DIGITALIZACION TIPO_DOCUMENTO").split()
+OLD_CONTROLS = {"BOLETAS_SOBRANTES": "TOTAL_BOLETAS_SOBRANTES", "PERSONAS_VOTARON": "TOTAL_PERSONAS_VOTARON",
+                "REPRESENTANTES_VOTARON": "TOTAL_REP_PARTIDO_CI_VOTARON",
+                "TOTAL_ASENTADO": "TOTAL_VOTOS_ASENTADO"}
+TEMPLATE_NAMES = {"no_registrados": "NO_REGISTRADOS", "nulos": "NULOS"}
+ACTA_KEY = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{0,63}")
+CUT_NAME = re.compile(r"\d{8}_\d{4}_PREP_[A-Z0-9]+_[A-Z0-9]+\.zip")
+
+
+class Fail(Exception):
+    """The first fault found, naming the file, packet or acta."""
+
+
+def percent(part: int, whole: int) -> str:
+    """part / whole × 100, four decimals, truncated."""
+    if whole <= 0:
+        return "0.0000"
+    n = part * 1_000_000 // whole
+    return f"{n // 10_000}.{n % 10_000:04d}"
+
+
+def public_key(pem: bytes, what: str) -> Ed25519PublicKey:
+    try:
+        key = load_pem_public_key(pem)
+    except ValueError as exc:
+        raise Fail(f"{what}: not a PEM public key ({exc})") from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise Fail(f"{what}: not an Ed25519 key")
+    return key
+
+
+def signed(key: Ed25519PublicKey, sig: bytes, message: bytes) -> bool:
+    try:
+        key.verify(sig, message)
+        return True
+    except InvalidSignature:
+        return False
+
+
+# ---- the catalog (catalogo.json, both forms of the election file) ---------------------------------
+
+class Catalog:
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.name = data["election"]
+        ent = data.get("entidad") or {}
+        self.entidad, self.entidad_name = ent.get("id"), ent.get("nombre") or ""
+        self.tz = data.get("timezone", "UTC-6")
+        zone = re.fullmatch(r"UTC([+-])(\d{1,2})(?::(\d\d))?", self.tz)
+        if zone is None:
+            raise Fail(f"catalogo.json: timezone {self.tz!r} is not like UTC-6")
+        sign, hours, minutes = zone.groups()
+        self.offset = (1 if sign == "+" else -1) * (int(hours) * 60 + int(minutes or 0))
+        self.max_especial = data.get("max_boletas_especial", 750)
+        self.contests = {}
+        for c in data["contests"]:
+            votes = [(v["field"], v["kind"]) if isinstance(v, dict) else (v, kind_of(v)) for v in c["votes"]]
+            self.contests[c["id"]] = {"votes": votes, "controls": list(c["controls"]),
+                                      "tipo_acta": c.get("tipo_acta", [])}
+        self.actas = {}
+        for a in data["actas"]:
+            if "clave_acta" in a:
+                tipo, ident, ext = a["tipo_casilla"], a["id_casilla"], a["ext_contigua"]
+                a = {**a, "key": a["clave_acta"], "casilla": f"{tipo}{ident:02d}{ext:02d}"}
+            else:
+                tipo = a["casilla"][:1] if a["casilla"][:1] in "BCESMAPV" else "B"
+                a = {**a, "tipo_casilla": tipo, "id_casilla": 0, "ext_contigua": 0, "tipo_acta": "",
+                     "casilla": f"{tipo}0000"}   # the first form has no casilla parts
+            self.actas[a["key"]] = a
+        self.votes: list[str] = []
+        self.headers: list[str] = []
+        self.controls: dict[str, str] = {}
+        for c in self.contests.values():
+            for name, kind in c["votes"]:
+                if name not in self.votes:
+                    self.votes.append(name)
+                    self.headers.append(TEMPLATE_NAMES.get(kind, name))
+            for name in c["controls"]:
+                self.controls.setdefault(OLD_CONTROLS.get(name, name), name)
+        specs = self.actas.values()
+        by_municipio = any(a.get("municipio") is not None for a in specs) and \
+            all(a.get("distrito") is None for a in specs)
+        district = "ID_MUNICIPIO" if by_municipio else "ID_DISTRITO_LOCAL"
+        self.header = [district if h == "ID_DISTRITO_LOCAL" else h for h in HEAD] + list(CONTROLS) + \
+            self.headers + ["TOTAL_VOTOS_ASENTADO"] + TAIL
+
+    def contest(self, key: str) -> dict[str, Any] | None:
+        spec = self.actas.get(key)
+        if spec is not None:
+            return self.contests[spec["contest"]]
+        for c in self.contests.values():
+            if any(key.endswith(t) for t in c["tipo_acta"] if t):
+                return c
+        return next(iter(self.contests.values())) if len(self.contests) == 1 else None
+
+    def ballot(self, key: str) -> list[str]:
+        c, spec = self.contest(key), self.actas.get(key)
+        if c is None:
+            return []
+        every = [name for name, _ in c["votes"]]
+        if spec is None or spec.get("ballot") is None:
+            return every
+        return [f for f in every if f in spec["ballot"]]
+
+    def order(self, key: str) -> tuple[Any, ...]:
+        a = self.actas.get(key)
+        if a is None:
+            return (2, key)
+        d = a.get("distrito") if a.get("distrito") is not None else a.get("municipio")
+        modality = {"M": 0, "A": 1, "P": 2}.get(a["tipo_casilla"], 9) if d is None else 9
+        return (0 if d is None else 1, d or 0, modality, a["seccion"], a["tipo_casilla"], a["id_casilla"],
+                a["ext_contigua"], a["tipo_acta"], key)
+
+
+def kind_of(name: str) -> str:
+    up = name.upper()
+    if up == "NULOS":
+        return "nulos"
+    if up in ("NO_REGISTRADOS", "NO_REGISTRADAS", "CNR"):
+        return "no_registrados"
+    if up.startswith(("CAND_IND", "CI_", "IND_")):
+        return "independiente"
+    return "coalicion" if up.startswith("C_") or "_" in up else "partido"
+
+
+# ---- the count: which report of an acta counts, and the row it makes ----------------------------
+
+def value(raw: Any) -> int | str | None:
+    """A captured value as the node's rules read it, or None when they refuse it."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, str):
+        text = raw.strip().upper()
+        if text in ("ILEGIBLE", "SIN_DATO", "SIN DATO"):
+            return "ILEGIBLE" if text == "ILEGIBLE" else "SIN_DATO"
+        if not (text.isdecimal() and text.isascii()) or len(text.lstrip("0")) > 5:
+            return None
+        raw = int(text)
+    return raw if isinstance(raw, int) and 0 <= raw <= 99_999 else None
+
+
+def classify(cat: Catalog, key: str, values: dict[str, Any]) -> tuple[str, bool, int, list[str], list[str]]:
+    """(class, counted, total, observations, unreadable fields) under Anexo 13."""
+    ballot = cat.ballot(key)
+    read = {f: values.get(f, "SIN_DATO") for f in ballot}
+    unreadable = [f for f, v in read.items() if not isinstance(v, int)]
+    total = sum(v for v in read.values() if isinstance(v, int))
+    some = ["ALGÚN CAMPO ILEGIBLE O SIN DATO"] if unreadable else []
+    spec = cat.actas.get(key)
+    if spec is None:
+        return "out_of_catalog", False, total, ["FUERA DE CATÁLOGO"], unreadable
+    kinds = dict(cat.contests[spec["contest"]]["votes"])
+    base = cat.max_especial if spec["tipo_casilla"] == "S" else spec["lista_nominal"]
+    ceiling = base + 2 * sum(1 for f in ballot if kinds[f] in ("partido", "independiente"))
+    if total > ceiling:
+        return "exceeds_lista_nominal", False, total, ["EXCEDE LISTA NOMINAL", *some], unreadable
+    if ballot and len(unreadable) == len(ballot):
+        return "all_unreadable", False, total, ["TODOS ILEGIBLES O SIN DATO"], unreadable
+    return "counted", True, total, some, unreadable
+
+
+class Chain:
+    """One CATD's packets, as the count reads them."""
+
+    def __init__(self) -> None:
+        self.reports: dict[str, list[tuple[int, str, str, dict[str, Any]]]] = {}
+        self.acopio: dict[str, tuple[int, str, dict[str, Any]]] = {}
+        self.images: dict[str, tuple[int, str | None, dict[str, Any]]] = {}
+        self.assigned: dict[tuple[str, str], int] = {}
+        self.captured: dict[int, tuple[str | None, str]] = {}
+        self.replaced: dict[str, list[int]] = {}    # acta → seqs of assignments replacing its image
+        self.touched: dict[str, list[int]] = {}     # acta → seqs of every packet naming it
+
+    def add(self, seq: int, kind: str, at: str, body: dict[str, Any]) -> None:
+        acta = body.get("acta") if isinstance(body.get("acta"), str) else None
+        if acta is not None:
+            self.touched.setdefault(acta, []).append(seq)
+        if kind == "acta.captured":
+            self.captured[seq] = (acta, at)
+        elif kind in REPORTS and acta is not None:
+            self.reports.setdefault(acta, []).append((seq, kind, at, body))
+        elif kind == "acta.acopio" and acta is not None:
+            self.acopio.setdefault(acta, (seq, at, body))
+        elif kind == "acta.digitized":
+            sha = (body.get("image") or {}).get("sha256") if isinstance(body.get("image"), dict) else None
+            if isinstance(sha, str):
+                self.images.setdefault(sha, (seq, acta, body))
+        elif kind == "acta.assigned" and acta is not None:
+            if isinstance(body.get("image_sha256"), str):
+                self.assigned.setdefault((acta, body["image_sha256"]), seq)
+            if body.get("replaces") is not None:
+                self.replaced.setdefault(acta, []).append(seq)
+
+    def bound(self, acta: str, sha: object, before: int) -> bool:
+        """This CATD linked image `sha` to `acta` (digitized or assigned) before packet `before`,
+        and no assignment replaced the acta's image in between: a capture is of its own image."""
+        if not isinstance(sha, str):
+            return False
+        image = self.images.get(sha)
+        links = [image[0]] if image is not None and image[1] == acta else []
+        links += [self.assigned[(acta, sha)]] if (acta, sha) in self.assigned else []
+        moved = self.replaced.get(acta, [])
+        return any(link < before and not any(link < r < before for r in moved) for link in links)
+
+
+def choice(body: dict[str, Any], name: str, allowed: set[str], default: str | None) -> str | None:
+    v = body.get(name)
+    return default if v is None else (v if v in allowed else None)
+
+
+def record(cat: Catalog, key: str, chain: Chain) -> dict[str, Any] | None:
+    """The record the count makes of `key` from this chain's reports, or None."""
+    if key not in cat.actas and not ACTA_KEY.fullmatch(key):
+        return None   # not an acta key (a formula, a space…): never a row
+    standing: tuple[int, str, str, dict[str, Any]] | None = None
+    history: list[int] = []
+    for report in chain.reports.get(key, []):
+        seq, kind, _, body = report
+        if kind == "acta.sin_acta_undone":
+            if standing is not None and standing[1] == "acta.sin_acta" \
+                    and body.get("sin_acta_seq") == standing[0]:
+                history += [standing[0], seq]
+                standing = None
+            continue
+        if standing is None:
+            standing = report
+    if standing is None or (standing[1] == "acta.verified"
+                            and not chain.bound(key, standing[3].get("image_sha256"), standing[0])):
+        return None
+    seq, kind, at, body = standing
+    evidence = set(history) | {seq}
+    rec: dict[str, Any] = {"key": key, "values": {}, "sha": None, "acopio": None, "captured": None,
+                           "verified": at, "origen": None, "digit": None, "tipo": None, "mecanismo": None}
+    if kind == "acta.sin_acta":
+        if body.get("reason") not in SIN_ACTA or key not in cat.actas:
+            return None
+        rec.update(cls="sin_acta", counted=False, total=0, obs=[SIN_ACTA[body["reason"]]], unreadable=[])
+    else:
+        raw = body.get("values")
+        c = cat.contest(key)
+        fields = cat.ballot(key) + (c["controls"] if c else [])
+        if not isinstance(raw, dict) or not fields or set(raw) != set(fields):
+            return None
+        values = {f: value(raw[f]) for f in fields}
+        if any(v is None for v in values.values()):
+            return None
+        cls, counted, total, obs, unreadable = classify(cat, key, values)
+        rec.update(values=values, cls=cls, counted=counted, total=total, obs=obs, unreadable=unreadable)
+    if key in chain.acopio:
+        a_seq, a_at, a_body = chain.acopio[key]
+        evidence.add(a_seq)
+        rec.update(acopio=a_at, tipo=choice(a_body, "tipo_documento", TIPOS, "ACTA PREP"),
+                   mecanismo=choice(a_body, "mecanismo_traslado", {"D", "F", "I"}, None))
+    if kind == "acta.verified":
+        raw_sha = body.get("image_sha256")
+        sha: str = raw_sha if isinstance(raw_sha, str) else ""
+        rec["sha"] = sha or None
+        cap = body.get("captured_seq")
+        if isinstance(cap, int) and not isinstance(cap, bool) and chain.captured.get(cap, (None,))[0] == key:
+            evidence.add(cap)
+            rec["captured"] = chain.captured[cap][1]
+        image = chain.images.get(sha)
+        if image is not None and (image[1] == key or (image[1] is None and (key, sha) in chain.assigned)):
+            if image[1] != key:
+                evidence.add(chain.assigned[(key, sha)])
+            evidence.add(image[0])
+            source = image[2].get("source")
+            kind_of_source = str(source.get("kind")) if isinstance(source, dict) else ""
+            origen, digit = BY_SOURCE.get(kind_of_source, ("", ""))
+            rec.update(origen=choice(image[2], "origen", {"CATD", "CASILLA"}, origen or None),
+                       digit=choice(image[2], "digitalizacion", {"ESCANER", "MOVIL"}, digit or None))
+    rec["evidence"] = sorted(evidence)
+    return rec
+
+
+def stamp(cat: Catalog, at: str | None) -> str:
+    if at is None:
+        return ""
+    t = dt.datetime.strptime(at, "%Y-%m-%dT%H:%M:%S.%fZ") + dt.timedelta(minutes=cat.offset)
+    return f"{t:%d/%m/%Y %H:%M:%S} ({cat.tz})"
+
+
+def row(cat: Catalog, rec: dict[str, Any]) -> list[str]:
+    """The row the release template prints for a record."""
+    key, spec, sin = rec["key"], cat.actas.get(rec["key"]), rec["cls"] == "sin_acta"
+    ent = cat.entidad or 0
+    name = " ".join(cat.entidad_name.replace("|", " ").split())
+    name = "'" + name if name.startswith(("=", "+", "-", "@")) else name
+    if spec is not None:
+        casilla = f"{ent:02d}{spec['seccion']:04d}{spec['casilla']}"
+        d = spec.get("distrito") if spec.get("distrito") is not None else spec.get("municipio")
+        out = [f'="{casilla}"', f'="{key}"', f"{ent:02d}", name, "N/A" if d is None else f"{d:03d}",
+               f"{spec['seccion']:04d}", f"{spec['id_casilla']:02d}", spec["tipo_casilla"],
+               f"{spec['ext_contigua']:02d}",
+               "N/A" if spec.get("ubicacion") is None else str(spec["ubicacion"]), spec["tipo_acta"] or "N/A"]
+    else:
+        m = re.fullmatch(r"(\d{2})(\d{4})([A-Z])(\d{2})(\d{2})([0-9A-Z]{1,8})", key)
+        if m is None:
+            out = [f'="{key}"', f'="{key}"', f"{ent:02d}" if ent else "N/A", name] + ["N/A"] * 5 + ["3", "0"]
+        else:
+            e, s, t, i, x, _ = m.groups()
+            out = [f'="{e}{s}{t}{i}{x}"', f'="{key}"', e, name, "N/A", s, i, t, x, "3", "0"]
+    c = cat.contest(key)
+    fields = cat.ballot(key) + (c["controls"] if c else [])
+
+    def cell(f: str | None) -> str:
+        if f is None:
+            return "N/A"
+        if f not in fields:
+            return "-"
+        if sin:
+            return "SIN ACTA"
+        v = rec["values"].get(f, "SIN_DATO")
+        return str(v) if isinstance(v, int) else ("SIN DATO" if v == "SIN_DATO" else "ILEGIBLE")
+    out += [cell(cat.controls.get(x)) for x in CONTROLS] + [cell(v) for v in cat.votes]
+    out += [cell(cat.controls.get("TOTAL_VOTOS_ASENTADO")), "SIN ACTA" if sin else str(rec["total"]),
+            str(spec["lista_nominal"]) if spec else "N/A",
+            str(spec.get("representantes", 0)) if spec else "N/A", ", ".join(rec["obs"]),
+            {"counted": "1", "out_of_catalog": "2"}.get(rec["cls"], "0"), rec["mecanismo"] or ""]
+    if sin:
+        return [*out, *["N/A"] * 7]
+    sha = rec["sha"] or ""
+    code = sha.upper() if re.fullmatch(r"[0-9a-f]{64}", sha) else ""   # a hostile node's text: not printed
+    return [*out, code, stamp(cat, rec["acopio"]), stamp(cat, rec["captured"]),
+            stamp(cat, rec["verified"]), rec["origen"] or "", rec["digit"] or "", rec["tipo"] or ""]
+
+
+def summary(cat: Catalog, recs: list[dict[str, Any]], final: bool) -> dict[str, str]:
+    fuera = sum(r["cls"] == "out_of_catalog" for r in recs)
+    counted = [r for r in recs if r["counted"]]
+    incons = sum(r["cls"] in ("exceeds_lista_nominal", "all_unreadable")
+                 or (r["counted"] and bool(r["unreadable"])) for r in recs)
+    ln = sum(cat.actas[r["key"]]["lista_nominal"] for r in counted)
+    c_cs = sum(r["total"] for r in counted)
+    s_cs = sum(r["total"] for r in counted if cat.actas[r["key"]]["tipo_casilla"] != "S")
+    esperadas, capt = len(cat.actas), len(recs) - fuera
+    no = sum(r["cls"] in ("exceeds_lista_nominal", "all_unreadable", "sin_acta") for r in recs)
+    values = [esperadas, len(recs), fuera, capt, percent(capt, esperadas), len(counted),
+              percent(len(counted), esperadas), percent(incons, esperadas), no, ln, c_cs, s_cs,
+              percent(c_cs if final else s_cs, ln)]
+    return dict(zip(SUMMARY, map(str, values), strict=True))
+
+
+# ---- one cut ------------------------------------------------------------------------------------
+
+class Cut:
+    def __init__(self, path: Path, keys_dir: Path | None, want_hashes: dict[str, int] | None = None) -> None:
+        self.path = path
+        try:
+            self.zip = zipfile.ZipFile(path)
+        except (OSError, zipfile.BadZipFile) as exc:
+            raise SystemExit(f"error: {path}: not a readable zip ({exc})") from None
+        self.keys_dir, self.want = keys_dir, want_hashes or {}
+        self.hashes_at: dict[str, str] = {}
+
+    def read(self, name: str) -> bytes:
+        try:
+            return self.zip.read(name)
+        except KeyError:
+            raise Fail(f"{name}: missing from {self.path.name}") from None
+
+    def check(self) -> None:
+        body, sig = self.read("MANIFEST.json"), self.read("MANIFEST.json.sig")
+        pem = (self.keys_dir / "hq.pub").read_bytes() if self.keys_dir else self.read("hq.pub")
+        self.fingerprint = hashlib.sha256(pem).hexdigest()
+        try:
+            raw_sig = base64.b64decode(sig.strip(), validate=True)
+        except ValueError:
+            raw_sig = b""
+        if not signed(public_key(pem, "hq.pub"), raw_sig, body):
+            raise Fail("MANIFEST.json.sig: not a signature of MANIFEST.json by the HQ key "
+                       f"{self.fingerprint[:16]}…")
+        self.manifest = m = json.loads(body)
+        self.manifest_sha = hashlib.sha256(body).hexdigest()
+        if CUT_NAME.fullmatch(self.path.name) and self.path.name != m["name"]:
+            raise Fail(f"{self.path.name}: the file is named so, but its manifest names cut {m['name']}")
+        for name in sorted(m["files"]):
+            if hashlib.sha256(self.read(name)).hexdigest() != m["files"][name]:
+                raise Fail(f"{name}: its SHA-256 differs from the one MANIFEST.json gives")
+        for name in self.zip.namelist():
+            if name not in m["files"] and name not in ("MANIFEST.json", "MANIFEST.json.sig"):
+                raise Fail(f"{name}: in the zip but not in MANIFEST.json")
+        self.chains()
+        self.rows()
+
+    def node_key(self, node: str) -> Ed25519PublicKey:
+        own = self.read(f"nodos/{node}.pub")
+        given = self.keys_dir / f"{node}.pub" if self.keys_dir else None
+        if given is not None and given.exists():
+            if given.read_bytes().strip() != own.strip():
+                raise Fail(f"nodos/{node}.pub: differs from {given}")
+            own = given.read_bytes()
+        return public_key(own, f"nodos/{node}.pub")
+
+    def chains(self) -> None:
+        self.chain: dict[str, Chain] = {}
+        heads: dict[str, tuple[int, str]] = {}
+        keys: dict[str, Ed25519PublicKey] = {}
+        with self.zip.open("evidencia.ndjson") as stream:
+            for number, line in enumerate(io.TextIOWrapper(stream, encoding="utf-8"), 1):
+                where = f"evidencia.ndjson line {number}"
+                try:
+                    wire = json.loads(line)
+                    seq, text, hash_hex, sig = wire["seq"], wire["canonical"], wire["hash"], wire["sig"]
+                    env = json.loads(text, parse_float=lambda t: 1 / 0)
+                except (ValueError, KeyError, TypeError, ZeroDivisionError):
+                    raise Fail(f"{where}: not a wire line of a packet") from None
+                if set(wire) != {"seq", "canonical", "hash", "sig"} or not isinstance(env, dict):
+                    raise Fail(f"{where}: not a wire line of a packet")
+                node = env.get("node")
+                where += f" ({node} seq {seq})"
+                at = env.get("at")
+                if not isinstance(node, str) or not isinstance(seq, int) or not isinstance(at, str):
+                    raise Fail(f"{where}: not a packet envelope")
+                canonical = text.encode("utf-8")
+                if json.dumps(env, sort_keys=True, separators=(",", ":"), ensure_ascii=False) != text \
+                        or not unicodedata.is_normalized("NFC", text):
+                    raise Fail(f"{where}: packet bytes are not canonical JSON")
+                digest = hashlib.sha256(DOMAIN + canonical).digest()
+                if digest.hex() != hash_hex:
+                    raise Fail(f"{where}: hash does not match the packet's bytes")
+                last_seq, last_hash = heads.get(node, (0, ZERO))
+                if env.get("seq") != seq or seq != last_seq + 1:
+                    raise Fail(f"{where}: expected seq {last_seq + 1}")
+                if env.get("prev") != last_hash:
+                    raise Fail(f"{where}: prev does not link to the packet before")
+                if node not in keys:
+                    keys[node] = self.node_key(node)
+                try:
+                    raw_sig = base64.b64decode(sig, validate=True)
+                except ValueError:
+                    raw_sig = b""
+                if not signed(keys[node], raw_sig, digest):
+                    raise Fail(f"{where}: signature does not verify against {node}'s key")
+                heads[node] = (seq, hash_hex)
+                if self.want.get(node) == seq:
+                    self.hashes_at[node] = hash_hex
+                if env.get("kind") in KINDS and isinstance(env.get("body"), dict):
+                    self.chain.setdefault(node, Chain()).add(seq, env["kind"], at, env["body"])
+        named = {n: (h["seq"], h["hash"]) for n, h in self.manifest["nodes"].items()}
+        for node in sorted(set(named) | set(heads)):
+            if heads.get(node) != named.get(node):
+                raise Fail(f"evidencia.ndjson: {node} ends at {heads.get(node)}, "
+                           f"MANIFEST.json names {named.get(node)}")
+
+    def rows(self) -> None:
+        m = self.manifest
+        self.cat = cat = Catalog(json.loads(self.read("catalogo.json")))
+        results = [n for n in m["files"] if n.endswith(".csv") and not n.endswith("_CANDIDATURAS.csv")]
+        name = results[0] if len(results) == 1 else "results CSV"
+        text = self.read(name).decode("utf-8-sig")
+        lines = [line.split("|") for line in text.split("\r\n")[:-1]]
+        cut = dt.datetime.strptime(m["cut"], "%Y-%m-%dT%H:%M")
+        expected = [[cat.name], [f"{cut:%d/%m/%Y %H:%M} ({cat.tz})"], SUMMARY]
+        for i, want in enumerate(expected):
+            if len(lines) <= i or lines[i] != want:
+                raise Fail(f"{name} line {i + 1}: expected {'|'.join(want)}")
+        if len(lines) < 5 or lines[4] != cat.header:
+            raise Fail(f"{name} line 5: the acta header is not the template's for this election")
+        index = [line.split("|") for line in self.read("evidencia_actas.txt").decode().split("\r\n")[1:-1]]
+        self.published: dict[str, tuple[list[str], str]] = {}
+        recs: list[dict[str, Any]] = []
+        if len(index) != len(lines) - 5:
+            raise Fail(f"evidencia_actas.txt: {len(index)} entries for {len(lines) - 5} rows")
+        for cells, (key, node, seqs) in zip(lines[5:], index, strict=True):
+            shown = cells[1][2:-1] if cells[1].startswith('="') else cells[1]
+            if shown != key:
+                raise Fail(f"acta {shown}: evidencia_actas.txt names {key} for its row")
+            owner = cat.actas.get(key, {}).get("catd")
+            if owner is not None and owner != node:
+                raise Fail(f"acta {key}: counted from {node}, but the catalog assigns it to {owner}")
+            rec = record(cat, key, self.chain.get(node, Chain()))
+            if rec is None:
+                raise Fail(f"acta {key}: no report of it by {node} stands in the evidence")
+            if rec["evidence"] != [int(s) for s in seqs.split()]:
+                raise Fail(f"acta {key}: evidencia_actas.txt names seqs {seqs}, "
+                           f"the count finds {rec['evidence']}")
+            for column, printed, recomputed in zip(cat.header, cells, row(cat, rec), strict=False):
+                if printed != recomputed:
+                    raise Fail(f"acta {key}: {column} is {printed!r}, the evidence gives {recomputed!r}")
+            if len(cells) != len(cat.header):
+                raise Fail(f"acta {key}: {len(cells)} columns, the header has {len(cat.header)}")
+            self.published[key] = (cells, node)
+            recs.append(rec)
+        keys = [r["key"] for r in recs]
+        for a, b in itertools.pairwise(keys):
+            if cat.order(a) >= cat.order(b):
+                raise Fail(f"acta {b}: out of the official order (after {a})")
+        for node, chain in sorted(self.chain.items()):
+            for key in sorted(chain.reports):
+                owner = cat.actas.get(key, {}).get("catd")
+                if key in self.published or owner not in (node, None) or record(cat, key, chain) is None:
+                    continue
+                first = chain.reports[key][0][0]
+                raise Fail(f"acta {key}: reported by {node} (seq {first}) but not in the cut")
+        computed = summary(cat, recs, m["final"])
+        for name, shown in zip(SUMMARY, lines[3], strict=False):
+            if shown != computed[name] or m["summary"].get(name) != computed[name]:
+                raise Fail(f"summary {name}: printed {shown}, recomputed {computed[name]}")
+
+
+def extends(earlier: Cut, later: Cut) -> None:
+    """Raise Fail unless `later` extends `earlier`."""
+    a, b = earlier.manifest, later.manifest
+    if earlier.fingerprint != later.fingerprint:
+        raise Fail(f"{later.path.name}: signed by another HQ key than {earlier.path.name}")
+    if a["final"]:
+        raise Fail(f"{later.path.name}: {earlier.path.name} is the final cut; nothing follows it")
+    if b["number"] <= a["number"] or b["cut"] <= a["cut"]:
+        raise Fail(f"{later.path.name}: cut {b['number']} ({b['cut']}) does not come after "
+                   f"cut {a['number']} ({a['cut']})")
+    if b["number"] == a["number"] + 1 and (b["previous"] or {}).get("sha256") != earlier.manifest_sha:
+        raise Fail(f"{later.path.name}: does not name {earlier.path.name}'s manifest as the previous one")
+    for node, head in sorted(a["nodes"].items()):
+        if later.hashes_at.get(node) != head["hash"]:
+            raise Fail(f"{later.path.name}: {node}'s chain does not extend its seq {head['seq']} "
+                       f"in {earlier.path.name}")
+    for key, (cells, _) in earlier.published.items():
+        now = later.published.get(key)
+        if now is not None and now[0] == cells:
+            continue
+        fresh = [s for n, ch in later.chain.items() for s in ch.touched.get(key, [])
+                 if s > a["nodes"].get(n, {}).get("seq", 0)]
+        if not fresh:
+            change = "is left out" if now is None else "changed"
+            raise Fail(f"acta {key}: its row {change} in {later.path.name}, yet no packet of it came after "
+                       f"{earlier.path.name}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("cuts", nargs="+", type=Path, metavar="CUT.zip",
+                        help="one cut, or the earlier then the later")
+    parser.add_argument("--keys", type=Path, help="directory with hq.pub and <NODE>.pub obtained separately")
+    args = parser.parse_args(argv)
+    if len(args.cuts) > 2:
+        parser.error("give one cut, or two (the earlier first)")
+    if args.keys is not None and not (args.keys / "hq.pub").exists():
+        print(f"error: {args.keys}: no hq.pub in it", file=sys.stderr)
+        return 2
+    try:
+        first = Cut(args.cuts[0], args.keys)
+        first.check()
+        print(f"ok: {first.path.name}: cut {first.manifest['number']}, {len(first.published)} rows, "
+              f"{len(first.manifest['nodes'])} CATD chains; HQ key {first.fingerprint}")
+        if len(args.cuts) == 2:
+            want = {n: h["seq"] for n, h in first.manifest["nodes"].items()}
+            second = Cut(args.cuts[1], args.keys, want)
+            second.check()
+            print(f"ok: {second.path.name}: cut {second.manifest['number']}, {len(second.published)} rows")
+            extends(first, second)
+            print(f"ok: {second.path.name} extends {first.path.name}")
+    except Fail as exc:
+        print(f"FAIL {exc}", file=sys.stderr)
+        return 1
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        print(f"FAIL malformed content: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    if args.keys is None:
+        print("note: keys taken from the cut itself; pass --keys DIR with keys obtained separately")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
