@@ -16,7 +16,6 @@ import os
 import queue
 import re
 import shutil
-import sqlite3
 import tempfile
 import threading
 import zipfile
@@ -35,6 +34,7 @@ from hq.count import ActaRecord, Count, count_rows
 from hq.release import candidaturas, evidence, leeme, manifest, write
 from hq.release.manifest import Manifest, Previous
 from hq.store import HQDir
+from hq.store.base import Conn
 
 PUBLICACION = "publicacion"
 CATALOG = "catalogo.json"
@@ -46,7 +46,7 @@ _CUT_NAME = re.compile(r"(\d{8}_\d{4})_PREP_([A-Z0-9]+)_([A-Z0-9]+)\.zip")
 # Evidence is most of a cut's bytes; level 1 deflates it at several times the speed of the
 # default for a few percent more size (benchmarks/publish.py).
 COMPRESSLEVEL = 1
-Counter = Callable[[sqlite3.Connection, Election], Count]
+Counter = Callable[[Conn, Election], Count]
 
 
 def release_code(election: Election) -> str:
