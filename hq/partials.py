@@ -4,7 +4,7 @@ every `catd-hq serve` process sharing the data directory, and is written through
 Layout under `uploads/<node>/` (docs/uploads.md):
 - `<sha>.partial`: the bytes the node has made durable, offered for resumption to that node only;
 - `<sha>.lock`: `flock`ed by the one writer (the kernel drops the lock when its process dies);
-- `<sha>.<random>.tmp`: the writer's own file, created fresh for each PUT (a copy of the
+- `<sha>.new.tmp`: the writer's own file, created fresh for each PUT (a copy of the
   partial, then the new bytes), renamed over the partial to keep a short body or into the blob
   store once it hashes to its name. No other writer ever holds it open, so the stored file is
   exactly the file that was hashed (the old design appended to the partial in place, and a
@@ -16,12 +16,12 @@ Every function here blocks (file I/O, fsync): call them on the file thread pool.
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import logging
 import os
 import re
 import shutil
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -48,13 +48,18 @@ class Slot:
     dir: Path
     sha: str
 
-    @property
+    @functools.cached_property
     def partial(self) -> Path:
         return self.dir / f"{self.sha}.partial"
 
-    @property
+    @functools.cached_property
     def lock_path(self) -> Path:
         return self.dir / f"{self.sha}.lock"
+
+    @functools.cached_property
+    def scratch(self) -> Path:
+        """The lock holder's fresh file (only the holder of the lock creates or opens it)."""
+        return self.dir / f"{self.sha}.new.tmp"
 
     def held(self) -> int:
         """Bytes of the partial (0 when there is none)."""
@@ -90,6 +95,17 @@ def try_lock(path: Path) -> int | None:
         os.close(fd)
 
 
+def _create_fresh(path: Path) -> int:
+    """A new, empty file at `path` (a new inode, never one opened before). One found there was
+    left by a writer that died holding the lock (a live writer removes it before letting go)."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    try:
+        return os.open(path, flags, 0o600)
+    except FileExistsError:
+        path.unlink()
+        return os.open(path, flags, 0o600)
+
+
 def unlock(fd: int, path: Path) -> None:
     """Remove the lock file while still holding it, then let go (see `try_lock`)."""
     try:
@@ -119,15 +135,17 @@ class Writer:
     @classmethod
     def begin(cls, where: Slot) -> Writer | None:
         """Lock the slot for writing; None when another writer holds it."""
-        where.dir.mkdir(parents=True, exist_ok=True)
-        fd = try_lock(where.lock_path)
+        try:
+            fd = try_lock(where.lock_path)
+        except FileNotFoundError:  # the node's first upload: make its directory
+            where.dir.mkdir(parents=True, exist_ok=True)
+            fd = try_lock(where.lock_path)
         return None if fd is None else cls(where, fd)
 
     def _open(self) -> BinaryIO:
         if self.out is None:
-            fd, name = tempfile.mkstemp(prefix=f"{self.slot.sha}.", suffix=".tmp", dir=self.slot.dir)
-            self.tmp = Path(name)
-            self.out = os.fdopen(fd, "w+b")
+            self.tmp = self.slot.scratch
+            self.out = os.fdopen(_create_fresh(self.tmp), "w+b")
             if self.held:  # a resume: start from a copy of what the node made durable
                 with self.slot.partial.open("rb") as src:
                     shutil.copyfileobj(src, self.out, CHUNK)
@@ -196,7 +214,8 @@ class Writer:
                 os.replace(self.tmp, target)
                 self.tmp = None
                 fsync_dir(target.parent)
-                self.slot.partial.unlink(missing_ok=True)  # its bytes are in the blob now
+                if self.held:  # its bytes are in the blob now (none appears while we hold the lock)
+                    self.slot.partial.unlink(missing_ok=True)
                 return True
             finally:
                 self._release()

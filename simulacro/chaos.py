@@ -16,9 +16,10 @@ from simulacro.cluster import Cluster
 from simulacro.link import Link
 
 log = logging.getLogger("catd.simulacro.chaos")
-SERVICES = ("scan", "web", "sync")
+SERVICES = ("web", "scan", "sync")
 KINDS = ("service", "hq", "link")
 PAUSE_S = (1.0, 4.0)          # between faults
+FIRST_PAUSE_S = (0.3, 1.0)    # before each of the first four
 HQ_DOWN_S = (0.5, 4.0)
 LINK_DOWN_S = (1.0, 6.0)
 
@@ -34,25 +35,27 @@ class Chaos:
     events: list[str] = field(default_factory=list)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Inject faults until `stop` is set; leaves HQ running and the link up. The first
-        four are one of each kind (a service twice), so that even a short run meets them all."""
+        """Inject faults until `stop` is set; leaves HQ running and the link up. The first four
+        come quickly and are one of each kind (a service twice: web, then scan), so that even a
+        short run meets them all; an outage (HQ down, link cut) runs beside the next faults."""
         first = [*KINDS, "service"]
         self.rng.shuffle(first)
+        outages: dict[str, asyncio.Task[None]] = {}
         try:
             while not stop.is_set():
+                pause = FIRST_PAUSE_S if first else PAUSE_S
                 try:
-                    await asyncio.wait_for(stop.wait(), self.rng.uniform(*PAUSE_S))
+                    await asyncio.wait_for(stop.wait(), self.rng.uniform(*pause))
                     break
                 except TimeoutError:
                     pass
                 kind = first.pop() if first else self.rng.choices(KINDS, weights=(55, 20, 25))[0]
                 if kind == "service":
                     self.kill_service()
-                elif kind == "hq":
-                    await self.kill_hq()
-                else:
-                    await self.cut_link()
+                elif kind not in outages or outages[kind].done():
+                    outages[kind] = asyncio.create_task(self.kill_hq() if kind == "hq" else self.cut_link())
         finally:
+            await asyncio.gather(*outages.values(), return_exceptions=True)
             self.link.restore()
             if self.cluster.hq_proc is None or self.cluster.hq_proc.poll() is not None:
                 await asyncio.to_thread(self.cluster.start_hq)

@@ -177,7 +177,7 @@ def write_zip(path: Path, data: CutInput, cut: datetime, final: bool, number: in
         files[evidence.WIRE] = _member(archive, evidence.WIRE, wire)
         held = counted() if counted is not None else data.records
         records = write.ordered(election, held.values())
-        summary = write.summary(election, records, final).fields()
+        summary = write.summary(election, records, final, by_field=False).fields()
         rows = write.lines_of(election, records, cut, summary)
         files[results_name] = _member(archive, results_name, _utf8(rows, bom=True))
         items = candidaturas.candidacies(election, data.names_file)

@@ -1,7 +1,7 @@
 """The evidence of a cut: every node's signed packets, and which of them each row rests on.
 
 `evidencia.ndjson` holds each node's chain complete, from seq 1 up to the head the cut covers,
-as wire lines (CONTRACTS "Packets"), node by node. Not only the packets behind rows: with the
+as wire lines (docs/contracts.md, "Packets"), node by node. Not only the packets behind rows: with the
 whole chain a verifier checks every link from genesis to the head, so HQ cannot leave out a
 packet that would change a row — a later report, the undoing of a sin acta, another CATD's
 report of the same acta. The cost at national size is about 1.3× the packets behind rows

@@ -144,13 +144,18 @@ def ordered(election: Election, records: Iterable[ActaRecord]) -> list[ActaRecor
     return sorted(records, key=lambda r: order_key(election, r.key))
 
 
+@lru_cache(maxsize=8)
+def _entidad_cell(name: str | None) -> str:
+    return text_cell(name or "")
+
+
 def _parts(election: Election, spec: ActaSpec) -> tuple[str, ...]:
     """CLAVE_CASILLA .. TIPO_ACTA of a catalog acta."""
     entidad = election.entidad_id or 0
     casilla = spec.clave_casilla or f"{entidad:02d}{spec.seccion:04d}{spec.tipo_casilla}" \
                                     f"{spec.id_casilla:02d}{spec.ext_contigua:02d}"
     district = spec.distrito if spec.distrito is not None else spec.municipio
-    return (wrap(casilla), wrap(spec.key), f"{entidad:02d}", text_cell(election.entidad or ""),
+    return (wrap(casilla), wrap(spec.key), f"{entidad:02d}", _entidad_cell(election.entidad),
             NO_APLICA if district is None else f"{district:03d}", f"{spec.seccion:04d}",
             f"{spec.id_casilla:02d}", spec.tipo_casilla, f"{spec.ext_contigua:02d}",
             NO_APLICA if spec.ubicacion is None else str(spec.ubicacion), spec.tipo_acta or NO_APLICA)
@@ -159,7 +164,7 @@ def _parts(election: Election, spec: ActaSpec) -> tuple[str, ...]:
 def _fuera_parts(election: Election, key: str) -> tuple[str, ...]:
     """The identity cells of an acta outside the catalog: what its key tells, else N/A."""
     parts = split_clave_acta(key)
-    name = text_cell(election.entidad or "")
+    name = _entidad_cell(election.entidad)
     if parts is None:
         entidad = f"{election.entidad_id:02d}" if election.entidad_id else NO_APLICA
         return (wrap(key), wrap(key), entidad, name, NO_APLICA, NO_APLICA, NO_APLICA, NO_APLICA,
@@ -242,15 +247,18 @@ def line(cells: Iterable[str]) -> str:
     return DELIMITER.join(cells) + NEWLINE
 
 
-def summary(election: Election, records: Iterable[ActaRecord], final: bool) -> tally.Summary:
-    return tally.summarize(election, ((r.key, r.classification) for r in records), final=final)
+def summary(election: Election, records: Iterable[ActaRecord], final: bool,
+            by_field: bool = True) -> tally.Summary:
+    """The 13 fields (and, unless `by_field` is False, the votes of each field)."""
+    return tally.summarize(election, ((r.key, r.classification) for r in records), final=final,
+                           by_field=by_field)
 
 
 def lines(election: Election, records: Mapping[str, ActaRecord], cut: datetime,
           final: bool) -> Iterator[str]:
     """Every line of the results CSV (the BOM is the writer's), rows in the official order."""
     found = ordered(election, records.values())
-    return lines_of(election, found, cut, summary(election, found, final).fields())
+    return lines_of(election, found, cut, summary(election, found, final, by_field=False).fields())
 
 
 def lines_of(election: Election, records: Iterable[ActaRecord], cut: datetime,

@@ -203,6 +203,8 @@ def test_summary_counts_every_class(election):
     assert fields["PORCENTAJE_ACTAS_CON_INCONSISTENCIAS"] == "66.6666"     # B (algún) and C (excede)
     assert fields["LISTA_NOMINAL_ACTAS_CONTABILZADAS"] == "500"
     assert summary.totals["PAN"] == 0 and summary.totals["PRI"] == 10
+    fields_alone = tally.summarize(election, results, final=False, by_field=False)
+    assert fields_alone.fields() == fields and fields_alone.totals == {}
     assert fields["TOTAL_VOTOS_C_CS"] == fields["TOTAL_VOTOS_S_CS"] == "80"
 
 
