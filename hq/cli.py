@@ -8,6 +8,9 @@ import json
 import os
 import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -168,7 +171,8 @@ def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
     if args.command == "publish":
         from hq.release import cut
 
-        published = cut.publish(hq, at=_at(args.at), final=args.final)
+        with _unwound_by_sigterm():
+            published = cut.publish(hq, at=_at(args.at), final=args.final)
         fields = published.manifest.summary
         print(f"corte {published.manifest.number}{' (final)' if args.final else ''}: "
               f"{fields['ACTAS_CAPTURADAS']} de {fields['ACTAS_ESPERADAS']} actas capturadas, "
@@ -187,6 +191,24 @@ def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
         return rehearse.rehearse(rehearse.Options(source=args.source, out=args.out, limit=args.limit,
                                                   chaos=args.chaos, seed=args.seed, entidad=args.entidad))
     raise AssertionError(args.command)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+@contextmanager
+def _unwound_by_sigterm() -> Iterator[None]:
+    """SIGTERM (serve stopping its schedule) unwinds the cut, which gives its claim up
+    (hq/cuts.py): the other receivers need not wait for it to go stale."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def _at(text: str | None) -> datetime | None:
