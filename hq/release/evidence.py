@@ -34,8 +34,8 @@ _PAGE = 20_000    # packets fetched per query: bounded memory on a chain of any 
 @contextmanager
 def snapshot(conn: Conn) -> Iterator[None]:
     """A read transaction: every query inside sees the database as of its first read (SQLite
-    WAL; REPEATABLE READ on PostgreSQL: `base.snapshot`)."""
-    with store_snapshot(conn):
+    WAL; REPEATABLE READ on PostgreSQL: `base.snapshot`), however long the cut takes."""
+    with store_snapshot(conn, patient=True):
         yield
 
 

@@ -42,14 +42,21 @@ def writing(conn: Conn, node: str | None = None) -> AbstractContextManager[Any]:
 
 
 @contextmanager
-def snapshot(conn: Conn) -> Iterator[Conn]:
+def snapshot(conn: Conn, *, patient: bool = False) -> Iterator[Conn]:
     """Reads that see one state of the store: a read transaction (SQLite WAL); on PostgreSQL
     REPEATABLE READ, since READ COMMITTED would give each statement its own snapshot and a
-    batch committed in between by another receiver could show in one read and not the next."""
+    batch committed in between by another receiver could show in one read and not the next.
+
+    `patient`: the reader may work for minutes between two statements (a cut counts and
+    compresses inside its snapshot); PostgreSQL's idle_in_transaction_session_timeout
+    (postgres.SESSION) would end the session under it, so it is lifted for this transaction,
+    which is read-only and holds no lock a receiver waits on."""
     if isinstance(conn, sqlite3.Connection):
         conn.execute("BEGIN")
     else:
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        if patient:
+            conn.execute("SET LOCAL idle_in_transaction_session_timeout = 0")
     try:
         yield conn
     except BaseException:

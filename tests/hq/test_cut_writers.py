@@ -25,7 +25,7 @@ import pytest
 from catd_node import errors
 from hq import schedule
 from hq.release import cut
-from hq.store import HQDir
+from hq.store import HQDir, postgres
 from tests.hq import countkit as ck
 from tests.hq import cutkit
 from tests.hq.countkit import each_store  # noqa: F401  (every test on both stores)
@@ -172,6 +172,36 @@ def test_a_live_writer_slower_than_stale_s_keeps_its_cut(capsys, tmp_path):
                 cut.publish(hq, at=datetime(2024, 6, 2, 20, 0), stale_s=STALE_S)
             with pytest.raises(errors.CutHeld, match="cut 1 is being written by"):
                 cut.publish(hq, at=datetime(2024, 6, 2, 20, 20), stale_s=STALE_S)
+        finally:
+            go()
+            writer.join(60)
+    assert [p.path.name for p in written] == zips(hq) == ["20240602_2000_PREP_GUB_CDMX.zip"]
+    assert cutkit.hq_verdict(capsys, str(written[0].path)).code == 0
+
+
+def test_a_cut_longer_than_the_idle_timeout_keeps_its_snapshot(capsys, tmp_path, monkeypatch, hq_store_kind):
+    """PostgreSQL ends a session idle in a transaction (postgres.SESSION: 30 s, lowered to 1 s
+    here); a cut counts and compresses for minutes inside its read snapshot at national size."""
+    if hq_store_kind != "postgres":
+        pytest.skip("PostgreSQL's idle_in_transaction_session_timeout")
+    monkeypatch.setattr(postgres, "SESSION", ("SET idle_in_transaction_session_timeout = '1s'",
+                                              "SET lock_timeout = '30s'"))
+    hq, a, b = ck.hq_two_catd(tmp_path)
+    cutkit.report_everything(hq, a, b)
+    written: list[cut.Published] = []
+    with held_mid_cut(hq) as go:
+        writer = threading.Thread(target=lambda: written.append(
+            cut.publish(hq, at=datetime(2024, 6, 2, 20, 0))))
+        writer.start()
+        try:
+            conn = hq.connect()
+            try:
+                wait_for(lambda: conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction'"
+                    " AND now() - state_change > interval '3 seconds'").fetchone()[0], 30,
+                    "the writer idle in its snapshot three times the timeout")
+            finally:
+                conn.close()
         finally:
             go()
             writer.join(60)
