@@ -199,8 +199,9 @@ async def publish_child(hq: HQDir, at: datetime, final: bool) -> dict[str, str] 
 
 
 def _last_line(err: bytes) -> str:
+    """The child's error, without its `error: ` prefix."""
     lines = err.decode(errors="replace").strip().splitlines()
-    return lines[-1] if lines else ""
+    return lines[-1].removeprefix("error: ") if lines else ""
 
 
 def start(hq: HQDir, plan: Plan | None) -> asyncio.Task[None] | None:

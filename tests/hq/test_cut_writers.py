@@ -23,13 +23,11 @@ from pathlib import Path
 import pytest
 
 from catd_node import errors
-from hq import schedule
 from hq.release import cut
 from hq.store import HQDir, postgres
 from tests.hq import countkit as ck
 from tests.hq import cutkit
 from tests.hq.countkit import each_store  # noqa: F401  (every test on both stores)
-from tests.hqkit import HQProcess
 from tests.polling import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -207,45 +205,3 @@ def test_a_cut_longer_than_the_idle_timeout_keeps_its_snapshot(capsys, tmp_path,
             writer.join(60)
     assert [p.path.name for p in written] == zips(hq) == ["20240602_2000_PREP_GUB_CDMX.zip"]
     assert cutkit.hq_verdict(capsys, str(written[0].path)).code == 0
-
-
-_PUBLISHED = re.compile(r"cut published (\S+\.zip)")
-_SKIPPED = re.compile(r"cut at \S+ skipped: (?:.*cut \d+ (?:is being|was) written by \S+"
-                      r"|\S+\.zip is already published)")
-
-
-@pytest.mark.slow
-def test_two_receivers_on_one_schedule_publish_each_slot_once(capsys, tmp_path):
-    """Two `catd-hq serve` with the same [publish]: a regular cut at `start`, the final a minute
-    later (the period is one minute). Each is written by one of them; the other logs that it
-    skips it: the claim was another's, or (when it came after) the cut was already out."""
-    hq, a, b = ck.hq_two_catd(tmp_path)
-    cutkit.report_everything(hq, a, b)
-    start = datetime.now(UTC).replace(second=0, microsecond=0)
-    (hq.root / "hq.toml").write_text(f'[publish]\nstart = "{start.isoformat()}"\nevery_min = 1\n'
-                                     f'hours = {1 / 60!r}\n', encoding="utf-8")
-    receivers = [HQProcess(hq, tmp_path / f"serve-{i}.log") for i in (1, 2)]
-
-    def logs() -> list[str]:
-        return [r.log_path.read_text(encoding="utf-8") for r in receivers]
-
-    try:
-        starting = [threading.Thread(target=r.start, args=(0,)) for r in receivers]  # at once
-        for thread in starting:
-            thread.start()
-        for thread in starting:
-            thread.join()
-        assert all(r.url for r in receivers)
-        wait_for(lambda: (schedule.last_cut(hq) or (None, False))[1], 150, "the final cut")
-        # its writer logs it once the site is written too; the other has skipped a slot by then
-        wait_for(lambda: len([n for t in logs() for n in _PUBLISHED.findall(t)]) >= len(zips(hq))
-                 and any(_SKIPPED.search(t) for t in logs()), 60, "each cut logged, and a skip")
-    finally:
-        for receiver in receivers:
-            if receiver.proc is not None and receiver.proc.poll() is None:
-                receiver.stop()
-    texts = logs()
-    published = [name for t in texts for name in _PUBLISHED.findall(t)]
-    assert sorted(published) == zips(hq), f"each cut written by one receiver: {published}"
-    assert not any("not published" in t for t in texts), texts
-    chain_verifies(capsys, hq)
