@@ -6,6 +6,7 @@ EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_HQ_UNREACHABLE = 3
+EXIT_CUT_HELD = 4
 
 
 class CatdError(Exception):
@@ -38,3 +39,9 @@ class HQUnreachable(CatdError):
     """HQ stayed unreachable through the retry budget (exit 3)."""
 
     exit_code = EXIT_HQ_UNREACHABLE
+
+
+class CutHeld(CatdError):
+    """Another HQ receiver is writing this publication cut, or wrote it (exit 4): hq/cuts.py."""
+
+    exit_code = EXIT_CUT_HELD

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import sys
 from collections.abc import Iterator
 
@@ -12,10 +11,11 @@ from catd_node import keys, packets
 from catd_node.blobs import BlobStore
 from catd_node.errors import EXIT_CHECK_FAILED, EXIT_OK
 from hq.store import HQDir
+from hq.store.base import Conn
 from sync import protocol
 
 
-def problems(conn: sqlite3.Connection, blobs: BlobStore, hq_pub: Ed25519PublicKey) -> Iterator[str]:
+def problems(conn: Conn, blobs: BlobStore, hq_pub: Ed25519PublicKey) -> Iterator[str]:
     """Every fault found, each naming the node and seq, or the blob."""
     for node, pem in conn.execute("SELECT node, pubkey FROM nodes ORDER BY node").fetchall():
         key = keys.public_from_pem(pem.encode("ascii"), node)
@@ -27,7 +27,7 @@ def problems(conn: sqlite3.Connection, blobs: BlobStore, hq_pub: Ed25519PublicKe
 
 
 def _chain_problems(
-    conn: sqlite3.Connection, node: str, key: Ed25519PublicKey, hq_pub: Ed25519PublicKey
+    conn: Conn, node: str, key: Ed25519PublicKey, hq_pub: Ed25519PublicKey
 ) -> Iterator[str]:
     prev, expected = packets.ZERO_HASH, 1
     rows = conn.execute(

@@ -8,6 +8,9 @@ import json
 import os
 import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,7 +20,7 @@ from catd_node.errors import EXIT_OK, BadInput, CatdError
 from catd_node.safetext import one_line
 from hq import store as hq_store
 from hq.count import Count, count
-from hq.store import HQDir
+from hq.store import HQDir, postgres
 
 LOOPBACK = frozenset({"127.0.0.1", "::1"})
 if TYPE_CHECKING:
@@ -36,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("init", parents=[common], help="create the HQ data dir and key pair")
     p.add_argument("--election", type=Path, help="election catalog JSON (for results and CSV)")
+    p.add_argument("--db", metavar="URL",
+                   help="keep HQ in this PostgreSQL database (postgresql://…) instead of hq.db;"
+                        " several `serve` processes may then share it ($CATD_HQ_DB overrides)")
     p = sub.add_parser("add-node", parents=[common], help="register a node's public key")
     p.add_argument("--node-id", required=True)
     p.add_argument("--pubkey", required=True, type=Path, help="the node's node.pub (PEM)")
@@ -103,8 +109,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
     if args.command == "init":
-        hq_store.init(hq.root, args.election)
-        print(f"initialised {hq.root} (public key: {hq.pub_path})")
+        hq_store.init(hq.root, args.election, args.db)
+        where = f", store: {postgres.redact(args.db)}" if args.db else ""
+        print(f"initialised {hq.root} (public key: {hq.pub_path}{where})")
         return EXIT_OK
     if args.command == "add-node":
         try:
@@ -165,7 +172,8 @@ def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
     if args.command == "publish":
         from hq.release import cut
 
-        published = cut.publish(hq, at=_at(args.at), final=args.final)
+        with _unwound_by_sigterm():
+            published = cut.publish(hq, at=_at(args.at), final=args.final)
         fields = published.manifest.summary
         print(f"corte {published.manifest.number}{' (final)' if args.final else ''}: "
               f"{fields['ACTAS_CAPTURADAS']} de {fields['ACTAS_ESPERADAS']} actas capturadas, "
@@ -184,6 +192,24 @@ def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
         return rehearse.rehearse(rehearse.Options(source=args.source, out=args.out, limit=args.limit,
                                                   chaos=args.chaos, seed=args.seed, entidad=args.entidad))
     raise AssertionError(args.command)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+@contextmanager
+def _unwound_by_sigterm() -> Iterator[None]:
+    """SIGTERM (serve stopping its schedule) unwinds the cut, which gives its claim up
+    (hq/cuts.py): the other receivers need not wait for it to go stale."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def _at(text: str | None) -> datetime | None:

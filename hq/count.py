@@ -16,7 +16,6 @@ unless an `acta.sin_acta_undone` withdrew the sin acta (the acta turned up after
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -26,6 +25,7 @@ from catd_node.actas import Classification, Value
 from catd_node.catalog import Election
 from catd_node.errors import BadInput
 from hq import store as hq_store
+from hq.store.base import Conn
 
 VERIFIED = "acta.verified"
 SIN_ACTA = "acta.sin_acta"
@@ -139,12 +139,12 @@ class _Chain:
         return any(link < before and not any(link < r < before for r in replaced) for link in links)
 
 
-def count(conn: sqlite3.Connection, election: Election) -> Count:
+def count(conn: Conn, election: Election) -> Count:
     """The count over every packet HQ holds."""
     return count_rows(election, read_rows(conn))
 
 
-def read_rows(conn: sqlite3.Connection) -> list[Row]:
+def read_rows(conn: Conn) -> list[Row]:
     out = []
     for node, seq, kind, at, received_at, acta, text in hq_store.count_packets(conn):
         body = json.loads(text)["body"] if text is not None else {}

@@ -4,7 +4,6 @@ integrity code, its timeline and the node packets behind it."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -16,6 +15,7 @@ from catd_node.errors import EXIT_OK, BadInput
 from hq import store as hq_store
 from hq.count import SIN_ACTA, VERIFIED, ActaRecord, count
 from hq.store import HQDir
+from hq.store.base import Conn, snapshot
 
 FIXED = ["node", "acta", "in_catalog", "seccion", "casilla", "contest", "class", "class_label",
          "contabilizada"]
@@ -70,16 +70,13 @@ def row(election: Election, record: ActaRecord, names: list[str],
     return out
 
 
-def write(conn: sqlite3.Connection, election: Election, out: TextIO) -> int:
+def write(conn: Conn, election: Election, out: TextIO) -> int:
     names = fields(election)
     writer = csvsafe.dict_writer(out, FIXED + names + TAIL)  # formula-looking text neutralised
     writer.writeheader()
-    conn.execute("BEGIN")  # the count and the packet times from one snapshot
-    try:
+    with snapshot(conn):  # the count and the packet times from one snapshot
         counted = count(conn, election)
         times = hq_store.packet_times(conn, _TIMED)
-    finally:
-        conn.execute("COMMIT")
     for record in counted.actas.values():
         writer.writerow(row(election, record, names, times))
     return len(counted.actas)

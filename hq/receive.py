@@ -3,13 +3,14 @@
 Two stages so CPU work stays off the event loop and off the writer: `check_batch` (pure:
 form, node key, hash, signature, links inside the batch) runs in a worker pool;
 `store_batch` (the held chain: prev link to HQ's head, gap, replay, fork) runs on the
-single writer thread under BEGIN IMMEDIATE. The first bad line, in body order, is reported.
+writer threads in one write transaction, serialised per node (`base.writing`: BEGIN
+IMMEDIATE on SQLite, the node's row locked on PostgreSQL, where several receivers store at
+once). The first bad line, in body order, is reported.
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -17,10 +18,11 @@ from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from catd_node import keys, packets, store
+from catd_node import keys, packets
 from catd_node.errors import BadInput
 from catd_node.packets import Packet
 from hq import store as hq_store
+from hq.store.base import Conn, writing
 from sync import protocol
 
 log = logging.getLogger("catd.hq.receive")
@@ -167,7 +169,7 @@ def _line_problem(
 
 
 def store_batch(
-    conn: sqlite3.Connection, checked: Checked, hq_key: Ed25519PrivateKey
+    conn: Conn, checked: Checked, hq_key: Ed25519PrivateKey
 ) -> tuple[dict[str, Any], set[str]]:
     """Store the verified packets in one transaction; the answer (the last line's receipt) and
     the blobs referenced by the packets stored now (not by replays).
@@ -187,22 +189,22 @@ def store_batch(
     fork: tuple[Received, str] | None = None
     last_receipt: dict[str, Any] | None = None
     received_at = packets.now()
-    stored = 0
+    rows: list[tuple[Received, str | None]] = []
     refs: set[str] = set()
     try:
-        with store.immediate(conn):
+        with writing(conn, node):
             head_seq, head_hash = hq_store.head(conn, node)
+            held = _held_hashes(conn, node, checked.packets[0].seq, min(checked.packets[-1].seq, head_seq))
+            replayed = 0
             for number, packet in enumerate(checked.packets, start=1):
                 if packet.seq <= head_seq:
-                    held = hq_store.receipt(conn, node, packet.seq, hq_key)
-                    assert held is not None
-                    if held["hash"] != packet.hash:
-                        fork = (packet, held["hash"])
+                    if held[packet.seq] != packet.hash:
+                        fork = (packet, held[packet.seq])
                         raise Rejection(
                             409, protocol.FORK, f"seq {packet.seq} differs from the packet HQ holds",
-                            line=number, seq=packet.seq, held_hash=held["hash"], sent_hash=packet.hash,
+                            line=number, seq=packet.seq, held_hash=held[packet.seq], sent_hash=packet.hash,
                         )
-                    last_receipt = held
+                    replayed = packet.seq
                     continue
                 if packet.seq > head_seq + 1:
                     raise Rejection(422, protocol.GAP, f"seq {packet.seq} but HQ holds up to {head_seq}",
@@ -214,44 +216,57 @@ def store_batch(
                 if number == len(checked.packets) and checked.rejection is None:
                     last_receipt = protocol.sign_receipt(hq_key, node, packet.seq, packet.hash, received_at)
                     sig = last_receipt["sig"]
-                _insert(conn, node, packet, received_at, sig)
+                rows.append((packet, sig))
                 refs.update(packet.refs)
-                stored += 1
                 head_seq, head_hash = packet.seq, packet.hash
             if checked.rejection is not None:
                 raise checked.rejection
+            if last_receipt is None:  # every packet was already held: answer the last one's receipt
+                last_receipt = hq_store.receipt(conn, node, replayed, hq_key)
+            _insert(conn, node, rows, received_at)
     except Rejection:
         if fork is not None:
             _keep_fork(conn, node, *fork)
         raise
     assert last_receipt is not None
     log.info("received node=%s seq=%d..%d stored=%d", node, checked.packets[0].seq,
-             checked.packets[-1].seq, stored)
+             checked.packets[-1].seq, len(rows))
     acked = {"seq": last_receipt["seq"], "hash": last_receipt["hash"]}
     return {"acked": acked, "receipt": last_receipt}, refs
 
 
-def _insert(
-    conn: sqlite3.Connection, node: str, packet: Received, received_at: str, receipt_sig: str | None
-) -> None:
-    conn.execute(
+def _held_hashes(conn: Conn, node: str, first: int, last: int) -> dict[int, str]:
+    """seq → hash of the packets HQ holds for `node` in first..last (one read, not one per line)."""
+    if last < first:
+        return {}
+    return dict(conn.execute("SELECT seq, hash FROM packets WHERE node = ? AND seq BETWEEN ? AND ?",
+                             (node, first, last)).fetchall())
+
+
+def _insert(conn: Conn, node: str, rows: list[tuple[Received, str | None]], received_at: str) -> None:
+    """The batch's new packets and their blob references, in two statements (the rows go to
+    PostgreSQL in one pipelined trip rather than one round trip per packet)."""
+    if not rows:
+        return
+    conn.executemany(
         "INSERT INTO packets (node, seq, hash, kind, at, acta, canonical, sig, received_at, receipt_sig)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (node, packet.seq, packet.hash, packet.kind, packet.at, packet.acta,
-         packet.canonical, packet.sig, received_at, receipt_sig),
+        [(node, p.seq, p.hash, p.kind, p.at, p.acta, p.canonical, p.sig, received_at, sig)
+         for p, sig in rows],
     )
-    for sha in packet.refs:
-        conn.execute("INSERT OR IGNORE INTO blob_refs (sha256, node, seq) VALUES (?, ?, ?)",
-                     (sha, node, packet.seq))
+    refs = [(sha, node, p.seq) for p, _ in rows for sha in p.refs]
+    if refs:
+        conn.executemany("INSERT INTO blob_refs (sha256, node, seq) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                         refs)
 
 
-def _keep_fork(conn: sqlite3.Connection, node: str, packet: Received, held_hash: str) -> None:
+def _keep_fork(conn: Conn, node: str, packet: Received, held_hash: str) -> None:
     """Keep the signed conflicting packet beside the held one (equivocation evidence)."""
-    with store.immediate(conn):
+    with writing(conn, node):
         conn.execute(
-            "INSERT OR IGNORE INTO forks"
+            "INSERT INTO forks"
             " (node, seq, held_hash, sent_hash, sent_canonical, sent_sig, detected_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (node, packet.seq, held_hash, packet.hash, packet.canonical, packet.sig, packets.now()),
         )
         conn.execute("UPDATE nodes SET forked = 1 WHERE node = ?", (node,))

@@ -6,7 +6,6 @@ rules (DESIGN invariant 6); every report not counted is listed as a conflict for
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from typing import Any
 
@@ -15,6 +14,7 @@ from catd_node.catalog import Election
 from hq import store as hq_store
 from hq.count import Count, count
 from hq.store import HQDir
+from hq.store.base import Conn, is_broken, snapshot
 
 NO_CATALOG = "HQ has no election catalog"
 
@@ -46,7 +46,7 @@ def report(election: Election, counted: Count, final: bool = False) -> dict[str,
     }
 
 
-def results(conn: sqlite3.Connection, election: Election | None) -> dict[str, Any]:
+def results(conn: Conn, election: Election | None) -> dict[str, Any]:
     if election is None:
         return {"contests": {}, "classes": {}, "actas": 0, "detail": NO_CATALOG}
     return report(election, count(conn, election))
@@ -61,24 +61,32 @@ class Counter:
         self.hq = hq
         self.election = election
         self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = None
+        self._conn: Conn | None = None
         self._heads: tuple[tuple[str, int], ...] | None = None
         self._count = Count({}, ())
 
     def count(self) -> Count:
         """The current count (blocking: call it from a thread pool)."""
         with self._lock:
-            if self._conn is None:
-                self._conn = self.hq.connect()
-            conn = self._conn
-            conn.execute("BEGIN")  # one snapshot for the heads and the packets (WAL)
-            try:
-                heads = hq_store.heads(conn)
-                if heads != self._heads:
-                    self._count = count(conn, self.election)
-                    self._heads = heads
-            finally:
-                conn.execute("COMMIT")
+            for attempt in (1, 2):
+                if self._conn is None:
+                    self._conn = self.hq.connect()
+                conn = self._conn
+                try:
+                    with snapshot(conn):  # one snapshot for the heads and the packets
+                        heads = hq_store.heads(conn)
+                        if heads != self._heads:
+                            self._count = count(conn, self.election)
+                            self._heads = heads
+                    break
+                except Exception:
+                    if not is_broken(conn):
+                        raise
+                    # the database went away (restart, failover): read again on a new connection
+                    self._conn = None
+                    conn.close()
+                    if attempt == 2:
+                        raise
             return self._count
 
     def close(self) -> None:

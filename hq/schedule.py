@@ -13,6 +13,8 @@ Each cut is written by a `catd-hq publish --at …` child process at lower CPU p
 receiver's event loop and writer thread never wait on it, and a crash of the writer costs one
 cut, never the receiver (benchmarks/publish.py measures ingest latency while a cut is
 written). A slot already published (HQ restarted) is skipped; a slot missed is not made up.
+Several receivers may run the same schedule on one store (deploy/postgresql.md): each slot
+is written by the one that claims it first (hq/cuts.py); the others log that they skip it.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from catd_node.catalog import Election
-from catd_node.errors import BadInput
+from catd_node.errors import EXIT_CUT_HELD, BadInput
 from hq.release import cut, manifest, write
 from hq.store import HQDir
 
@@ -103,19 +105,30 @@ def last_cut(hq: HQDir) -> tuple[datetime, bool] | None:
     found = cut.previous_cut(hq.root / cut.PUBLICACION)
     if found is None:
         return None
-    m = found[2]
-    return datetime.strptime(m.cut_utc, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC), m.final
+    return _utc(found[2]), found[2].final
+
+
+def _utc(m: manifest.Manifest) -> datetime:
+    return datetime.strptime(m.cut_utc, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
 async def run(plan: Plan, publish: Publisher, last: tuple[datetime, bool] | None = None, *,
               clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-              sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> None:
-    """Publish on the plan until the final cut is out."""
+              sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+              published: Callable[[], tuple[datetime, bool] | None] = lambda: None) -> None:
+    """Publish on the plan until the final cut is out. `publish` gives the cut's summary, or
+    None when it was not published here (failed, or skipped: another receiver writes it);
+    `published()` is the last cut in the folder, whoever wrote it (`last_cut`)."""
     if last is not None and last[1]:
         return
     last_at = last[0] if last else None
     everything_in = False
     while True:
+        seen = published()   # receivers sharing the folder: another may have published since
+        if seen is not None:
+            if seen[1]:
+                return
+            last_at = seen[0] if last_at is None else max(last_at, seen[0])
         slot = next_slot(plan, clock(), last_at)
         if slot is None:
             break
@@ -127,14 +140,21 @@ async def run(plan: Plan, publish: Publisher, last: tuple[datetime, bool] | None
         if summary is not None and all_in(summary):
             everything_in = True
             break
-    # The final cut: now when every acta is in, else when the publication period ends.
-    final_at = (clock() if everything_in else max(clock(), plan.end)).replace(second=0, microsecond=0)
-    if last_at is not None and final_at <= last_at:
-        final_at = last_at + timedelta(minutes=1)
-    wait = (final_at - clock()).total_seconds()
-    if wait > 0:
-        await sleep(wait)
-    await publish(final_at, True)
+    # The final cut: now when every acta is in, else when the publication period ends; tried
+    # again a minute later until one is out (its writer may have died, or failed).
+    while True:
+        final_at = (clock() if everything_in else max(clock(), plan.end)).replace(second=0, microsecond=0)
+        if last_at is not None and final_at <= last_at:
+            final_at = last_at + timedelta(minutes=1)
+        wait = (final_at - clock()).total_seconds()
+        if wait > 0:
+            await sleep(wait)
+        seen = published()
+        if seen is not None and seen[1]:
+            return
+        if await publish(final_at, True) is not None:
+            return
+        last_at = final_at
 
 
 def _idle_io() -> list[str]:
@@ -159,8 +179,16 @@ async def publish_child(hq: HQDir, at: datetime, final: bool) -> dict[str, str] 
         proc.terminate()   # the cut is written in a temporary folder: nothing half-published
         await proc.wait()
         raise
+    if proc.returncode == EXIT_CUT_HELD:
+        log.info("cut at %s skipped: %s", at.isoformat(), _last_line(err))
+        return None
     if proc.returncode != 0:
-        log.error("cut at %s not published: %s", at.isoformat(), err.decode(errors="replace").strip())
+        found = cut.previous_cut(hq.root / cut.PUBLICACION)
+        if found is not None and (found[2].final or _utc(found[2]) >= at.replace(second=0, microsecond=0)):
+            # another receiver wrote it and was done before this one's child looked
+            log.info("cut at %s skipped: %s is already published", at.isoformat(), found[0].name)
+        else:
+            log.error("cut at %s not published: %s", at.isoformat(), err.decode(errors="replace").strip())
         return None
     path = Path(out.decode().strip().splitlines()[-1])
     with zipfile.ZipFile(path) as archive:
@@ -168,6 +196,12 @@ async def publish_child(hq: HQDir, at: datetime, final: bool) -> dict[str, str] 
     log.info("cut published %s capturadas=%s esperadas=%s", path.name, summary.get("ACTAS_CAPTURADAS"),
              summary.get("ACTAS_ESPERADAS"))
     return summary
+
+
+def _last_line(err: bytes) -> str:
+    """The child's error, without its `error: ` prefix."""
+    lines = err.decode(errors="replace").strip().splitlines()
+    return lines[-1].removeprefix("error: ") if lines else ""
 
 
 def start(hq: HQDir, plan: Plan | None) -> asyncio.Task[None] | None:
@@ -179,4 +213,5 @@ def start(hq: HQDir, plan: Plan | None) -> asyncio.Task[None] | None:
     async def child(at: datetime, final: bool) -> dict[str, str] | None:
         return await publish_child(hq, at, final)
 
-    return asyncio.get_running_loop().create_task(run(plan, child, last_cut(hq)))
+    return asyncio.get_running_loop().create_task(run(plan, child, last_cut(hq),
+                                                      published=lambda: last_cut(hq)))

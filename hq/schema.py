@@ -54,4 +54,13 @@ MIGRATIONS: list[str] = [
         UNIQUE (node, seq, sent_hash)
     );
     """,
+    """
+    -- which receiver writes each publication cut (hq/cuts.py): one row per cut, claimed once
+    CREATE TABLE cut_claims (
+        cut TEXT PRIMARY KEY,
+        receiver TEXT NOT NULL,
+        claimed_at TEXT NOT NULL,
+        done_at TEXT
+    );
+    """,
 ]

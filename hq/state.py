@@ -1,11 +1,11 @@
-"""What the HQ server holds while it runs: one writer connection on one thread, worker pools."""
+"""What the HQ server holds while it runs: its database connections and threads, worker pools."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import multiprocessing
-import sqlite3
+import queue
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -22,6 +22,7 @@ from catd_node.errors import BadInput
 from catd_node.lifecycle import die_with_parent
 from hq import store as hq_store
 from hq.store import HQDir
+from hq.store.base import Conn, is_broken, relax
 from sync import protocol
 
 P = ParamSpec("P")
@@ -31,6 +32,9 @@ SPLIT_MIN_LINES = 64   # smaller batches are verified in one piece
 # each) do not hold up the quick blob look-ups of uploads starting.
 FILE_THREADS = 16
 AWAITING_MAX = 100_000  # blob names (~12 MB) remembered as referenced and not yet stored
+# PostgreSQL: batches of different nodes are stored at once, each on its own connection
+# (a node's batches still take turns: `base.writing`). SQLite has one writer per file.
+PG_WRITERS = 4
 T = TypeVar("T")
 ENV_PREFIX = "CATD_HQ_UPLOAD_"
 
@@ -74,15 +78,16 @@ class UploadLimits:
 
 @dataclass
 class HQState:
-    """Packets and receipts are written on one thread and connection (synchronous=FULL: an
-    ack must survive power loss). Blob pre-checks and blob rows use a second connection on
-    its own thread with synchronous=NORMAL: a blob row is derived from the durable file
-    (re-derived at start-up if lost), so it need not wait for an fsync nor queue behind a
-    packet batch. File I/O runs on a thread pool; packet verification on worker processes
-    (`workers` > 0) or, with workers=0, on threads."""
+    """Packets and receipts are written on the writer threads, each with its own connection
+    (SQLite: one thread, synchronous=FULL; PostgreSQL: PG_WRITERS threads; an ack must survive
+    power loss). Blob pre-checks and blob rows use a second connection on its own thread that
+    commits without waiting for the disk (synchronous=NORMAL, synchronous_commit=off): a blob
+    row is derived from the durable file (re-derived at start-up if lost), so it need not wait
+    for an fsync nor queue behind a packet batch. File I/O runs on a thread pool; packet
+    verification on worker processes (`workers` > 0) or, with workers=0, on threads."""
 
     hq: HQDir
-    conn: sqlite3.Connection
+    conn: Conn  # the first writer connection (more are opened on PostgreSQL when needed)
     key: Ed25519PrivateKey
     node_pems: dict[str, str]
     blobs: BlobStore
@@ -90,19 +95,25 @@ class HQState:
     workers: int = 0
     limits: UploadLimits = field(default_factory=UploadLimits)
     cpu: Executor = field(init=False)
-    writer: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="hq-writer"))
+    writer: ThreadPoolExecutor = field(init=False)
     files: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(FILE_THREADS, thread_name_prefix="hq-io"))
-    blob_conn: sqlite3.Connection | None = None
+    blob_conn: Conn | None = None
     blob_lock: threading.Lock = field(default_factory=threading.Lock)
     # (node, blob) pairs referenced by packets this process stored, the blob not stored by
     # this process since: that node's upload of it needs no database look-up first. Another
     # process storing it meanwhile only makes this one store the same verified bytes again.
     awaiting_blobs: set[tuple[str, str]] = field(default_factory=set)
     node_keys: dict[str, Ed25519PublicKey] = field(default_factory=dict)  # parsed once
+    idle: queue.SimpleQueue[Conn] = field(default_factory=queue.SimpleQueue)
+    opened: list[Conn] = field(default_factory=list)
+    opened_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
+        writers = 1 if self.hq.db_url() is None else PG_WRITERS
+        self.writer = ThreadPoolExecutor(writers, thread_name_prefix="hq-writer")
+        self.opened.append(self.conn)
+        self.idle.put(self.conn)
         if self.workers > 0:
             self.cpu = ProcessPoolExecutor(
                 self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=die_with_parent
@@ -148,19 +159,72 @@ class HQState:
         return await loop.run_in_executor(self.cpu, receive.check_batch, lines, self.node_pems)
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run `fn(conn, *args)` on the writer thread."""
-        return await asyncio.get_running_loop().run_in_executor(self.writer, fn, self.conn, *args)
+        """Run `fn(conn, *args)` on a writer thread, with a connection no other thread holds."""
+        return await asyncio.get_running_loop().run_in_executor(self.writer, self._with_conn, fn, args)
 
-    read = write  # reads share the writer thread: one connection, strictly serialised
+    read = write  # reads share the writer threads and their connections
+
+    def _with_conn(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        """`fn(conn, *args)` on an idle connection. When PostgreSQL went away (a restart, a
+        promoted standby) the connection is found broken on use: every idle one is dropped too
+        (they broke alike) and `fn` runs once more on a new connection. That is safe because
+        what runs here is a read or an idempotent store (a replayed batch is answered with its
+        receipt), whether or not the broken attempt committed."""
+        for attempt in (1, 2):
+            conn = self._take()
+            try:
+                return fn(conn, *args)
+            except Exception:
+                if not is_broken(conn) or attempt == 2:
+                    raise
+            finally:
+                if is_broken(conn):
+                    self._forget(conn)
+                    self._forget_idle()
+                else:
+                    self.idle.put(conn)
+        raise AssertionError("unreachable")
+
+    def _take(self) -> Conn:
+        try:
+            return self.idle.get_nowait()
+        except queue.Empty:  # at most one connection per writer thread is ever opened
+            conn = self.hq.connect()
+            with self.opened_lock:
+                self.opened.append(conn)
+            return conn
+
+    def _forget_idle(self) -> None:
+        while True:
+            try:
+                self._forget(self.idle.get_nowait())
+            except queue.Empty:
+                return
+
+    def _forget(self, conn: Conn) -> None:
+        with self.opened_lock:
+            self.opened.remove(conn)
+        conn.close()
 
     def blob_rows(self, fn: Callable[..., T], *args: Any) -> T:
         """`fn(blob_conn, *args)`, called from a file-pool thread (blocking: never on the loop);
         one call at a time on the blob connection, which is opened on first use."""
         with self.blob_lock:
-            if self.blob_conn is None:
-                self.blob_conn = self.hq.connect()
-                self.blob_conn.execute("PRAGMA synchronous=NORMAL")
-            return fn(self.blob_conn, *args)
+            for attempt in (1, 2):
+                if self.blob_conn is None:
+                    self.blob_conn = self.hq.connect()
+                    relax(self.blob_conn)
+                conn = self.blob_conn
+                try:
+                    return fn(conn, *args)
+                except Exception:
+                    if not is_broken(conn) or attempt == 2:
+                        raise
+                finally:
+                    if is_broken(conn):  # as in _with_conn: blob rows are idempotent too
+                        conn.close()
+                        self.blob_conn = None
+            raise AssertionError("unreachable")
 
     async def blob_db(self, fn: Callable[..., T], *args: Any) -> T:
         """`blob_rows(fn, *args)` on the file pool."""
@@ -174,8 +238,9 @@ class HQState:
             pool.shutdown(wait=True)
         if self.blob_conn is not None:
             self.blob_conn.close()
-        self.writer.submit(self.conn.close).result()
         self.writer.shutdown(wait=True)
+        for conn in self.opened:
+            conn.close()
 
 
 STATE = web.AppKey("hq_state", HQState)

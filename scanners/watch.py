@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,11 @@ class _StopRace(logging.Filter):
 
 
 logging.getLogger("watchdog.observers.inotify").addFilter(_StopRace())
+# watchdog warns when a directory it already watches is registered again (a claimed file's
+# folder under .claimed/ seen by two events): the callback is replaced, nothing is lost. The
+# warning went to stderr as a line that is not a log line (tests/scanners/test_odd_names).
+warnings.filterwarnings("ignore", message=r"Callback with id .* already exists", category=RuntimeWarning,
+                        module=r"watchdog\.observers\.inotify")
 _WATCHDOG_LOGGERS = ("watchdog.observers.inotify", "watchdog.observers.inotify_c")
 
 UPLOADS = "uploads"

@@ -159,6 +159,12 @@ class HQ:
             except aiohttp.ClientConnectorError as exc:
                 last = Retryable(f"connect_failed: {url}: {exc.os_error or exc}", connect=True)
                 self.endpoints.failed(url)
+            except aiohttp.ConnectionTimeoutError:
+                # no answer to the connect at all: a receiver host that is gone (power, network)
+                # sends no refusal; like a refusal, it is a reason to try the next URL
+                last = Retryable(f"connect_failed: {url}: no answer in {self.timeouts.connect} s",
+                                 connect=True)
+                self.endpoints.failed(url)
             except TimeoutError as exc:
                 raise Retryable(f"timeout: {method} {url}{path}") from exc
             except aiohttp.ClientError as exc:

@@ -1,6 +1,12 @@
 """HQ fixtures and helpers for the HQ, sync client and e2e tests (a plugin of the root conftest).
 
-- `hq_dir`: an initialised HQ data dir (key pair, hq.db, the example election).
+Every test that uses an HQ fixture runs twice, once per store: `[sqlite]` (hq.db) and
+`[postgres]` (a fresh schema on a PostgreSQL server the session starts: tests/pgserver.py).
+CATD_TEST_STORES=sqlite (or =postgres) runs one store only.
+
+- `hq_store_kind`: "sqlite" or "postgres"; `hq_db`: the PostgreSQL URL of this test, or None.
+- `pg_server`: the session's PostgreSQL server (`.create()` gives a new schema's URL).
+- `hq_dir`: an initialised HQ data dir (key pair, hq.db or database.url, the example election).
 - `hq_node`: a node data dir whose catd.toml trusts the HQ key, registered at `hq_dir`
   (its [hq].urls are empty: use `with_hq_urls(node, [url])` once a server runs).
 - `hq_server`: the HQ app served in-process on 127.0.0.1, port 0 (aiohttp test server); `.url`.
@@ -18,10 +24,12 @@ import dataclasses
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +45,12 @@ from hq.app import create_app
 from hq.state import UploadLimits
 from hq.store import HQDir
 from sync import protocol
+from tests import pgserver
 
 ROOT = Path(__file__).resolve().parents[1]
 ELECTION = ROOT / "catd_node" / "data" / "election.json"
 NODE_ID = "CATD-14-01"
+STORES = [s for s in os.environ.get("CATD_TEST_STORES", "sqlite,postgres").split(",") if s]
 
 
 def with_hq_urls(node: DataDir, urls: list[str]) -> DataDir:
@@ -152,9 +162,68 @@ async def serve_hq(hq: HQDir, limits: UploadLimits | None = None) -> AsyncIterat
         await server.close()
 
 
+def rewrite_packet(hq: HQDir, seq: int, change: Callable[[bytes], bytes], node: str = NODE_ID) -> None:
+    """Change a stored packet's canonical bytes behind HQ's back (an attacker with the database):
+    the append-only trigger is switched off for this one UPDATE."""
+    conn = hq.connect()
+    try:
+        canonical = bytes(conn.execute("SELECT canonical FROM packets WHERE node = ? AND seq = ?",
+                                       (node, seq)).fetchone()[0])
+        if isinstance(conn, sqlite3.Connection):
+            conn.execute("DROP TRIGGER packets_no_update")
+        else:
+            conn.execute("ALTER TABLE packets DISABLE TRIGGER packets_no_update")
+        conn.execute("UPDATE packets SET canonical = ? WHERE node = ? AND seq = ?",
+                     (change(canonical), node, seq))
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[pgserver.PGServer]:
+    server = pgserver.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=STORES)
+def hq_store_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture
-def hq_dir(tmp_path: Path) -> HQDir:
-    return hq_store.init(tmp_path / "hq", ELECTION)
+def new_hq_db(request: pytest.FixtureRequest, hq_store_kind: str) -> Iterator[Callable[[], str | None]]:
+    """A maker of stores for HQs made in this test: None (SQLite, hq.db in each data dir) or,
+    on PostgreSQL, the URL of a new schema (all dropped after the test)."""
+    if hq_store_kind == "sqlite":
+        yield lambda: None
+        return
+    server: pgserver.PGServer = request.getfixturevalue("pg_server")
+    made: list[str] = []
+
+    def new() -> str:
+        made.append(server.create())
+        return made[-1]
+
+    try:
+        yield new
+    finally:
+        for url in made:
+            with suppress(Exception):  # the server itself is removed at the session's end
+                server.drop(url)
+
+
+@pytest.fixture
+def hq_db(new_hq_db: Callable[[], str | None]) -> str | None:
+    """None for SQLite; for PostgreSQL, the URL of a schema made for this test (dropped after)."""
+    return new_hq_db()
+
+
+@pytest.fixture
+def hq_dir(tmp_path: Path, hq_db: str | None) -> HQDir:
+    return hq_store.init(tmp_path / "hq", ELECTION, hq_db)
 
 
 @pytest.fixture

@@ -1,22 +1,22 @@
 """One cut (corte): `DATA/publicacion/YYYYMMDD_HHMM_PREP_<ELEC>_<ENT>.zip`, written once.
 
-The zip is built in a temporary directory beside its final place and renamed into it, so a
+The zip is built in a temporary directory beside its final place and linked into it, so a
 reader sees the whole cut or none; a cut is never rewritten (a name already taken is refused)
-and each names the previous one's manifest hash. The count, the heads and the packets are
-read in one read transaction: the receiver keeps storing while a cut is written.
+and each names the previous one's manifest hash. Receivers sharing the folder write one cut
+at a time, each once: the writer claims the cut's number in the store first (hq/cuts.py).
+The count, the heads and the packets are read in one read transaction: the receiver keeps
+storing while a cut is written.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import gc
 import hashlib
 import os
 import queue
 import re
 import shutil
-import sqlite3
 import tempfile
 import threading
 import zipfile
@@ -30,11 +30,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from catd_node.blobs import fsync_dir
 from catd_node.catalog import Election
-from catd_node.errors import BadInput
+from catd_node.errors import BadInput, CutHeld
+from hq import cuts
 from hq.count import ActaRecord, Count, count_rows
 from hq.release import candidaturas, evidence, leeme, manifest, write
 from hq.release.manifest import Manifest, Previous
 from hq.store import HQDir
+from hq.store.base import Conn
 
 PUBLICACION = "publicacion"
 CATALOG = "catalogo.json"
@@ -46,7 +48,7 @@ _CUT_NAME = re.compile(r"(\d{8}_\d{4})_PREP_([A-Z0-9]+)_([A-Z0-9]+)\.zip")
 # Evidence is most of a cut's bytes; level 1 deflates it at several times the speed of the
 # default for a few percent more size (benchmarks/publish.py).
 COMPRESSLEVEL = 1
-Counter = Callable[[sqlite3.Connection, Election], Count]
+Counter = Callable[[Conn, Election], Count]
 
 
 def release_code(election: Election) -> str:
@@ -234,57 +236,80 @@ def _no_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
-@contextmanager
-def _one_at_a_time(folder: Path) -> Iterator[None]:
-    """One cut at a time (the schedule and a hand-run `catd-hq publish` may meet): an flock on
-    publicacion/.lock; temporary folders a killed writer left behind are removed under it."""
-    with (folder / ".lock").open("a") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            raise BadInput(str(folder), "another cut is being written now") from exc
-        for stale in folder.glob(".corte-*"):
-            shutil.rmtree(stale, ignore_errors=True)
-        yield
-
-
-def publish(hq: HQDir, *, at: datetime | None = None, final: bool = False,
-            counter: Counter | None = None, site: bool = True) -> Published:
-    """Write one cut under DATA/publicacion/ (and the site beside it); BadInput when the cut
-    cannot be made (no catalog, a cut of that minute exists, the final cut is out)."""
-    election = hq.election()
-    if election is None:
-        raise BadInput(str(hq.election_path), "HQ has no election catalog (catd-hq init --election FILE)")
-    folder = hq.root / PUBLICACION
-    folder.mkdir(exist_ok=True)
-    with _one_at_a_time(folder), _no_cyclic_gc():
-        data, built, body = _write(hq, election, folder, cut_time(election, at), final, counter)
-    if site:
-        from hq.release.site.build import write_site  # the site imports this module
-
-        write_site(hq, folder, data, built)
-    return Published(folder / built.name, built, body)
-
-
-def _write(hq: HQDir, election: Election, folder: Path, cut: datetime, final: bool,
-           counter: Counter | None) -> tuple[CutInput, Manifest, bytes]:
-    """The zip, in a temporary folder then renamed. Rows are counted (hq.count.count_rows)
-    from the very packets the evidence publishes, read once in one snapshot; `counter`
-    replaces that count (tests)."""
+def _next(folder: Path, election: Election, cut: datetime, final: bool) -> tuple[int, Previous | None]:
+    """The number the cut at `cut` would have in the chain and the cut it would name; BadInput
+    when it cannot follow the folder's last cut (its minute is taken, it is not later, the
+    final cut is out)."""
     zip_name = file_names(election, cut)[0]
     if (folder / zip_name).exists():
         raise BadInput(str(folder / zip_name), "a cut of this minute is already published; "
                                                "a cut is never rewritten")
     last = previous_cut(folder)
-    if last is not None:
-        last_path, _, last_manifest = last
-        if last_manifest.final:
-            raise BadInput(str(last_path), "the final cut is already published")
-        if f"{cut:%Y-%m-%dT%H:%M}" <= last_manifest.cut:
-            raise BadInput("--at", f"{cut:%Y-%m-%d %H:%M} is not after the last cut ({last_manifest.cut})")
-    previous = None if last is None else Previous(last[0].name, manifest.sha256(last[1]))
-    number = 1 if last is None else last[2].number + 1
+    if last is None:
+        return 1, None
+    last_path, last_bytes, last_manifest = last
+    if last_manifest.final:
+        raise BadInput(str(last_path), "the final cut is already published")
+    if f"{cut:%Y-%m-%dT%H:%M}" <= last_manifest.cut:
+        raise BadInput("--at", f"{cut:%Y-%m-%d %H:%M} is not after the last cut ({last_manifest.cut})")
+    return last_manifest.number + 1, Previous(last_path.name, manifest.sha256(last_bytes))
+
+
+def publish(hq: HQDir, *, at: datetime | None = None, final: bool = False,
+            counter: Counter | None = None, site: bool = True, stale_s: float = cuts.STALE_S) -> Published:
+    """Write one cut under DATA/publicacion/ (and the site beside it); BadInput when the cut
+    cannot be made (no catalog, a cut of that minute exists, the final cut is out), CutHeld
+    when another writer has claimed it (hq/cuts.py; `stale_s`: when a claim not renewed is a
+    dead writer's)."""
+    election = hq.election()
+    if election is None:
+        raise BadInput(str(hq.election_path), "HQ has no election catalog (catd-hq init --election FILE)")
+    folder = hq.root / PUBLICACION
+    folder.mkdir(exist_ok=True)
+    when = cut_time(election, at)
+    where = str(folder / file_names(election, when)[0])
     conn = hq.connect()
+    try:
+        number, previous = _next(folder, election, when, final)
+        # Claimed in the store before anything is written: of the receivers sharing this
+        # folder, one writes cut `number`, and none another cut meanwhile (DESIGN invariant 7).
+        with cuts.holding(hq.connect, conn, cuts.key(number), where, stale_s=stale_s) as lease:
+            if _next(folder, election, when, final) != (number, previous):
+                raise CutHeld(where, "the publication folder changed while the cut was claimed")
+            for stale in folder.glob(".corte-*"):   # left by writers that died: none other runs
+                shutil.rmtree(stale, ignore_errors=True)
+            with _no_cyclic_gc():
+                data, built, body = _write(hq, conn, election, folder, when, final, (number, previous),
+                                           counter, lease)
+            if site:
+                from hq.release.site.build import write_site  # the site imports this module
+
+                write_site(hq, folder, data, built)
+    finally:
+        conn.close()
+    return Published(folder / built.name, built, body)
+
+
+def _put(tmp: Path, path: Path) -> None:
+    """Put the finished zip in place: a hard link, which fails if the name is taken (a cut is
+    never rewritten, even by a writer whose claim was lost), else a rename."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError as exc:
+        raise BadInput(str(path), "a cut of this minute is already published; "
+                                  "a cut is never rewritten") from exc
+    except OSError:   # a file system without hard links
+        os.rename(tmp, path)
+
+
+def _write(hq: HQDir, conn: Conn, election: Election, folder: Path, cut: datetime, final: bool,
+           place: tuple[int, Previous | None], counter: Counter | None,
+           lease: cuts.Lease) -> tuple[CutInput, Manifest, bytes]:
+    """The zip, in a temporary folder then put in place. Rows are counted (hq.count.count_rows)
+    from the very packets the evidence publishes, read once in one snapshot; `counter`
+    replaces that count (tests)."""
+    zip_name = file_names(election, cut)[0]
+    number, previous = place
     tmp = Path(tempfile.mkdtemp(prefix=".corte-", dir=folder))
     try:
         with evidence.snapshot(conn):
@@ -304,10 +329,10 @@ def _write(hq: HQDir, election: Election, folder: Path, cut: datetime, final: bo
             stream.rows.clear()
         with (tmp / zip_name).open("rb") as done:
             os.fsync(done.fileno())
-        os.rename(tmp / zip_name, folder / zip_name)
+        lease.confirm(str(folder / zip_name))   # still ours, and for stale_s no one else's
+        _put(tmp / zip_name, folder / zip_name)
         fsync_dir(folder)
     finally:
-        conn.close()
         shutil.rmtree(tmp, ignore_errors=True)
     data = replace(data, records=records)
     return data, built, body

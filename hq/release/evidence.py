@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import base64
 import json
-import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from json.encoder import encode_basestring
 
 from hq.count import ActaRecord, Row
 from hq.store import COUNT_KINDS
+from hq.store.base import Conn
+from hq.store.base import snapshot as store_snapshot
 
 WIRE = "evidencia.ndjson"
 INDEX = "evidencia_actas.txt"
@@ -31,16 +32,14 @@ _PAGE = 20_000    # packets fetched per query: bounded memory on a chain of any 
 
 
 @contextmanager
-def snapshot(conn: sqlite3.Connection) -> Iterator[None]:
-    """A read transaction: every query inside sees the database as of its first read (WAL)."""
-    conn.execute("BEGIN")
-    try:
+def snapshot(conn: Conn) -> Iterator[None]:
+    """A read transaction: every query inside sees the database as of its first read (SQLite
+    WAL; REPEATABLE READ on PostgreSQL: `base.snapshot`), however long the cut takes."""
+    with store_snapshot(conn, patient=True):
         yield
-    finally:
-        conn.execute("COMMIT")
 
 
-def heads(conn: sqlite3.Connection) -> dict[str, tuple[int, str]]:
+def heads(conn: Conn) -> dict[str, tuple[int, str]]:
     """node → (seq, hash) of its last packet held, for every node with packets."""
     rows = conn.execute(
         "SELECT p.node, p.seq, p.hash FROM packets p"
@@ -62,7 +61,7 @@ class Stream:
     rows the count reads (`hq.count.Row`), so the published rows are counted from exactly the
     packets the cut publishes, read once."""
 
-    def __init__(self, conn: sqlite3.Connection, covered: dict[str, tuple[int, str]]) -> None:
+    def __init__(self, conn: Conn, covered: dict[str, tuple[int, str]]) -> None:
         self.conn, self.covered = conn, covered
         self.rows: list[Row] = []
 
@@ -88,7 +87,7 @@ class Stream:
                 after = int(page[-1][0])
 
 
-def wire_lines(conn: sqlite3.Connection, covered: dict[str, tuple[int, str]]) -> Iterator[bytes]:
+def wire_lines(conn: Conn, covered: dict[str, tuple[int, str]]) -> Iterator[bytes]:
     """The wire lines alone."""
     return Stream(conn, covered).lines()
 
@@ -100,7 +99,7 @@ def index_lines(records: Iterable[ActaRecord]) -> Iterator[str]:
         yield f"{record.key}|{record.node}|{' '.join(map(str, record.evidence))}\r\n"
 
 
-def node_pems(conn: sqlite3.Connection, nodes: Iterable[str]) -> dict[str, bytes]:
+def node_pems(conn: Conn, nodes: Iterable[str]) -> dict[str, bytes]:
     """The registered public key (PEM) of each node."""
     wanted = set(nodes)
     return {node: pem.encode("ascii") for node, pem in conn.execute("SELECT node, pubkey FROM nodes")

@@ -1,11 +1,15 @@
 """Helpers for the HQ count tests: a second-form catalog with two CATDs, nodes that report
 actas packet by packet (as the node's procedure would, or as a stolen key might), and
-delivery to a real hq.db through HQ's own receive path."""
+delivery to a real store through HQ's own receive path. A test module that imports
+`each_store` runs each test on both stores (hq.db, and a PostgreSQL schema)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from catd_node.actas import classify
 from catd_node.canonical import MAX_SAFE_INT
@@ -26,6 +30,24 @@ A1, A2 = "090001B0100A01", "090001C0100A01"
 B1, BS = "090002B0100A01", "090002S0100A01"
 ANY = "090003B0100A01"
 OUTSIDE = "090099B0100A01"   # not in the catalog
+def _sqlite() -> str | None:
+    return None
+
+
+_new_db: Callable[[], str | None] = _sqlite  # the store of the HQs made below
+
+
+@pytest.fixture(autouse=True)
+def each_store(new_hq_db: Callable[[], str | None]) -> Iterator[None]:
+    """Import into a test module: its HQs are made in the store of the test's parameter."""
+    global _new_db
+    _new_db = new_hq_db
+    try:
+        yield
+    finally:
+        _new_db = _sqlite
+
+
 CONTROLS = {"TOTAL_BOLETAS_SOBRANTES": 10, "TOTAL_PERSONAS_VOTARON": 90,
             "TOTAL_REP_PARTIDO_CI_VOTARON": 2, "TOTAL_VOTOS_SACADOS": 90, "TOTAL_VOTOS_ASENTADO": 90}
 
@@ -40,7 +62,7 @@ def values(key: str, **votes: Any) -> dict[str, Any]:
 
 def hq_two_catd(tmp_path: Path, name: str = "hq") -> tuple[HQDir, DataDir, DataDir]:
     """An HQ with the two-CATD catalog and both nodes registered."""
-    hq = hq_store.init(tmp_path / name, TWO_CATD)
+    hq = hq_store.init(tmp_path / name, TWO_CATD, _new_db())
     a = make_node(tmp_path / f"{name}-a", hq, NODE_A, TWO_CATD)
     b = make_node(tmp_path / f"{name}-b", hq, NODE_B, TWO_CATD)
     return hq, a, b
@@ -48,7 +70,7 @@ def hq_two_catd(tmp_path: Path, name: str = "hq") -> tuple[HQDir, DataDir, DataD
 
 def another_hq(tmp_path: Path, name: str, *nodes: DataDir) -> HQDir:
     """A second HQ with the two-CATD catalog, trusting these same nodes (same keys, same chains)."""
-    hq = hq_store.init(tmp_path / name, TWO_CATD)
+    hq = hq_store.init(tmp_path / name, TWO_CATD, _new_db())
     conn = hq.connect()
     try:
         for node in nodes:

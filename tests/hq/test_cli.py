@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 
 import aiohttp
 import pytest
 
 from hq import cli
 from sync import protocol
-from tests.hqkit import ELECTION, VALUES_A, append_actas, blob_headers
+from tests.hqkit import ELECTION, VALUES_A, append_actas, blob_headers, rewrite_packet
 
 
 def run(capsys, *argv):
@@ -103,11 +102,6 @@ async def test_serve_process_status_verify_and_tampering(hq_node, hq_dir, hq_pro
     assert run(capsys, "-d", str(hq_dir.root), "verify")[0] == 0
 
     # Tamper one stored packet (bypassing the append-only trigger): verify names node and seq.
-    conn = sqlite3.connect(hq_dir.db_path)
-    conn.execute("DROP TRIGGER packets_no_update")
-    conn.execute("UPDATE packets SET canonical = CAST(REPLACE(CAST(canonical AS TEXT), '\"PAN\":100',"
-                 " '\"PAN\":999') AS BLOB) WHERE seq = 3")
-    conn.commit()
-    conn.close()
+    rewrite_packet(hq_dir, 3, lambda canonical: canonical.replace(b'"PAN":100', b'"PAN":999'))
     code, _, err = run(capsys, "-d", str(hq_dir.root), "verify")
     assert code == 1 and "node CATD-14-01 seq 3" in err and "hash" in err

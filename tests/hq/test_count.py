@@ -24,6 +24,7 @@ from tests.hq.countkit import (
     append,
     deliver,
     digitize,
+    each_store,  # noqa: F401  (every test on both stores)
     hq_two_catd,
     report,
     sin_acta,

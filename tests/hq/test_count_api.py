@@ -14,7 +14,18 @@ from hq import cli
 from hq import store as hq_store
 from hq.app import create_app
 from sync import protocol
-from tests.hq.countkit import A1, A2, B1, NODE_A, NODE_B, hq_two_catd, report, sin_acta, values
+from tests.hq.countkit import (
+    A1,
+    A2,
+    B1,
+    NODE_A,
+    NODE_B,
+    each_store,  # noqa: F401  (every test on both stores)
+    hq_two_catd,
+    report,
+    sin_acta,
+    values,
+)
 
 
 async def _get(url: str) -> tuple[int, dict]:

@@ -15,6 +15,7 @@ from hq.count import count
 from hq.release import cut, evidence, manifest
 from tests.hq import countkit as ck
 from tests.hq import cutkit
+from tests.hq.countkit import each_store  # noqa: F401  (every test on both stores)
 from tests.hq.test_release_write import read_results, unwrap
 
 

@@ -75,6 +75,37 @@ def test_a_restart_skips_what_is_published_and_stops_after_the_final():
     assert drive(plan(hours=1), START + 25 * MIN, last=(START + 20 * MIN, True)) == []
 
 
+def test_a_receiver_that_loses_slots_follows_the_folder_and_retries_the_final():
+    """Receivers sharing the folder: a slot another wrote counts as published; a final cut that
+    is not out (its writer died) is tried again a minute later; once one is out, nothing more."""
+    p = plan(hours=1)
+    clock = Clock(START - 5 * MIN)
+    folder: list[tuple[datetime, bool]] = []      # the cuts in the shared folder, in order
+    tried: list[tuple[datetime, bool]] = []
+    others = {(START, False), (START + 60 * MIN, True)}   # slots another receiver claims first
+
+    async def publish(at: datetime, final: bool) -> dict[str, str] | None:
+        tried.append((at, final))
+        if (at, final) in others:
+            if not final:          # the other writes it; the final's writer dies before it is out
+                folder.append((at, final))
+            return None
+        folder.append((at, final))
+        return {"ACTAS_ESPERADAS": "10", "ACTAS_CAPTURADAS": "7"}
+
+    asyncio.run(schedule.run(p, publish, None, clock=clock, sleep=clock.sleep,
+                             published=lambda: folder[-1] if folder else None))
+    assert tried == [(START, False), (START + 20 * MIN, False), (START + 40 * MIN, False),
+                     (START + 60 * MIN, True), (START + 61 * MIN, True)]
+    assert folder[-1] == (START + 61 * MIN, True)
+    # the final out in the folder (written by another): this receiver stops without trying
+    tried.clear()
+    later = Clock(START + 30 * MIN)
+    asyncio.run(schedule.run(p, publish, None, clock=later, sleep=later.sleep,
+                             published=lambda: (START + 20 * MIN, True)))
+    assert tried == []
+
+
 def test_hq_toml_names_a_bad_setting(tmp_path):
     hq, _, _ = ck.hq_two_catd(tmp_path)
     assert schedule.load(hq, hq.election(), START) is None, "no [publish]: no schedule"

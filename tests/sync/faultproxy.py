@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import socket
 import struct
 from dataclasses import dataclass, field
@@ -24,7 +25,8 @@ RESET = "reset"                   # RST the client connection; nothing reaches H
 ANSWER_500 = "answer_500"         # answer 500 without forwarding
 TRUNCATE = "truncate"             # forward; relay the answer with its body cut in half
 PORTAL = "portal"                 # answer a captive portal's HTML 200 without forwarding
-ACTIONS = (PASS, DELAY, DROP_REQUEST, DROP_RESPONSE, RESET, ANSWER_500, TRUNCATE, PORTAL)
+STALL = "stall"                   # forward `after_bytes` of the request, then hold until HQ goes away
+ACTIONS = (PASS, DELAY, DROP_REQUEST, DROP_RESPONSE, RESET, ANSWER_500, TRUNCATE, PORTAL, STALL)
 
 PORTAL_PAGE = (b"<!DOCTYPE html><html><head><title>Red de invitados</title></head><body>"
                b"<h1>Bienvenido</h1><p>Acepte los terminos para navegar.</p>"
@@ -55,6 +57,7 @@ class Seen:
     path: str
     action: str
     headers: dict[str, str] = field(default_factory=dict)
+    answered: bool = False  # HQ's whole answer was relayed to the node
 
 
 class FaultProxy:
@@ -71,7 +74,9 @@ class FaultProxy:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def script(self, *faults: Fault) -> FaultProxy:
-        self.faults.extend(faults)
+        """Add these rules (copies: a rule's count is spent here, not in the caller's list,
+        which a test parametrised over both HQ stores uses twice)."""
+        self.faults.extend(dataclasses.replace(f) for f in faults)
         return self
 
     def retarget(self, upstream: str) -> None:
@@ -86,6 +91,17 @@ class FaultProxy:
         port = self.server.sockets[0].getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
         return self
+
+    def stop_listening(self) -> None:
+        """New connections are refused, as by a receiver host that is down (requests already
+        under way go on)."""
+        assert self.server is not None
+        self.server.close()
+
+    async def listen_again(self) -> None:
+        """Accept again, on the same port."""
+        port = int(self.url.rsplit(":", 1)[1])
+        self.server = await asyncio.start_server(self._client, "127.0.0.1", port)
 
     async def __aexit__(self, *exc: object) -> None:
         assert self.server is not None
@@ -129,7 +145,8 @@ class FaultProxy:
         method, path, headers = _parse_head(head)
         body = await reader.readexactly(int(headers.get("content-length", "0")))
         fault = self._pick(method, path)
-        self.seen.append(Seen(method, path, fault.action, headers))
+        seen = Seen(method, path, fault.action, headers)
+        self.seen.append(seen)
         if fault.action == RESET:
             sock = writer.get_extra_info("socket")
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -155,6 +172,17 @@ class FaultProxy:
             up_writer.close()
             writer.transport.abort()
             return False
+        if fault.action == STALL:
+            # HQ is left holding part of the request (a receiver to kill mid-upload); when it
+            # dies its socket closes, and the node sees the link drop.
+            up_reader, up_writer = await self._upstream()
+            up_writer.write((head + body)[: len(head) + fault.after_bytes])
+            await up_writer.drain()
+            with contextlib.suppress(ConnectionError, OSError):
+                await up_reader.read()
+            up_writer.close()
+            writer.transport.abort()
+            return False
         if fault.action == DELAY:
             await asyncio.sleep(fault.delay)
         answer = await self._forward(method, head, body)
@@ -173,6 +201,7 @@ class FaultProxy:
             return True
         writer.write(status_head + answer_body)
         await writer.drain()
+        seen.answered = True
         return True
 
     async def _upstream(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:

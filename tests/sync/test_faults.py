@@ -123,6 +123,40 @@ async def test_failover_first_url_dead_second_alive(hq_node, hq_dir, hq_server):
     assert clock.sleeps == []  # the next URL is tried at once, not after a backoff
 
 
+class Blackhole:
+    """A port whose connection attempts hang (a receiver host that vanished: no RST comes back):
+    it listens with a full backlog that is never accepted, so the kernel drops further SYNs."""
+
+    def __init__(self) -> None:
+        self.server = socket.socket()
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(0)
+        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}"
+        self.fillers: list[socket.socket] = []
+        for _ in range(4):  # more than the accept queue holds
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(self.server.getsockname())
+            self.fillers.append(s)
+
+    def close(self) -> None:
+        for s in [*self.fillers, self.server]:
+            s.close()
+
+
+async def test_failover_when_the_first_url_does_not_answer_connects(hq_node, hq_dir, hq_server):
+    """A receiver whose host is gone times out connecting (no refusal): the node moves to the
+    next URL rather than retrying the dead one until its budget runs out."""
+    add_chain(hq_node, images=1)
+    hole = Blackhole()
+    try:
+        node = configure(hq_node, [hole.url, hq_server.url])
+        await client.once(node, fast_policy(FakeClock(), budget=10), fast_settings(connect_timeout_s=0.3))
+    finally:
+        hole.close()
+    assert_hq_holds_exactly(hq_dir, node)
+
+
 async def test_once_raises_hq_unreachable_through_the_budget(hq_node):
     add_chain(hq_node, images=1)
     node = configure(hq_node, [f"http://127.0.0.1:{_closed_port()}"])

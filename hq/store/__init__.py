@@ -1,26 +1,30 @@
-"""The HQ data dir (hq.key, hq.pub, hq.db, blobs/, uploads/, election.json) and its queries."""
+"""The HQ data dir (hq.key, hq.pub, hq.db or database.url, blobs/, uploads/, election.json)
+and its queries, written once for both stores (`base.Conn`): SQLite (hq.db, the default) or
+PostgreSQL (`catd-hq init --db postgresql://…`, the URL kept in database.url)."""
 
 from __future__ import annotations
 
 import logging
 import os
 import shutil
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from catd_node import catalog, keys, packets, store
+from catd_node import catalog, keys, packets
 from catd_node.blobs import BlobStore
 from catd_node.catalog import Election
 from catd_node.errors import BadInput
+from hq.store import postgres
+from hq.store import sqlite as sqlite_store
+from hq.store.base import Conn, writing
 from sync import protocol
 
 log = logging.getLogger("catd.hq")
 DEFAULT = "./hq-data"
-SCHEMA = ("hq.schema",)
+DB_ENV = "CATD_HQ_DB"
 
 
 def resolve(arg: str | None) -> Path:
@@ -45,6 +49,22 @@ class HQDir:
         return self.root / "hq.db"
 
     @property
+    def db_url_path(self) -> Path:
+        """Present when HQ lives in PostgreSQL: the database URL (mode 0600; keep passwords
+        in ~/.pgpass or $PGPASSWORD rather than here)."""
+        return self.root / "database.url"
+
+    def db_url(self) -> str | None:
+        """The PostgreSQL URL ($CATD_HQ_DB overrides the data dir's), or None for SQLite."""
+        env = os.environ.get(DB_ENV)
+        if env:
+            return env
+        try:
+            return self.db_url_path.read_text(encoding="utf-8").strip() or None
+        except FileNotFoundError:
+            return None
+
+    @property
     def blobs_dir(self) -> Path:
         return self.root / "blobs"
 
@@ -59,7 +79,7 @@ class HQDir:
         return self.root / "election.json"
 
     def check(self) -> None:
-        if not self.key_path.exists() or not self.db_path.exists():
+        if not self.key_path.exists() or not (self.db_path.exists() or self.db_url_path.exists()):
             raise BadInput(str(self.root), "not an HQ data directory (run `catd-hq init`)")
 
     def private_key(self) -> Ed25519PrivateKey:
@@ -74,20 +94,39 @@ class HQDir:
     def election(self) -> Election | None:
         return catalog.load(self.election_path) if self.election_path.exists() else None
 
-    def connect(self, *, create: bool = False) -> sqlite3.Connection:
-        """A migrated connection to hq.db (WAL, synchronous=FULL, manual transactions)."""
+    def connect(self, *, create: bool = False) -> Conn:
+        """A migrated connection to HQ's store: hq.db (WAL, synchronous=FULL, manual
+        transactions) or the PostgreSQL database named in database.url."""
         if not create:
             self.check()
-        conn = store.connect(self.db_path)
-        store.migrate(conn, SCHEMA)
+        url = self.db_url()
+        if url is None:
+            return sqlite_store.connect(self.db_path)
+        conn = postgres.connect(url)
+        try:
+            postgres.migrate(conn)
+            postgres.claim_key(conn, self.pub_path.read_text(encoding="ascii"))
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
 
-def init(root: Path, election_file: Path | None = None) -> HQDir:
-    """Create the HQ data dir: key pair, database, blob and upload dirs, the election copy."""
+def init(root: Path, election_file: Path | None = None, db_url: str | None = None) -> HQDir:
+    """Create the HQ data dir: key pair, database (hq.db, or the schema in the PostgreSQL
+    database `db_url`), blob and upload dirs, the election copy."""
     hq = HQDir(root)
     if election_file is not None:
         catalog.load(election_file)  # validate before creating anything
+    if db_url is not None:
+        if not postgres.is_url(db_url):
+            raise BadInput("--db", "expected a postgresql://… URL (SQLite is the default: omit --db)")
+        conn = postgres.connect(db_url)  # reachable, and not another HQ's, before creating anything
+        try:
+            if postgres.held_key(conn) is not None:
+                raise BadInput(postgres.redact(db_url), postgres.IN_USE)
+        finally:
+            conn.close()
     if hq.key_path.exists():
         raise BadInput(str(hq.key_path), "a key already exists here; refusing to overwrite it")
     root.mkdir(parents=True, exist_ok=True)
@@ -98,18 +137,22 @@ def init(root: Path, election_file: Path | None = None) -> HQDir:
     hq.uploads_dir.mkdir(exist_ok=True)
     if election_file is not None:
         shutil.copyfile(election_file, hq.election_path)
+    if db_url is not None:
+        fd = os.open(hq.db_url_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(db_url + "\n")
     hq.connect(create=True).close()
     log.info("initialised hq dir=%s", root)
     return hq
 
 
-def add_node(conn: sqlite3.Connection, node: str, pubkey_pem: bytes) -> bool:
+def add_node(conn: Conn, node: str, pubkey_pem: bytes) -> bool:
     """Register `node` with its public key; True if added, False if already so registered."""
     if not node or len(node) > 64 or not all(c.isalnum() or c in "-_." for c in node):
         raise BadInput("--node-id", "use 1–64 letters, digits, '-', '_' or '.'")
     keys.public_from_pem(pubkey_pem, "--pubkey")
     pem = pubkey_pem.decode("ascii").strip() + "\n"
-    with store.immediate(conn):
+    with writing(conn):
         row = conn.execute("SELECT pubkey FROM nodes WHERE node = ?", (node,)).fetchone()
         if row is not None:
             if row[0] != pem:
@@ -121,19 +164,19 @@ def add_node(conn: sqlite3.Connection, node: str, pubkey_pem: bytes) -> bool:
     return True
 
 
-def node_pems(conn: sqlite3.Connection) -> dict[str, str]:
+def node_pems(conn: Conn) -> dict[str, str]:
     """Registered nodes → public key PEM (plain text, so it can cross to worker processes)."""
     return dict(conn.execute("SELECT node, pubkey FROM nodes").fetchall())
 
 
-def node_keys(conn: sqlite3.Connection) -> dict[str, Ed25519PublicKey]:
+def node_keys(conn: Conn) -> dict[str, Ed25519PublicKey]:
     return {
         node: keys.public_from_pem(pem.encode("ascii"), node)
         for node, pem in conn.execute("SELECT node, pubkey FROM nodes")
     }
 
 
-def head(conn: sqlite3.Connection, node: str) -> tuple[int, str]:
+def head(conn: Conn, node: str) -> tuple[int, str]:
     """(seq, hash) of the last packet held for `node` (0 and zeros when none)."""
     row = conn.execute(
         "SELECT seq, hash FROM packets WHERE node = ? ORDER BY seq DESC LIMIT 1", (node,)
@@ -142,7 +185,7 @@ def head(conn: sqlite3.Connection, node: str) -> tuple[int, str]:
 
 
 def receipt(
-    conn: sqlite3.Connection, node: str, seq: int, hq_key: Ed25519PrivateKey | None = None
+    conn: Conn, node: str, seq: int, hq_key: Ed25519PrivateKey | None = None
 ) -> dict[str, Any] | None:
     """The receipt of (node, seq): its received_at is when HQ first stored the packet. One not
     signed yet is signed now with `hq_key` (Ed25519 is deterministic: always the same sig)."""
@@ -158,16 +201,16 @@ def receipt(
     return {"node": node, "seq": seq, "hash": row[0], "received_at": row[1], "sig": row[2]}
 
 
-def is_referenced(conn: sqlite3.Connection, sha: str) -> bool:
+def is_referenced(conn: Conn, sha: str) -> bool:
     return conn.execute("SELECT 1 FROM blob_refs WHERE sha256 = ? LIMIT 1", (sha,)).fetchone() is not None
 
 
-def blob_size(conn: sqlite3.Connection, sha: str) -> int | None:
+def blob_size(conn: Conn, sha: str) -> int | None:
     row = conn.execute("SELECT bytes FROM blobs WHERE sha256 = ?", (sha,)).fetchone()
     return None if row is None else int(row[0])
 
 
-def blob_state(conn: sqlite3.Connection, sha: str, node: str) -> tuple[int | None, bool]:
+def blob_state(conn: Conn, sha: str, node: str) -> tuple[int | None, bool]:
     """(stored size or None, referenced by a packet received from `node`) in one read."""
     row = conn.execute(
         "SELECT (SELECT bytes FROM blobs WHERE sha256 = ?1),"
@@ -177,18 +220,18 @@ def blob_state(conn: sqlite3.Connection, sha: str, node: str) -> tuple[int | Non
     return (None if row[0] is None else int(row[0])), bool(row[1])
 
 
-def record_blob(conn: sqlite3.Connection, sha: str, size: int) -> None:
+def record_blob(conn: Conn, sha: str, size: int) -> None:
     """Note a stored blob. The row is derived from the durable file, so HQ writes it on a
     synchronous=NORMAL connection: lost on power loss, it is re-derived at start-up
     (`rederive_blob_rows`) or, failing that, HEAD says missing and the node uploads again."""
-    with store.immediate(conn):
+    with writing(conn):
         conn.execute(
-            "INSERT OR IGNORE INTO blobs (sha256, bytes, stored_at) VALUES (?, ?, ?)",
+            "INSERT INTO blobs (sha256, bytes, stored_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
             (sha, size, packets.now()),
         )
 
 
-def rederive_blob_rows(conn: sqlite3.Connection, blobs: BlobStore) -> int:
+def rederive_blob_rows(conn: Conn, blobs: BlobStore) -> int:
     """Record referenced blobs whose file is in the store but whose row is missing (a row
     written without fsync and lost on power loss); each file is re-hashed first. Returns
     how many rows were restored."""
@@ -210,7 +253,7 @@ def rederive_blob_rows(conn: sqlite3.Connection, blobs: BlobStore) -> int:
     return restored
 
 
-def status(conn: sqlite3.Connection) -> dict[str, Any]:
+def status(conn: Conn) -> dict[str, Any]:
     """`catd-hq status --json`: nodes → id → {seq, hash, blobs_stored, blobs_missing, forked}."""
     nodes: dict[str, Any] = {}
     for node, forked in conn.execute("SELECT node, forked FROM nodes ORDER BY node").fetchall():
@@ -236,23 +279,23 @@ COUNT_KINDS = ("acta.verified", "acta.sin_acta", "acta.sin_acta_undone", "acta.a
                "acta.digitized", "acta.assigned", "acta.captured")
 _COUNT_PACKETS = (
     "SELECT node, seq, kind, at, received_at, acta,"
-    " CASE kind WHEN 'acta.captured' THEN NULL ELSE CAST(canonical AS TEXT) END"
+    " CASE kind WHEN 'acta.captured' THEN NULL ELSE canonical END"
     f" FROM packets WHERE kind IN ({', '.join('?' * len(COUNT_KINDS))}) ORDER BY node, seq"
 )
 
 
-def count_packets(conn: sqlite3.Connection) -> list[tuple[str, int, str, str, str, str | None, str | None]]:
-    """(node, seq, kind, at, received_at, acta, canonical text or None for a capture) of every
+def count_packets(conn: Conn) -> list[tuple[str, int, str, str, str, str | None, bytes | None]]:
+    """(node, seq, kind, at, received_at, acta, canonical bytes or None for a capture) of every
     packet the count reads, in (node, seq) order."""
     return conn.execute(_COUNT_PACKETS, COUNT_KINDS).fetchall()
 
 
-def heads(conn: sqlite3.Connection) -> tuple[tuple[str, int], ...]:
+def heads(conn: Conn) -> tuple[tuple[str, int], ...]:
     """(node, last seq) of every chain: packets are append-only, so equal heads mean equal data."""
     return tuple(conn.execute("SELECT node, MAX(seq) FROM packets GROUP BY node ORDER BY node").fetchall())
 
 
-def packet_times(conn: sqlite3.Connection, kinds: tuple[str, ...],
+def packet_times(conn: Conn, kinds: tuple[str, ...],
                  ) -> dict[tuple[str, int], tuple[str, str, str]]:
     """(node, seq) → (kind, at, received_at) of the packets of these kinds."""
     rows = conn.execute(
