@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from pathlib import Path
 
 import aiohttp
@@ -142,7 +143,8 @@ class Databases:
         with psycopg.connect(self.admin, autocommit=True) as conn:
             conn.execute(f"CREATE DATABASE {name}")
         self.made.append(name)
-        return self.admin.rsplit("/", 1)[0] + "/" + name
+        # the path names the database; the query may hold a socket path (?host=/tmp/…)
+        return urllib.parse.urlsplit(self.admin)._replace(path="/" + name).geturl()
 
     def close(self) -> None:
         import psycopg
