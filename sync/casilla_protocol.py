@@ -125,3 +125,40 @@ def pull_message(node: str, date: str, after: str) -> bytes:
     """What a node signs to pull the casilla photos of its actas after cursor `after`."""
     return hashlib.sha256(PULL_TAG + b"\n" + canonical.encode(
         {"node": node, "date": date, "after": after})).digest()
+
+
+class ChainDevices:
+    """The casilla devices one node's chain has enrolled so far, read packet by packet (the
+    verifiers): `check` says why an `acta.digitized` body's phone statement does not hold."""
+
+    def __init__(self, node: str) -> None:
+        self.node = node
+        self.keys: dict[str, str | None] = {}  # device → pubkey; None once revoked
+
+    def add(self, kind: str, body: dict[str, Any]) -> None:
+        if kind == "device.added" and isinstance(body.get("pubkey"), str):
+            self.keys[str(body.get("device"))] = body["pubkey"]
+        elif kind == "device.revoked" and body.get("device") in self.keys:
+            self.keys[str(body["device"])] = None
+
+    def check(self, body: dict[str, Any]) -> str | None:
+        held = body.get("casilla")
+        if held is None:
+            return None
+        try:
+            statement = base64.b64decode(held["statement"], validate=True)
+            st = parse_statement(statement)
+        except (KeyError, TypeError, binascii.Error, ValueError) as exc:
+            return f"casilla statement unreadable: {exc}"
+        image = body.get("image") or {}
+        if st["node"] != self.node or st["acta"] != body.get("acta") or st["sha256"] != image.get("sha256") \
+                or st["bytes"] != image.get("bytes"):
+            return "casilla statement does not name this node, acta and image"
+        if st["device"] not in self.keys:
+            return f"casilla device {st['device']!r} was never enrolled in this chain"
+        pubkey = self.keys[st["device"]]
+        if pubkey is None:
+            return f"casilla device {st['device']!r} was revoked before this photo was recorded"
+        if not check_statement_signature(pubkey, statement, str(held.get("sig"))):
+            return f"casilla statement signature does not verify against device {st['device']!r}"
+        return None
