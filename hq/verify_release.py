@@ -34,6 +34,7 @@ from hq.count import ActaRecord, Row, count_rows
 from hq.release import evidence, manifest, write, zipcheck
 from hq.release.cut import CATALOG, HQ_PUB
 from hq.release.manifest import Manifest
+from sync import casilla_protocol
 
 _CUT_NAME = re.compile(r"\d{8}_\d{4}_PREP_[A-Z0-9]+_[A-Z0-9]+\.zip")
 _COUNTED_KINDS = frozenset({"acta.acopio", "acta.digitized", "acta.assigned", "acta.captured",
@@ -128,6 +129,7 @@ class CutCheck:
         """Every wire line checked on its stored bytes (packets.examine), chain by chain."""
         heads: dict[str, tuple[int, str]] = {}
         node_keys: dict[str, Ed25519PublicKey] = {}
+        devices: dict[str, casilla_protocol.ChainDevices] = {}
         for number, raw in self.evidence_lines():
             where = f"{evidence.WIRE} line {number}"
             try:
@@ -151,6 +153,10 @@ class CutCheck:
             if self.want.get(node) == packet.seq:
                 done.hashes_at[node] = packet.hash
             body = env["body"]
+            chain_devices = devices.setdefault(node, casilla_protocol.ChainDevices(node))
+            chain_devices.add(env["kind"], body)
+            if env["kind"] == "acta.digitized" and (casilla_why := chain_devices.check(body)):
+                raise fail(f"{where}: {casilla_why}")
             acta = body.get("acta") if isinstance(body.get("acta"), str) else None
             if acta is not None:
                 done.touched.setdefault(acta, []).append((node, packet.seq))

@@ -25,7 +25,7 @@ from catd_node.config import SyncConfig
 from catd_node.config import fingerprint as config_fingerprint
 from catd_node.datadir import DataDir
 from catd_node.errors import EXIT_OK, BadConfig, CheckFailed, HQUnreachable
-from sync import receipts
+from sync import casilla, receipts
 from sync.backlog import (  # noqa: F401  (BatchSizer, read_batch: used by tests and benchmarks)
     BatchSizer,
     Framed,
@@ -303,6 +303,8 @@ async def once(datadir: DataDir, policy: Policy | None = None, settings: Setting
     async with replay_for(datadir, policy, settings) as replay:
         try:
             await replay.drain()
+            if await casilla.pull_quietly(datadir, replay.hq):
+                await replay.drain()
         except GaveUp as exc:
             reason = exc.last.reason
             await replay.local.run(receipts.record_error, reason, replay.hq.endpoints.current)
@@ -388,6 +390,8 @@ async def _drain_once(replay: Replay, settings: Settings) -> float:
     """One drain; the pause before the next (longer after HQ refused something)."""
     try:
         await replay.drain()
+        if await casilla.pull_quietly(replay.datadir, replay.hq):
+            await replay.drain()  # the new acta.digitized packets go up at once
     except LaneStopped as exc:
         log.error("sync paused reason=%s retry_in_s=%s", exc.why, settings.stopped_pause_s)
         replay.refused_blobs.clear()

@@ -34,4 +34,14 @@ MIGRATIONS: list[str] = [
         hq_url TEXT NOT NULL
     );
     """,
+    """
+    -- casilla photos pulled from HQ (sync/casilla.py): HQ's statement id, once each
+    CREATE TABLE sync_casilla (
+        hq_id INTEGER PRIMARY KEY,
+        sha256 TEXT NOT NULL,
+        acta TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        pulled_at TEXT NOT NULL
+    );
+    """,
 ]

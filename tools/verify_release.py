@@ -12,7 +12,9 @@ naming it (exit 1; 0 when all holds, 2 when a file cannot be read):
      one before, hashed and signed by that CATD's key, ending at the head the manifest names;
   4. every row of the results CSV recomputes from those packets and the catalog under the
      rules of Anexo 13, in the official order, and no acta its CATD reported is left out;
-  5. the 13 summary fields recompute from the rows.
+  5. the 13 summary fields recompute from the rows;
+  6. each photo sent from the casilla carries the phone's statement, signed by the device key
+     its CATD's chain enrolled (device.added) and had not revoked.
 With two cuts (the earlier first) it also says whether the later extends the earlier: same
 HQ key, later number and time, every chain extended (not rewritten), and no published row
 changed without a new packet of that acta behind the change.
@@ -97,6 +99,46 @@ def signed(key: Ed25519PublicKey, sig: bytes, message: bytes) -> bool:
         return True
     except InvalidSignature:
         return False
+
+
+# ---- PREP Casilla: the phone's statement behind a photo (docs/casilla.md) -------------------
+
+CASILLA_TAG = b"catd/casilla-statement/v1\n"
+CASILLA_FIELDS = ["acta", "bytes", "device", "node", "sha256", "taken_at"]
+
+
+def casilla_problem(node: str, devices: dict[str, str | None], body: dict[str, Any]) -> str | None:
+    """Why the phone's signed statement in an acta.digitized body does not hold (None: it does,
+    or the body has none): it must name this node, acta and image, and verify against the
+    device key this node's chain enrolled (device.added `pubkey`) and had not revoked."""
+    held = body.get("casilla")
+    if held is None:
+        return None
+    try:
+        statement = base64.b64decode(held["statement"], validate=True)
+        st = json.loads(statement.decode("utf-8"), parse_float=lambda t: 1 / 0)
+        sig = base64.b64decode(held["sig"], validate=True)
+    except (ValueError, KeyError, TypeError, ZeroDivisionError):
+        return "casilla statement unreadable"
+    if not isinstance(st, dict) or sorted(st) != CASILLA_FIELDS or json.dumps(
+            st, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8") != statement:
+        return "casilla statement is not canonical JSON of its fields"
+    image = body.get("image") if isinstance(body.get("image"), dict) else {}
+    if st["node"] != node or st["acta"] != body.get("acta") or st["sha256"] != image.get("sha256") \
+            or st["bytes"] != image.get("bytes"):
+        return "casilla statement does not name this node, acta and image"
+    if st["device"] not in devices:
+        return f"casilla device {st['device']!r} was never enrolled in this chain"
+    pubkey = devices[st["device"]]
+    if pubkey is None:
+        return f"casilla device {st['device']!r} was revoked before this photo was recorded"
+    try:
+        key = Ed25519PublicKey.from_public_bytes(base64.b64decode(pubkey, validate=True))
+    except ValueError:
+        return f"casilla device {st['device']!r} has no usable key"
+    if not signed(key, sig, CASILLA_TAG + statement):
+        return f"casilla statement signature does not verify against device {st['device']!r}"
+    return None
 
 
 # ---- the zip itself: whoever handed it over may have written it byte by byte -----------------
@@ -554,6 +596,7 @@ class Cut:
         self.chain: dict[str, Chain] = {}
         heads: dict[str, tuple[int, str]] = {}
         keys: dict[str, Ed25519PublicKey] = {}
+        phones: dict[str, dict[str, str | None]] = {}
         for number, raw in self.lines("evidencia.ndjson"):
             where = f"evidencia.ndjson line {number}"
             try:
@@ -592,6 +635,15 @@ class Cut:
             heads[node] = (seq, hash_hex)
             if self.want.get(node) == seq:
                 self.hashes_at[node] = hash_hex
+            body = env.get("body")
+            if isinstance(body, dict):
+                devices = phones.setdefault(node, {})
+                if env.get("kind") == "device.added" and isinstance(body.get("pubkey"), str):
+                    devices[str(body.get("device"))] = body["pubkey"]
+                elif env.get("kind") == "device.revoked" and body.get("device") in devices:
+                    devices[str(body["device"])] = None
+                elif env.get("kind") == "acta.digitized" and (why := casilla_problem(node, devices, body)):
+                    raise Fail(f"{where}: {why}")
             if env.get("kind") in KINDS and isinstance(env.get("body"), dict):
                 self.chain.setdefault(node, Chain()).add(seq, env["kind"], at, env["body"])
         named = {n: (h["seq"], h["hash"]) for n, h in self.manifest["nodes"].items()}
