@@ -311,6 +311,13 @@ class UserEnabled(TypedDict):
     by: str
 
 
+class UserPasswordChanged(TypedDict):
+    """An account's password was replaced (never the password or its hash); its sessions end."""
+
+    user: str
+    by: str
+
+
 UserRoleChanged = TypedDict("UserRoleChanged", {"user": str, "role": Role, "from": Role, "by": str})
 UserRoleChanged.__doc__ = "An account's role changed (`from` the old one)."
 
@@ -351,6 +358,7 @@ BODIES: dict[str, Any] = {
     "user.disabled": UserDisabled,
     "user.enabled": UserEnabled,
     "user.role_changed": UserRoleChanged,
+    "user.password_changed": UserPasswordChanged,
     "device.added": DeviceAdded,
     "device.revoked": DeviceRevoked,
 }

@@ -29,6 +29,23 @@ def setup_logging(verbose: bool = False) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
 
 
+def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse `argv`; a flag the chosen (sub)command does not take is answered with that
+    subcommand's own usage (exit 2), not the top-level one."""
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        chosen = parser
+        for dest in ("command", "user_command"):
+            name = getattr(args, dest, None)
+            choices = next((a.choices for a in chosen._actions
+                            if isinstance(a, argparse._SubParsersAction)), None)
+            if not name or not choices or name not in choices:
+                break
+            chosen = choices[name]
+        chosen.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="catd-node", description="CATD edge node for PREP.")
     parser.add_argument("--version", action="version", version=f"catd-node {__version__}")
@@ -62,10 +79,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", parents=[common], help="where this CATD stands")
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("user", parents=[common], help="manage clerk accounts")
-    user_sub = p.add_subparsers(dest="user_command", required=True)
-    u = user_sub.add_parser("add", parents=[common], help="add a user; password read from stdin")
-    u.add_argument("name")
-    u.add_argument("--role", required=True, choices=["capturista", "verificador", "coordinador"])
+    user_sub = p.add_subparsers(dest="user_command", required=True, metavar="USER_COMMAND")
+    asked = ("; the password is asked twice without echo on a terminal, else read from the first "
+              "line of stdin")
+    u = user_sub.add_parser("add", parents=[common], help="add an account" + asked)
+    u.add_argument("name", help="the account's name (1–64 characters)")
+    u.add_argument("--role", required=True, choices=["capturista", "verificador", "coordinador"],
+                   help="what the account may do")
+    u = user_sub.add_parser("list", parents=[common], help="every account: name, role, active")
+    u.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    u = user_sub.add_parser("disable", parents=[common],
+                              help="stop an account signing in (ends its sessions)")
+    u.add_argument("name", help="the account's name")
+    u = user_sub.add_parser("passwd", parents=[common], help="set an account's password" + asked)
+    u.add_argument("name", help="the account's name")
     p = sub.add_parser("export", parents=[common], help="export packets for auditors")
     p.add_argument("--packets", required=True, type=Path, help="NDJSON output file ('-' = stdout)")
     p = sub.add_parser("attest", parents=[common], help="signed manifest of code and store")
@@ -76,8 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse(build_parser(), argv)
     setup_logging(args.verbose)
     from catd_node.datadir import DataDir, resolve
 

@@ -122,12 +122,48 @@ def export(args: argparse.Namespace, d: DataDir) -> int:
     return EXIT_OK
 
 
+def read_password(prompt: str = "Contraseña: ") -> str:
+    """A new password: asked twice without echo on a terminal, else the first line of stdin."""
+    import getpass
+
+    if sys.stdin.isatty():
+        first = getpass.getpass(prompt)
+        if getpass.getpass("Repita la contraseña: ") != first:
+            raise BadInput("contraseña", "las dos contraseñas no coinciden; no se cambió nada")
+        password = first
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise BadInput("stdin", "no password given (type it at the prompt, or pipe it in: "
+                                "echo 'secret' | catd-node user add …)")
+    return password
+
+
 def user(args: argparse.Namespace, d: DataDir) -> int:
     from catd_node.web import users
 
-    password = sys.stdin.readline().rstrip("\r\n")
-    if not password:
-        raise BadInput("stdin", "no password given (pipe it in: echo 'secret' | catd-node user add …)")
+    if args.user_command == "list":
+        d.config  # noqa: B018  "not a CATD data directory" before anything else
+        conn = d.reader()
+        try:
+            accounts = users.all_users(conn)
+        finally:
+            conn.close()
+        if args.json:
+            print_json([{"name": u.name, "role": u.role, "active": u.active} for u in accounts])
+        else:
+            for u in accounts:
+                print(f"{u.name}\t{u.role}\t{'activa' if u.active else 'desactivada'}")
+        return EXIT_OK
+    if args.user_command == "disable":
+        changed = users.disable_user(d, args.name)
+        print(f"user {args.name} {'disabled' if changed else 'was already disabled'}")
+        return EXIT_OK
+    if args.user_command == "passwd":
+        users.change_password(d, args.name, read_password("Nueva contraseña: "))
+        print(f"password of {args.name} changed (its sessions were ended)")
+        return EXIT_OK
+    password = read_password()
     users.add_user(d, args.name, args.role, password)
     print(f"user {args.name} added as {args.role}")
     return EXIT_OK

@@ -125,6 +125,14 @@ def change_role(tx: Transaction, name: str, role: str, by: str) -> str | None:
     return old
 
 
+def set_password(tx: Transaction, name: str, password_hash: str, by: str) -> None:
+    """Replace an account's password hash, end its sessions, and record `user.password_changed`."""
+    _existing(tx.conn, name)
+    tx.conn.execute("UPDATE web_users SET password_hash = ? WHERE name = ?", (password_hash, name))
+    tx.conn.execute("UPDATE web_sessions SET revoked = 1 WHERE username = ?", (name,))
+    tx.append("user.password_changed", {"user": name, "by": by})
+
+
 def cli_actor() -> str:
     """`by` for acts from the command line: `cli:` and the OS account that ran it."""
     try:
@@ -144,3 +152,32 @@ def add_user(datadir: DataDir, name: str, role: str, password: str, by: str | No
     finally:
         ledger.close()
     log.info("user added role=%s", role)
+
+
+def change_password(datadir: DataDir, name: str, password: str, by: str | None = None) -> None:
+    """`catd-node user passwd NAME` (the same rules as a new account's password)."""
+    name = check_name(name)
+    if len(password) < MIN_PASSWORD:
+        raise BadInput("contraseña", f"use al menos {MIN_PASSWORD} caracteres")
+    if why := passwords.weakness(password, name):
+        raise BadInput("contraseña", why)
+    password_hash = passwords.hash_password(password)
+    ledger = datadir.ledger()
+    try:
+        with ledger.transaction() as tx:
+            set_password(tx, name, password_hash, by or cli_actor())
+    finally:
+        ledger.close()
+    log.info("user password changed")
+
+
+def disable_user(datadir: DataDir, name: str, by: str | None = None) -> bool:
+    """`catd-node user disable NAME`: False when it already was disabled."""
+    ledger = datadir.ledger()
+    try:
+        with ledger.transaction() as tx:
+            changed = switch(tx, check_name(name), False, by or cli_actor())
+    finally:
+        ledger.close()
+    log.info("user disabled changed=%s", changed)
+    return changed
