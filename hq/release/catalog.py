@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from catd_node import wording
 from catd_node.blobs import fsync_dir
 from catd_node.catalog import DEFAULT_MAX_BOLETAS_ESPECIAL, infer_kind, timezone_offset
 from catd_node.errors import BadInput
@@ -195,7 +196,8 @@ def build(release: Release, options: Options) -> Built:
         "max_boletas_especial": options.max_boletas_especial,
         "contests": [{
             "id": kind, "name": contest_name(election), "tipo_acta": list(tipo_acta),
-            "votes": [{"field": name, "kind": infer_kind(name)} for name in votes],
+            "votes": [{"field": name, "kind": infer_kind(name),
+                       "label": wording.field_label(name, infer_kind(name))} for name in votes],
             "controls": list(release.control_fields),
         }],
         "actas": actas,
@@ -205,6 +207,30 @@ def build(release: Release, options: Options) -> Built:
                  districts=len({r.distrito for r in rows if r.distrito is not None}))
 
 
+def with_candidaturas(data: dict[str, Any], path: Path) -> tuple[dict[str, Any], int]:
+    """`data` with the `candidaturas` the candidacies file names (docs/election-file.md):
+    the file travels into the election file, so the cut's CSV and the site name each person.
+    Returns the new data and how many candidacies were named."""
+    from catd_node import catalog as catalog_mod
+    from hq.release import candidaturas
+
+    election = catalog_mod.parse(data, str(path))
+    listed: list[dict[str, Any]] = []
+    for contest in election.contests.values():
+        items = candidaturas.of_contest(contest)
+        names = candidaturas.read_names(path, {p for c in items for p in c.parties})
+        for c in items:
+            person = names.get(c.parties if c.parties else c.label)
+            if person and person[0]:
+                listed.append({"contest": contest.id, "candidatura": c.label,
+                               "partidos": [v for v in contest.votes if v in c.parties],
+                               "propietaria": person[0], "suplente": person[1]})
+    out = {k: v for k, v in data.items() if k != "actas"}
+    out["candidaturas"] = listed
+    out["actas"] = data["actas"]
+    return out, len(listed)
+
+
 def dumps(data: dict[str, Any]) -> str:
     """The election file's text: a key per line, one contest and one acta per line (diffable)."""
     def line(value: Any) -> str:
@@ -212,7 +238,7 @@ def dumps(data: dict[str, Any]) -> str:
 
     parts = []
     for key, value in data.items():
-        if key in ("contests", "actas"):
+        if key in ("contests", "actas", "candidaturas"):
             items = ",\n".join("  " + line(item) for item in value)
             parts.append(f" {line(key)}: [\n{items}\n ]")
         else:
@@ -252,12 +278,13 @@ def main(source: Path, out: Path, candidaturas: Path | None, options: Options) -
         options = replace(options, entidad=entidad)
     release = read.read(source, options.entidad)
     built = build(release, options)
-    write(built.data, out)
+    data, named = (built.data, 0) if candidaturas is None else with_candidaturas(built.data, candidaturas)
+    write(data, out)
     esperadas = release.summary.get("ACTAS_ESPERADAS")
     print(f"{out}: {built.actas} actas of {built.data['release']} ({built.districts} districts,"
           f" entidad {built.data['entidad']['id']}); skipped {built.fuera_de_catalogo} fuera de catálogo"
           f" and {built.other_entities} of other entities; {built.ballots_inferred} ballots taken from"
-          f" their district")
+          f" their district; {named} candidacies named")
     if isinstance(esperadas, int) and esperadas != built.actas + built.other_entities:
         print(f"note: the release counts {esperadas} ACTAS_ESPERADAS; this file lists "
               f"{built.actas + built.other_entities} of them")

@@ -58,6 +58,19 @@ def test_cdmx_2024_file_becomes_a_catalog_of_13384_actas(tmp_path, capsys):
         assert loader.split_clave_acta(a["clave_acta"]) == (
             9, a["seccion"], a["tipo_casilla"], a["id_casilla"], a["ext_contigua"], a["tipo_acta"])
         assert a["catd"] == f"CATD-09-{a['distrito']:02d}" and "ballot" not in a
+    # The candidacies file travels into the election file: names, coalitions, labels.
+    assert "3 candidacies named" in stdout
+    assert [(c["candidatura"], c["partidos"], c["propietaria"]) for c in data["candidaturas"]] == [
+        ("PAN_PRI_PRD", ["PAN", "PRI", "PRD"], "SANTIAGO TABOADA CORTINA"),
+        ("PVEM_PT_MORENA", ["PVEM", "PT", "MORENA"], "CLARA MARINA BRUGADA MOLINA"),
+        ("MC", ["MC"], "SALOMON CHERTORIVSKI WOLDENBERG")]
+    labels = {v["field"]: v["label"] for v in contest["votes"]}
+    assert labels["PAN_PRI_PRD"] == "PAN – PRI – PRD" and labels["NULOS"] == "VOTOS NULOS"
+    election = loader.load(out)
+    assert election.names_of("MC").propietaria == "SALOMON CHERTORIVSKI WOLDENBERG"
+    from hq.release import candidaturas
+    named = {c.label: c.propietaria for c in candidaturas.candidacies(election)}
+    assert named["PVEM_PT_MORENA"] == "CLARA MARINA BRUGADA MOLINA"
     keys = {a["clave_acta"] for a in actas}
     # The export's repairs: E1 and its five contiguas (printed `1C` five times), and the 54
     # actas of voto anticipado (sección and casilla printed N/A) numbered in file order.
