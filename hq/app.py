@@ -11,6 +11,7 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
 from catd_node import netguard
+from catd_node.errors import BadInput
 from catd_node.packets import PacketError
 from hq import blobs, partials, receive, results, site
 from hq import store as hq_store
@@ -103,6 +104,31 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return web.json_response(protocol.error_body(code, exc.reason), status=exc.status)
     except PacketError as exc:
         return web.json_response(protocol.error_body(protocol.BAD_FORM, exc.why), status=422)
+    except Exception as exc:
+        why = _store_outage(exc)
+        if why is None:
+            raise
+        # the database is away (a primary lost, a standby being promoted): nothing was
+        # acknowledged, the node retries; one log line, not a traceback per request
+        log.warning("store unavailable path=%s reason=%s", request.path, why)
+        return web.json_response(protocol.error_body(STORE_UNAVAILABLE, f"HQ's store is unavailable: {why}"),
+                                 status=503, headers={"Retry-After": "1"})
+
+
+STORE_UNAVAILABLE = "store_unavailable"
+
+
+def _store_outage(exc: BaseException) -> str | None:
+    """Why `exc` means the store cannot be reached (a PostgreSQL outage), or None."""
+    if isinstance(exc, BadInput) and exc.why.startswith("cannot connect to PostgreSQL"):
+        return exc.why.splitlines()[0][:300]
+    try:
+        import psycopg
+    except ImportError:
+        return None
+    if isinstance(exc, psycopg.OperationalError):
+        return str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+    return None
 
 
 def create_app(hq: HQDir, workers: int = 0, limits: UploadLimits | None = None) -> web.Application:
