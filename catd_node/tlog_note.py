@@ -64,7 +64,7 @@ class Verifier:
 
 
 def parse_vkey(text: str) -> Verifier:
-    parts = text.strip().split("+")
+    parts = text.strip().split("+", 2)  # base64 may itself hold "+"
     if len(parts) != 3:
         raise NoteError(f"verifier key {text.strip()[:60]!r}: expected <name>+<hex id>+<base64 key>")
     name, hex_id, b64 = parts
