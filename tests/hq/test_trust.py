@@ -74,6 +74,12 @@ def test_the_honest_cut_passes_with_the_published_keys_and_says_where_keys_came_
         for node in (ck.NODE_A, ck.NODE_B):
             assert f"note: {node}: key taken from the cut (nodos/{node}.pub)" in text, text
         assert "nothing against HQ" in text
+    # The site offers the keys folder, usable as it is, and names the catalog the count used.
+    site = p.zip.parent / "sitio"
+    page = (site / "descargas.html").read_text(encoding="utf-8")
+    assert 'href="llaves/llaves.json"' in page and doc["election_sha256"] in page
+    ours, theirs = both(capsys, str(p.zip), "--keys", str(site / "llaves"))
+    assert (ours.code, theirs.code) == (0, 0), (ours.text, theirs.text)
 
 
 def test_a_catd_hq_made_up_is_refused_naming_it(keyed, capsys, tmp_path):
