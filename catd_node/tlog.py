@@ -98,8 +98,12 @@ class Frontier:
 
 def root_of(leaves: Iterable[bytes]) -> bytes:
     """The tree head of raw leaves (a convenience over Frontier)."""
+    return root_of_hashes(leaf_hash(x) for x in leaves)
+
+
+def root_of_hashes(hashes: Iterable[bytes]) -> bytes:
     f = Frontier()
-    f.append(leaf_hash(x) for x in leaves)
+    f.append(hashes)
     return f.root()
 
 
