@@ -3,7 +3,9 @@
 In this order, stopping at the first fault and naming the file, packet or acta (exit 1):
 the manifest's HQ signature; the zip's name; every file's SHA-256 and no unlisted file; each
 node's chain in `evidencia.ndjson` (contiguous from seq 1, linked, hashed, signed by the
-node's key, ending at the head the manifest names); the election and cut lines, the summary
+node's key, ending at the head the manifest names) — with `--keys DIR` every node's key must be
+DIR's; `catalogo.json` against every chain's node.genesis `election_sha256` (and DIR's
+catalog); the election and cut lines, the summary
 and acta headers; every row recomputed from its node's packets by the count's own rules
 (`hq.count.count_rows`) and the catalog in the cut, in the official order; no acta its CATD
 reported left out; the 13 summary fields. Given two cuts, also whether the later extends the
@@ -302,15 +304,25 @@ def main(paths: list[Path], keys_dir: Path | None) -> int:
     if keys_dir is not None and not (keys_dir / HQ_PUB).exists():
         raise BadInput(str(keys_dir), f"no {HQ_PUB} in it")
     try:
+        late: dict[str, str] = {}
+        if keys_dir is not None:
+            problem, late = trust.check_dir(keys_dir)
+            if problem is not None:
+                raise fail(problem)
         first = CutCheck(paths[0], keys_dir).run()
         print(f"ok: {paths[0].name}: cut {first.manifest.number}, {len(first.published)} rows, "
               f"{len(first.manifest.nodes)} CATD chains; HQ key {first.fingerprint}")
-        for line in trust.key_notes(first.key_from, keys_dir, first.manifest.added_after_publication):
+        added = {**first.manifest.added_after_publication, **late}
+        for line in trust.key_notes(first.key_from, keys_dir, added):
             print(one_line(line))
         if len(paths) == 2:
             want = {node: seq for node, (seq, _) in first.manifest.nodes.items()}
             second = CutCheck(paths[1], keys_dir, want).run()
             print(f"ok: {paths[1].name}: cut {second.manifest.number}, {len(second.published)} rows")
+            fresh = {n: w for n, w in second.key_from.items() if n not in first.key_from}
+            added = {**second.manifest.added_after_publication, **late}
+            for line in trust.key_notes(fresh, keys_dir, added) if fresh else []:
+                print(one_line(line))
             extends(first, second)
             print(f"ok: {paths[1].name} extends {paths[0].name}")
     except CheckFailed as exc:
