@@ -38,6 +38,10 @@ from sync import protocol
 log = logging.getLogger("catd.hq.casilla")
 PULL_LIMIT = 20
 STATIC = Path(__file__).resolve().parent / "static"
+# The page's own scripts only; it talks to HQ and, once, to its CATD's node (enrolment).
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
+       "connect-src 'self' http: https:; worker-src 'self'; manifest-src 'self'; object-src 'none'; "
+       "base-uri 'none'; frame-ancestors 'none'")
 
 
 @dataclass
@@ -248,7 +252,8 @@ async def page(request: web.Request) -> web.StreamResponse:
     types = {".js": "text/javascript", ".json": "application/manifest+json", ".html": "text/html",
              ".css": "text/css", ".svg": "image/svg+xml"}
     return web.FileResponse(path, headers={"Content-Type": types.get(path.suffix, "application/octet-stream"),
-                                           "Cache-Control": "no-cache"})
+                                           "Cache-Control": "no-cache", "Content-Security-Policy": CSP,
+                                           "X-Content-Type-Options": "nosniff"})
 
 
 async def _open(app: web.Application) -> Any:
