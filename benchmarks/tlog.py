@@ -106,7 +106,7 @@ def tree_hash(lines: list[bytes]) -> float:
 def big_tree(n: int) -> tuple[tlog.TileSource, bytes]:
     """Leaf hashes in one 32·n-byte buffer (level-0 tiles are slices of it); the level-8·L
     node hashes joined per level, as HQ's tlog_nodes rows."""
-    leaves = random.Random(1).randbytes(32 * n)
+    leaves = b"".join(hashlib.sha256(i.to_bytes(8, "big")).digest() for i in range(n))
     closed: dict[int, bytearray] = {}
     f = tlog.Frontier()
     f.append((leaves[i:i + 32] for i in range(0, 32 * n, 32)),

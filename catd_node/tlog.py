@@ -372,5 +372,10 @@ class TileSource:
         return got
 
 
+def cut_leaf(name: str, manifest_sha256: str) -> bytes:
+    """The leaf HQ logs for each published cut: its zip name and its manifest's SHA-256."""
+    return f'{{"corte":"{name}","manifest_sha256":"{manifest_sha256}"}}'.encode()
+
+
 def proof_json(index: int, size: int, proof: list[bytes]) -> dict[str, Any]:
     return {"index": index, "size": size, "proof": [p.hex() for p in proof]}

@@ -86,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the keys published before the night (catd-hq keys publish): hq.pub, "
                         "nodos/<NODE>.pub, catalogo.json (default: the cut's own, which prove nothing "
                         "against HQ)")
+    p.add_argument("--witnesses", type=Path, metavar="FILE",
+                   help="witness vkeys, one a line, and `quorum K`: the cut's log checkpoint must carry "
+                        "K of their cosignatures (ZIP.checkpoint beside the zip)")
     p = sub.add_parser("rehearse", parents=[common],
                        help="simulacro: replay a published release through HQ and its CATD nodes")
     p.add_argument("--from", dest="source", required=True, type=Path,
@@ -204,7 +207,7 @@ def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
     if args.command == "verify-release":
         from hq import verify_release
 
-        return verify_release.main(args.zips, args.keys)
+        return verify_release.main(args.zips, args.keys, args.witnesses)
     if args.command == "rehearse":
         if args.limit is not None and args.limit < 1:
             raise BadInput("--limit", "must be 1 or more")

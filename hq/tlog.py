@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
@@ -32,12 +31,11 @@ def note_signer(key: Ed25519PrivateKey) -> tuple[tlog_note.Verifier, Ed25519Priv
 
 
 def wire_entry(seq: int, canonical: bytes, hash_hex: str, sig: bytes) -> bytes:
-    """The packet's wire line (`packets.to_wire`) as UTF-8 bytes: the leaf HQ logs."""
-    return json.dumps(
-        {"canonical": canonical.decode("utf-8"), "hash": hash_hex, "seq": seq,
-         "sig": base64.b64encode(sig).decode("ascii")},
-        sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-    ).encode("utf-8")
+    """The packet's wire line (`packets.to_wire`) as UTF-8 bytes, without its newline: the
+    leaf HQ logs (built as the cut's evidence lines are, without parsing the packet)."""
+    from hq.release.evidence import wire_line
+
+    return wire_line(seq, canonical, hash_hex, sig)[:-1]
 
 
 def _lock(conn: Conn) -> str:
@@ -191,6 +189,31 @@ def receipt_log(conn: Conn, key: Ed25519PrivateKey, index: int) -> dict[str, Any
     v, _ = note_signer(key)
     note = tlog_note.sign_note(tlog_note.Checkpoint(v.name, n, root).text(), v.name, key)
     return {**tlog.proof_json(index, n, proof), "checkpoint": note.render()}
+
+
+REGISTRO_CHECKPOINT = "registro/checkpoint"
+REGISTRO_HASHES = "registro/hojas.bin"
+
+
+def cut_log(conn: Conn, key: Ed25519PrivateKey) -> tuple[dict[str, Any], bytes, list[bytes]]:
+    """What a cut carries of the log, read in the cut's snapshot: the manifest's `log` field,
+    HQ's signed checkpoint (registro/checkpoint) and every leaf hash up to it, in order
+    (registro/hojas.bin: the level-0 tiles joined), so a verifier recomputes the root."""
+    n, root = head(conn)
+    v, _ = note_signer(key)
+    note = tlog_note.sign_note(tlog_note.Checkpoint(v.name, n, root).text(), v.name, key)
+    rows = conn.execute("SELECT hash FROM tlog_leaves WHERE idx < ? ORDER BY idx", (n,))
+    hashes = [bytes(r[0]) for r in rows]
+    return ({"origin": v.name, "size": n, "root": base64.b64encode(root).decode()},
+            note.render().encode(), hashes)
+
+
+def log_cut(conn: Conn, name: str, manifest_bytes: bytes) -> int:
+    """Append a published cut's leaf (its own transaction); its index."""
+    from hq.store.base import writing
+
+    with writing(conn):
+        return append(conn, [tlog.cut_leaf(name, hashlib.sha256(manifest_bytes).hexdigest())])
 
 
 def proof_answer(conn: Conn, index: int, at_size: int) -> dict[str, Any]:
