@@ -12,7 +12,7 @@ from aiohttp.typedefs import Handler
 
 from catd_node import netguard
 from catd_node.packets import PacketError
-from hq import blobs, partials, receive, results, site
+from hq import blobs, partials, receive, results, site, tlog_routes
 from hq import store as hq_store
 from hq.casilla import app as casilla
 from hq.state import STATE, HQState, UploadLimits, error
@@ -125,6 +125,7 @@ def create_app(hq: HQDir, workers: int = 0, limits: UploadLimits | None = None) 
     app.router.add_put(protocol.BLOB_PATH, blobs.put_blob)
     app.router.add_get(protocol.RESULTS_PATH, get_results)
     app.router.add_get(protocol.CONFLICTS_PATH, get_conflicts)
+    tlog_routes.add_routes(app)
     casilla.add_routes(app)
     site.add_routes(app, hq)   # last: the /v1 routes match first
     return app

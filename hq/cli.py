@@ -45,6 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("add-node", parents=[common], help="register a node's public key")
     p.add_argument("--node-id", required=True)
     p.add_argument("--pubkey", required=True, type=Path, help="the node's node.pub (PEM)")
+    p = sub.add_parser("keys", parents=[common], help="the keys file parties hold before the night")
+    p.add_argument("action", choices=("publish",),
+                   help="publish: write DATA/publicacion/llaves/ once (every registered CATD's key, "
+                        "the election file and its SHA-256, HQ-signed); the folder is --keys DIR")
     p = sub.add_parser("serve", parents=[common], help="serve the /v1 API")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8700)
@@ -79,7 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="check a cut on its own; with two cuts, that the later extends the earlier")
     p.add_argument("zips", nargs="+", type=Path, metavar="ZIP", help="a cut, or the earlier then the later")
     p.add_argument("--keys", type=Path, metavar="DIR",
-                   help="hq.pub and <NODE>.pub obtained separately (default: the cut's own)")
+                   help="the keys published before the night (catd-hq keys publish): hq.pub, "
+                        "nodos/<NODE>.pub, catalogo.json (default: the cut's own, which prove nothing "
+                        "against HQ)")
     p = sub.add_parser("rehearse", parents=[common],
                        help="simulacro: replay a published release through HQ and its CATD nodes")
     p.add_argument("--from", dest="source", required=True, type=Path,
@@ -127,6 +133,21 @@ def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
         finally:
             conn.close()
         print(f"{'registered' if added else 'already registered'} node {args.node_id}")
+        if added:
+            from hq.release import trust
+
+            version = trust.record_added(hq, args.node_id, pem.decode("ascii"))
+            if version is not None:   # a CATD the parties' keys file does not hold
+                print(f"recorded in the keys file, version {version}: {args.node_id} added after "
+                      f"publication ({trust.folder(hq) / trust.NAME}); every later cut names it")
+        return EXIT_OK
+    if args.command == "keys":
+        from hq.release import trust
+
+        where = trust.publish(hq)
+        doc = trust.read(hq) or {}
+        print(f"keys file published: {where} ({len(doc.get('nodes', {}))} CATD keys, election "
+              f"{doc.get('election_sha256', '')}); parties verify with --keys {where}")
         return EXIT_OK
     if args.command == "serve":
         hq.check()

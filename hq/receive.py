@@ -22,6 +22,7 @@ from catd_node import keys, packets
 from catd_node.errors import BadInput
 from catd_node.packets import Packet
 from hq import store as hq_store
+from hq import tlog
 from hq.store.base import Conn, writing
 from sync import protocol
 
@@ -244,15 +245,17 @@ def _held_hashes(conn: Conn, node: str, first: int, last: int) -> dict[int, str]
 
 
 def _insert(conn: Conn, node: str, rows: list[tuple[Received, str | None]], received_at: str) -> None:
-    """The batch's new packets and their blob references, in two statements (the rows go to
-    PostgreSQL in one pipelined trip rather than one round trip per packet)."""
+    """The batch's new packets, their leaves in the transparency log (hq/tlog.py) and their blob
+    references, in a few statements (the rows go to PostgreSQL in one pipelined trip rather
+    than one round trip per packet)."""
     if not rows:
         return
+    first = tlog.append(conn, [tlog.wire_entry(p.seq, p.canonical, p.hash, p.sig) for p, _ in rows])
     conn.executemany(
-        "INSERT INTO packets (node, seq, hash, kind, at, acta, canonical, sig, received_at, receipt_sig)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [(node, p.seq, p.hash, p.kind, p.at, p.acta, p.canonical, p.sig, received_at, sig)
-         for p, sig in rows],
+        "INSERT INTO packets (node, seq, hash, kind, at, acta, canonical, sig, received_at, receipt_sig,"
+        " log_idx) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(node, p.seq, p.hash, p.kind, p.at, p.acta, p.canonical, p.sig, received_at, sig, first + i)
+         for i, (p, sig) in enumerate(rows)],
     )
     refs = [(sha, node, p.seq) for p, _ in rows for sha in p.refs]
     if refs:

@@ -31,7 +31,7 @@ from catd_node.errors import EXIT_CHECK_FAILED, EXIT_OK, BadInput, CheckFailed
 from catd_node.safetext import one_line
 from catd_node.tally import SUMMARY_FIELDS
 from hq.count import ActaRecord, Row, count_rows
-from hq.release import evidence, manifest, write, zipcheck
+from hq.release import evidence, manifest, trust, write, zipcheck
 from hq.release.cut import CATALOG, HQ_PUB
 from hq.release.manifest import Manifest
 from sync import casilla_protocol
@@ -57,6 +57,7 @@ class Checked:
     published: dict[str, tuple[list[str], str]] = field(default_factory=dict)  # key → (cells, node)
     touched: dict[str, list[tuple[str, int]]] = field(default_factory=dict)   # acta → (node, seq)
     hashes_at: dict[str, str] = field(default_factory=dict)                    # node → hash at a wanted seq
+    key_from: dict[str, str] = field(default_factory=dict)                     # node → its key's source
 
 
 class CutCheck:
@@ -67,6 +68,8 @@ class CutCheck:
         except (OSError, zipfile.BadZipFile) as exc:
             raise BadInput(str(path), f"not a readable zip ({exc})") from exc
         self.rows: dict[str, list[Row]] = {}
+        self.genesis: dict[str, object] = {}     # node → election_sha256 its node.genesis names
+        self.key_from: dict[str, str] = {}       # node → where its key was taken from
 
     def read(self, name: str) -> bytes:
         try:
@@ -106,18 +109,50 @@ class CutCheck:
         for name in self.zip.namelist():
             if name not in m.files and name not in (manifest.NAME, manifest.SIG):
                 raise fail(f"{name}: in the zip but not in {manifest.NAME}")
+        self.outside_keys(m)
         self.chains(m, done)
+        self.catalog_bound()
         self.check_rows(m, done)
+        done.key_from = dict(self.key_from)
         return done
+
+    # ---- trust from outside the cut (docs/publication.md, "What a party holds") ----------
+
+    def outside_keys(self, m: Manifest) -> None:
+        """With --keys DIR, every node the manifest covers has its key in DIR: a CATD whose key
+        only the cut carries may be one HQ made up (its key, its chain, its actas)."""
+        if self.keys_dir is None:
+            return
+        for node in sorted(m.nodes):
+            if trust.given_key(self.keys_dir, node) is None:
+                raise fail(trust.missing_key(node, self.keys_dir, m.added_after_publication.get(node)))
 
     def node_key(self, node: str) -> Ed25519PublicKey:
         own = self.read(f"nodos/{node}.pub")
-        given = self.keys_dir / f"{node}.pub" if self.keys_dir else None
-        if given is not None and given.exists():
+        if self.keys_dir is not None:
+            given = trust.given_key(self.keys_dir, node)
+            if given is None:
+                raise fail(trust.missing_key(node, self.keys_dir, None))
             if given.read_bytes().strip() != own.strip():
                 raise fail(f"nodos/{node}.pub: differs from {given}")
             own = given.read_bytes()
+            self.key_from[node] = str(given)
+        else:
+            self.key_from[node] = f"nodos/{node}.pub"
         return _key(own, f"nodos/{node}.pub")
+
+    def catalog_bound(self) -> None:
+        """The cut's catalogo.json is the election file every CATD was installed with: its
+        SHA-256 is the `election_sha256` each chain's node.genesis signs (no packet changes a
+        node's election later), and DIR/catalogo.json's when given. Else HQ could reassign an
+        acta, or lower a lista nominal, and recount."""
+        held = self.sha256(CATALOG)
+        for node in sorted(self.genesis):
+            if self.genesis[node] != held:
+                raise fail(trust.catalog_differs(node, held, self.genesis[node]))
+        if self.keys_dir is not None and (given := self.keys_dir / CATALOG).exists():
+            if hashlib.sha256(given.read_bytes()).hexdigest() != held:
+                raise fail(f"{CATALOG}: differs from {given} (the election file published before the night)")
 
     def evidence_lines(self) -> Iterator[tuple[int, bytes]]:
         try:
@@ -153,6 +188,10 @@ class CutCheck:
             if self.want.get(node) == packet.seq:
                 done.hashes_at[node] = packet.hash
             body = env["body"]
+            if env["kind"] == "node.genesis":
+                self.genesis[node] = body.get("election_sha256")
+            elif node not in self.genesis:
+                raise fail(f"{where}: {node}'s chain does not begin with its node.genesis")
             chain_devices = devices.setdefault(node, casilla_protocol.ChainDevices(node))
             chain_devices.add(env["kind"], body)
             if env["kind"] == "acta.digitized" and (casilla_why := chain_devices.check(body)):
@@ -266,6 +305,8 @@ def main(paths: list[Path], keys_dir: Path | None) -> int:
         first = CutCheck(paths[0], keys_dir).run()
         print(f"ok: {paths[0].name}: cut {first.manifest.number}, {len(first.published)} rows, "
               f"{len(first.manifest.nodes)} CATD chains; HQ key {first.fingerprint}")
+        for line in trust.key_notes(first.key_from, keys_dir, first.manifest.added_after_publication):
+            print(one_line(line))
         if len(paths) == 2:
             want = {node: seq for node, (seq, _) in first.manifest.nodes.items()}
             second = CutCheck(paths[1], keys_dir, want).run()
@@ -277,6 +318,4 @@ def main(paths: list[Path], keys_dir: Path | None) -> int:
         # sequence could turn this line into an "ok" on the screen
         print(f"FAIL {one_line(f'{exc.what}: {exc.why}')}", file=sys.stderr)
         return EXIT_CHECK_FAILED
-    if keys_dir is None:
-        print("note: keys taken from the cut itself; pass --keys DIR with keys obtained separately")
     return EXIT_OK

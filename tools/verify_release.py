@@ -75,6 +75,22 @@ class Fail(Exception):
     """The first fault found, naming the file, packet or acta."""
 
 
+def given_key(keys_dir: Path, node: str) -> Path | None:
+    """The node's key in DIR: nodos/<NODE>.pub (the published layout) or <NODE>.pub."""
+    for candidate in (keys_dir / "nodos" / f"{node}.pub", keys_dir / f"{node}.pub"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def missing_key(node: str, keys_dir: Path, added_at: str | None) -> str:
+    if added_at is not None:
+        return (f"{node}: no key for it in {keys_dir}; the cut says HQ registered it after the "
+                f"keys were published ({added_at}): only that CATD can confirm its key")
+    return (f"{node}: no key for it in {keys_dir}; a CATD whose key only the cut carries may be "
+            "one HQ made up")
+
+
 def percent(part: int, whole: int) -> str:
     """part / whole × 100, four decimals, truncated."""
     if whole <= 0:
@@ -527,6 +543,8 @@ class Cut:
             raise SystemExit(f"error: {path}: not a readable zip ({exc})") from None
         self.keys_dir, self.want = keys_dir, want_hashes or {}
         self.hashes_at: dict[str, str] = {}
+        self.genesis: dict[str, object] = {}     # node → election_sha256 its node.genesis names
+        self.key_from: dict[str, str] = {}       # node → where its key was taken from
 
     def info(self, name: str) -> zipfile.ZipInfo:
         try:
@@ -580,17 +598,67 @@ class Cut:
         for name in self.zip.namelist():
             if name not in m["files"] and name not in ("MANIFEST.json", "MANIFEST.json.sig"):
                 raise Fail(f"{name}: in the zip but not in MANIFEST.json")
+        self.outside_keys()
         self.chains()
+        self.catalog_bound()
         self.rows()
+
+    # ---- trust from outside the cut: keys and catalog the party holds --------------------
+
+    def added_after_publication(self) -> dict[str, str]:
+        added = (self.manifest.get("llaves") or {}).get("added_after_publication")
+        return {str(k): str(v) for k, v in added.items()} if isinstance(added, dict) else {}
+
+    def outside_keys(self) -> None:
+        """With --keys DIR, every node the manifest covers has its key in DIR: a CATD whose
+        key only the cut carries may be one HQ made up (its key, its chain, its actas)."""
+        if self.keys_dir is None:
+            return
+        for node in sorted(self.manifest["nodes"]):
+            if given_key(self.keys_dir, node) is None:
+                raise Fail(missing_key(node, self.keys_dir, self.added_after_publication().get(node)))
 
     def node_key(self, node: str) -> Ed25519PublicKey:
         own = self.read(f"nodos/{node}.pub")
-        given = self.keys_dir / f"{node}.pub" if self.keys_dir else None
-        if given is not None and given.exists():
+        if self.keys_dir is not None:
+            given = given_key(self.keys_dir, node)
+            if given is None:
+                raise Fail(missing_key(node, self.keys_dir, None))
             if given.read_bytes().strip() != own.strip():
                 raise Fail(f"nodos/{node}.pub: differs from {given}")
             own = given.read_bytes()
+            self.key_from[node] = str(given)
+        else:
+            self.key_from[node] = f"nodos/{node}.pub"
         return public_key(own, f"nodos/{node}.pub")
+
+    def catalog_bound(self) -> None:
+        """catalogo.json is the election file every CATD was installed with: its SHA-256 is
+        the election_sha256 each chain's node.genesis signs, and DIR/catalogo.json's if given."""
+        held = self.sha256("catalogo.json")
+        for node in sorted(self.genesis):
+            if self.genesis[node] != held:
+                raise Fail(f"catalogo.json: its SHA-256 {held[:16]}… is not the election file {node} "
+                           f"was installed with ({str(self.genesis[node])[:16]}…, named by its node.genesis)")
+        if self.keys_dir is not None and (given := self.keys_dir / "catalogo.json").exists():
+            if hashlib.sha256(given.read_bytes()).hexdigest() != held:
+                raise Fail(f"catalogo.json: differs from {given} "
+                           "(the election file published before the night)")
+
+    def key_notes(self) -> list[str]:
+        """Per node, where its key came from and what that proves."""
+        added, notes = self.added_after_publication(), []
+        for node, where in sorted(self.key_from.items()):
+            late = f"; registered after the keys were published ({added[node]})" if node in added else ""
+            if self.keys_dir is None:
+                notes.append(f"note: {node}: key taken from the cut ({where}): this proves the chain is "
+                             f"that key's, nothing against HQ, who ships the key{late}")
+            else:
+                notes.append(f"key: {node}: from {where}{late}")
+        if self.keys_dir is None:
+            notes.append("note: pass --keys DIR with the keys published before the night "
+                         "(DATA/publicacion/llaves/, the site's downloads page)")
+        return notes
 
     def chains(self) -> None:
         self.chain: dict[str, Chain] = {}
@@ -636,6 +704,10 @@ class Cut:
             if self.want.get(node) == seq:
                 self.hashes_at[node] = hash_hex
             body = env.get("body")
+            if env.get("kind") == "node.genesis" and isinstance(body, dict):
+                self.genesis[node] = body.get("election_sha256")
+            elif node not in self.genesis:
+                raise Fail(f"{where}: {node}'s chain does not begin with its node.genesis")
             if isinstance(body, dict):
                 devices = phones.setdefault(node, {})
                 if env.get("kind") == "device.added" and isinstance(body.get("pubkey"), str):
@@ -740,7 +812,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("cuts", nargs="+", type=Path, metavar="CUT.zip",
                         help="one cut, or the earlier then the later")
-    parser.add_argument("--keys", type=Path, help="directory with hq.pub and <NODE>.pub obtained separately")
+    parser.add_argument("--keys", type=Path, help="the keys published before the night: hq.pub, "
+                        "nodos/<NODE>.pub (or <NODE>.pub), catalogo.json")
     args = parser.parse_args(argv)
     if len(args.cuts) > 2:
         parser.error("give one cut, or two (the earlier first)")
@@ -752,6 +825,8 @@ def main(argv: list[str] | None = None) -> int:
         first.check()
         print(f"ok: {first.path.name}: cut {first.manifest['number']}, {len(first.published)} rows, "
               f"{len(first.manifest['nodes'])} CATD chains; HQ key {first.fingerprint}")
+        for line in first.key_notes():
+            print(one_line(line))
         if len(args.cuts) == 2:
             want = {n: h["seq"] for n, h in first.manifest["nodes"].items()}
             second = Cut(args.cuts[1], args.keys, want)
@@ -765,8 +840,6 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyError, ValueError, TypeError, AttributeError) as exc:
         print(f"FAIL malformed content: {type(exc).__name__}: {one_line(str(exc))}", file=sys.stderr)
         return 1
-    if args.keys is None:
-        print("note: keys taken from the cut itself; pass --keys DIR with keys obtained separately")
     return 0
 
 

@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -33,7 +34,7 @@ from catd_node.catalog import Election
 from catd_node.errors import BadInput, CutHeld
 from hq import cuts
 from hq.count import ActaRecord, Count, count_rows
-from hq.release import candidaturas, evidence, leeme, manifest, write
+from hq.release import candidaturas, evidence, leeme, manifest, trust, write
 from hq.release.manifest import Manifest, Previous
 from hq.store import HQDir
 from hq.store.base import Conn
@@ -162,6 +163,7 @@ class CutInput:
     node_pems: dict[str, bytes]
     hq_pub: bytes
     names_file: Path | None = None
+    llaves: dict[str, Any] | None = None     # the published keys file, as the manifest names it
 
 
 def write_zip(path: Path, data: CutInput, cut: datetime, final: bool, number: int,
@@ -198,7 +200,7 @@ def write_zip(path: Path, data: CutInput, cut: datetime, final: bool, number: in
             cut=f"{cut:%Y-%m-%dT%H:%M}", timezone=election.timezone,
             cut_utc=f"{write.utc_of(cut, election):%Y-%m-%dT%H:%M:%SZ}", final=final, previous=previous,
             nodes=dict(data.heads), files=files, summary=summary,
-            hq_key=manifest.sha256(data.hq_pub))
+            hq_key=manifest.sha256(data.hq_pub), llaves=data.llaves)
         body = built.encode()
         archive.writestr(manifest.NAME, body)
         archive.writestr(manifest.SIG, manifest.sign(key, body))
@@ -316,7 +318,8 @@ def _write(hq: HQDir, conn: Conn, election: Election, folder: Path, cut: datetim
             heads = evidence.heads(conn)
             data = CutInput(election=election, election_bytes=hq.election_path.read_bytes(), records={},
                             heads=heads, node_pems=evidence.node_pems(conn, heads),
-                            hq_pub=hq.pub_path.read_bytes(), names_file=hq.root / NAMES_FILE)
+                            hq_pub=hq.pub_path.read_bytes(), names_file=hq.root / NAMES_FILE,
+                            llaves=trust.for_manifest(hq))
             stream = evidence.Stream(conn, heads)
 
             def counted() -> dict[str, ActaRecord]:

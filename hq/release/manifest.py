@@ -47,6 +47,14 @@ class Manifest:
     files: dict[str, str]                  # file name in the zip → SHA-256
     summary: dict[str, str]                # the 13 summary fields as printed
     hq_key: str                            # SHA-256 of hq.pub's bytes (its fingerprint)
+    # the keys file published before the night (hq/release/trust.py): version, sha256 and
+    # added_after_publication (node → when HQ registered it after publishing); absent if none
+    llaves: dict[str, Any] | None = None
+
+    @property
+    def added_after_publication(self) -> dict[str, str]:
+        added = (self.llaves or {}).get("added_after_publication")
+        return {str(k): str(v) for k, v in added.items()} if isinstance(added, dict) else {}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -57,6 +65,7 @@ class Manifest:
                                                             "sha256": self.previous.sha256},
             "nodes": {n: {"seq": s, "hash": h} for n, (s, h) in sorted(self.nodes.items())},
             "files": dict(sorted(self.files.items())), "summary": self.summary, "hq_key": self.hq_key,
+            **({} if self.llaves is None else {"llaves": self.llaves}),
         }
 
     def encode(self) -> bytes:
@@ -116,4 +125,5 @@ def parse(data: bytes, where: str = NAME) -> Manifest:
         cut_utc=_get(obj, "cut_utc", str, where), final=_get(obj, "final", bool, where),
         previous=previous, nodes=nodes, files=files, summary=summary,
         hq_key=_get(obj, "hq_key", str, where),
+        llaves=_get(obj, "llaves", dict, where) if "llaves" in obj else None,
     )

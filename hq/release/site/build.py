@@ -23,7 +23,7 @@ import jinja2
 
 from catd_node import actas
 from hq.count import ActaRecord
-from hq.release import candidaturas, manifest, write
+from hq.release import candidaturas, manifest, trust, write
 from hq.release.cut import CutInput
 from hq.release.manifest import Manifest
 from hq.release.site import charts, pages
@@ -179,7 +179,22 @@ class Site:
         put(self.root / "hq.pub", self.data.hq_pub)
         if TOOL.exists():
             put(self.root / "herramientas" / "verify_release.py", TOOL.read_bytes())
-        self.render("descargas.html", "descargas.html", cuts=cuts, hq_key=self.built.hq_key)
+        self.render("descargas.html", "descargas.html", cuts=cuts, hq_key=self.built.hq_key,
+                    llaves=self.keys_file(),
+                    election_sha256=hashlib.sha256(self.data.election_bytes).hexdigest())
+
+    def keys_file(self) -> dict[str, Any] | None:
+        """The keys file published before the night (hq/release/trust.py), offered whole under
+        `llaves/` — the folder a party passes as `--keys`; None when HQ has not published it."""
+        source = trust.folder(self.hq)
+        doc = trust.read(self.hq)
+        if doc is None:
+            return None
+        for path in sorted(source.rglob("*")):
+            if path.is_file() and not path.name.startswith("."):
+                put(self.root / "llaves" / path.relative_to(source), path.read_bytes())
+        return {"version": doc["version"], "published_at": doc["published_at"], "nodes": len(doc["nodes"]),
+                "added": sorted(doc.get("added_after_publication", {}))}
 
     def write(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
