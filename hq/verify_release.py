@@ -3,7 +3,9 @@
 In this order, stopping at the first fault and naming the file, packet or acta (exit 1):
 the manifest's HQ signature; the zip's name; every file's SHA-256 and no unlisted file; each
 node's chain in `evidencia.ndjson` (contiguous from seq 1, linked, hashed, signed by the
-node's key, ending at the head the manifest names); the election and cut lines, the summary
+node's key, ending at the head the manifest names) — with `--keys DIR` every node's key must be
+DIR's; `catalogo.json` against every chain's node.genesis `election_sha256` (and DIR's
+catalog); the election and cut lines, the summary
 and acta headers; every row recomputed from its node's packets by the count's own rules
 (`hq.count.count_rows`) and the catalog in the cut, in the official order; no acta its CATD
 reported left out; the 13 summary fields. Given two cuts, also whether the later extends the

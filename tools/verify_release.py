@@ -15,6 +15,10 @@ naming it (exit 1; 0 when all holds, 2 when a file cannot be read):
   5. the 13 summary fields recompute from the rows;
   6. each photo sent from the casilla carries the phone's statement, signed by the device key
      its CATD's chain enrolled (device.added) and had not revoked.
+With --keys DIR (the keys published before the night: hq.pub, nodos/<NODE>.pub, catalogo.json)
+every CATD the cut covers must have its key in DIR: a key only the cut carries may be a CATD
+HQ made up. Always, catalogo.json must be the election file every CATD was installed with (the
+election_sha256 its node.genesis signs), and DIR/catalogo.json when given.
 With two cuts (the earlier first) it also says whether the later extends the earlier: same
 HQ key, later number and time, every chain extended (not rewritten), and no published row
 changed without a new packet of that acta behind the change.
