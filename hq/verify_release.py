@@ -304,15 +304,25 @@ def main(paths: list[Path], keys_dir: Path | None) -> int:
     if keys_dir is not None and not (keys_dir / HQ_PUB).exists():
         raise BadInput(str(keys_dir), f"no {HQ_PUB} in it")
     try:
+        late: dict[str, str] = {}
+        if keys_dir is not None:
+            problem, late = trust.check_dir(keys_dir)
+            if problem is not None:
+                raise fail(problem)
         first = CutCheck(paths[0], keys_dir).run()
         print(f"ok: {paths[0].name}: cut {first.manifest.number}, {len(first.published)} rows, "
               f"{len(first.manifest.nodes)} CATD chains; HQ key {first.fingerprint}")
-        for line in trust.key_notes(first.key_from, keys_dir, first.manifest.added_after_publication):
+        added = {**first.manifest.added_after_publication, **late}
+        for line in trust.key_notes(first.key_from, keys_dir, added):
             print(one_line(line))
         if len(paths) == 2:
             want = {node: seq for node, (seq, _) in first.manifest.nodes.items()}
             second = CutCheck(paths[1], keys_dir, want).run()
             print(f"ok: {paths[1].name}: cut {second.manifest.number}, {len(second.published)} rows")
+            fresh = {n: w for n, w in second.key_from.items() if n not in first.key_from}
+            added = {**second.manifest.added_after_publication, **late}
+            for line in trust.key_notes(fresh, keys_dir, added) if fresh else []:
+                print(one_line(line))
             extends(first, second)
             print(f"ok: {paths[1].name} extends {paths[0].name}")
     except CheckFailed as exc:

@@ -87,6 +87,41 @@ def given_key(keys_dir: Path, node: str) -> Path | None:
     return None
 
 
+def check_keys_dir(keys_dir: Path) -> dict[str, str]:
+    """DIR's keys file (llaves.json, when DIR has one): signed by DIR/hq.pub, naming that key,
+    each DIR/nodos key's hash and the catalog's; node → when it was added after publication."""
+    path = keys_dir / "llaves.json"
+    if not path.is_file():
+        return {}
+    body = path.read_bytes()
+    sig_path = keys_dir / "llaves.json.sig"
+    try:
+        held = sig_path.read_bytes().strip() if sig_path.is_file() else b""
+        raw_sig = base64.b64decode(held, validate=True)
+    except ValueError:
+        raw_sig = b""
+    pem = (keys_dir / "hq.pub").read_bytes()
+    if not signed(public_key(pem, "hq.pub"), raw_sig, body):
+        raise Fail(f"llaves.json: not signed by {keys_dir / 'hq.pub'} "
+                   "(llaves.json.sig missing or not its signature)")
+    try:
+        doc = json.loads(body)
+        nodes, added = dict(doc["nodes"]), dict(doc.get("added_after_publication") or {})
+        named_hq, named_election = doc["hq_key"], doc["election_sha256"]
+    except (ValueError, KeyError, TypeError):
+        raise Fail("llaves.json: not a catd/llaves/v1 keys file") from None
+    if named_hq != hashlib.sha256(pem).hexdigest():
+        raise Fail(f"llaves.json: names another HQ key than {keys_dir / 'hq.pub'}")
+    catalog = keys_dir / "catalogo.json"
+    if catalog.is_file() and hashlib.sha256(catalog.read_bytes()).hexdigest() != named_election:
+        raise Fail(f"llaves.json: names another election file than {catalog}")
+    for node, digest in sorted(nodes.items()):
+        given = given_key(keys_dir, str(node))
+        if given is not None and hashlib.sha256(given.read_bytes()).hexdigest() != digest:
+            raise Fail(f"llaves.json: {given} is not the key it lists for {node}")
+    return {str(k): str(v) for k, v in added.items()}
+
+
 def missing_key(node: str, keys_dir: Path, added_at: str | None) -> str:
     if added_at is not None:
         return (f"{node}: no key for it in {keys_dir}; the cut says HQ registered it after the "
@@ -649,10 +684,13 @@ class Cut:
                 raise Fail(f"catalogo.json: differs from {given} "
                            "(the election file published before the night)")
 
-    def key_notes(self) -> list[str]:
+    def key_notes(self, late: dict[str, str], skip: dict[str, str] | None = None) -> list[str]:
         """Per node, where its key came from and what that proves."""
-        added, notes = self.added_after_publication(), []
-        for node, where in sorted(self.key_from.items()):
+        added, notes = {**self.added_after_publication(), **late}, []
+        fresh = {n: w for n, w in self.key_from.items() if n not in (skip or {})}
+        if not fresh:
+            return []
+        for node, where in sorted(fresh.items()):
             late = f"; registered after the keys were published ({added[node]})" if node in added else ""
             if self.keys_dir is None:
                 notes.append(f"note: {node}: key taken from the cut ({where}): this proves the chain is "
@@ -825,17 +863,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.keys}: no hq.pub in it", file=sys.stderr)
         return 2
     try:
+        late = check_keys_dir(args.keys) if args.keys is not None else {}
         first = Cut(args.cuts[0], args.keys)
         first.check()
         print(f"ok: {first.path.name}: cut {first.manifest['number']}, {len(first.published)} rows, "
               f"{len(first.manifest['nodes'])} CATD chains; HQ key {first.fingerprint}")
-        for line in first.key_notes():
+        for line in first.key_notes(late):
             print(one_line(line))
         if len(args.cuts) == 2:
             want = {n: h["seq"] for n, h in first.manifest["nodes"].items()}
             second = Cut(args.cuts[1], args.keys, want)
             second.check()
             print(f"ok: {second.path.name}: cut {second.manifest['number']}, {len(second.published)} rows")
+            for line in second.key_notes(late, skip=first.key_from):
+                print(one_line(line))
             extends(first, second)
             print(f"ok: {second.path.name} extends {first.path.name}")
     except Fail as exc:

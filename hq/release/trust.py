@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from catd_node import keys
 from catd_node.errors import BadInput
 from hq.release import manifest
 from hq.store import HQDir
@@ -62,6 +63,40 @@ def missing_key(node: str, keys_dir: Path, added_at: str | None) -> str:
 def catalog_differs(node: str, held: str, named: object) -> str:
     return (f"{CATALOG}: its SHA-256 {held[:16]}… is not the election file {node} was installed "
             f"with ({str(named)[:16]}…, named by its node.genesis)")
+
+
+def check_dir(keys_dir: Path) -> tuple[str | None, dict[str, str]]:
+    """(what is wrong with DIR's keys file, or None; node → when it was added after
+    publication). A DIR without llaves.json (keys gathered by hand) has nothing to check. With
+    it: signed by DIR/hq.pub, naming that key, each DIR/nodos key's hash and the catalog's."""
+    path = keys_dir / NAME
+    if not path.is_file():
+        return None, {}
+    body = path.read_bytes()
+    sig = (keys_dir / SIG).read_bytes() if (keys_dir / SIG).is_file() else b""
+    pem = (keys_dir / HQ_PUB).read_bytes()
+    try:
+        hq_key = keys.public_from_pem(pem, HQ_PUB)
+    except BadInput as exc:
+        return f"{HQ_PUB}: {exc.why}", {}
+    if not manifest.signed_by(hq_key, body, sig):
+        return f"{NAME}: not signed by {keys_dir / HQ_PUB} ({SIG} missing or not its signature)", {}
+    try:
+        doc = json.loads(body)
+        nodes, added = dict(doc["nodes"]), dict(doc.get("added_after_publication") or {})
+        named_hq, named_election = doc["hq_key"], doc["election_sha256"]
+    except (ValueError, KeyError, TypeError):
+        return f"{NAME}: not a {FORMAT} keys file", {}
+    if named_hq != hashlib.sha256(pem).hexdigest():
+        return f"{NAME}: names another HQ key than {keys_dir / HQ_PUB}", {}
+    catalog = keys_dir / CATALOG
+    if catalog.is_file() and hashlib.sha256(catalog.read_bytes()).hexdigest() != named_election:
+        return f"{NAME}: names another election file than {catalog}", {}
+    for node, digest in sorted(nodes.items()):
+        given = given_key(keys_dir, str(node))
+        if given is not None and hashlib.sha256(given.read_bytes()).hexdigest() != digest:
+            return f"{NAME}: {given} is not the key it lists for {node}", {}
+    return None, {str(k): str(v) for k, v in added.items()}
 
 
 def key_notes(key_from: dict[str, str], keys_dir: Path | None, added: dict[str, str]) -> list[str]:

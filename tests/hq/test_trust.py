@@ -124,6 +124,9 @@ def test_a_catalog_other_than_the_published_one_is_refused(keyed, capsys, tmp_pa
     held = tmp_path / "held"
     shutil.copytree(party, held)
     (held / "catalogo.json").write_bytes((held / "catalogo.json").read_bytes() + b"\n")
+    refused(capsys, p.zip, "llaves.json", "--keys", str(held), says="another election file")
+    # Keys gathered by hand (no keys file): the catalog held is still compared.
+    (held / trust.NAME).unlink()
     refused(capsys, p.zip, "catalogo.json", "--keys", str(held), says=str(held))
 
 
@@ -148,3 +151,33 @@ def test_add_node_after_publication_is_recorded_and_named(keyed, capsys, tmp_pat
         assert "key: CATD-09-03: from" in text and "registered after the keys were published" in text
     with pytest.raises(Exception, match="already published"):
         trust.publish(p.hq)
+
+
+def test_a_keys_folder_that_does_not_hold_together_is_refused(keyed, capsys, tmp_path):
+    """The party's folder checks itself: llaves.json signed by its hq.pub, listing its keys."""
+    p, party = keyed
+    swapped = tmp_path / "swapped"
+    shutil.copytree(party, swapped)
+    shutil.copyfile(p.b.pub_path, swapped / "nodos" / f"{ck.NODE_A}.pub")
+    refused(capsys, p.zip, "llaves.json", "--keys", str(swapped), says=ck.NODE_A)
+    edited = tmp_path / "edited"
+    shutil.copytree(party, edited)
+    doc = json.loads((edited / trust.NAME).read_bytes())
+    doc["nodes"][FAKE] = "0" * 64
+    (edited / trust.NAME).write_text(json.dumps(doc), encoding="utf-8")
+    refused(capsys, p.zip, "llaves.json", "--keys", str(edited), says="not signed")
+
+
+def test_a_late_node_is_named_from_the_keys_file_even_if_the_manifest_hides_it(keyed, capsys, tmp_path):
+    p, _ = keyed
+    node = datadir.init(tmp_path / "late", "CATD-09-03", ck.TWO_CATD, hq_pubkey=p.hq.pub_path)
+    assert cli.main(["-d", str(p.hq.root), "add-node", "--node-id", "CATD-09-03",
+                     "--pubkey", str(node.pub_path)]) == 0
+    ck.deliver(p.hq, node)
+    later = cut.publish(p.hq, at=LATER).path
+    hidden = cutkit.rewrite(later, tmp_path / "hidden" / later.name, resign=p.hq.private_key(),
+                            edit=lambda doc: doc.pop("llaves"))
+    ours, theirs = both(capsys, str(hidden), "--keys", str(trust.folder(p.hq)))
+    assert (ours.code, theirs.code) == (0, 0), (ours.text, theirs.text)
+    for text in (ours.text, theirs.text):
+        assert "key: CATD-09-03: from" in text and "registered after the keys were published" in text
