@@ -19,7 +19,6 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from catd_node import packets, tlog, tlog_note
@@ -28,14 +27,8 @@ from hq.store.base import Conn
 _sha = hashlib.sha256
 
 
-def origin(hq_pub: bytes) -> str:
-    """The log's origin line and HQ's note-key name: fixed by HQ's public key (raw bytes)."""
-    return f"catd-hq/{hashlib.sha256(hq_pub).hexdigest()[:16]}"
-
-
 def note_signer(key: Ed25519PrivateKey) -> tuple[tlog_note.Verifier, Ed25519PrivateKey]:
-    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return tlog_note.signer(origin(raw), key)
+    return tlog_note.log_verifier(key.public_key()), key
 
 
 def wire_entry(seq: int, canonical: bytes, hash_hex: str, sig: bytes) -> bytes:
@@ -90,16 +83,21 @@ def node_fn(conn: Conn) -> tlog.NodeFn:
         got = cache.get((level, index))
         if got is not None:
             return got
-        if level == 0:
-            row = conn.execute("SELECT hash FROM tlog_leaves WHERE idx = ?", (index,)).fetchone()
-        elif level % tlog.TILE_HEIGHT == 0:
-            row = conn.execute("SELECT hash FROM tlog_nodes WHERE level = ? AND idx = ?",
-                               (level, index)).fetchone()
+        span = level % tlog.TILE_HEIGHT
+        base = level - span
+        lo, hi = index << span, (index + 1) << span  # one range read at the tile level below
+        if base == 0:
+            rows = conn.execute("SELECT hash FROM tlog_leaves WHERE idx >= ? AND idx < ? ORDER BY idx",
+                                (lo, hi)).fetchall()
         else:
-            row = (tlog.node_hash(node(level - 1, 2 * index), node(level - 1, 2 * index + 1)),)
-        if row is None:
+            rows = conn.execute("SELECT hash FROM tlog_nodes WHERE level = ? AND idx >= ? AND idx < ?"
+                                " ORDER BY idx", (base, lo, hi)).fetchall()
+        if len(rows) != hi - lo:
             raise tlog.ProofError(f"no node {level}/{index} in the log")
-        cache[(level, index)] = got = bytes(row[0])
+        hashes = [bytes(r[0]) for r in rows]
+        while len(hashes) > 1:
+            hashes = [tlog.node_hash(hashes[i], hashes[i + 1]) for i in range(0, len(hashes), 2)]
+        cache[(level, index)] = got = hashes[0]
         return got
 
     return node
@@ -183,6 +181,16 @@ def add_cosignature(conn: Conn, key: Ed25519PrivateKey, policy: tlog_note.Witnes
     if not kept:
         raise tlog_note.NoteError("no valid cosignature by a witness listed in witnesses.txt")
     return cp.size, kept
+
+
+def receipt_log(conn: Conn, key: Ed25519PrivateKey, index: int) -> dict[str, Any]:
+    """What a receipt carries beside HQ's signature: leaf `index`'s inclusion proof in the log
+    as it is now, and HQ's signed checkpoint of that size (docs/tlog.md, Receipts)."""
+    n, root = head(conn)
+    proof = tlog.inclusion_proof(node_fn(conn), index, n)
+    v, _ = note_signer(key)
+    note = tlog_note.sign_note(tlog_note.Checkpoint(v.name, n, root).text(), v.name, key)
+    return {**tlog.proof_json(index, n, proof), "checkpoint": note.render()}
 
 
 def proof_answer(conn: Conn, index: int, at_size: int) -> dict[str, Any]:
