@@ -99,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chaos", action="store_true",
                    help="SIGKILL node services and HQ and cut the link at random moments")
     p.add_argument("--seed", type=int, default=2024, help="seed of --chaos's choices (default 2024)")
+    p.add_argument("--casilla", type=float, default=0.0, metavar="PCT",
+                   help="send PCT %% of the actas photographed at the casilla (ORIGEN CASILLA, "
+                        "DIGITALIZACION MOVIL) through HQ's PREP Casilla phone path (default 0)")
     p.add_argument("--entidad", type=int,
                    help="entity id 1–32 of a layout that prints none (default: from the candidacies file "
                         "beside it)")
@@ -211,10 +214,13 @@ def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
     if args.command == "rehearse":
         if args.limit is not None and args.limit < 1:
             raise BadInput("--limit", "must be 1 or more")
+        if not 0 <= args.casilla <= 100:
+            raise BadInput("--casilla", "must be a percentage from 0 to 100")
         from simulacro import rehearse  # never imported by HQ itself: only this command drives it
 
         return rehearse.rehearse(rehearse.Options(source=args.source, out=args.out, limit=args.limit,
-                                                  chaos=args.chaos, seed=args.seed, entidad=args.entidad))
+                                                  chaos=args.chaos, seed=args.seed, entidad=args.entidad,
+                                                  casilla=args.casilla))
     raise AssertionError(args.command)
 
 
