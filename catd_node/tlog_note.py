@@ -82,6 +82,17 @@ def parse_vkey(text: str) -> Verifier:
     return v
 
 
+def log_origin(hq_pub: bytes) -> str:
+    """HQ's log origin line and note-key name, fixed by HQ's raw 32-byte public key."""
+    return f"catd-hq/{hashlib.sha256(hq_pub).hexdigest()[:16]}"
+
+
+def log_verifier(hq_pub: Ed25519PublicKey | bytes) -> Verifier:
+    """The verifier of HQ's checkpoints from HQ's public key (hq.pub)."""
+    raw = hq_pub if isinstance(hq_pub, bytes) else _raw(hq_pub)
+    return Verifier(log_origin(raw), ALG_ED25519, raw)
+
+
 def signer(name: str, key: Ed25519PrivateKey, alg: int = ALG_ED25519) -> tuple[Verifier, Ed25519PrivateKey]:
     _check_name(name)
     return Verifier(name, alg, _raw(key.public_key())), key

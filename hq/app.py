@@ -66,6 +66,8 @@ async def post_packets(request: web.Request) -> web.Response:
         log.warning("rejected %s", exc.body)
         return web.json_response(exc.body, status=exc.status)
     state.expect_blobs(checked.node, refs)
+    if checked.node is not None and any(p.kind.startswith("device.") for p in checked.packets):
+        casilla.forget(request.app, checked.node)
     return web.json_response(answer)
 
 

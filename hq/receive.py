@@ -233,7 +233,13 @@ def store_batch(
     log.info("received node=%s seq=%d..%d stored=%d", node, checked.packets[0].seq,
              checked.packets[-1].seq, len(rows))
     acked = {"seq": last_receipt["seq"], "hash": last_receipt["hash"]}
-    return {"acked": acked, "receipt": last_receipt}, refs
+    answer: dict[str, Any] = {"acked": acked, "receipt": last_receipt}
+    index = tlog.packet_index(conn, node, last_receipt["seq"])
+    if index is not None:  # None only for packets stored before the log existed
+        # after the commit: the tree up to the head read now is immutable, so the proof needs
+        # no lock (a later batch only adds leaves)
+        answer["log"] = tlog.receipt_log(conn, hq_key, index)
+    return answer, refs
 
 
 def _held_hashes(conn: Conn, node: str, first: int, last: int) -> dict[int, str]:

@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from catd_node import packets, tlog, tlog_note
@@ -28,23 +26,16 @@ from hq.store.base import Conn
 _sha = hashlib.sha256
 
 
-def origin(hq_pub: bytes) -> str:
-    """The log's origin line and HQ's note-key name: fixed by HQ's public key (raw bytes)."""
-    return f"catd-hq/{hashlib.sha256(hq_pub).hexdigest()[:16]}"
-
-
 def note_signer(key: Ed25519PrivateKey) -> tuple[tlog_note.Verifier, Ed25519PrivateKey]:
-    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return tlog_note.signer(origin(raw), key)
+    return tlog_note.log_verifier(key.public_key()), key
 
 
 def wire_entry(seq: int, canonical: bytes, hash_hex: str, sig: bytes) -> bytes:
-    """The packet's wire line (`packets.to_wire`) as UTF-8 bytes: the leaf HQ logs."""
-    return json.dumps(
-        {"canonical": canonical.decode("utf-8"), "hash": hash_hex, "seq": seq,
-         "sig": base64.b64encode(sig).decode("ascii")},
-        sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-    ).encode("utf-8")
+    """The packet's wire line (`packets.to_wire`) as UTF-8 bytes, without its newline: the
+    leaf HQ logs (built as the cut's evidence lines are, without parsing the packet)."""
+    from hq.release.evidence import wire_line
+
+    return wire_line(seq, canonical, hash_hex, sig)[:-1]
 
 
 def _lock(conn: Conn) -> str:
@@ -90,16 +81,21 @@ def node_fn(conn: Conn) -> tlog.NodeFn:
         got = cache.get((level, index))
         if got is not None:
             return got
-        if level == 0:
-            row = conn.execute("SELECT hash FROM tlog_leaves WHERE idx = ?", (index,)).fetchone()
-        elif level % tlog.TILE_HEIGHT == 0:
-            row = conn.execute("SELECT hash FROM tlog_nodes WHERE level = ? AND idx = ?",
-                               (level, index)).fetchone()
+        span = level % tlog.TILE_HEIGHT
+        base = level - span
+        lo, hi = index << span, (index + 1) << span  # one range read at the tile level below
+        if base == 0:
+            rows = conn.execute("SELECT hash FROM tlog_leaves WHERE idx >= ? AND idx < ? ORDER BY idx",
+                                (lo, hi)).fetchall()
         else:
-            row = (tlog.node_hash(node(level - 1, 2 * index), node(level - 1, 2 * index + 1)),)
-        if row is None:
+            rows = conn.execute("SELECT hash FROM tlog_nodes WHERE level = ? AND idx >= ? AND idx < ?"
+                                " ORDER BY idx", (base, lo, hi)).fetchall()
+        if len(rows) != hi - lo:
             raise tlog.ProofError(f"no node {level}/{index} in the log")
-        cache[(level, index)] = got = bytes(row[0])
+        hashes = [bytes(r[0]) for r in rows]
+        while len(hashes) > 1:
+            hashes = [tlog.node_hash(hashes[i], hashes[i + 1]) for i in range(0, len(hashes), 2)]
+        cache[(level, index)] = got = hashes[0]
         return got
 
     return node
@@ -183,6 +179,41 @@ def add_cosignature(conn: Conn, key: Ed25519PrivateKey, policy: tlog_note.Witnes
     if not kept:
         raise tlog_note.NoteError("no valid cosignature by a witness listed in witnesses.txt")
     return cp.size, kept
+
+
+def receipt_log(conn: Conn, key: Ed25519PrivateKey, index: int) -> dict[str, Any]:
+    """What a receipt carries beside HQ's signature: leaf `index`'s inclusion proof in the log
+    as it is now, and HQ's signed checkpoint of that size (docs/tlog.md, Receipts)."""
+    n, root = head(conn)
+    proof = tlog.inclusion_proof(node_fn(conn), index, n)
+    v, _ = note_signer(key)
+    note = tlog_note.sign_note(tlog_note.Checkpoint(v.name, n, root).text(), v.name, key)
+    return {**tlog.proof_json(index, n, proof), "checkpoint": note.render()}
+
+
+REGISTRO_CHECKPOINT = "registro/checkpoint"
+REGISTRO_HASHES = "registro/hojas.bin"
+
+
+def cut_log(conn: Conn, key: Ed25519PrivateKey) -> tuple[dict[str, Any], bytes, list[bytes]]:
+    """What a cut carries of the log, read in the cut's snapshot: the manifest's `log` field,
+    HQ's signed checkpoint (registro/checkpoint) and every leaf hash up to it, in order
+    (registro/hojas.bin: the level-0 tiles joined), so a verifier recomputes the root."""
+    n, root = head(conn)
+    v, _ = note_signer(key)
+    note = tlog_note.sign_note(tlog_note.Checkpoint(v.name, n, root).text(), v.name, key)
+    rows = conn.execute("SELECT hash FROM tlog_leaves WHERE idx < ? ORDER BY idx", (n,))
+    hashes = [bytes(r[0]) for r in rows]
+    return ({"origin": v.name, "size": n, "root": base64.b64encode(root).decode()},
+            note.render().encode(), hashes)
+
+
+def log_cut(conn: Conn, name: str, manifest_bytes: bytes) -> int:
+    """Append a published cut's leaf (its own transaction); its index."""
+    from hq.store.base import writing
+
+    with writing(conn):
+        return append(conn, [tlog.cut_leaf(name, hashlib.sha256(manifest_bytes).hexdigest())])
 
 
 def proof_answer(conn: Conn, index: int, at_size: int) -> dict[str, Any]:

@@ -1,0 +1,103 @@
+"""Cuts and the transparency log: each cut names HQ's checkpoint and carries its leaves;
+verify-release refuses a cut whose packets are not in the log, a forged cut that the log
+does not hold (even between two real cuts that are not adjacent), and, with --witnesses, a
+checkpoint without a quorum of cosignatures."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from catd_node import tlog, tlog_note, witness
+from hq import tlog as hq_tlog
+from hq.release import cut
+from tests.hq import cutkit
+from tests.hq.cutkit import FIRST_CUT, hq_verdict, members, rewrite
+
+
+@pytest.fixture(scope="module")
+def cuts(tmp_path_factory: pytest.TempPathFactory) -> tuple[cutkit.Published, list[Path]]:
+    pub = cutkit.published_hq(tmp_path_factory.mktemp("tlogcut"))
+    paths = [pub.zip] + [cut.publish(pub.hq, at=FIRST_CUT + timedelta(minutes=15 * i)).path
+                         for i in (1, 2, 3)]
+    return pub, paths
+
+
+def test_a_cut_names_the_checkpoint_and_passes(cuts, capsys) -> None:
+    _, paths = cuts
+    files = members(paths[0])
+    note = tlog_note.parse_note(files[hq_tlog.REGISTRO_CHECKPOINT])
+    cp = tlog_note.parse_checkpoint_text(note.text)
+    assert tlog.root_of_hashes([files[hq_tlog.REGISTRO_HASHES][i:i + 32]
+                                for i in range(0, 32 * cp.size, 32)]) == cp.root
+    verdict = hq_verdict(capsys, str(paths[0]))
+    assert verdict.code == 0, verdict.text
+    assert hq_verdict(capsys, str(paths[1]), str(paths[3])).code == 0
+
+
+def _relog(src: Path, dst: Path, key, hashes: list[bytes], edit=None) -> Path:  # type: ignore[no-untyped-def]
+    """HQ itself re-signing a cut over another log of its making."""
+    v = tlog_note.log_verifier(key.public_key())
+    root = tlog.root_of_hashes(hashes)
+    note = tlog_note.sign_note(tlog_note.Checkpoint(v.name, len(hashes), root).text(), v.name, key)
+
+    def change(doc):  # type: ignore[no-untyped-def]
+        doc["log"] = {"origin": v.name, "size": len(hashes), "root": base64.b64encode(root).decode()}
+        if edit is not None:
+            edit(doc)
+    return rewrite(src, dst, replace={hq_tlog.REGISTRO_CHECKPOINT: note.render().encode(),
+                                      hq_tlog.REGISTRO_HASHES: b"".join(hashes)},
+                   resign=key, edit=change)
+
+
+def test_a_packet_hq_left_out_of_its_log_is_refused(cuts, capsys, tmp_path) -> None:
+    pub, paths = cuts
+    raw = members(paths[0])[hq_tlog.REGISTRO_HASHES]
+    hashes = [raw[i:i + 32] for i in range(0, len(raw), 32)]
+    first_line = members(paths[0])["evidencia.ndjson"].split(b"\n", 1)[0]
+    dropped = [h for h in hashes if h != tlog.leaf_hash(first_line)]
+    assert len(dropped) == len(hashes) - 1
+    verdict = hq_verdict(capsys, str(_relog(paths[0], tmp_path / "x.zip", pub.hq.private_key(), dropped)))
+    assert verdict.code == 1 and "evidencia.ndjson line 1" in verdict.text, verdict.text
+
+
+def test_a_forged_cut_between_two_real_ones_is_refused(cuts, capsys, tmp_path) -> None:
+    pub, paths = cuts
+    # HQ makes another cut 2, signed and self-consistent, never published
+    forged = rewrite(paths[1], tmp_path / "forged.zip", resign=pub.hq.private_key(),
+                     edit=lambda doc: doc["previous"].update(name="otro.zip"))
+    assert hq_verdict(capsys, str(forged)).code == 0        # alone, it holds
+    verdict = hq_verdict(capsys, str(forged), str(paths[3]))  # cut 2 and cut 4 are not adjacent
+    assert verdict.code == 1 and "is not in its transparency log" in verdict.text, verdict.text
+    assert hq_verdict(capsys, str(paths[1]), str(paths[3])).code == 0
+    # a later log that does not extend the earlier one (HQ rewrote history)
+    raw = members(paths[3])[hq_tlog.REGISTRO_HASHES]
+    hashes = [raw[i:i + 32] for i in range(0, len(raw), 32)]
+    hashes[0] = hashlib.sha256(b"rewritten").digest()
+    rewritten = _relog(paths[3], tmp_path / "r.zip", pub.hq.private_key(), hashes)
+    verdict = hq_verdict(capsys, str(paths[1]), str(rewritten))
+    assert verdict.code == 1, verdict.text
+
+
+def test_witness_quorum(cuts, capsys, tmp_path) -> None:
+    pub, paths = cuts
+    zip_path = tmp_path / paths[0].name
+    zip_path.write_bytes(paths[0].read_bytes())
+    log_vkey = tlog_note.log_verifier(pub.hq.public_key()).vkey()
+    ws = [witness.init(tmp_path / n, n, log_vkey, "") for n in ("partido-a", "partido-b", "observador")]
+    (tmp_path / "testigos.txt").write_text("\n".join([*(w.verifier.vkey() for w in ws), "quorum 2", ""]))
+    args = (str(zip_path), "--witnesses", str(tmp_path / "testigos.txt"))
+    verdict = hq_verdict(capsys, *args)
+    assert verdict.code == 1 and "0 of the named witnesses" in verdict.text, verdict.text
+    note = members(paths[0])[hq_tlog.REGISTRO_CHECKPOINT]
+    signed, _ = ws[0].cosign(note)
+    signed, _ = ws[1].cosign(signed.render().encode())
+    Path(str(zip_path) + ".checkpoint").write_text(signed.render(), encoding="utf-8")
+    verdict = hq_verdict(capsys, *args)
+    assert verdict.code == 0, verdict.text
+    (tmp_path / "bad.txt").write_text("quorum 2\n")
+    assert hq_verdict(capsys, str(zip_path), "--witnesses", str(tmp_path / "bad.txt")).code == 2
