@@ -172,6 +172,9 @@ def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
         finally:
             conn.close()
         report["conflicts"] = results.conflicts_json(counted)
+        from hq import diskstate
+
+        report["disk"] = diskstate.read(hq)
         if args.json:
             print(json.dumps(report, indent=2, sort_keys=True))
         else:
@@ -180,6 +183,9 @@ def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
                 print(f"{node}: seq {info['seq']} blobs {info['blobs_stored']} stored,"
                       f" {info['blobs_missing']} missing{flag}")
             print(f"conflicts: {len(counted.conflicts)} reports not counted (GET /v1/conflicts)")
+            if report["disk"]["state"] == "full":
+                print(f"DISK FULL at {report['disk']['path']} since {report['disk']['since']}: writes are "
+                      "answered 507; nodes retry; resumes by itself when space returns")
         return EXIT_OK
     if args.command == "verify":
         from hq import audit
