@@ -24,14 +24,7 @@ DISK_FULL = "disk_full"
 
 def cause(exc: BaseException) -> BaseException | None:
     """The full-disk error in `exc`'s chain, or None."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if diskfull.is_full(current) or getattr(current, "sqlstate", None) == PG_DISK_FULL:
-            return current
-        current = current.__cause__ or current.__context__
-    return None
+    return diskfull.in_chain(exc)
 
 
 class DiskWatch:
