@@ -16,7 +16,15 @@ from catd_node import tlog, tlog_note, witness
 from hq import tlog as hq_tlog
 from hq.release import cut
 from tests.hq import cutkit
-from tests.hq.cutkit import FIRST_CUT, hq_verdict, members, rewrite
+from tests.hq.cutkit import FIRST_CUT, Verdict, members, rewrite, tool_verdict
+from tests.hq.cutkit import hq_verdict as _hq_verdict
+
+
+def hq_verdict(capsys: pytest.CaptureFixture[str], *args: str) -> Verdict:
+    """Both verifiers, which must agree: catd-hq's, and tools/verify_release.py run apart."""
+    ours, theirs = _hq_verdict(capsys, *args), tool_verdict(*args)
+    assert (ours.code, ours.subject) == (theirs.code, theirs.subject), (ours.text, theirs.text)
+    return ours
 
 
 @pytest.fixture(scope="module")
