@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import sqlite3
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -214,6 +216,32 @@ def log_cut(conn: Conn, name: str, manifest_bytes: bytes) -> int:
 
     with writing(conn):
         return append(conn, [tlog.cut_leaf(name, hashlib.sha256(manifest_bytes).hexdigest())])
+
+
+def write_tiles(conn: Conn, key: Ed25519PrivateKey, folder: Path) -> int:
+    """The log as static files under `folder` (publicacion/registro/): `checkpoint`, every
+    hash tile and entry bundle (C2SP tlog-tiles paths), so the site or any mirror serves the
+    log as it serves the cuts. Full tiles never change and are written once; partial ones are
+    rewritten. Each file goes in whole (temporary name, then rename). Returns the size."""
+    n, _ = head(conn)
+    for level, index, width in tlog.tiles_for(n):
+        for kind in ((level,) if level else (0, "entries")):
+            path = folder / tlog.tile_path(kind, index, width)
+            if path.exists():
+                continue
+            data = entries(conn, index, width) if kind == "entries" else tile(conn, level, index, width)
+            if data is None:
+                raise tlog.ProofError(f"the log lost {path.name} while writing it")
+            _put(path, data)
+    _put(folder / "checkpoint", checkpoint(conn, key, n).render().encode())
+    return n
+
+
+def _put(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
 
 
 def proof_answer(conn: Conn, index: int, at_size: int) -> dict[str, Any]:

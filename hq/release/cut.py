@@ -43,6 +43,7 @@ from hq.store.base import Conn
 PUBLICACION = "publicacion"
 CATALOG = "catalogo.json"
 HQ_PUB = "hq.pub"
+REGISTRO = "registro"   # publicacion/registro/: the transparency log as static tiles (docs/tlog.md)
 NAMES_FILE = "candidaturas.csv"      # DATA/candidaturas.csv: the official candidacies, optional
 BOM = b"\xef\xbb\xbf"
 CHUNK = 1 << 20
@@ -290,6 +291,7 @@ def publish(hq: HQDir, *, at: datetime | None = None, final: bool = False,
                 data, built, body = _write(hq, conn, election, folder, when, final, (number, previous),
                                            counter, lease)
             hq_tlog.log_cut(conn, built.name, body)  # the next cut's log holds this one
+            hq_tlog.write_tiles(conn, hq.private_key(), folder / REGISTRO)
             if site:
                 from hq.release.site.build import write_site  # the site imports this module
 

@@ -36,7 +36,7 @@ def cuts(tmp_path_factory: pytest.TempPathFactory) -> tuple[cutkit.Published, li
 
 
 def test_a_cut_names_the_checkpoint_and_passes(cuts, capsys) -> None:
-    _, paths = cuts
+    pub, paths = cuts
     files = members(paths[0])
     note = tlog_note.parse_note(files[hq_tlog.REGISTRO_CHECKPOINT])
     cp = tlog_note.parse_checkpoint_text(note.text)
@@ -45,6 +45,20 @@ def test_a_cut_names_the_checkpoint_and_passes(cuts, capsys) -> None:
     verdict = hq_verdict(capsys, str(paths[0]))
     assert verdict.code == 0, verdict.text
     assert hq_verdict(capsys, str(paths[1]), str(paths[3])).code == 0
+    # publicacion/registro/: the log as static tiles, as a mirror carries it
+    folder = paths[0].parent / cut.REGISTRO
+    note = tlog_note.parse_note((folder / "checkpoint").read_bytes())
+    tlog_note.verify_by(note, tlog_note.log_verifier(pub.hq.public_key()))
+    latest = tlog_note.parse_checkpoint_text(note.text)
+    src = tlog.TileSource(latest.size, lambda path: (folder / path).read_bytes())
+    assert tlog.root_from(src.node, latest.size) == latest.root
+    bundle = tlog.unbundle((folder / tlog.tile_path("entries", 0, min(256, latest.size))).read_bytes())
+    line = members(paths[3])["evidencia.ndjson"].split(b"\n", 1)[0]
+    index = bundle.index(line)
+    tlog.verify_inclusion(index, latest.size, tlog.leaf_hash(line),
+                          tlog.inclusion_proof(src.node, index, latest.size), latest.root)
+    last = tlog.cut_leaf(paths[3].name, hashlib.sha256(members(paths[3])["MANIFEST.json"]).hexdigest())
+    assert bundle[-1] == last  # the last cut is the log's last leaf
 
 
 def _relog(src: Path, dst: Path, key, hashes: list[bytes], edit=None) -> Path:  # type: ignore[no-untyped-def]
