@@ -59,6 +59,25 @@ def test_a_cut_names_the_checkpoint_and_passes(cuts, capsys) -> None:
     index = bundle.index(line)
     tlog.verify_inclusion(index, latest.size, tlog.leaf_hash(line),
                           tlog.inclusion_proof(src.node, index, latest.size), latest.root)
+    # each acta page offers the inclusion proof of the packets behind its row
+    proofs = sorted((paths[0].parent / "sitio").rglob("*.prueba.json"))
+    assert proofs
+    conn = pub.hq.connect()
+    try:
+        for path in proofs[:3]:
+            doc = json.loads(path.read_text())
+            assert path.with_name(doc["acta"] + ".html").exists() and doc["packets"]
+            acta_note = tlog_note.parse_note(doc["checkpoint"])
+            tlog_note.verify_by(acta_note, tlog_note.log_verifier(pub.hq.public_key()))
+            cp = tlog_note.parse_checkpoint_text(acta_note.text)
+            for p in doc["packets"]:
+                row = conn.execute("SELECT seq, canonical, hash, sig FROM packets WHERE node = ? AND seq = ?",
+                                   (p["node"], p["seq"])).fetchone()
+                leaf = hq_tlog.wire_entry(row[0], bytes(row[1]), row[2], bytes(row[3]))
+                tlog.verify_inclusion(p["index"], cp.size, tlog.leaf_hash(leaf),
+                                      [bytes.fromhex(h) for h in p["proof"]], cp.root)
+    finally:
+        conn.close()
     last = tlog.cut_leaf(paths[3].name, hashlib.sha256(members(paths[3])["MANIFEST.json"]).hexdigest())
     assert bundle[-1] == last  # the last cut is the log's last leaf
 
