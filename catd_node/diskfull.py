@@ -42,6 +42,18 @@ def is_full(exc: BaseException) -> bool:
     return False
 
 
+def in_chain(exc: BaseException) -> BaseException | None:
+    """The full-disk error in `exc` or its causes (PostgreSQL's disk_full 53100 too), or None."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if is_full(current) or getattr(current, "sqlstate", None) == "53100":
+            return current
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def free_bytes(path: Path) -> int:
     """Free bytes for an unprivileged writer on the file system holding `path` (or its parent)."""
     for candidate in (path, *path.parents):

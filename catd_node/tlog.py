@@ -64,21 +64,34 @@ class Frontier:
 
     def append(self, hashes: Iterable[bytes],
                on_node: Callable[[int, int, bytes], None] | None = None) -> None:
-        stack = self.stack
-        size = self.size
+        """Add leaf hashes, a whole level at a time: each level's new nodes are hashed in one
+        comprehension (pairs), with the old frontier node prepended when it is a left sibling
+        and a lone last node kept as the new frontier's at that level."""
+        row = list(hashes)
+        if not row:
+            return
+        old, added = self.size, len(row)
+        bits = [lv for lv in range(old.bit_length() - 1, -1, -1) if old >> lv & 1]
+        pending = dict(zip(bits, self.stack, strict=True))  # level → node, from the old frontier
         sha = _sha
-        for h in hashes:
-            level = 0
-            n = size
-            while n & 1:
-                h = sha(b"\x01" + stack.pop() + h).digest()
-                level += 1
-                n >>= 1
-                if on_node is not None and level % TILE_HEIGHT == 0:
-                    on_node(level, n, h)
-            stack.append(h)
-            size += 1
-        self.size = size
+        level, start = 0, old
+        while row:
+            if start & 1:
+                row = [pending.pop(level), *row]
+                start -= 1
+            if len(row) & 1:
+                pending[level] = row.pop()
+            if not row:
+                break
+            it = iter(row)
+            row = [sha(b"\x01" + a + b).digest() for a, b in zip(it, it, strict=True)]
+            start >>= 1
+            level += 1
+            if on_node is not None and level % TILE_HEIGHT == 0:
+                for k, h in enumerate(row):
+                    on_node(level, start + k, h)
+        self.size = old + added
+        self.stack = [pending[lv] for lv in sorted(pending, reverse=True)]
 
     def root(self) -> bytes:
         if not self.stack:
@@ -340,15 +353,46 @@ class TileSource:
         if got is not None:
             return got
         base, sub = divmod(level, TILE_HEIGHT)
+        first = index << sub  # the 2^sub hashes under this node lie in one tile of level `base`
+        tile = self._tile(base, first // TILE_WIDTH)
+        i = first % TILE_WIDTH
         if sub == 0:
-            first = index
-            tile = self._tile(base, first // TILE_WIDTH)
-            i = first % TILE_WIDTH
             got = tile[i * HASH_SIZE:(i + 1) * HASH_SIZE]
         else:
-            got = node_hash(self.node(level - 1, 2 * index), self.node(level - 1, 2 * index + 1))
+            part = tile[i * HASH_SIZE:(i + (1 << sub)) * HASH_SIZE]
+            if len(part) != HASH_SIZE << sub:
+                raise ProofError(f"node {level}/{index} is past the tree of size {self.size}")
+            row = [part[j:j + HASH_SIZE] for j in range(0, len(part), HASH_SIZE)]
+            sha = _sha
+            while len(row) > 1:
+                it = iter(row)
+                row = [sha(b"\x01" + a + b).digest() for a, b in zip(it, it, strict=True)]
+            got = row[0]
         self._cache[key] = got
         return got
+
+
+class Levels:
+    """Every complete node of a tree held in memory (its leaf hashes given), for many proofs
+    at once: `node` is a list lookup. About n extra hashes to build."""
+
+    def __init__(self, hashes: list[bytes]) -> None:
+        self.size = len(hashes)
+        self.levels = [hashes]
+        row = hashes
+        sha = _sha
+        while len(row) > 1:
+            it = iter(row[:len(row) & ~1])
+            row = [sha(b"\x01" + a + b).digest() for a, b in zip(it, it, strict=True)]
+            self.levels.append(row)
+
+    def node(self, level: int, index: int) -> bytes:
+        return self.levels[level][index]
+
+
+def cut_leaf(name: str, manifest_sha256: str) -> bytes:
+    """The leaf HQ logs for each published cut: its zip name and its manifest's SHA-256."""
+    return f'{{"corte":"{name}","manifest_sha256":"{manifest_sha256}"}}'.encode()
 
 
 def proof_json(index: int, size: int, proof: list[bytes]) -> dict[str, Any]:

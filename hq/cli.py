@@ -86,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the keys published before the night (catd-hq keys publish): hq.pub, "
                         "nodos/<NODE>.pub, catalogo.json (default: the cut's own, which prove nothing "
                         "against HQ)")
+    p.add_argument("--witnesses", type=Path, metavar="FILE",
+                   help="witness vkeys, one a line, and `quorum K`: the cut's log checkpoint must carry "
+                        "K of their cosignatures (ZIP.testigos.json beside the zip)")
     p = sub.add_parser("rehearse", parents=[common],
                        help="simulacro: replay a published release through HQ and its CATD nodes")
     p.add_argument("--from", dest="source", required=True, type=Path,
@@ -96,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chaos", action="store_true",
                    help="SIGKILL node services and HQ and cut the link at random moments")
     p.add_argument("--seed", type=int, default=2024, help="seed of --chaos's choices (default 2024)")
+    p.add_argument("--casilla", type=float, default=0.0, metavar="PCT",
+                   help="send PCT %% of the actas photographed at the casilla (ORIGEN CASILLA, "
+                        "DIGITALIZACION MOVIL) through HQ's PREP Casilla phone path (default 0)")
     p.add_argument("--entidad", type=int,
                    help="entity id 1–32 of a layout that prints none (default: from the candidacies file "
                         "beside it)")
@@ -166,6 +172,9 @@ def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
         finally:
             conn.close()
         report["conflicts"] = results.conflicts_json(counted)
+        from hq import diskstate
+
+        report["disk"] = diskstate.read(hq)
         if args.json:
             print(json.dumps(report, indent=2, sort_keys=True))
         else:
@@ -174,6 +183,9 @@ def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
                 print(f"{node}: seq {info['seq']} blobs {info['blobs_stored']} stored,"
                       f" {info['blobs_missing']} missing{flag}")
             print(f"conflicts: {len(counted.conflicts)} reports not counted (GET /v1/conflicts)")
+            if report["disk"]["state"] == "full":
+                print(f"DISK FULL at {report['disk']['path']} since {report['disk']['since']}: writes are "
+                      "answered 507; nodes retry; resumes by itself when space returns")
         return EXIT_OK
     if args.command == "verify":
         from hq import audit
@@ -204,14 +216,17 @@ def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
     if args.command == "verify-release":
         from hq import verify_release
 
-        return verify_release.main(args.zips, args.keys)
+        return verify_release.main(args.zips, args.keys, args.witnesses)
     if args.command == "rehearse":
         if args.limit is not None and args.limit < 1:
             raise BadInput("--limit", "must be 1 or more")
+        if not 0 <= args.casilla <= 100:
+            raise BadInput("--casilla", "must be a percentage from 0 to 100")
         from simulacro import rehearse  # never imported by HQ itself: only this command drives it
 
         return rehearse.rehearse(rehearse.Options(source=args.source, out=args.out, limit=args.limit,
-                                                  chaos=args.chaos, seed=args.seed, entidad=args.entidad))
+                                                  chaos=args.chaos, seed=args.seed, entidad=args.entidad,
+                                                  casilla=args.casilla))
     raise AssertionError(args.command)
 
 

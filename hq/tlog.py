@@ -15,8 +15,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import sqlite3
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -32,12 +34,11 @@ def note_signer(key: Ed25519PrivateKey) -> tuple[tlog_note.Verifier, Ed25519Priv
 
 
 def wire_entry(seq: int, canonical: bytes, hash_hex: str, sig: bytes) -> bytes:
-    """The packet's wire line (`packets.to_wire`) as UTF-8 bytes: the leaf HQ logs."""
-    return json.dumps(
-        {"canonical": canonical.decode("utf-8"), "hash": hash_hex, "seq": seq,
-         "sig": base64.b64encode(sig).decode("ascii")},
-        sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-    ).encode("utf-8")
+    """The packet's wire line (`packets.to_wire`) as UTF-8 bytes, without its newline: the
+    leaf HQ logs (built as the cut's evidence lines are, without parsing the packet)."""
+    from hq.release.evidence import wire_line
+
+    return wire_line(seq, canonical, hash_hex, sig)[:-1]
 
 
 def _lock(conn: Conn) -> str:
@@ -191,6 +192,94 @@ def receipt_log(conn: Conn, key: Ed25519PrivateKey, index: int) -> dict[str, Any
     v, _ = note_signer(key)
     note = tlog_note.sign_note(tlog_note.Checkpoint(v.name, n, root).text(), v.name, key)
     return {**tlog.proof_json(index, n, proof), "checkpoint": note.render()}
+
+
+REGISTRO_CHECKPOINT = "registro/checkpoint"
+REGISTRO_HASHES = "registro/hojas.bin"
+
+
+def cut_log(conn: Conn, key: Ed25519PrivateKey) -> tuple[dict[str, Any], bytes, list[bytes]]:
+    """What a cut carries of the log, read in the cut's snapshot: the manifest's `log` field,
+    HQ's signed checkpoint (registro/checkpoint) and every leaf hash up to it, in order
+    (registro/hojas.bin: the level-0 tiles joined), so a verifier recomputes the root."""
+    n, root = head(conn)
+    v, _ = note_signer(key)
+    note = tlog_note.sign_note(tlog_note.Checkpoint(v.name, n, root).text(), v.name, key)
+    rows = conn.execute("SELECT hash FROM tlog_leaves WHERE idx < ? ORDER BY idx", (n,))
+    hashes = [bytes(r[0]) for r in rows]
+    return ({"origin": v.name, "size": n, "root": base64.b64encode(root).decode()},
+            note.render().encode(), hashes)
+
+
+def log_cut(conn: Conn, name: str, manifest_bytes: bytes) -> int:
+    """Append a published cut's leaf (its own transaction); its index."""
+    from hq.store.base import writing
+
+    with writing(conn):
+        return append(conn, [tlog.cut_leaf(name, hashlib.sha256(manifest_bytes).hexdigest())])
+
+
+def write_tiles(conn: Conn, key: Ed25519PrivateKey, folder: Path) -> int:
+    """The log as static files under `folder` (publicacion/registro/): `checkpoint`, every
+    hash tile and entry bundle (C2SP tlog-tiles paths), so the site or any mirror serves the
+    log as it serves the cuts. Full tiles never change and are written once; partial ones are
+    rewritten. Each file goes in whole (temporary name, then rename). Returns the size."""
+    n, _ = head(conn)
+    for level, index, width in tlog.tiles_for(n):
+        for kind in ((level,) if level else (0, "entries")):
+            path = folder / tlog.tile_path(kind, index, width)
+            if path.exists():
+                continue
+            data = entries(conn, index, width) if kind == "entries" else tile(conn, level, index, width)
+            if data is None:
+                raise tlog.ProofError(f"the log lost {path.name} while writing it")
+            _put(path, data)
+    _put(folder / "checkpoint", checkpoint(conn, key, n).render().encode())
+    return n
+
+
+SIDECAR = ".testigos.json"
+
+
+def sidecar(conn: Conn, key: Ed25519PrivateKey, cut_size: int) -> dict[str, Any] | None:
+    """For a cut whose checkpoint has `cut_size` leaves: the latest cosigned checkpoint of at
+    least that size (with every cosignature HQ holds for it) and the consistency proof from
+    the cut's size to it, so a verifier checks the witnesses vouched for a tree extending the
+    cut's. None while no witness has cosigned so far."""
+    row = conn.execute("SELECT MAX(size) FROM tlog_cosigs WHERE size >= ?", (cut_size,)).fetchone()
+    if row is None or row[0] is None:
+        return None
+    later = int(row[0])
+    proof = tlog.consistency_proof(node_fn(conn), cut_size, later)
+    return {"size": cut_size, "checkpoint": checkpoint(conn, key, later).render(),
+            "consistency": [p.hex() for p in proof]}
+
+
+def refresh_sidecars(conn: Conn, key: Ed25519PrivateKey, folder: Path) -> int:
+    """Write `<zip>.testigos.json` beside every cut in `folder` a cosigned checkpoint covers."""
+    import zipfile
+
+    written = 0
+    for path in sorted(folder.glob("*.zip")):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                log = json.loads(archive.read("MANIFEST.json")).get("log")
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+            continue
+        if not isinstance(log, dict) or not isinstance(log.get("size"), int):
+            continue
+        doc = sidecar(conn, key, log["size"])
+        if doc is not None:
+            _put(path.with_name(path.name + SIDECAR), json.dumps(doc, indent=1).encode())
+            written += 1
+    return written
+
+
+def _put(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
 
 
 def proof_answer(conn: Conn, index: int, at_size: int) -> dict[str, Any]:

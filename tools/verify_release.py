@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
@@ -573,9 +574,113 @@ def summary(cat: Catalog, recs: list[dict[str, Any]], final: bool) -> dict[str, 
 
 # ---- one cut ------------------------------------------------------------------------------------
 
+# ---- the transparency log (docs/tlog.md): RFC 6962 and C2SP notes, written apart from HQ's
+
+def leaf_hash(data: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + data).digest()
+
+
+def tree_root(hashes: list[bytes]) -> bytes:
+    """RFC 6962 MTH from leaf hashes: pair each level, an odd last node goes up as it is."""
+    if not hashes:
+        return hashlib.sha256(b"").digest()
+    level = hashes
+    while len(level) > 1:
+        up = [hashlib.sha256(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            up.append(level[-1])
+        level = up
+    return level[0]
+
+
+def consistent(old: int, new: int, old_root: bytes, new_root: bytes, proof: list[bytes]) -> None:
+    """RFC 9162 §2.1.4.2: ValueError unless the tree old_root/old is a prefix of new_root/new."""
+    node = lambda a, b: hashlib.sha256(b"\x01" + a + b).digest()  # noqa: E731
+    if old > new:
+        raise ValueError(f"size went from {old} to {new}")
+    if old == new:
+        if proof or old_root != new_root:
+            raise ValueError(f"two different trees of size {new}")
+        return
+    if old == 0 or not proof:
+        raise ValueError("no consistency proof")
+    if old & (old - 1) == 0:
+        proof = [old_root, *proof]
+    fn, sn = old - 1, new - 1
+    while fn & 1:
+        fn, sn = fn >> 1, sn >> 1
+    fr = sr = proof[0]
+    for c in proof[1:]:
+        if sn == 0:
+            raise ValueError("consistency proof too long")
+        if fn & 1 or fn == sn:
+            fr, sr = node(c, fr), node(c, sr)
+            while fn and not fn & 1:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            sr = node(sr, c)
+        fn, sn = fn >> 1, sn >> 1
+    if sn != 0 or fr != old_root or sr != new_root:
+        raise ValueError(f"the tree of size {new} does not extend the cut's tree of size {old}")
+
+
+def cut_leaf(name: str, manifest_sha: str) -> bytes:
+    return json.dumps({"corte": name, "manifest_sha256": manifest_sha}, separators=(",", ":")).encode()
+
+
+def split_note(raw: bytes, what: str) -> tuple[str, list[tuple[str, bytes]]]:
+    """A C2SP signed note: its text, and (name, key ID + signature) per signature line."""
+    try:
+        data = raw.decode("utf-8")
+        text, block = data[:data.rindex("\n\n") + 1], data[data.rindex("\n\n") + 2:]
+        sigs = []
+        for line in block.rstrip("\n").split("\n"):
+            dash, name, b64 = line.split(" ")
+            if dash != "\u2014":
+                raise ValueError("a signature line starts with an em dash")
+            sigs.append((name, base64.b64decode(b64, validate=True)))
+    except ValueError as exc:
+        raise Fail(f"{what}: not a signed note ({exc})") from None
+    return text, sigs
+
+
+def note_key_id(name: str, alg: int, raw: bytes) -> bytes:
+    return hashlib.sha256(name.encode() + b"\n" + bytes([alg]) + raw).digest()[:4]
+
+
+def read_witnesses(path: Path) -> tuple[list[tuple[str, bytes]], int]:
+    """(name, raw key) per vkey line of a witness file, and its quorum (default: all)."""
+    found, quorum = [], None
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if line.startswith("quorum"):
+            parts = line.split()
+            if len(parts) != 2 or not parts[1].isdigit():
+                raise SystemExit(f"error: {path} line {number}: expected `quorum K`")
+            quorum = int(parts[1])
+            continue
+        parts = line.split("+", 2)
+        try:
+            key = base64.b64decode(parts[2], validate=True)
+        except (IndexError, ValueError):
+            key = b""
+        if len(key) != 33 or key[0] != 4 or note_key_id(parts[0], 4, key[1:]).hex() != parts[1]:
+            raise SystemExit(f"error: {path} line {number}: not a witness (cosignature/v1) vkey")
+        found.append((parts[0], key[1:]))
+    quorum = len(found) if quorum is None else quorum
+    if quorum > len(found):
+        raise SystemExit(f"error: {path}: quorum {quorum} but only {len(found)} witnesses")
+    return found, quorum
+
+
 class Cut:
-    def __init__(self, path: Path, keys_dir: Path | None, want_hashes: dict[str, int] | None = None) -> None:
+    def __init__(self, path: Path, keys_dir: Path | None, want_hashes: dict[str, int] | None = None,
+                 witnesses: tuple[list[tuple[str, bytes]], int] | None = None) -> None:
         self.path = path
+        self.witnesses = witnesses
+        self.log_hashes: list[bytes] | None = None
         try:
             self.zip = zipfile.ZipFile(path)
         except (OSError, zipfile.BadZipFile) as exc:
@@ -639,8 +744,72 @@ class Cut:
                 raise Fail(f"{name}: in the zip but not in MANIFEST.json")
         self.outside_keys()
         self.chains()
+        self.in_log(pem)
         self.catalog_bound()
         self.rows()
+
+    def in_log(self, pem: bytes) -> None:
+        """Every evidence line is a leaf of HQ's log checkpoint named by the manifest."""
+        log = self.manifest.get("log")
+        if log is None:
+            if self.witnesses is not None:
+                raise Fail("MANIFEST.json: names no transparency log; --witnesses needs one")
+            return
+        where = "registro/checkpoint"
+        text, sigs = split_note(self.read(where), where)
+        raw = public_key(pem, "hq.pub").public_bytes(serialization.Encoding.Raw,
+                                                     serialization.PublicFormat.Raw)
+        name = "catd-hq/" + hashlib.sha256(raw).hexdigest()[:16]
+        kid = note_key_id(name, 1, raw)
+        if not any(n == name and sig[:4] == kid and signed(public_key(pem, "hq.pub"), sig[4:], text.encode())
+                   for n, sig in sigs):
+            raise Fail(f"{where}: no signature by {name}")
+        lines = text.split("\n")
+        if lines[:3] != [log["origin"], str(log["size"]), log["root"]]:
+            raise Fail(f"{where}: not the checkpoint MANIFEST.json names")
+        size, root = int(log["size"]), base64.b64decode(log["root"])
+        data = self.read("registro/hojas.bin")
+        if len(data) != 32 * size:
+            raise Fail(f"registro/hojas.bin: {len(data)} bytes for a log of {size} leaves")
+        hashes = [data[i:i + 32] for i in range(0, len(data), 32)]
+        if tree_root(hashes) != root:
+            raise Fail("registro/hojas.bin: its leaves do not give the checkpoint's root")
+        held = set(hashes)
+        for number, line in self.lines("evidencia.ndjson"):
+            if leaf_hash(line.rstrip(b"\n")) not in held:
+                raise Fail(f"evidencia.ndjson line {number}: this packet is not in HQ's transparency log")
+        if self.witnesses is not None:
+            beside = self.path.with_name(self.path.name + ".testigos.json")
+            if beside.exists():
+                try:
+                    doc = json.loads(beside.read_bytes())
+                    later_text, later_sigs = split_note(doc["checkpoint"].encode(), beside.name)
+                    if not any(n == name and sig[:4] == kid
+                               and signed(public_key(pem, "hq.pub"), sig[4:], later_text.encode())
+                               for n, sig in later_sigs):
+                        raise ValueError(f"no signature by {name}")
+                    head = later_text.split("\n")
+                    if head[0] != name:
+                        raise ValueError(f"origin {head[0]!r} is not {name}")
+                    consistent(size, int(head[1]), root, base64.b64decode(head[2]),
+                               [bytes.fromhex(h) for h in doc["consistency"]])
+                except (ValueError, KeyError, TypeError, IndexError) as exc:
+                    raise Fail(f"{beside.name}: {exc}") from None
+                text, sigs = later_text, later_sigs
+            good = []
+            for wname, wkey in self.witnesses[0]:
+                wid = note_key_id(wname, 4, wkey)
+                for n, sig in sigs:
+                    if n == wname and sig[:4] == wid and len(sig) == 76:
+                        t = int.from_bytes(sig[4:12], "big")
+                        message = f"cosignature/v1\ntime {t}\n".encode() + text.encode()
+                        if signed(Ed25519PublicKey.from_public_bytes(wkey), sig[12:], message):
+                            good.append(wname)
+                            break
+            if len(good) < self.witnesses[1]:
+                raise Fail(f"{where}: checkpoint cosigned by {len(good)} of the named witnesses"
+                           f" ({', '.join(good) or 'none'}); {self.witnesses[1]} required")
+        self.log_hashes = hashes
 
     # ---- trust from outside the cut: keys and catalog the party holds --------------------
 
@@ -834,6 +1003,13 @@ def extends(earlier: Cut, later: Cut) -> None:
                    f"cut {a['number']} ({a['cut']})")
     if b["number"] == a["number"] + 1 and (b["previous"] or {}).get("sha256") != earlier.manifest_sha:
         raise Fail(f"{later.path.name}: does not name {earlier.path.name}'s manifest as the previous one")
+    if earlier.log_hashes is not None and later.log_hashes is not None:
+        old = earlier.log_hashes
+        if len(later.log_hashes) < len(old) or tree_root(later.log_hashes[:len(old)]) != tree_root(old):
+            raise Fail(f"{later.path.name}: its transparency log does not extend {earlier.path.name}'s")
+        if leaf_hash(cut_leaf(a["name"], earlier.manifest_sha)) not in set(later.log_hashes):
+            raise Fail(f"{later.path.name}: {earlier.path.name} is not in its transparency log: that cut "
+                       "was not published by this HQ")
     for node, head in sorted(a["nodes"].items()):
         if later.hashes_at.get(node) != head["hash"]:
             raise Fail(f"{later.path.name}: {node}'s chain does not extend its seq {head['seq']} "
@@ -856,6 +1032,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="one cut, or the earlier then the later")
     parser.add_argument("--keys", type=Path, help="the keys published before the night: hq.pub, "
                         "nodos/<NODE>.pub (or <NODE>.pub), catalogo.json")
+    parser.add_argument("--witnesses", type=Path, help="witness vkeys and `quorum K`: the cut's log "
+                        "checkpoint must carry K cosignatures (CUT.zip.testigos.json beside it)")
     args = parser.parse_args(argv)
     if len(args.cuts) > 2:
         parser.error("give one cut, or two (the earlier first)")
@@ -864,7 +1042,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         late = check_keys_dir(args.keys) if args.keys is not None else {}
-        first = Cut(args.cuts[0], args.keys)
+        try:
+            witnesses = read_witnesses(args.witnesses) if args.witnesses is not None else None
+        except (SystemExit, OSError, UnicodeDecodeError) as exc:
+            print(exc if isinstance(exc, SystemExit) else f"error: {args.witnesses}: {exc}", file=sys.stderr)
+            return 2
+        first = Cut(args.cuts[0], args.keys, witnesses=witnesses)
         first.check()
         print(f"ok: {first.path.name}: cut {first.manifest['number']}, {len(first.published)} rows, "
               f"{len(first.manifest['nodes'])} CATD chains; HQ key {first.fingerprint}")
@@ -872,7 +1055,7 @@ def main(argv: list[str] | None = None) -> int:
             print(one_line(line))
         if len(args.cuts) == 2:
             want = {n: h["seq"] for n, h in first.manifest["nodes"].items()}
-            second = Cut(args.cuts[1], args.keys, want)
+            second = Cut(args.cuts[1], args.keys, want, witnesses=witnesses)
             second.check()
             print(f"ok: {second.path.name}: cut {second.manifest['number']}, {len(second.published)} rows")
             for line in second.key_notes(late, skip=first.key_from):

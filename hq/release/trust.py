@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
 from datetime import UTC, datetime
@@ -34,6 +35,7 @@ from hq.release import manifest
 from hq.store import HQDir
 from hq.store.base import Conn
 
+log = logging.getLogger("catd.hq.trust")
 FOLDER = "llaves"                 # under DATA/publicacion/
 NAME = "llaves.json"
 SIG = "llaves.json.sig"
@@ -189,7 +191,9 @@ def publish(hq: HQDir, now: datetime | None = None) -> Path:
            "hq_key": hashlib.sha256(hq.pub_path.read_bytes()).hexdigest(),
            "nodes": {n: hashlib.sha256(p.encode("ascii")).hexdigest() for n, p in sorted(pems.items())},
            "added_after_publication": {}}
-    return _write(hq, doc, pems, first=True)
+    out = _write(hq, doc, pems, first=True)
+    log.info("keys file published version=1 nodes=%d election_sha256=%s", len(pems), doc["election_sha256"])
+    return out
 
 
 def record_added(hq: HQDir, node: str, pem: str, now: datetime | None = None) -> int | None:
@@ -211,4 +215,5 @@ def record_added(hq: HQDir, node: str, pem: str, now: datetime | None = None) ->
     doc["nodes"][node] = hashlib.sha256(pem.encode("ascii")).hexdigest()
     doc["added_after_publication"][node] = at
     _write(hq, doc, {node: pem}, first=False)
+    log.warning("node added after the keys file was published node=%s version=%d", node, doc["version"])
     return int(doc["version"])

@@ -22,8 +22,8 @@ import pytest
 from catd_node import config, supervisor
 from catd_node.datadir import DataDir
 from tests.diskkit import fill, leftovers, small_disk
-from tests.e2e.conftest import make_node, node_cli, start_hq, wait_for
-from tests.e2e.test_supervisor import drop_scan, web_answers
+from tests.e2e.conftest import NODE, hq_cli, hq_status, make_node, node_cli, start_hq, wait_for
+from tests.e2e.test_supervisor import drop_scan, hq_holds_head, web_answers
 
 pytestmark = pytest.mark.slow
 
@@ -129,3 +129,52 @@ def test_node_pauses_on_a_full_disk_and_resumes_by_itself(tmp_path, election_fil
         assert "disk_full path=" in err and "needed_bytes=" in err and "disk_ok" in err
         done = node_cli("verify", "-d", str(node.root))
         assert done.returncode == 0, done.stdout + done.stderr
+
+
+def hq_leftovers(root: Path) -> list[Path]:
+    """Half-written files at HQ: upload scratch files, blob temps, cut folders being written."""
+    return leftovers(root) + [p for p in root.rglob(".corte-*")]
+
+
+def test_hq_answers_507_on_a_full_disk_and_the_node_drains_after(tmp_path, election_file):
+    with small_disk(tmp_path / "hq", "24m") as disk:
+        hq_dir, hq_port, hq = start_hq(tmp_path, election_file)
+        node, web_port = make_node(tmp_path, election_file, hq_dir, hq_port)
+        run = subprocess.Popen([sys.executable, "-m", "catd_node.cli", "run", "-d", str(node.root)],
+                               stderr=subprocess.PIPE, text=True)
+        keys = sorted(node.election.actas)[:5]
+        try:
+            wait_for(lambda: web_answers(web_port), 30, "the web app to answer")
+            drop_scan(node, keys[0], shade=30)
+            wait_for(lambda: hq_holds_head(node, hq_dir) and node_status(node)["hq"]["lag_blobs"] == 0, 45,
+                     "HQ to hold the first scan")
+
+            filler = fill(disk)
+            for n, key in enumerate(keys[1:]):
+                drop_scan(node, key, shade=80 + 40 * n)
+            wait_for(lambda: len(digitized_counts(node)) == 5, 30, "the node to ingest while HQ is full")
+            wait_for(lambda: "http_507" in str(node_status(node)["hq"]["last_error"]), 30,
+                     "the node to be answered 507")
+            report = hq_status(hq_dir)
+            assert report["disk"]["state"] == "full", report["disk"]
+            assert hq.poll() is None  # HQ did not crash
+            lagging = node_status(node)["hq"]
+            assert lagging["lag_packets"] > 0 or lagging["lag_blobs"] > 0  # the backlog stays
+            assert hq_leftovers(disk) == []
+
+            filler.unlink()  # space returns: the node drains by itself
+            wait_for(lambda: hq_holds_head(node, hq_dir) and node_status(node)["hq"]["lag_blobs"] == 0, 45,
+                     "the node to drain once HQ has room")
+            report = hq_status(hq_dir)
+            assert report["disk"]["state"] == "ok", report["disk"]
+            assert report["nodes"][NODE]["blobs_missing"] == 0
+            assert report["nodes"][NODE]["blobs_stored"] == 5
+        finally:
+            run.send_signal(signal.SIGTERM)
+            _, err = run.communicate(timeout=30)
+            hq.send_signal(signal.SIGTERM)
+            hq.wait(timeout=30)
+        assert run.returncode == 0, err[-3000:]
+        assert hq_leftovers(disk) == []
+        assert hq_cli("verify", "-d", str(hq_dir)).returncode == 0
+        assert node_cli("verify", "-d", str(node.root)).returncode == 0

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from catd_node import keys
+from catd_node import keys, tlog_note
 from hq.release import cut
 from tests.hq import countkit as ck
 from tests.hq import cutkit
@@ -85,9 +85,16 @@ def test_a_manifest_resigned_with_another_key_is_caught(published, capsys, tmp_p
     forger = keys.generate()
     forged = rewrite(published.zip, tmp_path / "forged.zip", resign=forger)
     caught(capsys, forged, "MANIFEST.json.sig")
-    # The forger swaps the cut's hq.pub too: only a key obtained elsewhere tells.
+    # The forger swaps the cut's hq.pub too (and signs the log checkpoint, docs/tlog.md, with
+    # its key): only a key obtained elsewhere tells.
+    cp = tlog_note.parse_checkpoint_text(tlog_note.parse_note(
+        cutkit.members(published.zip)["registro/checkpoint"]).text)
+    name = tlog_note.log_verifier(forger.public_key()).name
+    note = tlog_note.sign_note(tlog_note.Checkpoint(name, cp.size, cp.root).text(), name, forger)
     swapped = rewrite(published.zip, tmp_path / "swapped.zip", resign=forger,
-                      replace={"hq.pub": keys.public_pem(forger.public_key())})
+                      replace={"hq.pub": keys.public_pem(forger.public_key()),
+                               "registro/checkpoint": note.render().encode()},
+                      edit=lambda doc: doc["log"].update(origin=name))
     assert tool_verdict(str(swapped)).code == 0, "the cut's own key agrees with itself"
     caught(capsys, swapped, "MANIFEST.json.sig", "--keys", str(keys_dir(published, tmp_path / "k")))
 
