@@ -372,6 +372,24 @@ class TileSource:
         return got
 
 
+class Levels:
+    """Every complete node of a tree held in memory (its leaf hashes given), for many proofs
+    at once: `node` is a list lookup. About n extra hashes to build."""
+
+    def __init__(self, hashes: list[bytes]) -> None:
+        self.size = len(hashes)
+        self.levels = [hashes]
+        row = hashes
+        sha = _sha
+        while len(row) > 1:
+            it = iter(row[:len(row) & ~1])
+            row = [sha(b"\x01" + a + b).digest() for a, b in zip(it, it, strict=True)]
+            self.levels.append(row)
+
+    def node(self, level: int, index: int) -> bytes:
+        return self.levels[level][index]
+
+
 def cut_leaf(name: str, manifest_sha256: str) -> bytes:
     """The leaf HQ logs for each published cut: its zip name and its manifest's SHA-256."""
     return f'{{"corte":"{name}","manifest_sha256":"{manifest_sha256}"}}'.encode()

@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "against HQ)")
     p.add_argument("--witnesses", type=Path, metavar="FILE",
                    help="witness vkeys, one a line, and `quorum K`: the cut's log checkpoint must carry "
-                        "K of their cosignatures (ZIP.checkpoint beside the zip)")
+                        "K of their cosignatures (ZIP.testigos.json beside the zip)")
     p = sub.add_parser("rehearse", parents=[common],
                        help="simulacro: replay a published release through HQ and its CATD nodes")
     p.add_argument("--from", dest="source", required=True, type=Path,

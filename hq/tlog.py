@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import sqlite3
 from collections.abc import Sequence
@@ -235,6 +236,43 @@ def write_tiles(conn: Conn, key: Ed25519PrivateKey, folder: Path) -> int:
             _put(path, data)
     _put(folder / "checkpoint", checkpoint(conn, key, n).render().encode())
     return n
+
+
+SIDECAR = ".testigos.json"
+
+
+def sidecar(conn: Conn, key: Ed25519PrivateKey, cut_size: int) -> dict[str, Any] | None:
+    """For a cut whose checkpoint has `cut_size` leaves: the latest cosigned checkpoint of at
+    least that size (with every cosignature HQ holds for it) and the consistency proof from
+    the cut's size to it, so a verifier checks the witnesses vouched for a tree extending the
+    cut's. None while no witness has cosigned so far."""
+    row = conn.execute("SELECT MAX(size) FROM tlog_cosigs WHERE size >= ?", (cut_size,)).fetchone()
+    if row is None or row[0] is None:
+        return None
+    later = int(row[0])
+    proof = tlog.consistency_proof(node_fn(conn), cut_size, later)
+    return {"size": cut_size, "checkpoint": checkpoint(conn, key, later).render(),
+            "consistency": [p.hex() for p in proof]}
+
+
+def refresh_sidecars(conn: Conn, key: Ed25519PrivateKey, folder: Path) -> int:
+    """Write `<zip>.testigos.json` beside every cut in `folder` a cosigned checkpoint covers."""
+    import zipfile
+
+    written = 0
+    for path in sorted(folder.glob("*.zip")):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                log = json.loads(archive.read("MANIFEST.json")).get("log")
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+            continue
+        if not isinstance(log, dict) or not isinstance(log.get("size"), int):
+            continue
+        doc = sidecar(conn, key, log["size"])
+        if doc is not None:
+            _put(path.with_name(path.name + SIDECAR), json.dumps(doc, indent=1).encode())
+            written += 1
+    return written
 
 
 def _put(path: Path, data: bytes) -> None:

@@ -153,6 +153,9 @@ async def post_cosignature(request: web.Request) -> web.Response:
         size, kept = await state.write(_cosign, state.key, policy, body)
     except tlog_note.NoteError as exc:
         raise error(422, "bad_cosignature", str(exc)) from exc
+    folder = state.hq.root / "publicacion"
+    if folder.is_dir():  # each cut this checkpoint covers gets its witnesses beside it
+        await state.read(hq_tlog.refresh_sidecars, state.key, folder)
     return web.json_response({"size": size, "kept": kept})
 
 

@@ -135,6 +135,7 @@ class CutCheck:
         note_bytes, hashes_bytes = self.read(hq_tlog.REGISTRO_CHECKPOINT), self.read(hq_tlog.REGISTRO_HASHES)
         try:
             note = tlog_note.parse_note(note_bytes)
+            self.hq_raw = tlog_note.log_verifier(hq_pub).pub
             tlog_note.verify_by(note, tlog_note.log_verifier(hq_pub))
             cp = tlog_note.parse_checkpoint_text(note.text)
         except tlog_note.NoteError as exc:
@@ -160,18 +161,24 @@ class CutCheck:
         done.log_hashes, done.log_note = hashes, note.text
 
     def cosigned_note(self, note: tlog_note.Note) -> tlog_note.Note:
-        """The cut's checkpoint with the cosignatures HQ gathered after the cut: the file
-        `<zip>.checkpoint` beside the zip (same text), else the zip's own."""
-        beside = self.path.with_name(self.path.name + ".checkpoint")
+        """The checkpoint the witnesses cosigned: from `<zip>.testigos.json` beside the zip
+        (HQ writes it as cosignatures arrive), HQ's, extending the cut's checkpoint by the
+        consistency proof it carries; else the zip's own note."""
+        beside = self.path.with_name(self.path.name + hq_tlog.SIDECAR)
         if not beside.exists():
             return note
+        cp = tlog_note.parse_checkpoint_text(note.text)
         try:
-            other = tlog_note.parse_note(beside.read_bytes())
-        except tlog_note.NoteError as exc:
+            doc = json.loads(beside.read_bytes())
+            later = tlog_note.parse_note(doc["checkpoint"])
+            tlog_note.verify_by(later, tlog_note.Verifier(cp.origin, tlog_note.ALG_ED25519,
+                                                          self.hq_raw))
+            cp2 = tlog_note.parse_checkpoint_text(later.text)
+            tlog.verify_consistency(cp.size, cp2.size, cp.root, cp2.root,
+                                    [bytes.fromhex(h) for h in doc["consistency"]])
+        except (ValueError, KeyError, TypeError, tlog_note.NoteError, tlog.ProofError) as exc:
             raise fail(f"{beside.name}: {exc}") from exc
-        if other.text != note.text:
-            raise fail(f"{beside.name}: not the checkpoint of {self.path.name}")
-        return other
+        return later
 
     # ---- trust from outside the cut (docs/publication.md, "What a party holds") ----------
 

@@ -593,6 +593,37 @@ def tree_root(hashes: list[bytes]) -> bytes:
     return level[0]
 
 
+def consistent(old: int, new: int, old_root: bytes, new_root: bytes, proof: list[bytes]) -> None:
+    """RFC 9162 §2.1.4.2: ValueError unless the tree old_root/old is a prefix of new_root/new."""
+    node = lambda a, b: hashlib.sha256(b"\x01" + a + b).digest()  # noqa: E731
+    if old > new:
+        raise ValueError(f"size went from {old} to {new}")
+    if old == new:
+        if proof or old_root != new_root:
+            raise ValueError(f"two different trees of size {new}")
+        return
+    if old == 0 or not proof:
+        raise ValueError("no consistency proof")
+    if old & (old - 1) == 0:
+        proof = [old_root, *proof]
+    fn, sn = old - 1, new - 1
+    while fn & 1:
+        fn, sn = fn >> 1, sn >> 1
+    fr = sr = proof[0]
+    for c in proof[1:]:
+        if sn == 0:
+            raise ValueError("consistency proof too long")
+        if fn & 1 or fn == sn:
+            fr, sr = node(c, fr), node(c, sr)
+            while fn and not fn & 1:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            sr = node(sr, c)
+        fn, sn = fn >> 1, sn >> 1
+    if sn != 0 or fr != old_root or sr != new_root:
+        raise ValueError(f"the tree of size {new} does not extend the cut's tree of size {old}")
+
+
 def cut_leaf(name: str, manifest_sha: str) -> bytes:
     return json.dumps({"corte": name, "manifest_sha256": manifest_sha}, separators=(",", ":")).encode()
 
@@ -748,11 +779,23 @@ class Cut:
             if leaf_hash(line.rstrip(b"\n")) not in held:
                 raise Fail(f"evidencia.ndjson line {number}: this packet is not in HQ's transparency log")
         if self.witnesses is not None:
-            beside = self.path.with_name(self.path.name + ".checkpoint")
+            beside = self.path.with_name(self.path.name + ".testigos.json")
             if beside.exists():
-                other_text, sigs = split_note(beside.read_bytes(), beside.name)
-                if other_text != text:
-                    raise Fail(f"{beside.name}: not the checkpoint of {self.path.name}")
+                try:
+                    doc = json.loads(beside.read_bytes())
+                    later_text, later_sigs = split_note(doc["checkpoint"].encode(), beside.name)
+                    if not any(n == name and sig[:4] == kid
+                               and signed(public_key(pem, "hq.pub"), sig[4:], later_text.encode())
+                               for n, sig in later_sigs):
+                        raise ValueError(f"no signature by {name}")
+                    head = later_text.split("\n")
+                    if head[0] != name:
+                        raise ValueError(f"origin {head[0]!r} is not {name}")
+                    consistent(size, int(head[1]), root, base64.b64decode(head[2]),
+                               [bytes.fromhex(h) for h in doc["consistency"]])
+                except (ValueError, KeyError, TypeError, IndexError) as exc:
+                    raise Fail(f"{beside.name}: {exc}") from None
+                text, sigs = later_text, later_sigs
             good = []
             for wname, wkey in self.witnesses[0]:
                 wid = note_key_id(wname, 4, wkey)
@@ -990,7 +1033,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keys", type=Path, help="the keys published before the night: hq.pub, "
                         "nodos/<NODE>.pub (or <NODE>.pub), catalogo.json")
     parser.add_argument("--witnesses", type=Path, help="witness vkeys and `quorum K`: the cut's log "
-                        "checkpoint (CUT.zip.checkpoint beside it) must carry K cosignatures")
+                        "checkpoint must carry K cosignatures (CUT.zip.testigos.json beside it)")
     args = parser.parse_args(argv)
     if len(args.cuts) > 2:
         parser.error("give one cut, or two (the earlier first)")

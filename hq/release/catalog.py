@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,7 +161,12 @@ def build(release: Release, options: Options) -> Built:
     release_name = release_name or f"{kind}_{ENTIDADES[entidad][1]}"
     timezone = options.timezone or release.timezone
     if timezone is None:
-        raise BadInput(release.source, "the cut line has no time-zone label like (UTC-6): pass --timezone")
+        if release.cut_at is None:
+            raise BadInput(release.source, "no cut line (a date and time before the acta header) "
+                                           "names the time zone: pass --timezone UTC-6")
+        raise BadInput(where(release.source, release.cut_at),
+                       f"took {release.cut!r} as the cut line, and its time-zone label cannot be read "
+                       "(expected e.g. (UTC-6), UTC-5 or (Tiempo del Centro)): pass --timezone UTC-6")
     timezone_offset(timezone)
     per = options.catd_per or ("district" if any(r.distrito is not None for r in rows) else "municipio")
     if per not in CATD_PER:
@@ -253,6 +259,8 @@ def main(source: Path, out: Path, candidaturas: Path | None, options: Options) -
     release = read.read(source, options.entidad)
     built = build(release, options)
     write(built.data, out)
+    for oddity in release.oddities:
+        print(f"warning: {oddity}", file=sys.stderr)
     esperadas = release.summary.get("ACTAS_ESPERADAS")
     print(f"{out}: {built.actas} actas of {built.data['release']} ({built.districts} districts,"
           f" entidad {built.data['entidad']['id']}); skipped {built.fuera_de_catalogo} fuera de catálogo"

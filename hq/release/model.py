@@ -98,6 +98,10 @@ class Release:
     control_fields: tuple[str, ...]
     has_catd: bool
     rows: tuple[ActaRow, ...] = field(repr=False)   # every acta row, file order
+    cut_at: int | None = None             # the line taken as the cut line
+    date_order: str | None = None         # `DD/MM/YYYY`, `YYYY/MM/DD`… (dialects.DATE_ORDERS)
+    key_form: str = "plain"               # keys wrapped `="…"`, `'…'` or plain; padding
+    oddities: tuple[str, ...] = ()        # every tolerated oddity, naming its line (and column)
 
     @property
     def catalog_rows(self) -> tuple[ActaRow, ...]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 from catd_node import tlog, tlog_note, witness
 from hq import tlog as hq_tlog
 from hq.release import cut
+from hq.store.base import writing
 from tests.hq import cutkit
 from tests.hq.cutkit import FIRST_CUT, Verdict, members, rewrite, tool_verdict
 from tests.hq.cutkit import hq_verdict as _hq_verdict
@@ -57,6 +59,25 @@ def test_a_cut_names_the_checkpoint_and_passes(cuts, capsys) -> None:
     index = bundle.index(line)
     tlog.verify_inclusion(index, latest.size, tlog.leaf_hash(line),
                           tlog.inclusion_proof(src.node, index, latest.size), latest.root)
+    # each acta page offers the inclusion proof of the packets behind its row
+    proofs = sorted((paths[0].parent / "sitio").rglob("*.prueba.json"))
+    assert proofs
+    conn = pub.hq.connect()
+    try:
+        for path in proofs[:3]:
+            doc = json.loads(path.read_text())
+            assert path.with_name(doc["acta"] + ".html").exists() and doc["packets"]
+            acta_note = tlog_note.parse_note(doc["checkpoint"])
+            tlog_note.verify_by(acta_note, tlog_note.log_verifier(pub.hq.public_key()))
+            cp = tlog_note.parse_checkpoint_text(acta_note.text)
+            for p in doc["packets"]:
+                row = conn.execute("SELECT seq, canonical, hash, sig FROM packets WHERE node = ? AND seq = ?",
+                                   (p["node"], p["seq"])).fetchone()
+                leaf = hq_tlog.wire_entry(row[0], bytes(row[1]), row[2], bytes(row[3]))
+                tlog.verify_inclusion(p["index"], cp.size, tlog.leaf_hash(leaf),
+                                      [bytes.fromhex(h) for h in p["proof"]], cp.root)
+    finally:
+        conn.close()
     last = tlog.cut_leaf(paths[3].name, hashlib.sha256(members(paths[3])["MANIFEST.json"]).hexdigest())
     assert bundle[-1] == last  # the last cut is the log's last leaf
 
@@ -107,7 +128,9 @@ def test_a_forged_cut_between_two_real_ones_is_refused(cuts, capsys, tmp_path) -
 
 def test_witness_quorum(cuts, capsys, tmp_path) -> None:
     pub, paths = cuts
-    zip_path = tmp_path / paths[0].name
+    folder = tmp_path / "publicacion"
+    folder.mkdir()
+    zip_path = folder / paths[0].name
     zip_path.write_bytes(paths[0].read_bytes())
     log_vkey = tlog_note.log_verifier(pub.hq.public_key()).vkey()
     ws = [witness.init(tmp_path / n, n, log_vkey, "") for n in ("partido-a", "partido-b", "observador")]
@@ -115,11 +138,26 @@ def test_witness_quorum(cuts, capsys, tmp_path) -> None:
     args = (str(zip_path), "--witnesses", str(tmp_path / "testigos.txt"))
     verdict = hq_verdict(capsys, *args)
     assert verdict.code == 1 and "0 of the named witnesses" in verdict.text, verdict.text
-    note = members(paths[0])[hq_tlog.REGISTRO_CHECKPOINT]
-    signed, _ = ws[0].cosign(note)
-    signed, _ = ws[1].cosign(signed.render().encode())
-    Path(str(zip_path) + ".checkpoint").write_text(signed.render(), encoding="utf-8")
+    # two witnesses cosign HQ's latest checkpoint (later than the cut: three cuts since)
+    conn, key = pub.hq.connect(), pub.hq.private_key()
+    try:
+        policy = tlog_note.parse_policy((tmp_path / "testigos.txt").read_text())
+        latest = hq_tlog.checkpoint(conn, key).render().encode()
+        for w in ws[:2]:
+            signed, _ = w.cosign(latest)
+            with writing(conn):
+                hq_tlog.add_cosignature(conn, key, policy, signed.render().encode())
+        assert hq_tlog.refresh_sidecars(conn, key, folder) == 1
+    finally:
+        conn.close()
+    sidecar = Path(str(zip_path) + hq_tlog.SIDECAR)
     verdict = hq_verdict(capsys, *args)
     assert verdict.code == 0, verdict.text
+    # a consistency proof that does not hold (HQ's witnesses saw another tree)
+    doc = json.loads(sidecar.read_text())
+    doc["consistency"][0] = "00" * 32
+    sidecar.write_text(json.dumps(doc))
+    verdict = hq_verdict(capsys, *args)
+    assert verdict.code == 1 and verdict.subject == sidecar.name, verdict.text
     (tmp_path / "bad.txt").write_text("quorum 2\n")
     assert hq_verdict(capsys, str(zip_path), "--witnesses", str(tmp_path / "bad.txt")).code == 2

@@ -21,7 +21,8 @@ from typing import Any
 
 import jinja2
 
-from catd_node import actas
+from catd_node import actas, tlog
+from hq import tlog as hq_tlog
 from hq.count import ActaRecord
 from hq.release import candidaturas, manifest, trust, write
 from hq.release.cut import CutInput
@@ -138,6 +139,7 @@ class Site:
             state = {}
         header = self.writer.layout.header
         written = 0
+        proofs = _Proofs(self.hq, self.data)
         for key, record in self.records.items():
             cells = self.writer.row(record)
             image = self.image(record.image_sha256)
@@ -148,15 +150,17 @@ class Site:
             state[key] = [digest, self.built.name]
             shown = [(name, value[2:-1] if value.startswith('="') else value)
                      for name, value in zip(header, cells, strict=True)]
+            prueba = proofs.write(self.root / pages.acta_path(self.election, key), record)
             self.render("acta.html", pages.acta_path(self.election, key), key=key, registered=True,
                         estado=_estado(record), observaciones=record.classification.published_observations,
                         image=image, codigo=write.integrity_code(record.image_sha256), cells=shown,
-                        since=self.built.name, node=record.node)
+                        since=self.built.name, node=record.node, prueba=prueba)
             written += 1
         for key in [k for k in state if k not in self.records]:
             self.render("acta.html", pages.acta_path(self.election, key), key=key, registered=False)
             del state[key]
         put(state_path, json.dumps(state, sort_keys=True).encode())
+        proofs.close()
         return written
 
     def image(self, sha: str | None) -> str | None:
@@ -213,6 +217,40 @@ class Site:
         self.downloads()
         self.front()    # last: the front page names the cut every other page already reflects
         log.info("site written cut=%s acta_pages=%d", self.built.name, written)
+
+
+class _Proofs:
+    """`<acta>.prueba.json` beside each acta page written: the inclusion proof of every packet
+    behind its row in the cut's log checkpoint (docs/tlog.md), checkable with the checkpoint
+    it carries and hq.pub alone."""
+
+    def __init__(self, hq: HQDir, data: CutInput) -> None:
+        self.hq, self.log = hq, data.log
+        self.tree: tlog.Levels | None = None
+        self.conn: Any = None
+
+    def write(self, page: Path, record: ActaRecord) -> str | None:
+        if self.log is None:
+            return None
+        if self.tree is None:
+            self.tree, self.conn = tlog.Levels(self.log[2]), self.hq.connect()
+        size = self.tree.size
+        found = []
+        for seq in record.evidence:
+            index = hq_tlog.packet_index(self.conn, record.node, seq)
+            if index is None or index >= size:
+                continue
+            found.append({"node": record.node, "seq": seq,
+                          **tlog.proof_json(index, size, tlog.inclusion_proof(self.tree.node, index, size))})
+        doc = {"format": "catd/prueba/v1", "acta": record.key, "checkpoint": self.log[1].decode(),
+               "packets": found}
+        target = page.with_name(page.stem + ".prueba.json")
+        put(target, json.dumps(doc, indent=1, ensure_ascii=False).encode())
+        return target.name
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
 
 
 def _estado(record: ActaRecord) -> str:
