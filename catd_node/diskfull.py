@@ -166,3 +166,17 @@ def of_datadir(d: Any) -> dict[str, Any]:
     except OSError:
         pass
     return state(d.root, {"blobs": d.blobs_dir, "db": d.db_path.parent}, folders)
+
+
+def cli_message(exc: BaseException, root: Path) -> str | None:
+    """For the CLIs: the error line when `exc` means the disk under `root` is full, else None.
+    SQLite opening a WAL database on a full disk says only "disk I/O error" (it cannot create
+    the -shm file): that counts when `root` has less than MARGIN_BYTES free."""
+    full = in_chain(exc)
+    free = free_bytes(root)
+    if full is None and not (isinstance(exc, sqlite3.Error) and "disk I/O error" in str(exc)
+                             and free < MARGIN_BYTES):
+        return None
+    path = where(full, root) if full is not None else root
+    return (f"error: {path}: disk full ({free} bytes free, at least {MARGIN_BYTES} needed); nothing "
+            "half-written was left: free some space and run the command again")

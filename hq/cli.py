@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import signal
+import sqlite3
 import sys
 import threading
 from collections.abc import Iterator
@@ -122,6 +123,15 @@ def main(argv: list[str] | None = None) -> int:
     except CatdError as exc:
         print(f"error: {one_line(f'{exc.what}: {exc.why}')}", file=sys.stderr)  # names outside text
         return exc.exit_code
+    except (OSError, sqlite3.Error) as exc:
+        from catd_node import diskfull
+        from catd_node.errors import EXIT_DISK_FULL
+
+        line = diskfull.cli_message(exc, hq.root)
+        if line is None:
+            raise
+        print(line, file=sys.stderr)
+        return EXIT_DISK_FULL
 
 
 def dispatch(args: argparse.Namespace, hq: HQDir) -> int:

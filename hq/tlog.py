@@ -278,8 +278,12 @@ def refresh_sidecars(conn: Conn, key: Ed25519PrivateKey, folder: Path) -> int:
 def _put(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk leaves no half-written tile (issue 21)
+        raise
 
 
 def proof_answer(conn: Conn, index: int, at_size: int) -> dict[str, Any]:

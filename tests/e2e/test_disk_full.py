@@ -178,3 +178,20 @@ def test_hq_answers_507_on_a_full_disk_and_the_node_drains_after(tmp_path, elect
         assert hq_leftovers(disk) == []
         assert hq_cli("verify", "-d", str(hq_dir)).returncode == 0
         assert node_cli("verify", "-d", str(node.root)).returncode == 0
+
+
+def test_a_cut_on_a_full_disk_is_exit_5_and_leaves_nothing(tmp_path, election_file):
+    """The disk fills while a cut is written (64 KiB left: the store opens, the cut does not
+    fit): exit 5 naming the disk, no temp file or cut folder left behind."""
+    with small_disk(tmp_path / "hq", "16m") as disk:
+        hq_dir = disk / "data"
+        assert hq_cli("init", "-d", str(hq_dir), "--election", str(election_file)).returncode == 0
+        reserve = disk / "reserve.bin"
+        reserve.write_bytes(b"\0" * (64 << 10))
+        filler = fill(disk)
+        reserve.unlink()
+        done = hq_cli("publish", "-d", str(hq_dir), "--at", "2026-06-07T20:00:00-06:00")
+        assert done.returncode == 5, done.stderr[-2000:]
+        assert "disk full" in done.stderr and str(disk) in done.stderr and "Traceback" not in done.stderr
+        assert hq_leftovers(disk) == []
+        filler.unlink()

@@ -48,8 +48,12 @@ def put(path: Path, data: bytes, made: set[Path] | None = None) -> None:
         if made is not None:
             made.add(path.parent)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk leaves no half-written page (issue 21)
+        raise
 
 
 def link(source: Path, target: Path) -> None:
@@ -60,10 +64,14 @@ def link(source: Path, target: Path) -> None:
     tmp = target.with_name(f".{target.name}.tmp")
     tmp.unlink(missing_ok=True)
     try:
-        os.link(source, tmp)
-    except OSError:
-        shutil.copyfile(source, tmp)
-    os.replace(tmp, target)
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 class Site:
