@@ -23,7 +23,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from catd_node import tally
 from hq.release import dialects
-from hq.release.model import COMPUTO, NO_APLICA, SIN_ACTA, ActaRow, Cell, Release, fold
+from hq.release.model import COMPUTO, NO_APLICA, SIN_ACTA, ActaRow, Cell, Release
 
 SUMMARY = "RESUMEN"
 FILE = "ARCHIVO"
@@ -206,7 +206,7 @@ def implied_summary(rows: Iterable[ActaRow], esperadas: int, final: bool = True)
             fuera += 1
             continue
         capturadas += 1
-        obs = fold(row.observaciones)
+        obs = ", ".join(sorted(_observations(row.observaciones)))  # any year's wording, as 2024's
         if row.contabilizada == 1:
             contab += 1
             ln += row.lista_nominal or 0
