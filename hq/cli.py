@@ -63,7 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("catalog", parents=[common], help="build an election file from a published release")
     p.add_argument("--from", dest="source", required=True, type=Path,
                    help="the release's results CSV (PREP 2018–2024 or cómputo layout; .gz or the cut's .zip)")
-    p.add_argument("--out", required=True, type=Path, help="the election file to write (second form)")
+    p.add_argument("--out", type=Path, help="the election file to write (second form); required "
+                                            "unless --check")
+    p.add_argument("--check", action="store_true",
+                   help="dry run: print what was detected (layout, encoding, date order, key form, "
+                        "vocabulary, counts by class) and every tolerated oddity; write nothing")
+    p.add_argument("--json", action="store_true", help="with --check: one JSON object")
     p.add_argument("--candidaturas", type=Path, help="the release's candidacies CSV (gives ID_ENTIDAD)")
     p.add_argument("--entidad", type=int,
                    help="entity id 1–32: fills a layout without one, picks one of several")
@@ -211,6 +216,10 @@ def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
         options = catalog.Options(
             entidad=args.entidad, election=args.election, release=args.release, timezone=args.timezone,
             max_boletas_especial=args.max_boletas_especial, catd_per=args.catd_per)
+        if args.check:
+            return catalog.check(args.source, args.candidaturas, options, as_json=args.json)
+        if args.out is None:
+            raise BadInput("--out", "required (or --check for a dry run)")
         return catalog.main(args.source, args.out, args.candidaturas, options)
     if args.command == "publish":
         from hq.release import cut

@@ -246,16 +246,9 @@ def write(data: dict[str, Any], out: Path) -> None:
 
 def main(source: Path, out: Path, candidaturas: Path | None, options: Options) -> int:
     """`catd-hq catalog`: read, build, write; print what was written and what was skipped."""
-    from dataclasses import replace
-
     from hq.release import read
 
-    if candidaturas is not None:
-        entidad = read.read_entidad(candidaturas)
-        if options.entidad is not None and options.entidad != entidad:
-            raise BadInput("--entidad", f"{options.entidad} disagrees with {candidaturas} "
-                                        f"(ID_ENTIDAD {entidad})")
-        options = replace(options, entidad=entidad)
+    options = _entidad_option(candidaturas, options)
     release = read.read(source, options.entidad)
     built = build(release, options)
     write(built.data, out)
@@ -269,4 +262,66 @@ def main(source: Path, out: Path, candidaturas: Path | None, options: Options) -
     if isinstance(esperadas, int) and esperadas != built.actas + built.other_entities:
         print(f"note: the release counts {esperadas} ACTAS_ESPERADAS; this file lists "
               f"{built.actas + built.other_entities} of them")
+    return 0
+
+
+def _entidad_option(candidaturas: Path | None, options: Options) -> Options:
+    from dataclasses import replace
+
+    from hq.release import read
+
+    if candidaturas is None:
+        return options
+    entidad = read.read_entidad(candidaturas)
+    if options.entidad is not None and options.entidad != entidad:
+        raise BadInput("--entidad", f"{options.entidad} disagrees with {candidaturas} (ID_ENTIDAD {entidad})")
+    return replace(options, entidad=entidad)
+
+
+def classes(release: Release) -> dict[str, int]:
+    """Acta rows by class: each observation (in the 2024 wording), none, fuera de catálogo."""
+    from hq.release import dialects
+
+    counts: Counter[str] = Counter()
+    for row in release.rows:
+        if row.fuera_de_catalogo:
+            counts["FUERA DE CATÁLOGO"] += 1
+            continue
+        texts = sorted({dialects.observation(p) for p in row.observaciones.split(",") if p.strip()})
+        counts[", ".join(texts) or "(sin observación)"] += 1
+    return dict(sorted(counts.items()))
+
+
+def check(source: Path, candidaturas: Path | None, options: Options, as_json: bool = False) -> int:
+    """`catd-hq catalog --check`: read and build as `catalog` would, print what was detected
+    and every tolerated oddity; write nothing. Exit 2 as `catalog` would."""
+    from hq.release import dialects, read
+
+    options = _entidad_option(candidaturas, options)
+    release = read.read(source, options.entidad)
+    built = build(release, options)
+    report = {
+        "file": release.source, "layout": release.layout, "encoding": release.encoding,
+        "delimiter": release.delimiter, "election": built.data["election"], "release": built.data["release"],
+        "cut_line": release.cut, "cut_line_at": release.cut_at, "date_order": release.date_order,
+        "timezone": built.data["timezone"], "key_form": release.key_form,
+        "vocabulary_year": dialects.vocabulary_year([r.observaciones for r in release.rows]),
+        "header": list(release.header), "vote_fields": list(release.vote_fields),
+        "actas": built.actas, "fuera_de_catalogo": built.fuera_de_catalogo,
+        "other_entities": built.other_entities, "districts": built.districts,
+        "ballots_inferred": built.ballots_inferred, "classes": classes(release),
+        "oddities": list(release.oddities),
+    }
+    if as_json:
+        print(json.dumps(report, ensure_ascii=False, indent=1))
+        return 0
+    for name in ("file", "layout", "encoding", "delimiter", "election", "release", "cut_line",
+                 "cut_line_at", "date_order", "timezone", "key_form", "vocabulary_year", "actas",
+                 "fuera_de_catalogo", "other_entities", "districts", "ballots_inferred"):
+        print(f"{name}: {report[name]}")
+    for name, count in report["classes"].items():
+        print(f"class: {count} {name}")
+    for oddity in release.oddities:
+        print(f"tolerated: {oddity}")
+    print(f"{len(release.oddities)} tolerated oddities; nothing written")
     return 0

@@ -165,7 +165,7 @@ class RowReader:
                                 f"({' or '.join(forms)})")
             # The published key is the key: TIPO_ACTA as CLAVE_ACTA spells it (`02`).
             identity = replace(identity, tipo_acta=clave_acta[11:])
-            self.key_forms[f"TIPO_ACTA padded to {len(clave_acta) - 11} in CLAVE_ACTA"] = line
+            self.key_forms.setdefault(f"TIPO_ACTA padded to {len(clave_acta) - 11} in CLAVE_ACTA", line)
         for name, part in (("ID_ENTIDAD", identity.entidad), ("SECCION", identity.seccion),
                            ("ID_CASILLA", identity.id_casilla), ("EXT_CONTIGUA", identity.ext_contigua)):
             value = self.number(cells, line, name)

@@ -175,3 +175,41 @@ def test_real_cdmx_file_reads_without_oddities():
     assert release.oddities == () and len(release.catalog_rows) == 13384
 
 
+
+
+# -- catalog --check: a dry run for the operator ---------------------------------------------
+
+def test_check_reports_the_real_cdmx_file_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, "catalog", "--check", "--from", kit.CDMX, "--candidaturas",
+                         kit.CDMX_CANDIDATURAS)
+    assert code == 0, err
+    for line in ("layout: computo", "encoding: utf-8", "date_order: DD/MM/YYYY", "timezone: UTC-6",
+                 "actas: 13384", "class: 13384 (sin observación)", "0 tolerated oddities; nothing written"):
+        assert line in out, out
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_check_json_lists_every_tolerated_oddity_with_its_line(tmp_path, capsys):
+    text = _padded(_render(CUTS[1], kit.Layout("|", "latin-1", "\n"))).replace(
+        b"ALG\xdaN CAMPO ILEGIBLE O SIN DATO", b"ALGUN DATO ILEGIBLE O SIN DATO")
+    src = tmp_path / "diputaciones.csv"
+    src.write_bytes(text)
+    code, out, err = run(capsys, "catalog", "--check", "--json", "--from", src)
+    assert code == 0, err
+    report = json.loads(out)
+    assert (report["date_order"], report["timezone"]) == ("YYYY/MM/DD", "UTC-5")
+    assert report["encoding"] == "latin-1"
+    assert report["vocabulary_year"] == "2019" and report["actas"] == 4 and report["fuera_de_catalogo"] == 1
+    assert report["classes"]["ALGÚN CAMPO ILEGIBLE O SIN DATO"] == 1
+    assert "padded" in report["key_form"]
+    assert any(f"{src}: line 5: TIPO_ACTA padded" in o for o in report["oddities"]), report["oddities"]
+    assert any(f"{src}: line 5, column 6 (DISTRITO_FEDERAL): byte 0xDA" in o for o in report["oddities"])
+    assert list(tmp_path.iterdir()) == [src]
+
+
+def test_check_refuses_as_catalog_does(tmp_path, capsys):
+    src = tmp_path / "diputaciones.csv"
+    src.write_bytes(_render(CUTS[0]).replace(b"|500|", b"|-5|", 1))
+    code, _, err = run(capsys, "catalog", "--check", "--from", src)
+    assert code == 2 and f"{src}: line 5, column 44 (LISTA_NOMINAL)" in err, err
