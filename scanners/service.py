@@ -25,7 +25,7 @@ from typing import Any
 from catd_node import diskfull
 from catd_node.blobs import sha256_hex
 from catd_node.datadir import DataDir
-from catd_node.errors import BadInput
+from catd_node.errors import EXIT_DISK_FULL, BadInput
 from catd_node.lifecycle import die_with_parent
 from scanners import claim as claim_mod
 from scanners import names, watch
@@ -156,6 +156,11 @@ class Service:
             if self.disk_state is not None:
                 self.disk_state.close()
             os.close(lock)
+        if self.once and self.full is not None:
+            log.error("scan_once_paused path=%s needed_bytes=%d (disk full: the originals wait in "
+                      "their drop folders; run again once there is room)", self.full["path"],
+                      self.full["needed_bytes"])
+            return EXIT_DISK_FULL
         return 0
 
     def stop(self) -> None:

@@ -195,3 +195,30 @@ def test_a_cut_on_a_full_disk_is_exit_5_and_leaves_nothing(tmp_path, election_fi
         assert "disk full" in done.stderr and str(disk) in done.stderr and "Traceback" not in done.stderr
         assert hq_leftovers(disk) == []
         filler.unlink()
+
+
+def test_scan_once_on_a_full_disk_exits_5_and_keeps_the_original(tmp_path, election_file):
+    with small_disk(tmp_path / "disk", "16m") as disk:
+        done = node_cli("init", "-d", str(disk / "catd"), "--node-id", NODE, "--election", str(election_file))
+        assert done.returncode == 0, done.stderr
+        node = DataDir(disk / "catd")
+        drop = tmp_path / "drop"
+        cfg = config.load(node.config_path)
+        node.config_path.write_text(config.render(dataclasses.replace(
+            cfg, scan=dataclasses.replace(cfg.scan, folders={"scanner-1": str(drop)}, settle_ms=200))))
+        node = DataDir(node.root)
+        drop.mkdir()
+        assert node_cli("scan", "--once", "-d", str(node.root)).returncode == 0  # run/disk.json made
+        key = sorted(node.election.actas)[0]
+        drop_scan(node, key, shade=60)
+        filler = fill(disk)
+        done = node_cli("scan", "--once", "-d", str(node.root))
+        assert done.returncode == 5, done.stderr[-2000:]
+        # Paused mid-ingest (disk_full …) or unable to open catd.db at all: exit 5 either way.
+        assert "disk_full path=" in done.stderr or "disk full" in done.stderr, done.stderr[-2000:]
+        assert drop_files(drop) == [drop / f"{key}.jpg"]
+        assert leftovers(disk) == []
+        filler.unlink()
+        done = node_cli("scan", "--once", "-d", str(node.root))
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert digitized_counts(node) == {key: 1} and drop_files(drop) == []
