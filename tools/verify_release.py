@@ -547,7 +547,8 @@ def row(cat: Catalog, rec: dict[str, Any]) -> list[str]:
     out += [cell(cat.controls.get("TOTAL_VOTOS_ASENTADO")), "SIN ACTA" if sin else str(rec["total"]),
             str(spec["lista_nominal"]) if spec else "N/A",
             str(spec.get("representantes", 0)) if spec else "N/A", ", ".join(rec["obs"]),
-            {"counted": "1", "out_of_catalog": "2"}.get(rec["cls"], "0"), rec["mecanismo"] or ""]
+            {"counted": "1", "out_of_catalog": "2"}.get(rec["cls"], "0"),
+            rec["mecanismo"] or (spec or {}).get("mecanismo_traslado") or ""]
     if sin:
         return [*out, *["N/A"] * 7]
     sha = rec["sha"] or ""

@@ -193,6 +193,8 @@ def build(release: Release, options: Options) -> Built:
         if ballot is not None and ballot != votes:
             acta["ballot"] = list(ballot)
         acta["catd"] = _catd(row, entidad, per, release.has_catd)
+        if row.mecanismos_traslado and row.mecanismos_traslado.strip().upper() not in ("-", "N/A"):
+            acta["mecanismo_traslado"] = row.mecanismos_traslado.strip()
         actas.append(acta)
     data = {
         "form": 2, "election": election,

@@ -213,3 +213,18 @@ def test_check_refuses_as_catalog_does(tmp_path, capsys):
     src.write_bytes(_render(CUTS[0]).replace(b"|500|", b"|-5|", 1))
     code, _, err = run(capsys, "catalog", "--check", "--from", src)
     assert code == 2 and f"{src}: line 5, column 44 (LISTA_NOMINAL)" in err, err
+
+
+def test_transfer_mechanism_is_kept_per_casilla_in_the_catalog(tmp_path, capsys):
+    src = tmp_path / "diputaciones.csv"
+    header = kit.header_2018()
+    actas = ine_2018_actas()
+    for acta in actas:
+        acta.votes["MECANISMOS_TRASLADO"] = "F"
+    actas[2].votes["MECANISMOS_TRASLADO"] = "D"      # the sin acta row keeps its own
+    src.write_bytes(kit.render(header, actas, kit.Layout(), cut=CUTS[0]))
+    out = tmp_path / "dip.json"
+    assert run(capsys, "catalog", "--from", src, "--out", out)[0] == 0
+    data = json.loads(out.read_text())
+    assert [a.get("mecanismo_traslado") for a in data["actas"]] == ["F", "F", "D", "F"]
+    assert loader.load(out).actas["230086B01006"].mecanismo_traslado == "D"
