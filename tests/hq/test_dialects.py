@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import gzip
 import json
+import tempfile
 from datetime import date
+from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from catd_node import catalog as loader
 from hq import cli
@@ -228,3 +232,50 @@ def test_transfer_mechanism_is_kept_per_casilla_in_the_catalog(tmp_path, capsys)
     data = json.loads(out.read_text())
     assert [a.get("mecanismo_traslado") for a in data["actas"]] == ["F", "F", "D", "F"]
     assert loader.load(out).actas["230086B01006"].mecanismo_traslado == "D"
+
+
+# -- a corpus: the same rows written in each dialect load to the identical catalog ------------
+
+YEAR_2019 = {"ALGÚN CAMPO ILEGIBLE O SIN DATO": "ALGUN DATO ILEGIBLE O SIN DATO",
+             "SIN ACTA POR PAQUETE ENTREGADO SIN BOLSA": "SIN ACTA POR PAQUETE ENTREGADO SIN SOBRE"}
+
+
+def _dialect(text: bytes, cut: str, lower_header: bool, old_words: bool) -> bytes:
+    lines = text.decode("utf-8").split("\n")
+    lines[0] = cut
+    at = next(i for i, line in enumerate(lines) if line.startswith("CLAVE_CASILLA"))
+    if lower_header:
+        lines[at] = lines[at].lower()
+    for i in range(at + 1, len(lines)):
+        if old_words:
+            for new, old in YEAR_2019.items():
+                lines[i] = lines[i].replace(new, old)
+    return "\n".join(lines).encode("utf-8")
+
+
+@settings(max_examples=25, deadline=None)
+@given(cut=st.sampled_from(CUTS), lower=st.booleans(), old_words=st.booleans(),
+       encoding=st.sampled_from(["utf-8", "utf-8-sig", "latin-1", "cp1252"]),
+       wrap=st.sampled_from(["", "=", "'"]), delimiter=st.sampled_from(["|", ","]))
+def test_each_dialect_of_the_same_rows_loads_to_the_identical_catalog(cut, lower, old_words, encoding, wrap,
+                                                                       delimiter):
+    reference = _render(CUTS[0])
+    variant = _dialect(_render(cut, kit.Layout(delimiter, "utf-8", "\n", wrap=wrap)), cut, lower, old_words)
+    options = catalog.Options(election="DIPUTACIONES")
+    with tempfile.TemporaryDirectory() as tmp:
+        a, b = Path(tmp) / "a.csv", Path(tmp) / "b.csv"
+        a.write_bytes(reference)
+        b.write_bytes(variant.decode("utf-8").encode(encoding))
+        assert catalog.build(read.read(b), options).data == catalog.build(read.read(a), options).data
+
+
+def test_a_sin_acta_row_printed_with_zeros_takes_its_district_ballot(tmp_path):
+    actas = ine_2018_actas()
+    zeros = ine_2018_actas()
+    zeros[2].votes = {n: "0" for n in kit.header_2018()[16:41]}
+    for name, rows in (("a.csv", actas), ("b.csv", zeros)):
+        (tmp_path / name).write_bytes(kit.render(kit.header_2018(), rows, kit.Layout(), cut=CUTS[0]))
+    options = catalog.Options(election="DIPUTACIONES")
+    a = catalog.build(read.read(tmp_path / "a.csv"), options).data
+    b = catalog.build(read.read(tmp_path / "b.csv"), options).data
+    assert a == b
