@@ -279,3 +279,15 @@ def test_a_sin_acta_row_printed_with_zeros_takes_its_district_ballot(tmp_path):
     a = catalog.build(read.read(tmp_path / "a.csv"), options).data
     b = catalog.build(read.read(tmp_path / "b.csv"), options).data
     assert a == b
+
+
+def test_a_candidacies_file_with_one_byte_of_another_code_page_is_read(tmp_path, capsys):
+    """Issue 19, case 3: Latin-1 with `0x84` where a name has Ñ refused the whole file."""
+    text = kit.CDMX_CANDIDATURAS.read_bytes().decode("utf-8-sig").encode("latin-1")
+    src = tmp_path / "CDMX_GUB_CANDIDATURAS.csv"
+    src.write_bytes(text.replace(b"TABOADA", b"TABOADA \x84", 1))
+    assert read.read_entidad(src) == 9
+    out = tmp_path / "gub.json"
+    code, _, err = run(capsys, "catalog", "--from", kit.CDMX, "--candidaturas", src, "--out", out)
+    assert code == 0, err
+    assert json.loads(out.read_text())["entidad"]["id"] == 9
