@@ -85,6 +85,7 @@ class IdentifiedBy(StrEnum):
     QR = "qr"
     SIDECAR = "sidecar"
     FILENAME = "filename"
+    CASILLA = "casilla"  # the phone's signed statement names the acta (docs/casilla.md)
 
 
 class Role(StrEnum):
@@ -120,6 +121,13 @@ class Original(TypedDict):
     sha256: str
     bytes: int
     name: str
+
+
+class CasillaStatement(TypedDict):
+    """The phone's signed statement behind a casilla photo (sync/casilla_protocol.py)."""
+
+    statement: str  # base64 of the canonical {acta, bytes, device, node, sha256, taken_at}
+    sig: str        # base64 Ed25519 signature by the device key the node's chain enrolled
 
 
 class Source(TypedDict):
@@ -179,6 +187,7 @@ class ActaDigitized(TypedDict):
     page: NotRequired[int]
     origen: NotRequired[Origen]  # absent: CATD
     digitalizacion: NotRequired[Digitalizacion]  # absent: ESCANER from a scanner, MOVIL from an upload
+    casilla: NotRequired[CasillaStatement]  # a photo sent from the casilla (origen CASILLA)
 
 
 class ActaAssigned(TypedDict):
@@ -307,11 +316,13 @@ UserRoleChanged.__doc__ = "An account's role changed (`from` the old one)."
 
 
 class DeviceAdded(TypedDict):
-    """A phone may upload (its token's SHA-256 prefix, never the token)."""
+    """A phone may upload: on the LAN (its token's SHA-256 prefix, never the token) or, with
+    `pubkey`, from the casilla (the prefix is then the key's SHA-256)."""
 
     device: str
     token_sha256_prefix: str
     by: str
+    pubkey: NotRequired[str]  # base64 raw Ed25519 key the phone signs casilla statements with
 
 
 class DeviceRevoked(TypedDict):
@@ -351,6 +362,8 @@ ABSENT: dict[tuple[str, str], str] = {
     ("acta.digitized", "page"): "1",
     ("acta.digitized", "origen"): "`CATD`",
     ("acta.digitized", "digitalizacion"): "`ESCANER` from a scanner, `MOVIL` from an upload",
+    ("acta.digitized", "casilla"): "not a casilla photo",
+    ("device.added", "pubkey"): "a LAN upload device (token)",
 }
 
 
@@ -489,7 +502,7 @@ def render_markdown() -> str:
                 note = f"optional (absent: {absent})" if absent else "optional"
             out.append(f"| `{name}` | {describe(hint)} | {note} |")
         out.append("")
-    parts = (Image, Original, Source, StoreHead, AttestCompare)
+    parts = (Image, Original, Source, CasillaStatement, StoreHead, AttestCompare)
     out += ["## Parts", ""]
     for typed in parts:
         out.append(f"- `{typed.__name__}`: " + ", ".join(

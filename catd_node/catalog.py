@@ -116,6 +116,7 @@ class ActaSpec:
     representantes: int = 0       # the release's preloaded figure: information, not the ceiling
     ballot: tuple[str, ...] | None = None   # vote fields on this acta; None: all of the contest
     catd: str | None = None       # node id of the CATD that collects it; None: any
+    mecanismo_traslado: str | None = None   # approved before the night (the source release's)
 
     @property
     def especial(self) -> bool:
@@ -325,6 +326,7 @@ def _acta_v2(raw: Any, where: str, entidad: int, contests: dict[str, Contest]) -
         distrito=distrito, municipio=municipio, ubicacion=_field(raw, "ubicacion", int, where, default=None),
         representantes=representantes, ballot=ballot,
         catd=_text(catd, f"{where}.catd") if catd is not None else None,
+        mecanismo_traslado=_mecanismo(raw, where),
     )
 
 
@@ -411,6 +413,16 @@ def load(path: Path) -> Election:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BadInput(str(path), f"not valid JSON ({exc})") from exc
     return parse(data, str(path))
+
+
+def _mecanismo(raw: dict[str, Any], where: str) -> str | None:
+    """The acta's transfer mechanism as the release printed it (`D`, `F`, `I`…), or None."""
+    value = raw.get("mecanismo_traslado")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > 16 or not value.isprintable():
+        raise BadInput(f"{where}.mecanismo_traslado", f"expected a short text, got {value!r}")
+    return value.strip()
 
 
 def split_clave_acta(key: str) -> tuple[int, int, str, int, int, str] | None:

@@ -14,18 +14,19 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sqlite3
 import time
 from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 
-from catd_node import ledger
+from catd_node import diskfull, ledger
 from catd_node.config import SyncConfig
 from catd_node.config import fingerprint as config_fingerprint
 from catd_node.datadir import DataDir
 from catd_node.errors import EXIT_OK, BadConfig, CheckFailed, HQUnreachable
-from sync import receipts
+from sync import casilla, receipts
 from sync.backlog import (  # noqa: F401  (BatchSizer, read_batch: used by tests and benchmarks)
     BatchSizer,
     Framed,
@@ -303,6 +304,8 @@ async def once(datadir: DataDir, policy: Policy | None = None, settings: Setting
     async with replay_for(datadir, policy, settings) as replay:
         try:
             await replay.drain()
+            if await casilla.pull_quietly(datadir, replay.hq):
+                await replay.drain()
         except GaveUp as exc:
             reason = exc.last.reason
             await replay.local.run(receipts.record_error, reason, replay.hq.endpoints.current)
@@ -384,10 +387,15 @@ async def _replay_until(datadir: DataDir, stop: asyncio.Event, changed: asyncio.
                 await asyncio.wait_for(asyncio.shield(changed), pause)
 
 
+DISK_FULL_PAUSE_S = 2.0
+
+
 async def _drain_once(replay: Replay, settings: Settings) -> float:
     """One drain; the pause before the next (longer after HQ refused something)."""
     try:
         await replay.drain()
+        if await casilla.pull_quietly(replay.datadir, replay.hq):
+            await replay.drain()  # the new acta.digitized packets go up at once
     except LaneStopped as exc:
         log.error("sync paused reason=%s retry_in_s=%s", exc.why, settings.stopped_pause_s)
         replay.refused_blobs.clear()
@@ -395,6 +403,17 @@ async def _drain_once(replay: Replay, settings: Settings) -> float:
         return settings.stopped_pause_s
     except GaveUp as exc:  # only with a finite budget; the service keeps going
         log.warning("sync retry budget spent reason=%s", exc.last.reason)
+    except (OSError, sqlite3.Error) as exc:
+        full = diskfull.in_chain(exc)
+        if full is None:
+            raise
+        # The node's own disk is full (a receipt cannot be recorded): a state, not a crash
+        # (issue 21). HQ's head is the checkpoint, so the next drain repeats nothing.
+        log.error("disk_full path=%s free_bytes=%d error=%s (sync waits %.0f s, then tries again)",
+                  replay.datadir.db_path, diskfull.free_bytes(replay.datadir.db_path), full,
+                  DISK_FULL_PAUSE_S)
+        replay.checkpoint = None
+        return DISK_FULL_PAUSE_S
     return settings.poll_s
 
 

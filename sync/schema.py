@@ -34,4 +34,24 @@ MIGRATIONS: list[str] = [
         hq_url TEXT NOT NULL
     );
     """,
+    """
+    -- casilla photos pulled from HQ (sync/casilla.py): HQ's statement id, once each
+    CREATE TABLE sync_casilla (
+        hq_id INTEGER PRIMARY KEY,
+        sha256 TEXT NOT NULL,
+        acta TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        pulled_at TEXT NOT NULL
+    );
+    """,
+    """
+    -- the inclusion proof in HQ's transparency log that came with each receipt (docs/tlog.md)
+    CREATE TABLE sync_log_proofs (
+        seq INTEGER PRIMARY KEY CHECK (seq >= 1),
+        idx INTEGER NOT NULL,
+        size INTEGER NOT NULL,
+        proof TEXT NOT NULL,
+        checkpoint TEXT NOT NULL
+    );
+    """,
 ]

@@ -19,28 +19,44 @@ log = logging.getLogger("catd.web.capture")
 
 
 def entry_context(request: web.Request, key: str, sha: str | None, entry: forms.Entry | None = None,
-                  ) -> dict[str, Any]:
+                  warned: dict[str, str] | None = None) -> dict[str, Any]:
     """What the capture/verification form needs: the image and the acta's own ballot, grouped.
 
     Only the fields on this acta's ballot get an input, in ballot order; the contest's other
-    vote fields are named once as not on this ballot (they publish as `-`)."""
+    vote fields are named once as not on this ballot (they publish as `-`). Each field carries
+    the label the acta prints; `invalid` lists the fields to correct (the summary above the
+    form), `focus` is the first of them (else of `warned`, else the first field)."""
     election = request.app[ELECTION]
     contest = forms.contest_for(election, key)
     spec = election.actas.get(key)
+    warned = warned or {}
     fields: list[dict[str, Any]] = []
     grouped = []
     for title, names in forms.groups(election, key):
-        rows = [{"name": f, "input": forms.field_name(f), "vote": f in contest.kinds,
-                 "raw": entry.raw.get(f, "") if entry else "",
-                 "error": entry.errors.get(f) if entry else None} for f in names]
+        rows = [{"name": f, "label": forms.field_label(contest, f), "input": forms.field_name(f),
+                 "vote": f in contest.kinds, "raw": entry.raw.get(f, "") if entry else "",
+                 "error": entry.errors.get(f) if entry else None, "warning": warned.get(f)} for f in names]
         fields += rows
         grouped.append({"title": title, "fields": rows})
     offered = {f["name"] for f in fields}
+    invalid = [f for f in fields if f["error"]]
+    flagged = [f for f in fields if f["warning"]]
+    focus = (invalid or flagged or fields or [{"input": ""}])[0]["input"]
     return {
         "key": key, "sha": sha, "spec": spec, "contest": contest, "fields": fields, "groups": grouped,
-        "not_on_ballot": [f for f in contest.votes if f not in offered],
-        "errors": bool(entry and entry.errors),
+        "not_on_ballot": [forms.field_label(contest, f) for f in contest.votes if f not in offered],
+        "errors": bool(entry and entry.errors), "invalid": invalid, "flagged": flagged, "focus": focus,
+        "confirm": forms.warning_token(warned, entry.values or {}) if warned and entry else "",
     }
+
+
+def needs_confirmation(request: web.Request, key: str, entry: forms.Entry, form: Any) -> dict[str, str]:
+    """The warnings on valid values the clerk has not confirmed yet (empty: save)."""
+    assert entry.values is not None
+    warned = forms.warnings(request.app[ELECTION], key, entry.values)
+    if warned and str(form.get("confirmar", "")) == forms.warning_token(warned, entry.values):
+        return {}
+    return warned
 
 
 @dataclass(frozen=True)
@@ -50,6 +66,7 @@ class Submitted:
     key: str
     sha: str | None
     entry: forms.Entry
+    form: Any = None
 
 
 async def read_submitted(request: web.Request) -> Submitted:
@@ -61,13 +78,15 @@ async def read_submitted(request: web.Request) -> Submitted:
         sha = check_name(str(raw_sha)) if raw_sha is not None else None
     except BadInput as exc:
         raise web.HTTPBadRequest(text=f"{exc.what}: {exc.why}") from exc
-    return Submitted(key, sha, forms.read_values(forms.fields_for(request.app[ELECTION], key), form))
+    return Submitted(key, sha, forms.read_values(forms.fields_for(request.app[ELECTION], key), form), form)
 
 
-def retype(request: web.Request, mode: str, sent: Submitted) -> web.StreamResponse:
-    """The same form again, with the typed values kept and each error beside its field (422)."""
+def retype(request: web.Request, mode: str, sent: Submitted,
+           warned: dict[str, str] | None = None) -> web.StreamResponse:
+    """The same form again, with the typed values kept and each error (or warning to confirm)
+    beside its field (422)."""
     return render(request, "capture.html", {"mode": mode, **entry_context(request, sent.key, sent.sha,
-                                                                          sent.entry)}, status=422)
+                                                                          sent.entry, warned)}, status=422)
 
 
 def foreign(request: web.Request, key: str) -> str | None:
@@ -119,6 +138,8 @@ async def capture_submit(request: web.Request) -> web.StreamResponse:
         return await _next(request, warning=elsewhere, status=409)
     if entry.values is None:
         return retype(request, "captura", sent)
+    if warned := needs_confirmation(request, key, entry, sent.form):
+        return retype(request, "captura", sent, warned)
     who = clerk(request)
     assert who is not None
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -118,3 +119,75 @@ def shown(value: Any) -> str:
     """A stored value as a clerk reads it."""
     return {actas.ILEGIBLE: "ILEGIBLE", actas.SIN_DATO: "SIN DATO"}.get(value, str(value)) \
         if value is not None else "—"
+
+
+# How the acta prints a field (a vote field by its kind, a control by its official name); a
+# field the table does not know is printed as its name with spaces.
+_KIND_LABELS = {NO_REGISTRADOS: "CANDIDATURAS NO REGISTRADAS", NULOS: "VOTOS NULOS"}
+_CONTROL_LABELS = {
+    "TOTAL_VOTOS_ASENTADO": "TOTAL DE VOTOS ASENTADO EN EL ACTA",
+    "TOTAL_ASENTADO": "TOTAL DE VOTOS ASENTADO EN EL ACTA",
+    "TOTAL_PERSONAS_VOTARON": "TOTAL DE PERSONAS QUE VOTARON",
+    "PERSONAS_VOTARON": "TOTAL DE PERSONAS QUE VOTARON",
+    "TOTAL_REP_PARTIDO_CI_VOTARON": "REPRESENTANTES DE PARTIDOS Y CANDIDATURAS INDEPENDIENTES QUE VOTARON",
+    "REPRESENTANTES_VOTARON": "REPRESENTANTES DE PARTIDOS Y CANDIDATURAS INDEPENDIENTES QUE VOTARON",
+    "TOTAL_BOLETAS_SOBRANTES": "BOLETAS SOBRANTES",
+    "BOLETAS_SOBRANTES": "BOLETAS SOBRANTES",
+    "TOTAL_VOTOS_SACADOS": "TOTAL DE VOTOS SACADOS DE LA URNA",
+}
+ASENTADO = ("TOTAL_VOTOS_ASENTADO", "TOTAL_ASENTADO")
+
+
+def field_label(contest: Contest, field: str) -> str:
+    """A field as the acta prints it: `PAN_PRI_PRD` → `PAN – PRI – PRD`, `NULOS` → `VOTOS NULOS`,
+    `TOTAL_VOTOS_ASENTADO` → `TOTAL DE VOTOS ASENTADO EN EL ACTA` (names and kinds from the
+    election file; `catd_node.wording` has the last word when it names the field)."""
+    try:
+        from catd_node import wording  # the public site's shared labels, when present
+        named = getattr(wording, "field_label", None)
+        if named is not None:
+            text = named(field, contest.kinds.get(field))
+            if text:
+                return str(text)
+    except ImportError:
+        pass
+    kind = contest.kinds.get(field)
+    if kind in _KIND_LABELS:
+        return _KIND_LABELS[kind]
+    if kind == COALICION:
+        return " – ".join(p for p in field.removeprefix("C_").split("_") if p)
+    if kind == INDEPENDIENTE:
+        number = field.rsplit("_", 1)[-1]
+        return f"CANDIDATURA INDEPENDIENTE {int(number)}" if number.isdecimal() else field.replace("_", " ")
+    if kind is None:
+        return _CONTROL_LABELS.get(field, field.replace("_", " "))
+    return field
+
+
+def warnings(election: Election, key: str, values: Mapping[str, actas.Value]) -> dict[str, str]:
+    """Values that cannot be, though they parse: a vote above the acta's ceiling (lista nominal
+    plus representatives), or an asentado far from the sum of the votes. Not errors: the clerk
+    confirms them (the acta may say so) or corrects a typo."""
+    out: dict[str, str] = {}
+    contest = contest_for(election, key)
+    limit = actas.ceiling(election, key)
+    ballot = election.ballot(key) or contest.votes
+    if limit is not None:
+        for f in ballot:
+            v = values.get(f)
+            if isinstance(v, int) and v > limit:
+                out[f] = (f"{v} es más que la lista nominal más representantes ({limit}) de esta casilla.")
+    votes = [v for f in ballot if isinstance(v := values.get(f), int)]
+    for f in ASENTADO:
+        v = values.get(f)
+        if isinstance(v, int) and f in contest.controls and len(votes) == len(ballot):
+            total = sum(votes)
+            if abs(v - total) > max(10, total // 10):
+                out[f] = f"asentado {v}, pero la suma de los votos capturados es {total}."
+    return out
+
+
+def warning_token(warned: Mapping[str, str], values: Mapping[str, Any]) -> str:
+    """What a confirmation confirms: these warnings on these values (a changed value asks again)."""
+    text = "\n".join(f"{f}={values.get(f)}" for f in sorted(warned))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]

@@ -12,7 +12,7 @@ from catd_node.actas import CLASS_LABELS
 from catd_node.errors import BadInput
 from catd_node.web import forms, rules
 from catd_node.web.board import ActaState
-from catd_node.web.capture import entry_context, foreign, read_submitted, retype
+from catd_node.web.capture import entry_context, foreign, needs_confirmation, read_submitted, retype
 from catd_node.web.state import BOARD, DB, ELECTION, clerk, now, render, require
 
 log = logging.getLogger("catd.web.verification")
@@ -65,6 +65,8 @@ async def verify_submit(request: web.Request) -> web.StreamResponse:
         return render(request, "error.html", {"title": "Verificación", "message": elsewhere}, status=409)
     if entry.values is None:
         return retype(request, "verificacion", sent)
+    if warned := needs_confirmation(request, key, entry, sent.form):
+        return retype(request, "verificacion", sent, warned)
     election = request.app[ELECTION]
     who = clerk(request)
     assert who is not None
@@ -90,7 +92,8 @@ async def mismatches(request: web.Request) -> web.StreamResponse:
 
 
 async def _resolve_page(request: web.Request, key: str, entry: forms.Entry | None = None,
-                        error: str | None = None, status: int = 200) -> web.Response:
+                        error: str | None = None, status: int = 200,
+                        warned: dict[str, str] | None = None) -> web.Response:
     board = request.app[BOARD]
     await board.refresh(request.app[DB].read)
     state = board.actas.get(key)
@@ -102,11 +105,13 @@ async def _resolve_page(request: web.Request, key: str, entry: forms.Entry | Non
         raw = {f: forms.shown(v) if v == second.values.get(f) else "" for f, v in first.values.items()}
         raw = {f: {"ILEGIBLE": "I", "SIN DATO": "S"}.get(v, v) for f, v in raw.items()}
         entry = forms.Entry(raw, None, {})
-    ctx = entry_context(request, key, first.image_sha256, entry)
+    ctx = entry_context(request, key, first.image_sha256, entry, warned)
     for field in ctx["fields"]:
         field["first"] = forms.shown(first.values.get(field["name"]))
         field["second"] = forms.shown(second.values.get(field["name"]))
         field["differs"] = field["name"] in state.mismatch_fields
+    if not ctx["invalid"] and not ctx["flagged"]:  # the first field the coordinator must decide
+        ctx["focus"] = next((f["input"] for f in ctx["fields"] if f["differs"]), ctx["focus"])
     return render(request, "resolve.html", {**ctx, "first": first, "second": second, "error": error},
                   status=status)
 
@@ -131,6 +136,8 @@ async def resolve_submit(request: web.Request) -> web.StreamResponse:
     entry = forms.read_values(forms.fields_for(election, key), form)
     if entry.values is None:
         return await _resolve_page(request, key, entry, status=422)
+    if warned := needs_confirmation(request, key, entry, form):
+        return await _resolve_page(request, key, entry, status=422, warned=warned)
     who = clerk(request)
     assert who is not None
     try:

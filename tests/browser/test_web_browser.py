@@ -147,3 +147,68 @@ async def test_capture_verify_and_dashboard_in_a_real_browser(web_process):
             await coco.screenshot(path=ARTIFACTS / "web-5-tablero.png", full_page=True)
         finally:
             await browser.close()
+
+
+async def type_these(page, values: dict[str, str]) -> None:
+    """Keyboard only, from the focused field: clear, type, Enter (the last Enter submits)."""
+    for value in values.values():
+        await page.keyboard.press("Control+A")
+        if value:
+            await page.keyboard.type(value)
+        else:
+            await page.keyboard.press("Delete")
+        await page.keyboard.press("Enter")
+
+
+FOCUSED = "[document.activeElement.id, document.activeElement.getAttribute('aria-invalid')]"
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed (make system-deps)")
+async def test_after_each_kind_of_typo_the_focus_is_on_the_first_invalid_field(web_process):
+    """Blank, not a number, out of range, negative: after each the clerk's keyboard is on the
+    first wrong field, marked aria-invalid, under a summary linking to it; then an implausible
+    value is asked about and confirmed with the keyboard alone."""
+    from playwright.async_api import async_playwright
+
+    url = web_process
+    ARTIFACTS.mkdir(exist_ok=True)
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            ana = await sign_in(browser, url, "ana")
+            await ana.goto(f"{url}/captura")
+            await ana.wait_for_selector(f"text=Captura: {KEY}")
+            assert await ana.evaluate("document.activeElement.id") == "v_PAN"
+            cases = [({"PAN": ""}, "v_PAN", "PAN"),                         # the first field itself
+                     ({"PRD": "doce", "MC": ""}, "v_PRD", "PRD, MC"),       # not a number, then blank
+                     ({"MORENA": "100000"}, "v_MORENA", "MORENA"),          # out of range
+                     ({"NULOS": "-3", "TOTAL_ASENTADO": "4 31"}, "v_NULOS",
+                      "VOTOS NULOS, TOTAL DE VOTOS ASENTADO EN EL ACTA")]
+            for n, (wrong, first, named) in enumerate(cases):
+                await ana.focus("#v_PAN")
+                await type_these(ana, {**VALUES, **wrong})
+                await ana.wait_for_selector("#resumen")
+                assert await ana.evaluate(FOCUSED) == [first, "true"], wrong
+                summary = await ana.inner_text("#resumen")
+                count = len(wrong)
+                assert f"{count} {'campo por corregir' if count == 1 else 'campos por corregir'}: {named}." \
+                    in summary, summary
+                await ana.screenshot(path=ARTIFACTS / f"web-typo-{n}.png")
+            # corrected from where the focus is, then a value that cannot be: asked, not refused
+            await ana.focus("#v_PAN")
+            await type_these(ana, {**VALUES, "MORENA": "1600", "TOTAL_ASENTADO": "1871"})
+            await ana.wait_for_selector("text=Revise antes de guardar")
+            assert await ana.evaluate("document.activeElement.id") == "v_MORENA"
+            await ana.screenshot(path=ARTIFACTS / "web-confirmar.png")
+            # keyboard only: Tab to the confirmation, Space, Tab to the button, Enter
+            for _ in range(100):
+                await ana.keyboard.press("Tab")
+                if await ana.evaluate("document.activeElement.id") == "confirmar":
+                    break
+            assert await ana.evaluate("document.activeElement.id") == "confirmar"
+            await ana.keyboard.press("Space")
+            await ana.keyboard.press("Tab")
+            await ana.keyboard.press("Enter")
+            await ana.wait_for_selector(f"text=Acta {KEY} capturada")
+        finally:
+            await browser.close()

@@ -294,8 +294,6 @@ def _broken(case: str) -> bytes:
     ("duplicated key", "line 6, column 2 (CLAVE_ACTA)"),
     ("cell", "line 6, column 18 (PRI)"),
     ("unknown layout", "line 1"),
-    ("bom, not utf-8", "line 5, column 48"),
-    ("neither utf-8 nor latin-1", "line 5, column 48"),
 ])
 def test_unreadable_input_names_line_and_column_and_writes_nothing(tmp_path, capsys, case, where):
     src = tmp_path / "diputaciones.csv"
@@ -308,6 +306,17 @@ def test_unreadable_input_names_line_and_column_and_writes_nothing(tmp_path, cap
     assert f"{src}: {where}" in err, err
     assert out.read_text() == "the previous catalog"
     assert [p.name for p in out.parent.iterdir()] == ["dip.json"]
+
+
+@pytest.mark.parametrize("case", ["bom, not utf-8", "neither utf-8 nor latin-1"])
+def test_a_text_cell_in_another_code_page_is_read_and_warned_once(tmp_path, capsys, case):
+    """A municipality's name with a byte that is not UTF-8 never refuses the file: it is read
+    as Windows-1252 and the cell is named, once, on stderr."""
+    src = tmp_path / "diputaciones.csv"
+    src.write_bytes(_broken(case))
+    code, _, err = run(capsys, "catalog", "--from", src, "--out", tmp_path / "dip.json")
+    assert code == 0, err
+    assert err.count(f"{src}: line 5, column 6 (DISTRITO_FEDERAL): byte 0xFF") == 1, err
 
 
 def test_duplicate_names_the_first_line_and_gzip_reads_the_same(tmp_path, capsys):

@@ -35,11 +35,16 @@ async def test_the_form_offers_only_the_actas_ballot_in_ballot_order(clerks: Dat
     election = clerks.election
     assert inputs(page) == list(election.fields_of(THIRTY))
     assert len(election.ballot(THIRTY)) == 30 and NOT_ON_THIRTY not in inputs(page)
-    assert f"(se publican como «-»): {NOT_ON_THIRTY}." in page
+    assert f"(se publican como «-»): {NOT_ON_THIRTY.replace('_', ' – ')}." in page
     assert headings(page) == ["Partidos políticos", "Combinaciones de coalición",
                               "Candidaturas independientes, no registradas y votos nulos",
                               "Controles (no deciden la clasificación)"]
-    assert '<label for="v_PAN_PRI_PRD">PAN_PRI_PRD</label>' in page  # labelled with its official name
+    # labelled as the acta prints it, the official name beside it
+    assert ('<label for="v_PAN_PRI_PRD">PAN – PRI – PRD</label> <small class="code">PAN_PRI_PRD</small>'
+            in page)
+    assert '<label for="v_NULOS">VOTOS NULOS</label>' in page
+    assert '<label for="v_TOTAL_VOTOS_ASENTADO">TOTAL DE VOTOS ASENTADO EN EL ACTA</label>' in page
+    assert "autofocusaria" not in page
     assert re.search(r'id="v_PAN"[^>]*autofocus', page)  # the first field of the ballot has focus
     # parties, then every coalition combination, then the rest, then the controls apart
     order = inputs(page)

@@ -1,0 +1,311 @@
+"""HQ's casilla endpoints: HEAD/PUT /v1/casilla/photos/{sha256} (device-signed, resumable,
+content-addressed), GET /v1/casilla/pull (node-signed), and the phone page at /casilla/.
+
+Each request carries the phone's signed statement; HQ checks, before touching anything, that
+its device was enrolled by the named node's chain and not revoked and that the signature
+verifies. A photo is stored once in HQ's blob store; every distinct statement is kept in
+casilla.db with the HQ-signed receipt it got (a replay gets the same receipt). An acta the
+device's CATD does not collect is kept and flagged `fuera_de_catd`: never offered to a
+node's pull, so never counted through this path. Protocol: docs/casilla.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from catd_node import keys, packets
+from catd_node.blobs import check_name
+from catd_node.errors import BadInput
+from hq import store as hq_store
+from hq.casilla import devices
+from hq.casilla.store import CasillaDB, path_of
+from hq.state import STATE, HQState, error
+from sync import casilla_protocol as cp
+from sync import protocol
+
+log = logging.getLogger("catd.hq.casilla")
+PULL_LIMIT = 20
+DEVICE_TTL_S = 5.0
+STATIC = Path(__file__).resolve().parent / "static"
+# The page's own scripts only; it talks to HQ and, once, to its CATD's node (enrolment).
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
+       "connect-src 'self' http: https:; worker-src 'self'; manifest-src 'self'; object-src 'none'; "
+       "base-uri 'none'; frame-ancestors 'none'")
+
+
+@dataclass
+class Casilla:
+    db: CasillaDB
+    uploads: Path
+    locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    devices: dict[str, tuple[float, dict[str, devices.Device]]] = field(default_factory=dict)
+
+
+CASILLA = web.AppKey("casilla", Casilla)
+
+
+def _sha(request: web.Request) -> str:
+    try:
+        return check_name(request.match_info["sha256"])
+    except BadInput as exc:
+        raise error(422, protocol.BAD_NAME, exc.why) from exc
+
+
+def _int_header(request: web.Request, name: str, default: int | None) -> int:
+    raw = request.headers.get(name)
+    if raw is None:
+        if default is None:
+            raise error(400, protocol.BAD_REQUEST, f"header {name} is required")
+        return default
+    if not raw.isdecimal() or len(raw) > 12:
+        raise error(400, protocol.BAD_REQUEST, f"header {name} must be a whole number of bytes")
+    return int(raw)
+
+
+async def _statement(request: web.Request, state: HQState, sha: str) -> tuple[dict[str, Any], bytes, str]:
+    """The request's statement, checked against its device key; else a named refusal."""
+    raw_b64 = request.headers.get(cp.STATEMENT_HEADER, "")
+    sig = request.headers.get(cp.SIGNATURE_HEADER, "")
+    if not raw_b64 or not sig:
+        raise error(400, cp.BAD_STATEMENT, f"headers {cp.STATEMENT_HEADER} and {cp.SIGNATURE_HEADER} "
+                    "are required")
+    try:
+        raw = base64.b64decode(raw_b64, validate=True)
+        st = cp.parse_statement(raw)
+    except (binascii.Error, ValueError) as exc:
+        raise error(400, cp.BAD_STATEMENT, str(exc) or "statement is not base64") from exc
+    if st["sha256"] != sha:
+        raise error(400, cp.BAD_STATEMENT, f"statement.sha256 {st['sha256'][:16]}… is not the photo "
+                    f"named in the path {sha[:16]}…")
+    node, name = st["node"], st["device"]
+    if await state.node_key(node) is None:
+        raise error(403, cp.UNKNOWN_DEVICE, f"node {node[:64]!r} is not registered at HQ", device=name)
+    found = await _device(request.app[CASILLA], state, node, name)
+    if found is None or found.pubkey is None:
+        raise error(403, cp.UNKNOWN_DEVICE, f"no device.added of {name!r} with a key in the chain of "
+                    f"{node} that HQ holds", device=name, node=node)
+    if found.revoked_seq is not None:
+        raise error(403, cp.DEVICE_REVOKED, f"device {name!r} was revoked by {node} "
+                    f"(packet {found.revoked_seq})", device=name, node=node)
+    if not cp.check_statement_signature(found.pubkey, raw, sig):
+        raise error(403, cp.BAD_STATEMENT_SIGNATURE, f"statement signature does not verify against the "
+                    f"key {node} enrolled for {name!r}", device=name, node=node)
+    return st, raw, sig
+
+
+async def _device(cas: Casilla, state: HQState, node: str, name: str) -> devices.Device | None:
+    """The device as `node`'s chain held at HQ says, cached per node: dropped when this
+    process stores a device packet of that node (`forget`) and after DEVICE_TTL_S (another
+    receiver may have stored it: a revocation holds everywhere within that time)."""
+    now = time.monotonic()
+    held = cas.devices.get(node)
+    if held is None or now - held[0] > DEVICE_TTL_S:
+        held = (now, await state.blob_db(devices.devices_of, node))
+        cas.devices[node] = held
+    return held[1].get(name)
+
+
+def forget(app: web.Application, node: str) -> None:
+    """A batch of `node` with device.added or device.revoked was stored: re-read its devices."""
+    cas = app.get(CASILLA)
+    if cas is not None:
+        cas.devices.pop(node, None)
+
+
+def _flag(state: HQState, st: dict[str, Any]) -> str | None:
+    election = state.election
+    if election is None:
+        return None
+    if st["acta"] not in election.actas or st["acta"] not in election.actas_of(st["node"]):
+        return cp.FUERA_DE_CATD
+    return None
+
+
+def _partial(cas: Casilla, sha: str) -> Path:
+    return cas.uploads / f"{sha}.partial"
+
+
+def _held(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+async def _accept(state: HQState, cas: Casilla, st: dict[str, Any], raw: bytes, sig: str,
+                  status: int) -> web.Response:
+    """Record the statement and answer with its receipt (the first one, on a replay)."""
+    known = await state.io(cas.db.find, raw)
+    if known is not None:
+        log.info("casilla replay sha=%s acta=%s device=%s/%s", st["sha256"][:16], st["acta"], st["node"],
+                 st["device"])
+        return web.json_response({"stored": True, "replay": True, "receipt": json.loads(known)}, status=200)
+    flag = _flag(state, st)
+    now = packets.now()
+    receipt = cp.sign_receipt(state.key, {
+        "acta": st["acta"], "codigo_integridad": st["sha256"], "device": st["device"], "flag": flag,
+        "node": st["node"], "received_at": now, "sha256": st["sha256"]})
+    kept = await state.io(cas.db.record, st, raw, sig, flag, now, json.dumps(receipt, sort_keys=True))
+    log.info("casilla photo sha=%s acta=%s device=%s/%s flag=%s", st["sha256"][:16], st["acta"],
+             st["node"], st["device"], flag or "-")
+    return web.json_response({"stored": True, "receipt": json.loads(kept)}, status=status)
+
+
+async def head_photo(request: web.Request) -> web.StreamResponse:
+    state, cas = request.app[STATE], request.app[CASILLA]
+    sha = _sha(request)
+    await _statement(request, state, sha)
+    if state.blobs.has(sha):
+        return web.Response(status=200, headers={protocol.UPLOAD_OFFSET: str(state.blobs.size(sha))})
+    held = await state.io(_held, _partial(cas, sha))
+    return web.Response(status=404, headers={protocol.UPLOAD_OFFSET: str(held)})
+
+
+def _append(path: Path, data: bytes) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("ab") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+        return out.tell()
+
+
+def _store_whole(state: HQState, data: bytes, sha: str, total: int) -> bool:
+    if len(data) != total or hashlib.sha256(data).hexdigest() != sha:
+        return False
+    state.blobs.put(data)
+    state.blob_rows(hq_store.record_blob, sha, total)
+    return True
+
+
+def _finish(state: HQState, path: Path, sha: str, total: int) -> bool:
+    """Hash the complete partial; store it under its name (True) or discard it (False)."""
+    data = path.read_bytes()
+    if len(data) != total or hashlib.sha256(data).hexdigest() != sha:
+        path.unlink(missing_ok=True)
+        return False
+    state.blobs.put(data)
+    state.blob_rows(hq_store.record_blob, sha, total)
+    path.unlink(missing_ok=True)
+    return True
+
+
+async def put_photo(request: web.Request) -> web.StreamResponse:
+    state, cas = request.app[STATE], request.app[CASILLA]
+    sha = _sha(request)
+    st, raw, sig = await _statement(request, state, sha)
+    total = _int_header(request, protocol.UPLOAD_LENGTH, None)
+    offset = _int_header(request, protocol.UPLOAD_OFFSET, 0)
+    if total != st["bytes"]:
+        raise error(400, cp.BAD_STATEMENT, f"Upload-Length {total} is not statement.bytes {st['bytes']}")
+    if state.blobs.has(sha):
+        return await _accept(state, cas, st, raw, sig, 200)
+    lock = cas.locks.setdefault(sha, asyncio.Lock())
+    async with lock:
+        path = _partial(cas, sha)
+        held = await state.io(_held, path)
+        if state.blobs.has(sha):
+            return await _accept(state, cas, st, raw, sig, 200)
+        if offset != held:
+            raise error(409, cp.OFFSET_MISMATCH, f"HQ holds {held} bytes of this photo, not {offset}",
+                        offset=held)
+        room = total - held
+        body = bytearray()
+        async for chunk in request.content.iter_chunked(cp.CHUNK_BYTES):
+            body += chunk
+            if len(body) > room:
+                raise error(413, protocol.TOO_LARGE, f"body goes past Upload-Length {total}")
+        if held == 0 and len(body) == total:  # the whole photo in one piece: no partial file
+            if not await state.io(_store_whole, state, bytes(body), sha, total):
+                raise error(422, cp.HASH_MISMATCH, "the uploaded bytes do not hash to the signed "
+                            "statement's sha256; HQ discarded them", offset=0)
+            cas.locks.pop(sha, None)
+            return await _accept(state, cas, st, raw, sig, 201)
+        held = await state.io(_append, path, bytes(body)) if body else held
+        if held < total:
+            return web.json_response({"sha256": sha, "offset": held, "length": total}, status=202,
+                                     headers={protocol.UPLOAD_OFFSET: str(held)})
+        if not await state.io(_finish, state, path, sha, total):
+            log.warning("casilla hash mismatch sha=%s device=%s/%s", sha[:16], st["node"], st["device"])
+            raise error(422, cp.HASH_MISMATCH, "the uploaded bytes do not hash to the signed statement's "
+                        "sha256; HQ discarded them", offset=0)
+    cas.locks.pop(sha, None)
+    return await _accept(state, cas, st, raw, sig, 201)
+
+
+async def get_pull(request: web.Request) -> web.Response:
+    """A node's own casilla photos after `after`: statement, signature and image (base64)."""
+    state, cas = request.app[STATE], request.app[CASILLA]
+    node = request.headers.get(protocol.NODE_HEADER, "")
+    date = request.headers.get(protocol.DATE_HEADER, "")
+    signature = request.headers.get(protocol.SIGNATURE_HEADER, "")
+    after = request.query.get("after", "0")
+    if not after.isdecimal() or len(after) > 15:
+        raise error(400, protocol.BAD_REQUEST, "query after must be a whole number")
+    key = await state.node_key(node) if node else None
+    if key is None:
+        raise error(403, protocol.UNKNOWN_NODE, f"node {node[:64]!r} is not registered at HQ")
+    try:
+        sig = base64.b64decode(signature, validate=True)
+    except binascii.Error:
+        sig = b""
+    if len(sig) != 64 or not keys.verify(key, sig, cp.pull_message(node, date, after)):
+        raise error(403, protocol.BAD_REQUEST_SIGNATURE, f"pull not signed by the key of {node}")
+    if not date.isdecimal() or abs(time.time() - int(date)) > state.limits.skew_s:
+        raise error(403, protocol.STALE_DATE, f"{protocol.DATE_HEADER} is off HQ's clock",
+                    hq_time=int(time.time()))
+    rows = await state.io(cas.db.for_node, node, int(after), PULL_LIMIT)
+    photos = []
+    for ident, sha, statement, st_sig in rows:
+        image = await state.io(state.blobs.read, sha)
+        photos.append({"id": ident, "statement": base64.b64encode(statement).decode("ascii"),
+                       "sig": st_sig, "image": base64.b64encode(image).decode("ascii")})
+    return web.json_response({"photos": photos, "next": rows[-1][0] if rows else int(after)})
+
+
+async def to_page(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPFound(cp.PAGE_PATH)
+
+
+async def page(request: web.Request) -> web.StreamResponse:
+    name = request.match_info.get("name") or "index.html"
+    path = (STATIC / name).resolve()
+    if path.parent != STATIC or not path.is_file():
+        raise web.HTTPNotFound()
+    types = {".js": "text/javascript", ".json": "application/manifest+json", ".html": "text/html",
+             ".css": "text/css", ".svg": "image/svg+xml"}
+    return web.FileResponse(path, headers={"Content-Type": types.get(path.suffix, "application/octet-stream"),
+                                           "Cache-Control": "no-cache", "Content-Security-Policy": CSP,
+                                           "X-Content-Type-Options": "nosniff"})
+
+
+async def _open(app: web.Application) -> Any:
+    state = app[STATE]
+    hq_root = state.hq.root
+    cas = Casilla(db=CasillaDB(path_of(hq_root)), uploads=state.hq.uploads_dir / "casilla")
+    app[CASILLA] = cas
+    yield
+    cas.db.close()
+
+
+def add_routes(app: web.Application) -> None:
+    """Register the casilla routes (after the HQ state is opened on startup)."""
+    app.cleanup_ctx.append(_open)
+    app.router.add_route("HEAD", cp.PHOTO_PATH, head_photo)
+    app.router.add_put(cp.PHOTO_PATH, put_photo)
+    app.router.add_get(cp.PULL_PATH, get_pull)
+    app.router.add_get("/casilla", to_page)
+    app.router.add_get(cp.PAGE_PATH, page)
+    app.router.add_get(cp.PAGE_PATH + "{name}", page)

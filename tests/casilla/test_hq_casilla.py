@@ -1,0 +1,173 @@
+"""HQ's casilla endpoint against a real in-process HQ (both stores): device-signed resumable
+uploads stored once with a signed receipt, and every named refusal or flag."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from catd_node.datadir import DataDir
+from hq import store as hq_store
+from hq.casilla import phone
+from hq.store import HQDir
+from sync import casilla_protocol as cp
+from sync import protocol
+from tests.casilla.casillakit import (
+    NODE_A,
+    NODE_B,
+    acta_photo,
+    enrol,
+    revoke,
+    statement_of,
+    two_catd_election,
+)
+from tests.hqkit import make_node, post_chain, serve_hq
+
+
+@pytest.fixture
+def setup(tmp_path: Path, hq_db: str | None) -> tuple[HQDir, DataDir, DataDir, list[str], list[str]]:
+    election, of_a, of_b = two_catd_election(tmp_path)
+    hq = hq_store.init(tmp_path / "hq", election, hq_db)
+    a = make_node(tmp_path / "a", hq, NODE_A, election)
+    b = make_node(tmp_path / "b", hq, NODE_B, election)
+    return hq, a, b, of_a, of_b
+
+
+def _rows(hq: HQDir) -> list[tuple[object, ...]]:
+    conn = sqlite3.connect(hq.root / "casilla.db")
+    try:
+        return conn.execute("SELECT sha256, acta, node, device, flag FROM statements ORDER BY id").fetchall()
+    finally:
+        conn.close()
+
+
+def _signed_pull(node: DataDir, after: int = 0) -> dict[str, str]:
+    date = str(int(time.time()))
+    sig = node.private_key().sign(cp.pull_message(node.config.node_id, date, str(after)))
+    return {protocol.NODE_HEADER: node.config.node_id, protocol.DATE_HEADER: date,
+            protocol.SIGNATURE_HEADER: base64.b64encode(sig).decode("ascii")}
+
+
+async def test_resumable_upload_stored_once_with_signed_receipt(setup) -> None:
+    hq, a, _b, of_a, _ = setup
+    key = enrol(a, "cae-1")
+    async with serve_hq(hq) as url, aiohttp.ClientSession() as session:
+        await post_chain(url, a)
+        data = acta_photo(of_a[0])
+        signed = phone.sign(key, "cae-1", NODE_A, of_a[0], data)
+        path = url + cp.PHOTO_PATH.format(sha256=signed.sha256)
+        # a first chunk only: the link drops; HQ holds it
+        first = {**signed.headers(), protocol.UPLOAD_OFFSET: "0", protocol.UPLOAD_LENGTH: str(len(data))}
+        async with session.put(path, data=data[:3000], headers=first) as resp:
+            assert resp.status == 202 and (await resp.json())["offset"] == 3000
+        async with session.head(path, headers=signed.headers()) as resp:
+            assert resp.status == 404 and resp.headers[protocol.UPLOAD_OFFSET] == "3000"
+        status, answer = await phone.send(session, url, signed, data, chunk=2048)
+        assert status == 201, answer
+        receipt = answer["receipt"]
+        assert receipt["codigo_integridad"] == signed.sha256 and receipt["acta"] == of_a[0]
+        assert receipt["flag"] is None
+        assert cp.check_receipt(hq.public_key(), receipt)
+        forged = {**receipt, "acta": of_a[1]}
+        assert not cp.check_receipt(hq.public_key(), forged)
+        # replayed: the same receipt, still one statement and one blob
+        status, again = await phone.send(session, url, signed, data)
+        assert status == 200 and again["replay"] is True and again["receipt"] == receipt
+    assert hq.blobs().read(signed.sha256) == data
+    assert _rows(hq) == [(signed.sha256, of_a[0], NODE_A, "cae-1", None)]
+    assert not list((hq.uploads_dir / "casilla").glob("*.partial"))
+
+
+async def test_refusals_are_named_and_nothing_is_kept(setup) -> None:
+    hq, a, _b, of_a, _ = setup
+    key = enrol(a, "cae-1")
+    gone = enrol(a, "cae-2")
+    revoke(a, "cae-2")
+    async with serve_hq(hq) as url, aiohttp.ClientSession() as session:
+        await post_chain(url, a)
+        data = acta_photo(of_a[0])
+
+        async def refused(signed: phone.Signed, body: bytes) -> tuple[int, str]:
+            status, answer = await phone.send(session, url, signed, body)
+            return status, answer.get("error", "")
+
+        # altered after signing: the bytes no longer hash to the signed sha256
+        signed = phone.sign(key, "cae-1", NODE_A, of_a[0], data)
+        altered = bytearray(data)
+        altered[-100] ^= 0xFF
+        assert await refused(signed, bytes(altered)) == (422, cp.HASH_MISMATCH)
+        # an unknown device, a key the chain never enrolled, a revoked device, a stranger node
+        stranger = Ed25519PrivateKey.generate()
+        assert await refused(phone.sign(stranger, "nadie", NODE_A, of_a[0], data), data) == (
+            403, cp.UNKNOWN_DEVICE)
+        assert await refused(phone.sign(stranger, "cae-1", NODE_A, of_a[0], data), data) == (
+            403, cp.BAD_STATEMENT_SIGNATURE)
+        assert await refused(phone.sign(gone, "cae-2", NODE_A, of_a[0], data), data) == (
+            403, cp.DEVICE_REVOKED)
+        assert await refused(phone.sign(key, "cae-1", "CATD-99", of_a[0], data), data) == (
+            403, cp.UNKNOWN_DEVICE)
+        # the statement signs one photo, the path names another
+        other = phone.sign(key, "cae-1", NODE_A, of_a[0], acta_photo(of_a[0], 1))
+        wrong = phone.Signed(signed.sha256, other.statement, other.sig)
+        assert await refused(wrong, data) == (400, cp.BAD_STATEMENT)
+        # a chunk at an offset HQ does not hold
+        path = url + cp.PHOTO_PATH.format(sha256=signed.sha256)
+        headers = {**signed.headers(), protocol.UPLOAD_OFFSET: "100", protocol.UPLOAD_LENGTH: str(len(data))}
+        async with session.put(path, data=data[100:], headers=headers) as resp:
+            body = await resp.json()
+            assert resp.status == 409 and body["error"] == cp.OFFSET_MISMATCH and body["offset"] == 0
+    assert _rows(hq) == []
+    assert not hq.blobs().has(signed.sha256)
+
+
+async def test_acta_of_another_catd_is_flagged_and_never_pulled(setup) -> None:
+    hq, a, b, of_a, of_b = setup
+    key = enrol(a, "cae-1")
+    async with serve_hq(hq) as url, aiohttp.ClientSession() as session:
+        await post_chain(url, a)
+        await post_chain(url, b)
+        mine, theirs = acta_photo(of_a[0]), acta_photo(of_b[0])
+        signed = phone.sign(key, "cae-1", NODE_A, of_b[0], theirs)
+        status, answer = await phone.send(session, url, signed, theirs)
+        assert status == 201 and answer["receipt"]["flag"] == cp.FUERA_DE_CATD
+        signed = phone.sign(key, "cae-1", NODE_A, of_a[0], mine)
+        status, answer = await phone.send(session, url, signed, mine)
+        assert status == 201 and answer["receipt"]["flag"] is None
+        # each node pulls: A gets its own acta only; B gets nothing (the phone is A's)
+        async with session.get(url + cp.PULL_PATH, params={"after": "0"}, headers=_signed_pull(a)) as resp:
+            pulled = await resp.json()
+        assert resp.status == 200
+        assert [statement_of(p["statement"])["acta"] for p in pulled["photos"]] == [of_a[0]]
+        assert base64.b64decode(pulled["photos"][0]["image"]) == mine
+        async with session.get(url + cp.PULL_PATH, params={"after": "0"}, headers=_signed_pull(b)) as resp:
+            assert (await resp.json())["photos"] == []
+        # a pull signed by another node's key is refused
+        forged = {**_signed_pull(b), protocol.NODE_HEADER: NODE_A}
+        async with session.get(url + cp.PULL_PATH, params={"after": "0"}, headers=forged) as resp:
+            assert resp.status == 403 and (await resp.json())["error"] == protocol.BAD_REQUEST_SIGNATURE
+    flags = [(row[1], row[4]) for row in _rows(hq)]
+    assert flags == [(of_b[0], cp.FUERA_DE_CATD), (of_a[0], None)]
+    assert json.dumps(flags)
+
+
+async def test_a_revocation_holds_at_once_for_a_device_that_already_uploaded(setup) -> None:
+    hq, a, _b, of_a, _ = setup
+    key = enrol(a, "cae-1")
+    async with serve_hq(hq) as url, aiohttp.ClientSession() as session:
+        await post_chain(url, a)
+        first, second = acta_photo(of_a[0]), acta_photo(of_a[1])
+        status, _ = await phone.send(session, url, phone.sign(key, "cae-1", NODE_A, of_a[0], first), first)
+        assert status == 201
+        revoke(a, "cae-1")
+        await post_chain(url, a)  # HQ learns the revocation through the chain
+        status, answer = await phone.send(session, url, phone.sign(key, "cae-1", NODE_A, of_a[1], second),
+                                          second)
+        assert (status, answer["error"]) == (403, cp.DEVICE_REVOKED)
+    assert [row[1] for row in _rows(hq)] == [of_a[0]]
