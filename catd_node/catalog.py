@@ -62,6 +62,19 @@ def timezone_offset(label: str) -> timedelta:
 class VoteField:
     name: str
     kind: str
+    label: str = ""               # as the acta prints it ("PAN – PRI – PRD"); "" → catd_node.wording
+
+
+@dataclass(frozen=True)
+class Candidatura:
+    """A candidacy of the election file's optional `candidaturas` list: who runs for a
+    party, coalition or independent field (`label`, the release's PARTIDO_CSP)."""
+    contest: str
+    label: str                    # PAN, PAN_PRI_PRD, CAND_IND_1
+    partidos: tuple[str, ...]     # its parties (none for an independent)
+    propietaria: str
+    suplente: str = ""
+    distrito: int | None = None   # None: the whole entity (or every district)
 
 
 @dataclass(frozen=True)
@@ -103,6 +116,7 @@ class ActaSpec:
     representantes: int = 0       # the release's preloaded figure: information, not the ceiling
     ballot: tuple[str, ...] | None = None   # vote fields on this acta; None: all of the contest
     catd: str | None = None       # node id of the CATD that collects it; None: any
+    mecanismo_traslado: str | None = None   # approved before the night (the source release's)
 
     @property
     def especial(self) -> bool:
@@ -120,7 +134,20 @@ class Election:
     release: str | None = None
     timezone: str = DEFAULT_TIMEZONE
     max_boletas_especial: int = DEFAULT_MAX_BOLETAS_ESPECIAL
+    candidaturas: tuple[Candidatura, ...] = ()
+    distritos: dict[int, str] = field(default_factory=dict, compare=False)
     _by_catd: dict[str | None, tuple[str, ...]] = field(default_factory=dict, compare=False, repr=False)
+
+    def names_of(self, label: str, distrito: int | None = None) -> Candidatura | None:
+        """Who runs for `label` (in `distrito`, else entity-wide), from the election file."""
+        fallback = None
+        for c in self.candidaturas:
+            if c.label == label:
+                if c.distrito == distrito and distrito is not None:
+                    return c
+                if c.distrito is None:
+                    fallback = c
+        return fallback
 
     def contest_of(self, key: str) -> Contest | None:
         spec = self.actas.get(key)
@@ -217,7 +244,8 @@ def _vote_fields(raw: Any, where: str, form: int) -> tuple[VoteField, ...]:
         kind = _field(item, "kind", str, at)
         if kind not in VOTE_KINDS:
             raise BadInput(f"{at}.kind", f"{kind!r} is not one of {', '.join(VOTE_KINDS)}")
-        fields.append(VoteField(name, kind))
+        label = _field(item, "label", str, at, default="")
+        fields.append(VoteField(name, kind, _text(label, f"{at}.label") if label else ""))
     if len({f.name for f in fields}) != len(fields):
         raise BadInput(f"{where}.votes", "names repeat")
     return tuple(fields)
@@ -298,6 +326,7 @@ def _acta_v2(raw: Any, where: str, entidad: int, contests: dict[str, Contest]) -
         distrito=distrito, municipio=municipio, ubicacion=_field(raw, "ubicacion", int, where, default=None),
         representantes=representantes, ballot=ballot,
         catd=_text(catd, f"{where}.catd") if catd is not None else None,
+        mecanismo_traslado=_mecanismo(raw, where),
     )
 
 
@@ -338,8 +367,41 @@ def parse(data: Any, source: str = "election") -> Election:
         if spec.key in actas:
             raise BadInput(f"{where}.key", f"acta {spec.key!r} is listed twice")
         actas[spec.key] = spec
+    if form == 2:
+        extra["candidaturas"] = _candidaturas(data, top, source, contests)
+        extra["distritos"] = _distritos(data, top, source)
     return Election(name=_field(data, "election", str, top), contests=contests, actas=actas,
                     form=form, **extra)
+
+
+def _candidaturas(data: Any, top: str, source: str, contests: dict[str, Contest]) -> tuple[Candidatura, ...]:
+    """The optional `candidaturas` list: each names a vote field of its contest."""
+    out = []
+    for i, raw in enumerate(_field(data, "candidaturas", list, top, default=[])):
+        at = f"{source}: candidaturas[{i}]"
+        contest = _field(raw, "contest", str, at)
+        if contest not in contests:
+            raise BadInput(f"{at}.contest", f"unknown contest {contest!r}")
+        label = _text(_field(raw, "candidatura", str, at), f"{at}.candidatura")
+        if label not in contests[contest].kinds:
+            raise BadInput(f"{at}.candidatura", f"{label!r} is not a vote field of contest {contest}")
+        partidos = _names(raw, "partidos", at, default=())
+        propietaria = _field(raw, "propietaria", str, at)
+        distrito = _field(raw, "distrito", int, at, default=None)
+        out.append(Candidatura(contest, label, partidos, propietaria.strip(),
+                               _field(raw, "suplente", str, at, default="").strip(), distrito))
+    return tuple(out)
+
+
+def _distritos(data: Any, top: str, source: str) -> dict[int, str]:
+    """The optional `distritos` object: district number (as text) → its name."""
+    out: dict[int, str] = {}
+    for number, name in _field(data, "distritos", dict, top, default={}).items():
+        at = f"{source}: distritos.{number}"
+        if not str(number).isdigit() or not isinstance(name, str):
+            raise BadInput(at, f"expected \"<number>\": \"<name>\", got {number!r}: {name!r}")
+        out[int(number)] = _text(name, at)
+    return out
 
 
 def load(path: Path) -> Election:
@@ -351,6 +413,16 @@ def load(path: Path) -> Election:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BadInput(str(path), f"not valid JSON ({exc})") from exc
     return parse(data, str(path))
+
+
+def _mecanismo(raw: dict[str, Any], where: str) -> str | None:
+    """The acta's transfer mechanism as the release printed it (`D`, `F`, `I`…), or None."""
+    value = raw.get("mecanismo_traslado")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > 16 or not value.isprintable():
+        raise BadInput(f"{where}.mecanismo_traslado", f"expected a short text, got {value!r}")
+    return value.strip()
 
 
 def split_clave_acta(key: str) -> tuple[int, int, str, int, int, str] | None:

@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import sqlite3
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -114,6 +115,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc.what}: {exc.why}", file=sys.stderr)
         _note_exit(exc)
         return exc.exit_code
+    except (OSError, sqlite3.Error) as exc:
+        from catd_node import diskfull
+        from catd_node.errors import EXIT_DISK_FULL
+
+        line = diskfull.cli_message(exc, datadir.root)
+        if line is None:
+            raise
+        print(line, file=sys.stderr)
+        return EXIT_DISK_FULL
     except KeyboardInterrupt:
         return EXIT_OK
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from catd_node import datadir as datadir_mod
-from catd_node import packets
+from catd_node import diskfull, packets
 from catd_node import status as status_mod
 from catd_node import verify as verify_mod
 from catd_node.cli import print_json
@@ -81,6 +81,7 @@ def status(args: argparse.Namespace, d: DataDir) -> int:
                                 None if problem is None else f"{problem.what}: {problem.why}")
     finally:
         conn.close()
+    doc["disk"] = diskfull.of_datadir(d)
     if args.json:
         print_json(doc)
     else:
@@ -94,6 +95,12 @@ def status(args: argparse.Namespace, d: DataDir) -> int:
             print(f"HQ: not configured ({hq['problem']}); sync waits until catd.toml names it")
         print(f"HQ: acked seq {hq['acked_seq']}, last receipt {hq['last_receipt_at'] or '—'}, "
               f"last error {hq['last_error'] or '—'}")
+        disk = doc["disk"]
+        if disk["state"] == "full":
+            print(f"DISK FULL at {disk['path']}: {disk['free_bytes']} bytes free, {disk['needed_bytes']} "
+                  f"needed; ingest paused since {disk['since']}, resumes by itself when space returns")
+        if disk["claimed_waiting"]:
+            print(f"claimed, waiting: {disk['claimed_waiting']} file(s) in .claimed/")
     return EXIT_OK
 
 

@@ -33,6 +33,7 @@ BACKOFF_FIRST_S = 0.5
 BACKOFF_CAP_S = 30.0
 HEALTHY_AFTER_S = 60.0  # a child up this long gets its backoff reset
 STOP_GRACE_S = 10.0
+STATE_RETRY_S = 2.0  # run/services.json unwritable (disk full): tried again this often
 
 
 def _die_with_parent() -> None:
@@ -61,6 +62,8 @@ class Supervisor:
         self.children = {name: Child(name) for name in services}
         self.stopping = False
         self.state_path = datadir.root / "run" / "services.json"
+        self.state_unwritable = False
+        self.state_retry_at = 0.0
 
     def command(self, service: str) -> list[str]:
         return [sys.executable, "-m", "catd_node.cli", service, "-d", str(self.datadir.root)]
@@ -70,8 +73,11 @@ class Supervisor:
 
     def start(self, child: Child) -> None:
         note = self.note_path(child)
-        note.parent.mkdir(exist_ok=True)
-        note.unlink(missing_ok=True)
+        try:
+            note.parent.mkdir(exist_ok=True)
+            note.unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("exit_note_unusable path=%s error=%s", note, exc)
         child.config_seen = config.fingerprint(self.datadir.config_path)
         child.held = None
         env = {**os.environ, EXIT_NOTE_ENV: str(note)}
@@ -148,7 +154,24 @@ class Supervisor:
         self.write_state()
 
     def write_state(self) -> None:
-        """`run/services.json`: pid, restarts and last exit of each service (for the coordinator)."""
+        """`run/services.json`: pid, restarts and last exit of each service (for the coordinator).
+
+        Never fatal: on a full disk (issue 23) the supervisor logs and keeps its children running;
+        the file is rewritten at the next change once there is room."""
+        try:
+            self._write_state()
+        except OSError as exc:
+            if not self.state_unwritable:
+                log.error("state_unwritable path=%s error=%s (services keep running; retried at the "
+                          "next change)", self.state_path, exc)
+            self.state_unwritable = True
+            self.state_path.with_suffix(".tmp").unlink(missing_ok=True)
+            return
+        if self.state_unwritable:
+            log.info("state_written path=%s (writable again)", self.state_path)
+        self.state_unwritable = False
+
+    def _write_state(self) -> None:
         self.state_path.parent.mkdir(exist_ok=True)
         doc = {
             "supervisor_pid": os.getpid(),
@@ -176,7 +199,11 @@ class Supervisor:
         signal.signal(signal.SIGINT, request_stop)
         try:
             while not self.stopping:
-                self.reap(time.monotonic())
+                now = time.monotonic()
+                self.reap(now)
+                if self.state_unwritable and now >= self.state_retry_at:
+                    self.state_retry_at = now + STATE_RETRY_S
+                    self.write_state()
                 time.sleep(poll_s)
         finally:
             self.stop_all()

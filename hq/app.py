@@ -11,8 +11,9 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
 from catd_node import netguard
+from catd_node.errors import BadInput
 from catd_node.packets import PacketError
-from hq import blobs, partials, receive, results, site
+from hq import blobs, diskstate, partials, receive, results, site, tlog_routes
 from hq import store as hq_store
 from hq.casilla import app as casilla
 from hq.state import STATE, HQState, UploadLimits, error
@@ -24,6 +25,7 @@ HQ_DIR = web.AppKey("hq_dir", HQDir)
 WORKERS = web.AppKey("workers", int)
 COUNTER = web.AppKey("counter", results.Counter)  # set when HQ has an election catalog
 LIMITS = web.AppKey("upload_limits", UploadLimits)
+DISK = web.AppKey("disk_watch", diskstate.DiskWatch)
 BODY_TIMEOUT_S = 60.0
 
 
@@ -65,6 +67,8 @@ async def post_packets(request: web.Request) -> web.Response:
         log.warning("rejected %s", exc.body)
         return web.json_response(exc.body, status=exc.status)
     state.expect_blobs(checked.node, refs)
+    if checked.node is not None and any(p.kind.startswith("device.") for p in checked.packets):
+        casilla.forget(request.app, checked.node)
     return web.json_response(answer)
 
 
@@ -88,9 +92,13 @@ async def get_conflicts(request: web.Request) -> web.Response:
 
 @web.middleware
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every answer is JSON, including aiohttp's own 404/405 and bad input."""
+    """Every answer is JSON, including aiohttp's own 404/405 and bad input; a write refused for
+    lack of space is 507 `disk_full` with Retry-After (issue 21), never a 500."""
     try:
-        return await handler(request)
+        answer = await handler(request)
+        if request.method in ("POST", "PUT") and answer.status < 300 and DISK in request.app:
+            request.app[DISK].wrote()
+        return answer
     except web.HTTPException as exc:
         if exc.content_type == "application/json" or exc.status < 400:
             raise
@@ -103,6 +111,37 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return web.json_response(protocol.error_body(code, exc.reason), status=exc.status)
     except PacketError as exc:
         return web.json_response(protocol.error_body(protocol.BAD_FORM, exc.why), status=422)
+    except Exception as exc:
+        full = diskstate.cause(exc)
+        if full is not None and DISK in request.app:
+            extra = request.app[DISK].hit(full, f"{request.method} {request.path}")
+            body = protocol.error_body(diskstate.DISK_FULL, f"HQ's disk is full ({extra['path']}): nothing "
+                                       "was stored from this request; retry later", **extra)
+            return web.json_response(body, status=507, headers={"Retry-After": str(diskstate.RETRY_AFTER_S)})
+        why = _store_outage(exc)
+        if why is None:
+            raise
+        # the database is away (a primary lost, a standby being promoted): nothing was
+        # acknowledged, the node retries; one log line, not a traceback per request
+        log.warning("store unavailable path=%s reason=%s", request.path, why)
+        return web.json_response(protocol.error_body(STORE_UNAVAILABLE, f"HQ's store is unavailable: {why}"),
+                                 status=503, headers={"Retry-After": "1"})
+
+
+STORE_UNAVAILABLE = "store_unavailable"
+
+
+def _store_outage(exc: BaseException) -> str | None:
+    """Why `exc` means the store cannot be reached (a PostgreSQL outage), or None."""
+    if isinstance(exc, BadInput) and exc.why.startswith("cannot connect to PostgreSQL"):
+        return exc.why.splitlines()[0][:300]
+    try:
+        import psycopg
+    except ImportError:
+        return None
+    if isinstance(exc, psycopg.OperationalError):
+        return str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+    return None
 
 
 def create_app(hq: HQDir, workers: int = 0, limits: UploadLimits | None = None) -> web.Application:
@@ -123,6 +162,7 @@ def create_app(hq: HQDir, workers: int = 0, limits: UploadLimits | None = None) 
     app.router.add_put(protocol.BLOB_PATH, blobs.put_blob)
     app.router.add_get(protocol.RESULTS_PATH, get_results)
     app.router.add_get(protocol.CONFLICTS_PATH, get_conflicts)
+    tlog_routes.add_routes(app)
     casilla.add_routes(app)
     site.add_routes(app, hq)   # last: the /v1 routes match first
     return app
@@ -144,6 +184,7 @@ async def _open_state(app: web.Application) -> AsyncIterator[None]:
     await state.write(hq_store.rederive_blob_rows, state.blobs)
     await state.io(partials.sweep, hq.uploads_dir, state.limits.partial_max_age_s)
     app[STATE] = state
+    app[DISK] = diskstate.DiskWatch(hq)
     if state.election is not None:
         app[COUNTER] = results.Counter(hq, state.election)
     sweeper = asyncio.ensure_future(_sweep_partials(state))

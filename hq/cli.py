@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import signal
+import sqlite3
 import sys
 import threading
 from collections.abc import Iterator
@@ -45,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("add-node", parents=[common], help="register a node's public key")
     p.add_argument("--node-id", required=True)
     p.add_argument("--pubkey", required=True, type=Path, help="the node's node.pub (PEM)")
+    p = sub.add_parser("keys", parents=[common], help="the keys file parties hold before the night")
+    p.add_argument("action", choices=("publish",),
+                   help="publish: write DATA/publicacion/llaves/ once (every registered CATD's key, "
+                        "the election file and its SHA-256, HQ-signed); the folder is --keys DIR")
     p = sub.add_parser("serve", parents=[common], help="serve the /v1 API")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8700)
@@ -58,7 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("catalog", parents=[common], help="build an election file from a published release")
     p.add_argument("--from", dest="source", required=True, type=Path,
                    help="the release's results CSV (PREP 2018–2024 or cómputo layout; .gz or the cut's .zip)")
-    p.add_argument("--out", required=True, type=Path, help="the election file to write (second form)")
+    p.add_argument("--out", type=Path, help="the election file to write (second form); required "
+                                            "unless --check")
+    p.add_argument("--check", action="store_true",
+                   help="dry run: print what was detected (layout, encoding, date order, key form, "
+                        "vocabulary, counts by class) and every tolerated oddity; write nothing")
+    p.add_argument("--json", action="store_true", help="with --check: one JSON object")
     p.add_argument("--candidaturas", type=Path, help="the release's candidacies CSV (gives ID_ENTIDAD)")
     p.add_argument("--entidad", type=int,
                    help="entity id 1–32: fills a layout without one, picks one of several")
@@ -79,7 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="check a cut on its own; with two cuts, that the later extends the earlier")
     p.add_argument("zips", nargs="+", type=Path, metavar="ZIP", help="a cut, or the earlier then the later")
     p.add_argument("--keys", type=Path, metavar="DIR",
-                   help="hq.pub and <NODE>.pub obtained separately (default: the cut's own)")
+                   help="the keys published before the night (catd-hq keys publish): hq.pub, "
+                        "nodos/<NODE>.pub, catalogo.json (default: the cut's own, which prove nothing "
+                        "against HQ)")
+    p.add_argument("--witnesses", type=Path, metavar="FILE",
+                   help="witness vkeys, one a line, and `quorum K`: the cut's log checkpoint must carry "
+                        "K of their cosignatures (ZIP.testigos.json beside the zip)")
     p = sub.add_parser("rehearse", parents=[common],
                        help="simulacro: replay a published release through HQ and its CATD nodes")
     p.add_argument("--from", dest="source", required=True, type=Path,
@@ -90,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chaos", action="store_true",
                    help="SIGKILL node services and HQ and cut the link at random moments")
     p.add_argument("--seed", type=int, default=2024, help="seed of --chaos's choices (default 2024)")
+    p.add_argument("--casilla", type=float, default=0.0, metavar="PCT",
+                   help="send PCT %% of the actas photographed at the casilla (ORIGEN CASILLA, "
+                        "DIGITALIZACION MOVIL) through HQ's PREP Casilla phone path (default 0)")
     p.add_argument("--entidad", type=int,
                    help="entity id 1–32 of a layout that prints none (default: from the candidacies file "
                         "beside it)")
@@ -105,6 +123,15 @@ def main(argv: list[str] | None = None) -> int:
     except CatdError as exc:
         print(f"error: {one_line(f'{exc.what}: {exc.why}')}", file=sys.stderr)  # names outside text
         return exc.exit_code
+    except (OSError, sqlite3.Error) as exc:
+        from catd_node import diskfull
+        from catd_node.errors import EXIT_DISK_FULL
+
+        line = diskfull.cli_message(exc, hq.root)
+        if line is None:
+            raise
+        print(line, file=sys.stderr)
+        return EXIT_DISK_FULL
 
 
 def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
@@ -124,6 +151,21 @@ def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
         finally:
             conn.close()
         print(f"{'registered' if added else 'already registered'} node {args.node_id}")
+        if added:
+            from hq.release import trust
+
+            version = trust.record_added(hq, args.node_id, pem.decode("ascii"))
+            if version is not None:   # a CATD the parties' keys file does not hold
+                print(f"recorded in the keys file, version {version}: {args.node_id} added after "
+                      f"publication ({trust.folder(hq) / trust.NAME}); every later cut names it")
+        return EXIT_OK
+    if args.command == "keys":
+        from hq.release import trust
+
+        where = trust.publish(hq)
+        doc = trust.read(hq) or {}
+        print(f"keys file published: {where} ({len(doc.get('nodes', {}))} CATD keys, election "
+              f"{doc.get('election_sha256', '')}); parties verify with --keys {where}")
         return EXIT_OK
     if args.command == "serve":
         hq.check()
@@ -145,6 +187,9 @@ def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
         finally:
             conn.close()
         report["conflicts"] = results.conflicts_json(counted)
+        from hq import diskstate
+
+        report["disk"] = diskstate.read(hq)
         if args.json:
             print(json.dumps(report, indent=2, sort_keys=True))
         else:
@@ -153,6 +198,9 @@ def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
                 print(f"{node}: seq {info['seq']} blobs {info['blobs_stored']} stored,"
                       f" {info['blobs_missing']} missing{flag}")
             print(f"conflicts: {len(counted.conflicts)} reports not counted (GET /v1/conflicts)")
+            if report["disk"]["state"] == "full":
+                print(f"DISK FULL at {report['disk']['path']} since {report['disk']['since']}: writes are "
+                      "answered 507; nodes retry; resumes by itself when space returns")
         return EXIT_OK
     if args.command == "verify":
         from hq import audit
@@ -168,6 +216,10 @@ def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
         options = catalog.Options(
             entidad=args.entidad, election=args.election, release=args.release, timezone=args.timezone,
             max_boletas_especial=args.max_boletas_especial, catd_per=args.catd_per)
+        if args.check:
+            return catalog.check(args.source, args.candidaturas, options, as_json=args.json)
+        if args.out is None:
+            raise BadInput("--out", "required (or --check for a dry run)")
         return catalog.main(args.source, args.out, args.candidaturas, options)
     if args.command == "publish":
         from hq.release import cut
@@ -183,14 +235,17 @@ def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
     if args.command == "verify-release":
         from hq import verify_release
 
-        return verify_release.main(args.zips, args.keys)
+        return verify_release.main(args.zips, args.keys, args.witnesses)
     if args.command == "rehearse":
         if args.limit is not None and args.limit < 1:
             raise BadInput("--limit", "must be 1 or more")
+        if not 0 <= args.casilla <= 100:
+            raise BadInput("--casilla", "must be a percentage from 0 to 100")
         from simulacro import rehearse  # never imported by HQ itself: only this command drives it
 
         return rehearse.rehearse(rehearse.Options(source=args.source, out=args.out, limit=args.limit,
-                                                  chaos=args.chaos, seed=args.seed, entidad=args.entidad))
+                                                  chaos=args.chaos, seed=args.seed, entidad=args.entidad,
+                                                  casilla=args.casilla))
     raise AssertionError(args.command)
 
 

@@ -22,6 +22,7 @@ from catd_node import keys, packets
 from catd_node.errors import BadInput
 from catd_node.packets import Packet
 from hq import store as hq_store
+from hq import tlog
 from hq.store.base import Conn, writing
 from sync import protocol
 
@@ -232,7 +233,13 @@ def store_batch(
     log.info("received node=%s seq=%d..%d stored=%d", node, checked.packets[0].seq,
              checked.packets[-1].seq, len(rows))
     acked = {"seq": last_receipt["seq"], "hash": last_receipt["hash"]}
-    return {"acked": acked, "receipt": last_receipt}, refs
+    answer: dict[str, Any] = {"acked": acked, "receipt": last_receipt}
+    index = tlog.packet_index(conn, node, last_receipt["seq"])
+    if index is not None:  # None only for packets stored before the log existed
+        # after the commit: the tree up to the head read now is immutable, so the proof needs
+        # no lock (a later batch only adds leaves)
+        answer["log"] = tlog.receipt_log(conn, hq_key, index)
+    return answer, refs
 
 
 def _held_hashes(conn: Conn, node: str, first: int, last: int) -> dict[int, str]:
@@ -244,15 +251,17 @@ def _held_hashes(conn: Conn, node: str, first: int, last: int) -> dict[int, str]
 
 
 def _insert(conn: Conn, node: str, rows: list[tuple[Received, str | None]], received_at: str) -> None:
-    """The batch's new packets and their blob references, in two statements (the rows go to
-    PostgreSQL in one pipelined trip rather than one round trip per packet)."""
+    """The batch's new packets, their leaves in the transparency log (hq/tlog.py) and their blob
+    references, in a few statements (the rows go to PostgreSQL in one pipelined trip rather
+    than one round trip per packet)."""
     if not rows:
         return
+    first = tlog.append(conn, [tlog.wire_entry(p.seq, p.canonical, p.hash, p.sig) for p, _ in rows])
     conn.executemany(
-        "INSERT INTO packets (node, seq, hash, kind, at, acta, canonical, sig, received_at, receipt_sig)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [(node, p.seq, p.hash, p.kind, p.at, p.acta, p.canonical, p.sig, received_at, sig)
-         for p, sig in rows],
+        "INSERT INTO packets (node, seq, hash, kind, at, acta, canonical, sig, received_at, receipt_sig,"
+        " log_idx) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(node, p.seq, p.hash, p.kind, p.at, p.acta, p.canonical, p.sig, received_at, sig, first + i)
+         for i, (p, sig) in enumerate(rows)],
     )
     refs = [(sha, node, p.seq) for p, _ in rows for sha in p.refs]
     if refs:

@@ -63,4 +63,41 @@ MIGRATIONS: list[str] = [
         done_at TEXT
     );
     """,
+    """
+    -- the transparency log (hq/tlog.py, docs/tlog.md): one leaf per accepted packet and per
+    -- published cut manifest, appended in the packet's own transaction, never rewritten
+    ALTER TABLE packets ADD COLUMN log_idx INTEGER;  -- its leaf in tlog_leaves
+    CREATE TABLE tlog_head (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        size INTEGER NOT NULL,
+        frontier BLOB NOT NULL
+    );
+    INSERT INTO tlog_head (id, size, frontier) VALUES (1, 0, x'');
+    CREATE TABLE tlog_leaves (
+        idx INTEGER PRIMARY KEY,
+        hash BLOB NOT NULL,
+        entry BLOB NOT NULL
+    );
+    CREATE TABLE tlog_nodes (
+        level INTEGER NOT NULL,
+        idx INTEGER NOT NULL,
+        hash BLOB NOT NULL,
+        PRIMARY KEY (level, idx)
+    ) WITHOUT ROWID;
+    CREATE TABLE tlog_cosigs (
+        size INTEGER NOT NULL,
+        witness TEXT NOT NULL,
+        sig TEXT NOT NULL,
+        at TEXT NOT NULL,
+        PRIMARY KEY (size, witness)
+    ) WITHOUT ROWID;
+    CREATE TRIGGER tlog_leaves_no_update BEFORE UPDATE ON tlog_leaves
+    BEGIN SELECT RAISE(ABORT, 'the log is append-only: UPDATE refused'); END;
+    CREATE TRIGGER tlog_leaves_no_delete BEFORE DELETE ON tlog_leaves
+    BEGIN SELECT RAISE(ABORT, 'the log is append-only: DELETE refused'); END;
+    CREATE TRIGGER tlog_nodes_no_update BEFORE UPDATE ON tlog_nodes
+    BEGIN SELECT RAISE(ABORT, 'the log is append-only: UPDATE refused'); END;
+    CREATE TRIGGER tlog_nodes_no_delete BEFORE DELETE ON tlog_nodes
+    BEGIN SELECT RAISE(ABORT, 'the log is append-only: DELETE refused'); END;
+    """,
 ]

@@ -81,7 +81,8 @@ class HQState:
     """Packets and receipts are written on the writer threads, each with its own connection
     (SQLite: one thread, synchronous=FULL; PostgreSQL: PG_WRITERS threads; an ack must survive
     power loss). Blob pre-checks and blob rows use a second connection on its own thread that
-    commits without waiting for the disk (synchronous=NORMAL, synchronous_commit=off): a blob
+    on SQLite commits without waiting for the disk (synchronous=NORMAL; on PostgreSQL it commits
+    like a packet, on the synchronous standby too, since a failover re-derives nothing): a blob
     row is derived from the durable file (re-derived at start-up if lost), so it need not wait
     for an fsync nor queue behind a packet batch. File I/O runs on a thread pool; packet
     verification on worker processes (`workers` > 0) or, with workers=0, on threads."""

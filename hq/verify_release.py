@@ -3,7 +3,9 @@
 In this order, stopping at the first fault and naming the file, packet or acta (exit 1):
 the manifest's HQ signature; the zip's name; every file's SHA-256 and no unlisted file; each
 node's chain in `evidencia.ndjson` (contiguous from seq 1, linked, hashed, signed by the
-node's key, ending at the head the manifest names); the election and cut lines, the summary
+node's key, ending at the head the manifest names) — with `--keys DIR` every node's key must be
+DIR's; `catalogo.json` against every chain's node.genesis `election_sha256` (and DIR's
+catalog); the election and cut lines, the summary
 and acta headers; every row recomputed from its node's packets by the count's own rules
 (`hq.count.count_rows`) and the catalog in the cut, in the official order; no acta its CATD
 reported left out; the 13 summary fields. Given two cuts, also whether the later extends the
@@ -13,6 +15,7 @@ with nothing of ours installed; a test holds the two to the same verdicts.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import itertools
 import json
@@ -26,12 +29,13 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from catd_node import catalog, keys, packets
+from catd_node import catalog, keys, packets, tlog, tlog_note
 from catd_node.errors import EXIT_CHECK_FAILED, EXIT_OK, BadInput, CheckFailed
 from catd_node.safetext import one_line
 from catd_node.tally import SUMMARY_FIELDS
+from hq import tlog as hq_tlog
 from hq.count import ActaRecord, Row, count_rows
-from hq.release import evidence, manifest, write, zipcheck
+from hq.release import evidence, manifest, trust, write, zipcheck
 from hq.release.cut import CATALOG, HQ_PUB
 from hq.release.manifest import Manifest
 from sync import casilla_protocol
@@ -57,16 +61,23 @@ class Checked:
     published: dict[str, tuple[list[str], str]] = field(default_factory=dict)  # key → (cells, node)
     touched: dict[str, list[tuple[str, int]]] = field(default_factory=dict)   # acta → (node, seq)
     hashes_at: dict[str, str] = field(default_factory=dict)                    # node → hash at a wanted seq
+    key_from: dict[str, str] = field(default_factory=dict)                     # node → its key's source
+    log_hashes: list[bytes] | None = None                                      # registro/hojas.bin
+    log_note: str | None = None                                                # registro/checkpoint
 
 
 class CutCheck:
-    def __init__(self, path: Path, keys_dir: Path | None, want: dict[str, int] | None = None) -> None:
+    def __init__(self, path: Path, keys_dir: Path | None, want: dict[str, int] | None = None,
+                 witnesses: tlog_note.WitnessPolicy | None = None) -> None:
         self.path, self.keys_dir, self.want = path, keys_dir, want or {}
+        self.witnesses = witnesses
         try:
             self.zip = zipfile.ZipFile(path)
         except (OSError, zipfile.BadZipFile) as exc:
             raise BadInput(str(path), f"not a readable zip ({exc})") from exc
         self.rows: dict[str, list[Row]] = {}
+        self.genesis: dict[str, object] = {}     # node → election_sha256 its node.genesis names
+        self.key_from: dict[str, str] = {}       # node → where its key was taken from
 
     def read(self, name: str) -> bytes:
         try:
@@ -106,18 +117,106 @@ class CutCheck:
         for name in self.zip.namelist():
             if name not in m.files and name not in (manifest.NAME, manifest.SIG):
                 raise fail(f"{name}: in the zip but not in {manifest.NAME}")
+        self.outside_keys(m)
         self.chains(m, done)
+        self.in_log(m, done, _key(pem, HQ_PUB))
+        self.catalog_bound()
         self.check_rows(m, done)
+        done.key_from = dict(self.key_from)
         return done
+
+    def in_log(self, m: Manifest, done: Checked, hq_pub: Ed25519PublicKey) -> None:
+        """The cut's packets are all in HQ's transparency log (docs/tlog.md): the checkpoint is
+        HQ's, the leaf hashes give its root, and every evidence line is one of those leaves."""
+        if m.log is None:
+            if self.witnesses is not None:
+                raise fail(f"{manifest.NAME}: names no transparency log; --witnesses needs one")
+            return
+        note_bytes, hashes_bytes = self.read(hq_tlog.REGISTRO_CHECKPOINT), self.read(hq_tlog.REGISTRO_HASHES)
+        try:
+            note = tlog_note.parse_note(note_bytes)
+            self.hq_raw = tlog_note.log_verifier(hq_pub).pub
+            tlog_note.verify_by(note, tlog_note.log_verifier(hq_pub))
+            cp = tlog_note.parse_checkpoint_text(note.text)
+        except tlog_note.NoteError as exc:
+            raise fail(f"{hq_tlog.REGISTRO_CHECKPOINT}: {exc}") from exc
+        if (cp.origin, cp.size, base64.b64encode(cp.root).decode()) != (m.log["origin"], m.log["size"],
+                                                                         m.log["root"]):
+            raise fail(f"{hq_tlog.REGISTRO_CHECKPOINT}: not the checkpoint {manifest.NAME} names")
+        if len(hashes_bytes) != 32 * cp.size:
+            raise fail(f"{hq_tlog.REGISTRO_HASHES}: {len(hashes_bytes)} bytes for a log of {cp.size} leaves")
+        hashes = [hashes_bytes[i:i + 32] for i in range(0, len(hashes_bytes), 32)]
+        if tlog.root_of_hashes(hashes) != cp.root:
+            raise fail(f"{hq_tlog.REGISTRO_HASHES}: its leaves do not give the checkpoint's root")
+        held = set(hashes)
+        for number, raw in self.evidence_lines():
+            if tlog.leaf_hash(raw.rstrip(b"\n")) not in held:
+                raise fail(f"{evidence.WIRE} line {number}: this packet is not in HQ's transparency log")
+        if self.witnesses is not None:
+            cosigned = self.cosigned_note(note)
+            try:
+                self.witnesses.check(cosigned)
+            except tlog_note.NoteError as exc:
+                raise fail(f"{hq_tlog.REGISTRO_CHECKPOINT}: {exc}") from exc
+        done.log_hashes, done.log_note = hashes, note.text
+
+    def cosigned_note(self, note: tlog_note.Note) -> tlog_note.Note:
+        """The checkpoint the witnesses cosigned: from `<zip>.testigos.json` beside the zip
+        (HQ writes it as cosignatures arrive), HQ's, extending the cut's checkpoint by the
+        consistency proof it carries; else the zip's own note."""
+        beside = self.path.with_name(self.path.name + hq_tlog.SIDECAR)
+        if not beside.exists():
+            return note
+        cp = tlog_note.parse_checkpoint_text(note.text)
+        try:
+            doc = json.loads(beside.read_bytes())
+            later = tlog_note.parse_note(doc["checkpoint"])
+            tlog_note.verify_by(later, tlog_note.Verifier(cp.origin, tlog_note.ALG_ED25519,
+                                                          self.hq_raw))
+            cp2 = tlog_note.parse_checkpoint_text(later.text)
+            tlog.verify_consistency(cp.size, cp2.size, cp.root, cp2.root,
+                                    [bytes.fromhex(h) for h in doc["consistency"]])
+        except (ValueError, KeyError, TypeError, tlog_note.NoteError, tlog.ProofError) as exc:
+            raise fail(f"{beside.name}: {exc}") from exc
+        return later
+
+    # ---- trust from outside the cut (docs/publication.md, "What a party holds") ----------
+
+    def outside_keys(self, m: Manifest) -> None:
+        """With --keys DIR, every node the manifest covers has its key in DIR: a CATD whose key
+        only the cut carries may be one HQ made up (its key, its chain, its actas)."""
+        if self.keys_dir is None:
+            return
+        for node in sorted(m.nodes):
+            if trust.given_key(self.keys_dir, node) is None:
+                raise fail(trust.missing_key(node, self.keys_dir, m.added_after_publication.get(node)))
 
     def node_key(self, node: str) -> Ed25519PublicKey:
         own = self.read(f"nodos/{node}.pub")
-        given = self.keys_dir / f"{node}.pub" if self.keys_dir else None
-        if given is not None and given.exists():
+        if self.keys_dir is not None:
+            given = trust.given_key(self.keys_dir, node)
+            if given is None:
+                raise fail(trust.missing_key(node, self.keys_dir, None))
             if given.read_bytes().strip() != own.strip():
                 raise fail(f"nodos/{node}.pub: differs from {given}")
             own = given.read_bytes()
+            self.key_from[node] = str(given)
+        else:
+            self.key_from[node] = f"nodos/{node}.pub"
         return _key(own, f"nodos/{node}.pub")
+
+    def catalog_bound(self) -> None:
+        """The cut's catalogo.json is the election file every CATD was installed with: its
+        SHA-256 is the `election_sha256` each chain's node.genesis signs (no packet changes a
+        node's election later), and DIR/catalogo.json's when given. Else HQ could reassign an
+        acta, or lower a lista nominal, and recount."""
+        held = self.sha256(CATALOG)
+        for node in sorted(self.genesis):
+            if self.genesis[node] != held:
+                raise fail(trust.catalog_differs(node, held, self.genesis[node]))
+        if self.keys_dir is not None and (given := self.keys_dir / CATALOG).exists():
+            if hashlib.sha256(given.read_bytes()).hexdigest() != held:
+                raise fail(f"{CATALOG}: differs from {given} (the election file published before the night)")
 
     def evidence_lines(self) -> Iterator[tuple[int, bytes]]:
         try:
@@ -153,6 +252,10 @@ class CutCheck:
             if self.want.get(node) == packet.seq:
                 done.hashes_at[node] = packet.hash
             body = env["body"]
+            if env["kind"] == "node.genesis":
+                self.genesis[node] = body.get("election_sha256")
+            elif node not in self.genesis:
+                raise fail(f"{where}: {node}'s chain does not begin with its node.genesis")
             chain_devices = devices.setdefault(node, casilla_protocol.ChainDevices(node))
             chain_devices.add(env["kind"], body)
             if env["kind"] == "acta.digitized" and (casilla_why := chain_devices.check(body)):
@@ -237,6 +340,14 @@ def extends(earlier: Checked, later: Checked) -> None:
         raise fail(f"{name}: cut {b.number} ({b.cut}) does not come after cut {a.number} ({a.cut})")
     if b.number == a.number + 1 and (b.previous is None or b.previous.sha256 != earlier.manifest_sha):
         raise fail(f"{name}: does not name {earlier.path.name}'s manifest as the previous one")
+    if a.log is not None and b.log is not None and earlier.log_hashes is not None \
+            and later.log_hashes is not None:
+        if len(later.log_hashes) < len(earlier.log_hashes) or tlog.root_of_hashes(
+                later.log_hashes[:len(earlier.log_hashes)]) != tlog.root_of_hashes(earlier.log_hashes):
+            raise fail(f"{name}: its transparency log does not extend {earlier.path.name}'s")
+        if tlog.leaf_hash(tlog.cut_leaf(a.name, earlier.manifest_sha)) not in set(later.log_hashes):
+            raise fail(f"{name}: {earlier.path.name} is not in its transparency log: that cut was not"
+                       " published by this HQ")
     for node, (seq, hash_hex) in sorted(a.nodes.items()):
         if later.hashes_at.get(node) != hash_hex:
             raise fail(f"{name}: {node}'s chain does not extend its seq {seq} in {earlier.path.name}")
@@ -257,19 +368,39 @@ def _key(pem: bytes, what: str) -> Ed25519PublicKey:
         raise fail(f"{what}: {exc.why}") from exc
 
 
-def main(paths: list[Path], keys_dir: Path | None) -> int:
+def main(paths: list[Path], keys_dir: Path | None, witnesses_file: Path | None = None) -> int:
     if len(paths) > 2:
         raise BadInput("ZIP", "give one cut, or two (the earlier first)")
+    policy = None
+    if witnesses_file is not None:
+        try:
+            policy = tlog_note.parse_policy(witnesses_file.read_text(encoding="utf-8"), str(witnesses_file))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BadInput(str(witnesses_file), f"cannot read it ({exc})") from exc
+        except tlog_note.NoteError as exc:
+            raise BadInput(str(witnesses_file), str(exc)) from exc
     if keys_dir is not None and not (keys_dir / HQ_PUB).exists():
         raise BadInput(str(keys_dir), f"no {HQ_PUB} in it")
     try:
-        first = CutCheck(paths[0], keys_dir).run()
+        late: dict[str, str] = {}
+        if keys_dir is not None:
+            problem, late = trust.check_dir(keys_dir)
+            if problem is not None:
+                raise fail(problem)
+        first = CutCheck(paths[0], keys_dir, witnesses=policy).run()
         print(f"ok: {paths[0].name}: cut {first.manifest.number}, {len(first.published)} rows, "
               f"{len(first.manifest.nodes)} CATD chains; HQ key {first.fingerprint}")
+        added = {**first.manifest.added_after_publication, **late}
+        for line in trust.key_notes(first.key_from, keys_dir, added):
+            print(one_line(line))
         if len(paths) == 2:
             want = {node: seq for node, (seq, _) in first.manifest.nodes.items()}
-            second = CutCheck(paths[1], keys_dir, want).run()
+            second = CutCheck(paths[1], keys_dir, want, witnesses=policy).run()
             print(f"ok: {paths[1].name}: cut {second.manifest.number}, {len(second.published)} rows")
+            fresh = {n: w for n, w in second.key_from.items() if n not in first.key_from}
+            added = {**second.manifest.added_after_publication, **late}
+            for line in trust.key_notes(fresh, keys_dir, added) if fresh else []:
+                print(one_line(line))
             extends(first, second)
             print(f"ok: {paths[1].name} extends {paths[0].name}")
     except CheckFailed as exc:
@@ -277,6 +408,4 @@ def main(paths: list[Path], keys_dir: Path | None) -> int:
         # sequence could turn this line into an "ok" on the screen
         print(f"FAIL {one_line(f'{exc.what}: {exc.why}')}", file=sys.stderr)
         return EXIT_CHECK_FAILED
-    if keys_dir is None:
-        print("note: keys taken from the cut itself; pass --keys DIR with keys obtained separately")
     return EXIT_OK

@@ -197,9 +197,19 @@ def _copy(src: Dir, src_name: str, dst: Dir, dst_name: str) -> None:
                 finally:
                     os.close(fin)
             os.fsync(out)
+        except BaseException:
+            _unlink_quietly(tmp, dst)  # a full disk leaves no half-copied file behind
+            raise
         finally:
             os.close(out)
     os.rename(tmp, dst_name, src_dir_fd=dst.fd, dst_dir_fd=dst.fd)
+
+
+def _unlink_quietly(name: str, folder: Dir) -> None:
+    try:
+        os.unlink(name, dir_fd=folder.fd)
+    except OSError:
+        pass
 
 
 def write_text(folder: Dir, name: str, text: str) -> None:
@@ -218,6 +228,9 @@ def write_text(folder: Dir, name: str, text: str) -> None:
         while data:
             data = data[os.write(fd, data):]
         os.fsync(fd)
+    except BaseException:
+        _unlink_quietly(tmp, folder)
+        raise
     finally:
         os.close(fd)
     os.rename(tmp, name, src_dir_fd=folder.fd, dst_dir_fd=folder.fd)

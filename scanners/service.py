@@ -12,6 +12,7 @@ import multiprocessing
 import os
 import queue
 import signal
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -21,9 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from catd_node import diskfull
 from catd_node.blobs import sha256_hex
 from catd_node.datadir import DataDir
-from catd_node.errors import BadInput
+from catd_node.errors import EXIT_DISK_FULL, BadInput
 from catd_node.lifecycle import die_with_parent
 from scanners import claim as claim_mod
 from scanners import names, watch
@@ -100,11 +102,18 @@ class Service:
         self.pool: ProcessPoolExecutor | None = None
         self.tick_s = min(0.25, max(0.02, self.rules.settle_ns / 4e9))
         self.work = Work()
+        # A full disk pauses ingest (issue 21): {path, needed_bytes, since} while paused.
+        self.full: dict[str, Any] | None = None
+        self.held: list[Claimed] = []  # claims that could not go back (committed, or the move failed)
+        self.next_space_check = 0.0
+        self.disk_state: diskfull.StateFile | None = None
 
     # -- life cycle ----------------------------------------------------------------------------
 
     def run(self) -> int:
         lock = _lock(self.d.root / "scan.lock")
+        self.disk_state = diskfull.StateFile(self.d.root / "run")
+        self.disk_state.write({"state": "ok"})
         self.pool = self._new_pool()
         watcher: Watcher | None = None
         try:
@@ -129,10 +138,13 @@ class Service:
                     watcher.restart(self._watch_roots())
                     self._sweep()
                     last_sweep = now
-                self._settle()
-                self._start_jobs()
+                if self.full is not None:
+                    self._check_space(now)
+                if self.full is None:
+                    self._settle()
+                    self._start_jobs()
                 self._collect(self.tick_s)
-                if self.once and self._once_done(started):
+                if self.once and (self._once_done(started) or (self.full is not None and not self.running)):
                     break
             self._drain_running()
         finally:
@@ -141,7 +153,14 @@ class Service:
             if self.pool is not None:
                 self.pool.shutdown(wait=True, cancel_futures=True)
             self.ledger.close()
+            if self.disk_state is not None:
+                self.disk_state.close()
             os.close(lock)
+        if self.once and self.full is not None:
+            log.error("scan_once_paused path=%s needed_bytes=%d (disk full: the originals wait in "
+                      "their drop folders; run again once there is room)", self.full["path"],
+                      self.full["needed_bytes"])
+            return EXIT_DISK_FULL
         return 0
 
     def stop(self) -> None:
@@ -286,14 +305,25 @@ class Service:
                     self.where.pop(key, None)
                 continue
             self.where.pop(key, None)
-            claimed = claim_mod.claim(folder.root, path, folder.source)
+            try:
+                claimed = claim_mod.claim(folder.root, path, folder.source)
+            except OSError as exc:
+                if not diskfull.is_full(exc):
+                    raise
+                self._paused(exc, None, 0)  # no room for the claim folder: the file stays put
+                return
             self.work.claims += 1
             if claimed is None:
                 continue
             if decision.action is Action.QUARANTINE:
                 sha = sha256_hex(b"") if decision.reason == "empty" else None
-                self._done(self.ingestor.quarantine(claimed, decision.reason or "corrupt",
-                                                    decision.detail, sha))
+                reason = decision.reason or "corrupt"
+                result = self._guard(claimed, lambda c=claimed, r=reason, t=decision.detail, h=sha:
+                                     self.ingestor.quarantine(c, r, t, h))
+                if result is not None:
+                    self._done(result)
+                if self.full is not None:
+                    return
             else:
                 self.claimed.append(claimed)
 
@@ -307,6 +337,8 @@ class Service:
                 self._submit(step)
             elif step is not None:
                 self._done(step)
+            if self.full is not None:
+                return
 
     def _submit(self, job: Job) -> None:
         assert self.pool is not None
@@ -333,7 +365,8 @@ class Service:
                 broken = True
                 self._retry_or_quarantine(job)
                 continue
-            result = self._guard(job.claimed, lambda j=job, a=answer: self.ingestor.finish(j, a))
+            result = self._guard(job.claimed, lambda j=job, a=answer: self.ingestor.finish(j, a),
+                                 len(job.data))
             if result is not None:
                 self._done(result)
         if broken:
@@ -346,9 +379,11 @@ class Service:
         if count < 2:
             self.claimed.appendleft(job.claimed)
             return
-        self._done(self.ingestor.quarantine(job.claimed, "decoder_crashed",
-                                            "el proceso de decodificación murió dos veces",
-                                            job.sha256, len(job.data)))
+        result = self._guard(job.claimed, lambda: self.ingestor.quarantine(
+            job.claimed, "decoder_crashed", "el proceso de decodificación murió dos veces",
+            job.sha256, len(job.data)))
+        if result is not None:
+            self._done(result)
 
     def _drain_running(self) -> None:
         """On stop: finish what the pool already holds (claims not started stay for next run)."""
@@ -356,14 +391,88 @@ class Service:
         while self.running and time.monotonic() < deadline:
             self._collect(0.2)
 
-    def _guard(self, claimed: Claimed, step: Any) -> Any:
-        """Run one step; an OS error leaves the claim for the next start instead of killing us."""
+    def _guard(self, claimed: Claimed, step: Any, needed: int = 0) -> Any:
+        """Run one step; a full disk pauses ingest (the claim goes back to its folder), another OS
+        error leaves the claim for the next start instead of killing us."""
         try:
             return step()
-        except OSError as exc:
+        except (OSError, sqlite3.Error) as exc:
+            if diskfull.is_full(exc):
+                self._paused(exc, claimed, needed)
+                return None
+            if not isinstance(exc, OSError):
+                raise
             log.error("step_failed file=%s error=%s (left in .claimed for the next start)",
                       claimed.name, exc)
             return None
+
+    # -- a full disk: pause, give the originals back, resume when there is room ------------------
+
+    def _places(self) -> list[Path]:
+        """Where ingest writes: the blobs, catd.db, processed/ and quarantine/."""
+        return [self.d.blobs_dir, self.d.db_path.parent, self.d.processed, self.d.quarantine]
+
+    def _paused(self, exc: BaseException, claimed: Claimed | None, needed: int) -> None:
+        if self.ledger.conn.in_transaction:
+            try:
+                self.ledger.conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+        default = self.d.db_path if isinstance(exc, sqlite3.Error) else self.d.blobs_dir
+        path = diskfull.where(exc, default)
+        need = needed + diskfull.MARGIN_BYTES
+        if self.full is None:
+            self.full = {"path": str(path), "needed_bytes": need,
+                         "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+            log.error("disk_full path=%s free_bytes=%d needed_bytes=%d file=%s error=%s (ingest paused; "
+                      "originals go back to their drop folders; resumes by itself when space returns)",
+                      path, diskfull.free_bytes(path), need, claimed.name if claimed else "-", exc)
+        else:
+            self.full["needed_bytes"] = max(int(self.full["needed_bytes"]), need)
+        if self.disk_state is not None:
+            self.disk_state.write({"state": "full", **self.full})
+        if claimed is not None:
+            self._give_back(claimed)
+        while self.claimed:
+            self._give_back(self.claimed.popleft())
+        self.next_space_check = time.monotonic() + diskfull.CHECK_S
+
+    def _give_back(self, claimed: Claimed) -> None:
+        """An uncommitted claim goes back to its drop folder; a committed one (only its move is
+        left) or one that cannot move waits in `.claimed/` for the resume."""
+        try:
+            committed = self.ledger.conn.execute(
+                "SELECT 1 FROM scan_claims WHERE claim = ?", (claimed.key,)).fetchone() is not None
+        except sqlite3.Error:
+            committed = True  # unknown: keep it claimed, the resume finishes or re-ingests it
+        if committed:
+            self.held.append(claimed)
+            return
+        try:
+            back = claim_mod.unclaim(claimed)
+        except OSError as exc:
+            log.warning("claim_kept file=%s why=disk_full error=%s (retried when space returns)",
+                        claimed.name, exc)
+            self.held.append(claimed)
+            return
+        log.info("returned file=%s why=disk_full path=%s", claimed.name, back)
+
+    def _check_space(self, now: float) -> None:
+        """Every CHECK_S while paused: resume once every place has the room the failed write needed."""
+        if self.full is None or now < self.next_space_check:
+            return
+        self.next_space_check = now + diskfull.CHECK_S
+        free = min(diskfull.free_bytes(p) for p in self._places())
+        if free < int(self.full["needed_bytes"]):
+            return
+        log.info("disk_ok free_bytes=%d needed_bytes=%d held=%d (ingest resumes)", free,
+                 self.full["needed_bytes"], len(self.held))
+        self.full = None
+        if self.disk_state is not None:
+            self.disk_state.write({"state": "ok"})
+        self.claimed.extend(self.held)
+        self.held = []
+        self._sweep()
 
     def _done(self, result: Result) -> None:
         self.results.append(result)

@@ -24,6 +24,7 @@ from catd_node import datadir as datadir_mod
 from catd_node.datadir import DataDir
 from catd_node.web import passwords, users
 from hq import store as hq_store
+from hq.release import trust
 from hq.store import HQDir
 from simulacro.clerks import PASSWORDS
 
@@ -125,6 +126,9 @@ class Cluster:
                 self.nodes[node_id] = Node(node_id, DataDir(root), port, self.logs / f"{node_id}.log")
         finally:
             conn.close()
+        # The keys file a party holds before the night (`catd-hq keys publish`): every cut of
+        # the rehearsal verifies against it (`verify-release --keys DATA/publicacion/llaves`).
+        trust.publish(hq)
 
     # -- processes ---------------------------------------------------------------------------
 

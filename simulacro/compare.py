@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from catd_node import tally
-from hq.release.model import COMPUTO, NO_APLICA, NOT_ON_BALLOT, SIN_ACTA, ActaRow, Cell, Release, fold
+from hq.release import dialects
+from hq.release.model import COMPUTO, NO_APLICA, SIN_ACTA, ActaRow, Cell, Release
 
 SUMMARY = "RESUMEN"
 FILE = "ARCHIVO"
@@ -91,7 +92,9 @@ def _same_cell(a: Cell, b: Cell, control: bool) -> bool:
 
 
 def _observations(text: str) -> frozenset[str]:
-    return frozenset(part.strip() for part in fold(text).split(",") if part.strip())
+    """A row's observations in the 2024 template's wording: every year's texts compare alike
+    (`ALGUN DATO ILEGIBLE O SIN DATO` of 2019 is `ALGÚN CAMPO ILEGIBLE O SIN DATO`)."""
+    return dialects.observations(text)
 
 
 class _Rows:
@@ -114,20 +117,22 @@ def _compare_row(src: ActaRow, ours: ActaRow, source: Release, out: list[Differe
                        ("REPRESENTANTES", src.representantes, ours.representantes)):
         if number is not None and number != theirs and src.identity is not None:
             diff.add(name, number, "(vacío)" if theirs is None else theirs)
-    sin_acta = SIN_ACTA in fold(src.observaciones) or any(v == SIN_ACTA for v in src.votes.values())
+    sin_acta = (any("SIN ACTA" in o for o in _observations(src.observaciones))
+                or any(v == SIN_ACTA for v in src.votes.values()))
     for group, control in ((src.votes, False), (src.controls, True)):
         mine = ours.votes if not control else ours.controls
         for name, a in group.items():
             if name not in mine:
                 continue  # reported once as a column of the file
             b = mine[name]
-            if sin_acta and a in (SIN_ACTA, NOT_ON_BALLOT, None) and b in (SIN_ACTA, NOT_ON_BALLOT, None):
-                continue  # a sin acta row prints SIN ACTA or `-` in its fields: nothing was read
+            if sin_acta and a in dialects.SIN_ACTA_CELLS and b in dialects.SIN_ACTA_CELLS:
+                continue  # a sin acta row prints SIN ACTA, `-`, `0` or blank: nothing was read
             if not _same_cell(a, b, control):
                 diff.add(name, shown(a), shown(b))
     if any(h in header for h in ("TOTAL_VOTOS_CALCULADO", "TOTAL_VOTOS_CALCULADOS")):
         total, our_total = src.total_votos_calculado, ours.total_votos_calculado
-        if total != our_total:
+        if total != our_total and not (sin_acta and total in dialects.SIN_ACTA_CELLS
+                                       and our_total in dialects.SIN_ACTA_CELLS):
             diff.add("TOTAL_VOTOS_CALCULADO", shown(total), shown(our_total))
     if "OBSERVACIONES" in header and _observations(src.observaciones) != _observations(ours.observaciones):
         diff.add("OBSERVACIONES", src.observaciones or "(vacío)", ours.observaciones or "(vacío)")
@@ -165,7 +170,7 @@ def _integrity(rows: Iterable[ActaRow], blob: BlobCheck | None, out: list[Differ
 
 
 def _is_sin_acta(row: ActaRow) -> bool:
-    return "SIN ACTA" in fold(row.observaciones)
+    return any("SIN ACTA" in o for o in _observations(row.observaciones))
 
 
 def blob_check(blob_path: Callable[[str], object]) -> BlobCheck:
@@ -201,7 +206,7 @@ def implied_summary(rows: Iterable[ActaRow], esperadas: int, final: bool = True)
             fuera += 1
             continue
         capturadas += 1
-        obs = fold(row.observaciones)
+        obs = ", ".join(sorted(_observations(row.observaciones)))  # any year's wording, as 2024's
         if row.contabilizada == 1:
             contab += 1
             ln += row.lista_nominal or 0

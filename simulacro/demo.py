@@ -70,6 +70,7 @@ def prepare(root: Path, web_port: int, hq_port: int, settle_ms: int, election: P
         hq_command("add-node", "-d", str(hq_dir), "--node-id", node_id, "--pubkey", str(node.pub_path)),
         check=True,
     )
+    subprocess.run(hq_command("keys", "publish", "-d", str(hq_dir)), check=True)   # before the night
     from catd_node.web import users
 
     for name, role, password in DEMO_USERS:

@@ -18,6 +18,7 @@ from catd_node.catalog import Election
 from catd_node.errors import BadInput
 from catd_node.keys_format import looks_like_acta_key
 from hq.release import catalog as release_catalog
+from hq.release import dialects
 from hq.release import read as release_read
 from hq.release.model import NO_APLICA, NOT_ON_BALLOT, SIN_ACTA, ActaRow, Cell, Release, fold
 
@@ -83,7 +84,8 @@ def typed_cell(cell: Cell) -> str:
 
 def sin_acta_reason(row: ActaRow) -> str | None:
     """The reason id of a sin acta row (its OBSERVACIONES), None when it is no sin acta."""
-    folded = fold(row.observaciones)
+    # Each year's wording (`SIN SOBRE`, `… SIN SOBRE`, `SIN ACTA (…)`) read as 2024's.
+    folded = fold(", ".join(dialects.observation(p) for p in row.observaciones.split(",") if p.strip()))
     marked = "SIN ACTA" in folded or any(v == SIN_ACTA for v in row.votes.values())
     if not marked:
         return None

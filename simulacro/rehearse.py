@@ -31,7 +31,7 @@ import aiohttp
 from catd_node.errors import EXIT_OK, BadInput
 from hq import store as hq_store
 from hq.release import read as release_read
-from simulacro import clerks, compare, plan, sheet
+from simulacro import casilla, clerks, compare, plan, sheet
 from simulacro.browser import Browser
 from simulacro.chaos import Chaos
 from simulacro.cluster import Cluster, Node, free_port, user_name
@@ -56,6 +56,7 @@ class Options:
     entidad: int | None = None
     hq_workers: int = 1
     progress: bool = True
+    casilla: float = 0.0   # percent of the casilla-photographed actas sent by the PREP Casilla path
 
 
 class Stalled(Exception):
@@ -90,8 +91,19 @@ class Run:
         self.windows: dict[str, asyncio.Semaphore] = {}
         self.browsers: list[Browser] = []
         self.phones: list[clerks.Phone] = []
+        self.casilla_phones: list[casilla.CasillaPhone] = []
+        self.casilla_keys = self._casilla_share()
         self.title = the_plan.election.name
         self.dropped = 0
+
+    def _casilla_share(self) -> frozenset[str]:
+        """The actas photographed at the casilla (ORIGEN CASILLA, DIGITALIZACION MOVIL in the
+        source) that go through HQ's phone path: `--casilla` percent of them, chosen by seed."""
+        # not an acta outside the catalog: the phone page checks the key against the CATD's catalog
+        mobile = [a.key for a in self.plan.actas if a.origen == "CASILLA" and a.digitalizacion == "MOVIL"
+                  and a.kind == plan.CAPTURA]
+        count = round(len(mobile) * self.options.casilla / 100)
+        return frozenset(random.Random(self.options.seed).sample(mobile, count))
 
     def _event(self, node: str, stage: str, key: str) -> None:
         self.stats.event(stage, key)
@@ -122,17 +134,22 @@ class Run:
             form = (await reception.get("/uploads")).form("/uploads")
             phone = clerks.Phone(node.web, token, tuple(form.fields) if form else ())
             self.phones.append(phone)
+        cae: casilla.CasillaPhone | None = None
+        if any(a.key in self.casilla_keys for a in actas):
+            cae = await casilla.enrol(coordinator, "cae-1")
+            self.casilla_phones.append(cae)
         workers = [asyncio.create_task(clerks.capturista(desk, capture)),
                    asyncio.create_task(clerks.verificador(desk, verify))]
         try:
-            await self._arrivals(node, desk, actas, reception, coordinator, phone)
+            await self._arrivals(node, desk, actas, reception, coordinator, phone, cae)
             await asyncio.gather(*workers)
         finally:
             for task in workers:
                 task.cancel()
 
     async def _arrivals(self, node: Node, desk: clerks.Desk, actas: list[plan.Acta], reception: Browser,
-                        coordinator: Browser, phone: clerks.Phone | None) -> None:
+                        coordinator: Browser, phone: clerks.Phone | None,
+                        cae: casilla.CasillaPhone | None = None) -> None:
         loop = asyncio.get_running_loop()
         folder = next(iter(node.datadir.scanner_folders().values()))
         page = None
@@ -144,7 +161,10 @@ class Run:
             page = await clerks.acopio(desk, reception, acta, page)
             self.dropped += 1
             name = f"acta-{self.dropped:06d}.png"   # not the key: the QR code on it identifies it
-            if phone is not None and acta.by_phone:
+            if cae is not None and acta.key in self.casilla_keys:
+                data = await loop.run_in_executor(self.images, sheet.render, _sheet(acta, self.title))
+                await cae.send(acta.key, data)
+            elif phone is not None and acta.by_phone:
                 data = await loop.run_in_executor(self.images, sheet.render, _sheet(acta, self.title))
                 await phone.send(desk, name, data, acta.origen)
             else:
@@ -217,6 +237,13 @@ class Run:
                 await browser.close()
             for phone in self.phones:
                 await phone.close()
+            for cae in self.casilla_phones:
+                await cae.close()
+            if self.casilla_phones:
+                sent = sum(c.sent for c in self.casilla_phones)
+                size = sum(c.bytes_sent for c in self.casilla_phones)
+                self.stats.notes.append(f"PREP Casilla: {sent} photos through HQ's phone path, "
+                                        f"{size // max(sent, 1)} bytes each on average")
             self.images.shutdown(cancel_futures=True)
         for desk in self.desks.values():
             self.stats.notes.extend(f"{desk.node}: {n}" for n in desk.notes)

@@ -14,13 +14,14 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sqlite3
 import time
 from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 
-from catd_node import ledger
+from catd_node import diskfull, ledger
 from catd_node.config import SyncConfig
 from catd_node.config import fingerprint as config_fingerprint
 from catd_node.datadir import DataDir
@@ -386,6 +387,9 @@ async def _replay_until(datadir: DataDir, stop: asyncio.Event, changed: asyncio.
                 await asyncio.wait_for(asyncio.shield(changed), pause)
 
 
+DISK_FULL_PAUSE_S = 2.0
+
+
 async def _drain_once(replay: Replay, settings: Settings) -> float:
     """One drain; the pause before the next (longer after HQ refused something)."""
     try:
@@ -399,6 +403,17 @@ async def _drain_once(replay: Replay, settings: Settings) -> float:
         return settings.stopped_pause_s
     except GaveUp as exc:  # only with a finite budget; the service keeps going
         log.warning("sync retry budget spent reason=%s", exc.last.reason)
+    except (OSError, sqlite3.Error) as exc:
+        full = diskfull.in_chain(exc)
+        if full is None:
+            raise
+        # The node's own disk is full (a receipt cannot be recorded): a state, not a crash
+        # (issue 21). HQ's head is the checkpoint, so the next drain repeats nothing.
+        log.error("disk_full path=%s free_bytes=%d error=%s (sync waits %.0f s, then tries again)",
+                  replay.datadir.db_path, diskfull.free_bytes(replay.datadir.db_path), full,
+                  DISK_FULL_PAUSE_S)
+        replay.checkpoint = None
+        return DISK_FULL_PAUSE_S
     return settings.poll_s
 
 

@@ -7,13 +7,14 @@ Every write here is one short transaction, never open across network I/O.
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from catd_node import packets, store
+from catd_node import packets, store, tlog, tlog_note
 from catd_node.verify import Finding
 from sync import protocol
 
@@ -25,6 +26,7 @@ class Receipt:
     hash: str
     received_at: str
     sig: str
+    log: dict[str, Any] | None = field(default=None, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {"node": self.node, "seq": self.seq, "hash": self.hash,
@@ -47,6 +49,24 @@ def check(public_key: Ed25519PublicKey, receipt: Any, node: str, seq: int, hash_
     return Receipt(node, seq, hash_hex, receipt["received_at"], receipt["sig"])
 
 
+def check_log(public_key: Ed25519PublicKey, doc: Any, leaf: bytes) -> dict[str, Any]:
+    """The receipt's `log` part, if it proves `leaf` (the packet's wire line) is in HQ's log
+    under a checkpoint signed by HQ's key; raises ValueError naming what is wrong."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("checkpoint"), str):
+        raise ValueError("the receipt's log proof is missing or not an object with a checkpoint")
+    try:
+        note = tlog_note.parse_note(doc["checkpoint"])
+        tlog_note.verify_by(note, tlog_note.log_verifier(public_key))
+        cp = tlog_note.parse_checkpoint_text(note.text)
+        index, size, proof = doc["index"], doc["size"], [bytes.fromhex(h) for h in doc["proof"]]
+        if not isinstance(index, int) or size != cp.size:
+            raise ValueError(f"proof of size {size!r} for a checkpoint of size {cp.size}")
+        tlog.verify_inclusion(index, size, tlog.leaf_hash(leaf), proof, cp.root)
+    except (tlog_note.NoteError, tlog.ProofError, KeyError, TypeError) as exc:
+        raise ValueError(f"log proof: {exc}") from exc
+    return {"index": index, "size": size, "proof": doc["proof"], "checkpoint": doc["checkpoint"]}
+
+
 def _ensure_link(conn: sqlite3.Connection) -> None:
     conn.execute("INSERT OR IGNORE INTO sync_link (id, acked_seq) VALUES (1, 0)")
 
@@ -61,6 +81,13 @@ def store_receipt(conn: sqlite3.Connection, receipt: Receipt, url: str) -> None:
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             (receipt.seq, receipt.hash, receipt.node, receipt.received_at, receipt.sig, url, at),
         )
+        if receipt.log is not None:
+            conn.execute(
+                "INSERT OR IGNORE INTO sync_log_proofs (seq, idx, size, proof, checkpoint)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (receipt.seq, receipt.log["index"], receipt.log["size"], json.dumps(receipt.log["proof"]),
+                 receipt.log["checkpoint"]),
+            )
         conn.execute(
             "UPDATE sync_link SET acked_seq = ?, acked_hash = ?, last_receipt_at = ?"
             " WHERE id = 1 AND acked_seq <= ?",
@@ -143,7 +170,29 @@ def audit(conn: sqlite3.Connection, public_key: Ed25519PublicKey | None,
                                  f"{seq} changed after HQ received it"))
         else:
             matched = seq
+    if public_key is not None:
+        found.extend(_audit_log(conn, public_key))
     return len(rows), found
+
+
+def _audit_log(conn: sqlite3.Connection, public_key: Ed25519PublicKey) -> list[Finding]:
+    """Re-check every kept log proof against the packet the ledger holds at its seq."""
+    found = []
+    rows = conn.execute(
+        "SELECT l.seq, l.idx, l.size, l.proof, l.checkpoint, p.canonical, p.hash, p.sig"
+        " FROM sync_log_proofs l LEFT JOIN packets p ON p.seq = l.seq ORDER BY l.seq").fetchall()
+    for seq, idx, size, proof, checkpoint, canonical, hash_hex, sig in rows:
+        if canonical is None:
+            found.append(Finding(seq, seq, f"a log proof for seq {seq}, which the ledger no longer holds"))
+            continue
+        leaf = packets.to_wire(packets.Packet(seq=seq, canonical=bytes(canonical), hash=hash_hex,
+                                              sig=bytes(sig), envelope={})).encode("utf-8")
+        try:
+            check_log(public_key, {"index": idx, "size": size, "proof": json.loads(proof),
+                                   "checkpoint": checkpoint}, leaf)
+        except ValueError as exc:
+            found.append(Finding(seq, seq, f"HQ's log proof for seq {seq} no longer holds ({exc})"))
+    return found
 
 
 def mark_blob(conn: sqlite3.Connection, sha: str, size: int, url: str) -> None:

@@ -44,4 +44,14 @@ MIGRATIONS: list[str] = [
         pulled_at TEXT NOT NULL
     );
     """,
+    """
+    -- the inclusion proof in HQ's transparency log that came with each receipt (docs/tlog.md)
+    CREATE TABLE sync_log_proofs (
+        seq INTEGER PRIMARY KEY CHECK (seq >= 1),
+        idx INTEGER NOT NULL,
+        size INTEGER NOT NULL,
+        proof TEXT NOT NULL,
+        checkpoint TEXT NOT NULL
+    );
+    """,
 ]

@@ -7,6 +7,7 @@ content type, a body that parses, the fields the protocol promises. Everything e
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -225,7 +226,12 @@ class HQ:
             receipt = receipts.check(self.hq_key, doc["receipt"], self.node, last_seq, last_hash)
         except ValueError as exc:
             raise Retryable(f"bad_receipt: {exc}", untrusted=True) from exc
-        return receipt, answer.url
+        last_line = body.rstrip(b"\n").rsplit(b"\n", 1)[-1]
+        try:
+            log_part = receipts.check_log(self.hq_key, doc.get("log"), last_line)
+        except ValueError as exc:
+            raise Retryable(f"bad_receipt: {exc}", untrusted=True) from exc
+        return dataclasses.replace(receipt, log=log_part), answer.url
 
     async def blob_offset(self, sha: str, size: int) -> int | None:
         """None when HQ holds blob `sha`, else the bytes of a partial upload it keeps."""

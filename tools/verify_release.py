@@ -15,6 +15,10 @@ naming it (exit 1; 0 when all holds, 2 when a file cannot be read):
   5. the 13 summary fields recompute from the rows;
   6. each photo sent from the casilla carries the phone's statement, signed by the device key
      its CATD's chain enrolled (device.added) and had not revoked.
+With --keys DIR (the keys published before the night: hq.pub, nodos/<NODE>.pub, catalogo.json)
+every CATD the cut covers must have its key in DIR: a key only the cut carries may be a CATD
+HQ made up. Always, catalogo.json must be the election file every CATD was installed with (the
+election_sha256 its node.genesis signs), and DIR/catalogo.json when given.
 With two cuts (the earlier first) it also says whether the later extends the earlier: same
 HQ key, later number and time, every chain extended (not rewritten), and no published row
 changed without a new packet of that acta behind the change.
@@ -39,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
@@ -73,6 +78,57 @@ CUT_NAME = re.compile(r"\d{8}_\d{4}_PREP_[A-Z0-9]+_[A-Z0-9]+\.zip")
 
 class Fail(Exception):
     """The first fault found, naming the file, packet or acta."""
+
+
+def given_key(keys_dir: Path, node: str) -> Path | None:
+    """The node's key in DIR: nodos/<NODE>.pub (the published layout) or <NODE>.pub."""
+    for candidate in (keys_dir / "nodos" / f"{node}.pub", keys_dir / f"{node}.pub"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def check_keys_dir(keys_dir: Path) -> dict[str, str]:
+    """DIR's keys file (llaves.json, when DIR has one): signed by DIR/hq.pub, naming that key,
+    each DIR/nodos key's hash and the catalog's; node → when it was added after publication."""
+    path = keys_dir / "llaves.json"
+    if not path.is_file():
+        return {}
+    body = path.read_bytes()
+    sig_path = keys_dir / "llaves.json.sig"
+    try:
+        held = sig_path.read_bytes().strip() if sig_path.is_file() else b""
+        raw_sig = base64.b64decode(held, validate=True)
+    except ValueError:
+        raw_sig = b""
+    pem = (keys_dir / "hq.pub").read_bytes()
+    if not signed(public_key(pem, "hq.pub"), raw_sig, body):
+        raise Fail(f"llaves.json: not signed by {keys_dir / 'hq.pub'} "
+                   "(llaves.json.sig missing or not its signature)")
+    try:
+        doc = json.loads(body)
+        nodes, added = dict(doc["nodes"]), dict(doc.get("added_after_publication") or {})
+        named_hq, named_election = doc["hq_key"], doc["election_sha256"]
+    except (ValueError, KeyError, TypeError):
+        raise Fail("llaves.json: not a catd/llaves/v1 keys file") from None
+    if named_hq != hashlib.sha256(pem).hexdigest():
+        raise Fail(f"llaves.json: names another HQ key than {keys_dir / 'hq.pub'}")
+    catalog = keys_dir / "catalogo.json"
+    if catalog.is_file() and hashlib.sha256(catalog.read_bytes()).hexdigest() != named_election:
+        raise Fail(f"llaves.json: names another election file than {catalog}")
+    for node, digest in sorted(nodes.items()):
+        given = given_key(keys_dir, str(node))
+        if given is not None and hashlib.sha256(given.read_bytes()).hexdigest() != digest:
+            raise Fail(f"llaves.json: {given} is not the key it lists for {node}")
+    return {str(k): str(v) for k, v in added.items()}
+
+
+def missing_key(node: str, keys_dir: Path, added_at: str | None) -> str:
+    if added_at is not None:
+        return (f"{node}: no key for it in {keys_dir}; the cut says HQ registered it after the "
+                f"keys were published ({added_at}): only that CATD can confirm its key")
+    return (f"{node}: no key for it in {keys_dir}; a CATD whose key only the cut carries may be "
+            "one HQ made up")
 
 
 def percent(part: int, whole: int) -> str:
@@ -491,7 +547,8 @@ def row(cat: Catalog, rec: dict[str, Any]) -> list[str]:
     out += [cell(cat.controls.get("TOTAL_VOTOS_ASENTADO")), "SIN ACTA" if sin else str(rec["total"]),
             str(spec["lista_nominal"]) if spec else "N/A",
             str(spec.get("representantes", 0)) if spec else "N/A", ", ".join(rec["obs"]),
-            {"counted": "1", "out_of_catalog": "2"}.get(rec["cls"], "0"), rec["mecanismo"] or ""]
+            {"counted": "1", "out_of_catalog": "2"}.get(rec["cls"], "0"),
+            rec["mecanismo"] or (spec or {}).get("mecanismo_traslado") or ""]
     if sin:
         return [*out, *["N/A"] * 7]
     sha = rec["sha"] or ""
@@ -518,15 +575,121 @@ def summary(cat: Catalog, recs: list[dict[str, Any]], final: bool) -> dict[str, 
 
 # ---- one cut ------------------------------------------------------------------------------------
 
+# ---- the transparency log (docs/tlog.md): RFC 6962 and C2SP notes, written apart from HQ's
+
+def leaf_hash(data: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + data).digest()
+
+
+def tree_root(hashes: list[bytes]) -> bytes:
+    """RFC 6962 MTH from leaf hashes: pair each level, an odd last node goes up as it is."""
+    if not hashes:
+        return hashlib.sha256(b"").digest()
+    level = hashes
+    while len(level) > 1:
+        up = [hashlib.sha256(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            up.append(level[-1])
+        level = up
+    return level[0]
+
+
+def consistent(old: int, new: int, old_root: bytes, new_root: bytes, proof: list[bytes]) -> None:
+    """RFC 9162 §2.1.4.2: ValueError unless the tree old_root/old is a prefix of new_root/new."""
+    node = lambda a, b: hashlib.sha256(b"\x01" + a + b).digest()  # noqa: E731
+    if old > new:
+        raise ValueError(f"size went from {old} to {new}")
+    if old == new:
+        if proof or old_root != new_root:
+            raise ValueError(f"two different trees of size {new}")
+        return
+    if old == 0 or not proof:
+        raise ValueError("no consistency proof")
+    if old & (old - 1) == 0:
+        proof = [old_root, *proof]
+    fn, sn = old - 1, new - 1
+    while fn & 1:
+        fn, sn = fn >> 1, sn >> 1
+    fr = sr = proof[0]
+    for c in proof[1:]:
+        if sn == 0:
+            raise ValueError("consistency proof too long")
+        if fn & 1 or fn == sn:
+            fr, sr = node(c, fr), node(c, sr)
+            while fn and not fn & 1:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            sr = node(sr, c)
+        fn, sn = fn >> 1, sn >> 1
+    if sn != 0 or fr != old_root or sr != new_root:
+        raise ValueError(f"the tree of size {new} does not extend the cut's tree of size {old}")
+
+
+def cut_leaf(name: str, manifest_sha: str) -> bytes:
+    return json.dumps({"corte": name, "manifest_sha256": manifest_sha}, separators=(",", ":")).encode()
+
+
+def split_note(raw: bytes, what: str) -> tuple[str, list[tuple[str, bytes]]]:
+    """A C2SP signed note: its text, and (name, key ID + signature) per signature line."""
+    try:
+        data = raw.decode("utf-8")
+        text, block = data[:data.rindex("\n\n") + 1], data[data.rindex("\n\n") + 2:]
+        sigs = []
+        for line in block.rstrip("\n").split("\n"):
+            dash, name, b64 = line.split(" ")
+            if dash != "\u2014":
+                raise ValueError("a signature line starts with an em dash")
+            sigs.append((name, base64.b64decode(b64, validate=True)))
+    except ValueError as exc:
+        raise Fail(f"{what}: not a signed note ({exc})") from None
+    return text, sigs
+
+
+def note_key_id(name: str, alg: int, raw: bytes) -> bytes:
+    return hashlib.sha256(name.encode() + b"\n" + bytes([alg]) + raw).digest()[:4]
+
+
+def read_witnesses(path: Path) -> tuple[list[tuple[str, bytes]], int]:
+    """(name, raw key) per vkey line of a witness file, and its quorum (default: all)."""
+    found, quorum = [], None
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if line.startswith("quorum"):
+            parts = line.split()
+            if len(parts) != 2 or not parts[1].isdigit():
+                raise SystemExit(f"error: {path} line {number}: expected `quorum K`")
+            quorum = int(parts[1])
+            continue
+        parts = line.split("+", 2)
+        try:
+            key = base64.b64decode(parts[2], validate=True)
+        except (IndexError, ValueError):
+            key = b""
+        if len(key) != 33 or key[0] != 4 or note_key_id(parts[0], 4, key[1:]).hex() != parts[1]:
+            raise SystemExit(f"error: {path} line {number}: not a witness (cosignature/v1) vkey")
+        found.append((parts[0], key[1:]))
+    quorum = len(found) if quorum is None else quorum
+    if quorum > len(found):
+        raise SystemExit(f"error: {path}: quorum {quorum} but only {len(found)} witnesses")
+    return found, quorum
+
+
 class Cut:
-    def __init__(self, path: Path, keys_dir: Path | None, want_hashes: dict[str, int] | None = None) -> None:
+    def __init__(self, path: Path, keys_dir: Path | None, want_hashes: dict[str, int] | None = None,
+                 witnesses: tuple[list[tuple[str, bytes]], int] | None = None) -> None:
         self.path = path
+        self.witnesses = witnesses
+        self.log_hashes: list[bytes] | None = None
         try:
             self.zip = zipfile.ZipFile(path)
         except (OSError, zipfile.BadZipFile) as exc:
             raise SystemExit(f"error: {path}: not a readable zip ({exc})") from None
         self.keys_dir, self.want = keys_dir, want_hashes or {}
         self.hashes_at: dict[str, str] = {}
+        self.genesis: dict[str, object] = {}     # node → election_sha256 its node.genesis names
+        self.key_from: dict[str, str] = {}       # node → where its key was taken from
 
     def info(self, name: str) -> zipfile.ZipInfo:
         try:
@@ -580,17 +743,134 @@ class Cut:
         for name in self.zip.namelist():
             if name not in m["files"] and name not in ("MANIFEST.json", "MANIFEST.json.sig"):
                 raise Fail(f"{name}: in the zip but not in MANIFEST.json")
+        self.outside_keys()
         self.chains()
+        self.in_log(pem)
+        self.catalog_bound()
         self.rows()
+
+    def in_log(self, pem: bytes) -> None:
+        """Every evidence line is a leaf of HQ's log checkpoint named by the manifest."""
+        log = self.manifest.get("log")
+        if log is None:
+            if self.witnesses is not None:
+                raise Fail("MANIFEST.json: names no transparency log; --witnesses needs one")
+            return
+        where = "registro/checkpoint"
+        text, sigs = split_note(self.read(where), where)
+        raw = public_key(pem, "hq.pub").public_bytes(serialization.Encoding.Raw,
+                                                     serialization.PublicFormat.Raw)
+        name = "catd-hq/" + hashlib.sha256(raw).hexdigest()[:16]
+        kid = note_key_id(name, 1, raw)
+        if not any(n == name and sig[:4] == kid and signed(public_key(pem, "hq.pub"), sig[4:], text.encode())
+                   for n, sig in sigs):
+            raise Fail(f"{where}: no signature by {name}")
+        lines = text.split("\n")
+        if lines[:3] != [log["origin"], str(log["size"]), log["root"]]:
+            raise Fail(f"{where}: not the checkpoint MANIFEST.json names")
+        size, root = int(log["size"]), base64.b64decode(log["root"])
+        data = self.read("registro/hojas.bin")
+        if len(data) != 32 * size:
+            raise Fail(f"registro/hojas.bin: {len(data)} bytes for a log of {size} leaves")
+        hashes = [data[i:i + 32] for i in range(0, len(data), 32)]
+        if tree_root(hashes) != root:
+            raise Fail("registro/hojas.bin: its leaves do not give the checkpoint's root")
+        held = set(hashes)
+        for number, line in self.lines("evidencia.ndjson"):
+            if leaf_hash(line.rstrip(b"\n")) not in held:
+                raise Fail(f"evidencia.ndjson line {number}: this packet is not in HQ's transparency log")
+        if self.witnesses is not None:
+            beside = self.path.with_name(self.path.name + ".testigos.json")
+            if beside.exists():
+                try:
+                    doc = json.loads(beside.read_bytes())
+                    later_text, later_sigs = split_note(doc["checkpoint"].encode(), beside.name)
+                    if not any(n == name and sig[:4] == kid
+                               and signed(public_key(pem, "hq.pub"), sig[4:], later_text.encode())
+                               for n, sig in later_sigs):
+                        raise ValueError(f"no signature by {name}")
+                    head = later_text.split("\n")
+                    if head[0] != name:
+                        raise ValueError(f"origin {head[0]!r} is not {name}")
+                    consistent(size, int(head[1]), root, base64.b64decode(head[2]),
+                               [bytes.fromhex(h) for h in doc["consistency"]])
+                except (ValueError, KeyError, TypeError, IndexError) as exc:
+                    raise Fail(f"{beside.name}: {exc}") from None
+                text, sigs = later_text, later_sigs
+            good = []
+            for wname, wkey in self.witnesses[0]:
+                wid = note_key_id(wname, 4, wkey)
+                for n, sig in sigs:
+                    if n == wname and sig[:4] == wid and len(sig) == 76:
+                        t = int.from_bytes(sig[4:12], "big")
+                        message = f"cosignature/v1\ntime {t}\n".encode() + text.encode()
+                        if signed(Ed25519PublicKey.from_public_bytes(wkey), sig[12:], message):
+                            good.append(wname)
+                            break
+            if len(good) < self.witnesses[1]:
+                raise Fail(f"{where}: checkpoint cosigned by {len(good)} of the named witnesses"
+                           f" ({', '.join(good) or 'none'}); {self.witnesses[1]} required")
+        self.log_hashes = hashes
+
+    # ---- trust from outside the cut: keys and catalog the party holds --------------------
+
+    def added_after_publication(self) -> dict[str, str]:
+        added = (self.manifest.get("llaves") or {}).get("added_after_publication")
+        return {str(k): str(v) for k, v in added.items()} if isinstance(added, dict) else {}
+
+    def outside_keys(self) -> None:
+        """With --keys DIR, every node the manifest covers has its key in DIR: a CATD whose
+        key only the cut carries may be one HQ made up (its key, its chain, its actas)."""
+        if self.keys_dir is None:
+            return
+        for node in sorted(self.manifest["nodes"]):
+            if given_key(self.keys_dir, node) is None:
+                raise Fail(missing_key(node, self.keys_dir, self.added_after_publication().get(node)))
 
     def node_key(self, node: str) -> Ed25519PublicKey:
         own = self.read(f"nodos/{node}.pub")
-        given = self.keys_dir / f"{node}.pub" if self.keys_dir else None
-        if given is not None and given.exists():
+        if self.keys_dir is not None:
+            given = given_key(self.keys_dir, node)
+            if given is None:
+                raise Fail(missing_key(node, self.keys_dir, None))
             if given.read_bytes().strip() != own.strip():
                 raise Fail(f"nodos/{node}.pub: differs from {given}")
             own = given.read_bytes()
+            self.key_from[node] = str(given)
+        else:
+            self.key_from[node] = f"nodos/{node}.pub"
         return public_key(own, f"nodos/{node}.pub")
+
+    def catalog_bound(self) -> None:
+        """catalogo.json is the election file every CATD was installed with: its SHA-256 is
+        the election_sha256 each chain's node.genesis signs, and DIR/catalogo.json's if given."""
+        held = self.sha256("catalogo.json")
+        for node in sorted(self.genesis):
+            if self.genesis[node] != held:
+                raise Fail(f"catalogo.json: its SHA-256 {held[:16]}… is not the election file {node} "
+                           f"was installed with ({str(self.genesis[node])[:16]}…, named by its node.genesis)")
+        if self.keys_dir is not None and (given := self.keys_dir / "catalogo.json").exists():
+            if hashlib.sha256(given.read_bytes()).hexdigest() != held:
+                raise Fail(f"catalogo.json: differs from {given} "
+                           "(the election file published before the night)")
+
+    def key_notes(self, late: dict[str, str], skip: dict[str, str] | None = None) -> list[str]:
+        """Per node, where its key came from and what that proves."""
+        added, notes = {**self.added_after_publication(), **late}, []
+        fresh = {n: w for n, w in self.key_from.items() if n not in (skip or {})}
+        if not fresh:
+            return []
+        for node, where in sorted(fresh.items()):
+            late = f"; registered after the keys were published ({added[node]})" if node in added else ""
+            if self.keys_dir is None:
+                notes.append(f"note: {node}: key taken from the cut ({where}): this proves the chain is "
+                             f"that key's, nothing against HQ, who ships the key{late}")
+            else:
+                notes.append(f"key: {node}: from {where}{late}")
+        if self.keys_dir is None:
+            notes.append("note: pass --keys DIR with the keys published before the night "
+                         "(DATA/publicacion/llaves/, the site's downloads page)")
+        return notes
 
     def chains(self) -> None:
         self.chain: dict[str, Chain] = {}
@@ -636,6 +916,10 @@ class Cut:
             if self.want.get(node) == seq:
                 self.hashes_at[node] = hash_hex
             body = env.get("body")
+            if env.get("kind") == "node.genesis" and isinstance(body, dict):
+                self.genesis[node] = body.get("election_sha256")
+            elif node not in self.genesis:
+                raise Fail(f"{where}: {node}'s chain does not begin with its node.genesis")
             if isinstance(body, dict):
                 devices = phones.setdefault(node, {})
                 if env.get("kind") == "device.added" and isinstance(body.get("pubkey"), str):
@@ -720,6 +1004,13 @@ def extends(earlier: Cut, later: Cut) -> None:
                    f"cut {a['number']} ({a['cut']})")
     if b["number"] == a["number"] + 1 and (b["previous"] or {}).get("sha256") != earlier.manifest_sha:
         raise Fail(f"{later.path.name}: does not name {earlier.path.name}'s manifest as the previous one")
+    if earlier.log_hashes is not None and later.log_hashes is not None:
+        old = earlier.log_hashes
+        if len(later.log_hashes) < len(old) or tree_root(later.log_hashes[:len(old)]) != tree_root(old):
+            raise Fail(f"{later.path.name}: its transparency log does not extend {earlier.path.name}'s")
+        if leaf_hash(cut_leaf(a["name"], earlier.manifest_sha)) not in set(later.log_hashes):
+            raise Fail(f"{later.path.name}: {earlier.path.name} is not in its transparency log: that cut "
+                       "was not published by this HQ")
     for node, head in sorted(a["nodes"].items()):
         if later.hashes_at.get(node) != head["hash"]:
             raise Fail(f"{later.path.name}: {node}'s chain does not extend its seq {head['seq']} "
@@ -740,7 +1031,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("cuts", nargs="+", type=Path, metavar="CUT.zip",
                         help="one cut, or the earlier then the later")
-    parser.add_argument("--keys", type=Path, help="directory with hq.pub and <NODE>.pub obtained separately")
+    parser.add_argument("--keys", type=Path, help="the keys published before the night: hq.pub, "
+                        "nodos/<NODE>.pub (or <NODE>.pub), catalogo.json")
+    parser.add_argument("--witnesses", type=Path, help="witness vkeys and `quorum K`: the cut's log "
+                        "checkpoint must carry K cosignatures (CUT.zip.testigos.json beside it)")
     args = parser.parse_args(argv)
     if len(args.cuts) > 2:
         parser.error("give one cut, or two (the earlier first)")
@@ -748,15 +1042,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.keys}: no hq.pub in it", file=sys.stderr)
         return 2
     try:
-        first = Cut(args.cuts[0], args.keys)
+        late = check_keys_dir(args.keys) if args.keys is not None else {}
+        try:
+            witnesses = read_witnesses(args.witnesses) if args.witnesses is not None else None
+        except (SystemExit, OSError, UnicodeDecodeError) as exc:
+            print(exc if isinstance(exc, SystemExit) else f"error: {args.witnesses}: {exc}", file=sys.stderr)
+            return 2
+        first = Cut(args.cuts[0], args.keys, witnesses=witnesses)
         first.check()
         print(f"ok: {first.path.name}: cut {first.manifest['number']}, {len(first.published)} rows, "
               f"{len(first.manifest['nodes'])} CATD chains; HQ key {first.fingerprint}")
+        for line in first.key_notes(late):
+            print(one_line(line))
         if len(args.cuts) == 2:
             want = {n: h["seq"] for n, h in first.manifest["nodes"].items()}
-            second = Cut(args.cuts[1], args.keys, want)
+            second = Cut(args.cuts[1], args.keys, want, witnesses=witnesses)
             second.check()
             print(f"ok: {second.path.name}: cut {second.manifest['number']}, {len(second.published)} rows")
+            for line in second.key_notes(late, skip=first.key_from):
+                print(one_line(line))
             extends(first, second)
             print(f"ok: {second.path.name} extends {first.path.name}")
     except Fail as exc:
@@ -765,8 +1069,6 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyError, ValueError, TypeError, AttributeError) as exc:
         print(f"FAIL malformed content: {type(exc).__name__}: {one_line(str(exc))}", file=sys.stderr)
         return 1
-    if args.keys is None:
-        print("note: keys taken from the cut itself; pass --keys DIR with keys obtained separately")
     return 0
 
 

@@ -17,6 +17,7 @@ from catd_node.web import (
     admin,
     auth,
     capture,
+    casilla,
     dashboard,
     images,
     pages,
@@ -117,6 +118,7 @@ def create_app(datadir: DataDir, *, clock: Clock = wall_clock, settings: WebConf
     app.router.add_get("/dispositivos", admin.devices_page)
     app.router.add_post("/dispositivos", admin.devices_add)
     app.router.add_post("/dispositivos/revocar", admin.devices_revoke)
+    casilla.add_routes(app)
     app.router.add_get("/uploads", uploads.upload_form)
     app.router.add_post("/uploads", uploads.upload)
     app.router.add_get("/imagenes/{sha}", images.image)

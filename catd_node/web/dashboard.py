@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from catd_node import diskfull
 from catd_node import status as node_status
 from catd_node.actas import CLASS_LABELS, SIN_ACTA_LABELS
 from catd_node.catalog import Election
@@ -91,7 +92,9 @@ async def snapshot(request: web.Request) -> dict[str, Any]:
                          "en línea" if age is not None and age <= LINK_FRESH_S and not hq.get("last_error")
                          else "sin conexión")
     usage = shutil.disk_usage(datadir.root)
-    doc["disk"] = {"free_bytes": usage.free, "total_bytes": usage.total}
+    disk = await asyncio.get_running_loop().run_in_executor(None, diskfull.of_datadir, datadir)
+    doc["disk"] = {**disk, "free_bytes": usage.free if disk["state"] == "ok" else disk["free_bytes"],
+                   "total_bytes": usage.total}
     doc["services"] = await services.read_async(datadir.root)
     return doc
 
@@ -142,6 +145,8 @@ async def metrics(request: web.Request) -> web.StreamResponse:
         ("catd_hq_acked_seq", int(doc["hq"].get("acked_seq") or 0), "Last packet HQ acknowledged."),
         ("catd_hq_lag_packets", doc["hq"]["lag_packets"], "Packets not yet acknowledged by HQ."),
         ("catd_disk_free_bytes", doc["disk"]["free_bytes"], "Free bytes on the data dir's disk."),
+        ("catd_disk_full", int(doc["disk"]["state"] == "full"), "Ingest paused: the disk is full (1)."),
+        ("catd_claimed_waiting", doc["disk"]["claimed_waiting"], "Files waiting in .claimed/."),
     ):
         lines += [f"# HELP {name} {text}", f"# TYPE {name} gauge", f"{name} {int(value)}"]
     by_service = doc["services"]["by_service"]

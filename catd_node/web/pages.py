@@ -12,9 +12,10 @@ import logging
 
 from aiohttp import web
 
+from catd_node import diskfull
 from catd_node.web import auth
 from catd_node.web.held import SessionExpired
-from catd_node.web.state import Handler, render
+from catd_node.web.state import DATADIR, Handler, render
 
 log = logging.getLogger("catd.web.pages")
 TITLES = {
@@ -22,6 +23,7 @@ TITLES = {
     405: "Operación no permitida", 408: "La solicitud tardó demasiado", 409: "Conflicto",
     413: "Envío demasiado grande", 415: "Formato no admitido", 422: "Datos no válidos",
     429: "Demasiados intentos", 500: "Error del servidor", 503: "Servicio no disponible",
+    507: "Disco lleno",
 }
 MESSAGES = {
     400: "La solicitud no se pudo leer. Vuelva a la página anterior e intente de nuevo.",
@@ -37,6 +39,8 @@ MESSAGES = {
     429: "Demasiados intentos. Espere unos segundos e intente de nuevo.",
     500: "Algo falló en el servidor; no se guardó nada de esta operación. Avise a coordinación.",
 }
+DISK_FULL = ("El disco del CATD está lleno: este envío no se guardó. Lo registrado antes está a salvo. "
+             "Avise a coordinación y vuelva a intentarlo en unos minutos.")
 # Refusals from the connection layer (netguard) carry English text for HQ's logs.
 GENERIC_ONLY = frozenset({408, 413, 415})
 
@@ -71,6 +75,12 @@ async def error_pages(request: web.Request, handler: Handler) -> web.StreamRespo
         if exc.keep_alive is False:
             page.force_close()
         return page
-    except Exception:
+    except Exception as exc:
+        if diskfull.in_chain(exc) is not None:  # issue 21: a state, said plainly, not a stack trace
+            log.error("disk_full path=%s request=%s error=%s (nothing of this request was saved)",
+                      request.app[DATADIR].db_path, request.path, exc)
+            page = error_page(request, 507, DISK_FULL)
+            page.headers["Retry-After"] = "10"
+            return page
         log.exception("unexpected error path=%s", request.path)
         return error_page(request, 500, MESSAGES[500])

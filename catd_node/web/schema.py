@@ -42,4 +42,21 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (token_sha256, account)
     );
     """,
+    # PREP Casilla (catd_node/web/casilla.py): one-time enrolment codes, phones and their keys.
+    """
+    CREATE TABLE web_casilla_codes (
+        code_sha256 TEXT PRIMARY KEY,
+        device TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        expires_at REAL NOT NULL,
+        used INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE web_casilla_devices (
+        id TEXT PRIMARY KEY,
+        pubkey TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        active INTEGER NOT NULL DEFAULT 1
+    );
+    """,
 ]

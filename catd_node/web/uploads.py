@@ -205,8 +205,12 @@ def _publish(tmp: Path, folder: Path, name: str, origen: str | None = None) -> P
 
 def _write_sidecar(path: Path, origen: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")   # a dot name: the scanner waits for its rename
-    with tmp.open("w", encoding="utf-8") as out:
-        out.write(json.dumps({"origen": origen}))
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, path)
+    try:
+        with tmp.open("w", encoding="utf-8") as out:
+            out.write(json.dumps({"origen": origen}))
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -37,7 +37,12 @@ from sync import protocol
 
 log = logging.getLogger("catd.hq.casilla")
 PULL_LIMIT = 20
+DEVICE_TTL_S = 5.0
 STATIC = Path(__file__).resolve().parent / "static"
+# The page's own scripts only; it talks to HQ and, once, to its CATD's node (enrolment).
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
+       "connect-src 'self' http: https:; worker-src 'self'; manifest-src 'self'; object-src 'none'; "
+       "base-uri 'none'; frame-ancestors 'none'")
 
 
 @dataclass
@@ -45,6 +50,7 @@ class Casilla:
     db: CasillaDB
     uploads: Path
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    devices: dict[str, tuple[float, dict[str, devices.Device]]] = field(default_factory=dict)
 
 
 CASILLA = web.AppKey("casilla", Casilla)
@@ -86,7 +92,7 @@ async def _statement(request: web.Request, state: HQState, sha: str) -> tuple[di
     node, name = st["node"], st["device"]
     if await state.node_key(node) is None:
         raise error(403, cp.UNKNOWN_DEVICE, f"node {node[:64]!r} is not registered at HQ", device=name)
-    found = await state.read(devices.device, node, name)
+    found = await _device(request.app[CASILLA], state, node, name)
     if found is None or found.pubkey is None:
         raise error(403, cp.UNKNOWN_DEVICE, f"no device.added of {name!r} with a key in the chain of "
                     f"{node} that HQ holds", device=name, node=node)
@@ -97,6 +103,25 @@ async def _statement(request: web.Request, state: HQState, sha: str) -> tuple[di
         raise error(403, cp.BAD_STATEMENT_SIGNATURE, f"statement signature does not verify against the "
                     f"key {node} enrolled for {name!r}", device=name, node=node)
     return st, raw, sig
+
+
+async def _device(cas: Casilla, state: HQState, node: str, name: str) -> devices.Device | None:
+    """The device as `node`'s chain held at HQ says, cached per node: dropped when this
+    process stores a device packet of that node (`forget`) and after DEVICE_TTL_S (another
+    receiver may have stored it: a revocation holds everywhere within that time)."""
+    now = time.monotonic()
+    held = cas.devices.get(node)
+    if held is None or now - held[0] > DEVICE_TTL_S:
+        held = (now, await state.blob_db(devices.devices_of, node))
+        cas.devices[node] = held
+    return held[1].get(name)
+
+
+def forget(app: web.Application, node: str) -> None:
+    """A batch of `node` with device.added or device.revoked was stored: re-read its devices."""
+    cas = app.get(CASILLA)
+    if cas is not None:
+        cas.devices.pop(node, None)
 
 
 def _flag(state: HQState, st: dict[str, Any]) -> str | None:
@@ -157,6 +182,14 @@ def _append(path: Path, data: bytes) -> int:
         return out.tell()
 
 
+def _store_whole(state: HQState, data: bytes, sha: str, total: int) -> bool:
+    if len(data) != total or hashlib.sha256(data).hexdigest() != sha:
+        return False
+    state.blobs.put(data)
+    state.blob_rows(hq_store.record_blob, sha, total)
+    return True
+
+
 def _finish(state: HQState, path: Path, sha: str, total: int) -> bool:
     """Hash the complete partial; store it under its name (True) or discard it (False)."""
     data = path.read_bytes()
@@ -194,6 +227,12 @@ async def put_photo(request: web.Request) -> web.StreamResponse:
             body += chunk
             if len(body) > room:
                 raise error(413, protocol.TOO_LARGE, f"body goes past Upload-Length {total}")
+        if held == 0 and len(body) == total:  # the whole photo in one piece: no partial file
+            if not await state.io(_store_whole, state, bytes(body), sha, total):
+                raise error(422, cp.HASH_MISMATCH, "the uploaded bytes do not hash to the signed "
+                            "statement's sha256; HQ discarded them", offset=0)
+            cas.locks.pop(sha, None)
+            return await _accept(state, cas, st, raw, sig, 201)
         held = await state.io(_append, path, bytes(body)) if body else held
         if held < total:
             return web.json_response({"sha256": sha, "offset": held, "length": total}, status=202,
@@ -248,7 +287,8 @@ async def page(request: web.Request) -> web.StreamResponse:
     types = {".js": "text/javascript", ".json": "application/manifest+json", ".html": "text/html",
              ".css": "text/css", ".svg": "image/svg+xml"}
     return web.FileResponse(path, headers={"Content-Type": types.get(path.suffix, "application/octet-stream"),
-                                           "Cache-Control": "no-cache"})
+                                           "Cache-Control": "no-cache", "Content-Security-Policy": CSP,
+                                           "X-Content-Type-Options": "nosniff"})
 
 
 async def _open(app: web.Application) -> Any:

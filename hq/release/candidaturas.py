@@ -3,7 +3,8 @@ candidacies CSV of a cut (`ID_ENTIDAD|PARTIDO_CSP|CANDIDATURA_PROPIETARIA|CANDID
 
 A candidacy is a party running alone, a coalition (its parties and every combination of them
 on the ballot: `PVEM_PT_MORENA`, `PVEM_PT`, …, the party fields), or an independent. The
-grouping comes from the catalog's field kinds and names; the names of the people come from
+grouping comes from the catalog's field kinds and names; the names of the people from the
+election file's `candidaturas` (written by `catd-hq catalog --candidaturas FILE`), else from
 the official candidacies file when HQ has one (`DATA/candidaturas.csv`, any release layout).
 """
 
@@ -103,10 +104,20 @@ def read_names(path: Path, known: set[str]) -> dict[frozenset[str] | str, tuple[
 
 
 def candidacies(election: Election, names_file: Path | None = None) -> list[Candidacy]:
-    """Every candidacy of the election, named when `names_file` names it."""
+    """Every candidacy of the election, named by the election file's `candidaturas` (what
+    `catalog --candidaturas` put there), else by `names_file` when it names it."""
     out: list[Candidacy] = []
     for contest in election.contests.values():
         out.extend(c for c in of_contest(contest) if c.label not in {o.label for o in out})
+    if election.candidaturas:
+        named_here = []
+        for c in out:
+            person = election.names_of(c.label)
+            named_here.append(Candidacy(c.label, c.parties, c.fields, person.propietaria, person.suplente)
+                              if person else c)
+        out = named_here
+        if all(c.propietaria for c in out) or names_file is None:
+            return out
     if names_file is None or not names_file.exists():
         return out
     known = {p for c in out for p in c.parties}
@@ -114,7 +125,7 @@ def candidacies(election: Election, names_file: Path | None = None) -> list[Cand
     named = []
     for c in out:
         person = names.get(c.parties if c.parties else c.label)
-        named.append(Candidacy(c.label, c.parties, c.fields, *person) if person else c)
+        named.append(Candidacy(c.label, c.parties, c.fields, *person) if person and not c.propietaria else c)
     return named
 
 

@@ -12,11 +12,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from catd_node import wording
 from catd_node.blobs import fsync_dir
 from catd_node.catalog import DEFAULT_MAX_BOLETAS_ESPECIAL, infer_kind, timezone_offset
 from catd_node.errors import BadInput
@@ -160,7 +162,12 @@ def build(release: Release, options: Options) -> Built:
     release_name = release_name or f"{kind}_{ENTIDADES[entidad][1]}"
     timezone = options.timezone or release.timezone
     if timezone is None:
-        raise BadInput(release.source, "the cut line has no time-zone label like (UTC-6): pass --timezone")
+        if release.cut_at is None:
+            raise BadInput(release.source, "no cut line (a date and time before the acta header) "
+                                           "names the time zone: pass --timezone UTC-6")
+        raise BadInput(where(release.source, release.cut_at),
+                       f"took {release.cut!r} as the cut line, and its time-zone label cannot be read "
+                       "(expected e.g. (UTC-6), UTC-5 or (Tiempo del Centro)): pass --timezone UTC-6")
     timezone_offset(timezone)
     per = options.catd_per or ("district" if any(r.distrito is not None for r in rows) else "municipio")
     if per not in CATD_PER:
@@ -187,6 +194,8 @@ def build(release: Release, options: Options) -> Built:
         if ballot is not None and ballot != votes:
             acta["ballot"] = list(ballot)
         acta["catd"] = _catd(row, entidad, per, release.has_catd)
+        if row.mecanismos_traslado and row.mecanismos_traslado.strip().upper() not in ("-", "N/A"):
+            acta["mecanismo_traslado"] = row.mecanismos_traslado.strip()
         actas.append(acta)
     data = {
         "form": 2, "election": election,
@@ -195,7 +204,8 @@ def build(release: Release, options: Options) -> Built:
         "max_boletas_especial": options.max_boletas_especial,
         "contests": [{
             "id": kind, "name": contest_name(election), "tipo_acta": list(tipo_acta),
-            "votes": [{"field": name, "kind": infer_kind(name)} for name in votes],
+            "votes": [{"field": name, "kind": infer_kind(name),
+                       "label": wording.field_label(name, infer_kind(name))} for name in votes],
             "controls": list(release.control_fields),
         }],
         "actas": actas,
@@ -205,6 +215,30 @@ def build(release: Release, options: Options) -> Built:
                  districts=len({r.distrito for r in rows if r.distrito is not None}))
 
 
+def with_candidaturas(data: dict[str, Any], path: Path) -> tuple[dict[str, Any], int]:
+    """`data` with the `candidaturas` the candidacies file names (docs/election-file.md):
+    the file travels into the election file, so the cut's CSV and the site name each person.
+    Returns the new data and how many candidacies were named."""
+    from catd_node import catalog as catalog_mod
+    from hq.release import candidaturas
+
+    election = catalog_mod.parse(data, str(path))
+    listed: list[dict[str, Any]] = []
+    for contest in election.contests.values():
+        items = candidaturas.of_contest(contest)
+        names = candidaturas.read_names(path, {p for c in items for p in c.parties})
+        for c in items:
+            person = names.get(c.parties if c.parties else c.label)
+            if person and person[0]:
+                listed.append({"contest": contest.id, "candidatura": c.label,
+                               "partidos": [v for v in contest.votes if v in c.parties],
+                               "propietaria": person[0], "suplente": person[1]})
+    out = {k: v for k, v in data.items() if k != "actas"}
+    out["candidaturas"] = listed
+    out["actas"] = data["actas"]
+    return out, len(listed)
+
+
 def dumps(data: dict[str, Any]) -> str:
     """The election file's text: a key per line, one contest and one acta per line (diffable)."""
     def line(value: Any) -> str:
@@ -212,7 +246,7 @@ def dumps(data: dict[str, Any]) -> str:
 
     parts = []
     for key, value in data.items():
-        if key in ("contests", "actas"):
+        if key in ("contests", "actas", "candidaturas"):
             items = ",\n".join("  " + line(item) for item in value)
             parts.append(f" {line(key)}: [\n{items}\n ]")
         else:
@@ -240,25 +274,83 @@ def write(data: dict[str, Any], out: Path) -> None:
 
 def main(source: Path, out: Path, candidaturas: Path | None, options: Options) -> int:
     """`catd-hq catalog`: read, build, write; print what was written and what was skipped."""
-    from dataclasses import replace
-
     from hq.release import read
 
-    if candidaturas is not None:
-        entidad = read.read_entidad(candidaturas)
-        if options.entidad is not None and options.entidad != entidad:
-            raise BadInput("--entidad", f"{options.entidad} disagrees with {candidaturas} "
-                                        f"(ID_ENTIDAD {entidad})")
-        options = replace(options, entidad=entidad)
+    options = _entidad_option(candidaturas, options)
     release = read.read(source, options.entidad)
     built = build(release, options)
-    write(built.data, out)
+    data, named = (built.data, 0) if candidaturas is None else with_candidaturas(built.data, candidaturas)
+    write(data, out)
+    for oddity in release.oddities:
+        print(f"warning: {oddity}", file=sys.stderr)
     esperadas = release.summary.get("ACTAS_ESPERADAS")
     print(f"{out}: {built.actas} actas of {built.data['release']} ({built.districts} districts,"
           f" entidad {built.data['entidad']['id']}); skipped {built.fuera_de_catalogo} fuera de catálogo"
           f" and {built.other_entities} of other entities; {built.ballots_inferred} ballots taken from"
-          f" their district")
+          f" their district; {named} candidacies named")
     if isinstance(esperadas, int) and esperadas != built.actas + built.other_entities:
         print(f"note: the release counts {esperadas} ACTAS_ESPERADAS; this file lists "
               f"{built.actas + built.other_entities} of them")
+    return 0
+
+
+def _entidad_option(candidaturas: Path | None, options: Options) -> Options:
+    from dataclasses import replace
+
+    from hq.release import read
+
+    if candidaturas is None:
+        return options
+    entidad = read.read_entidad(candidaturas)
+    if options.entidad is not None and options.entidad != entidad:
+        raise BadInput("--entidad", f"{options.entidad} disagrees with {candidaturas} (ID_ENTIDAD {entidad})")
+    return replace(options, entidad=entidad)
+
+
+def classes(release: Release) -> dict[str, int]:
+    """Acta rows by class: each observation (in the 2024 wording), none, fuera de catálogo."""
+    from hq.release import dialects
+
+    counts: Counter[str] = Counter()
+    for row in release.rows:
+        if row.fuera_de_catalogo:
+            counts["FUERA DE CATÁLOGO"] += 1
+            continue
+        texts = sorted({dialects.observation(p) for p in row.observaciones.split(",") if p.strip()})
+        counts[", ".join(texts) or "(sin observación)"] += 1
+    return dict(sorted(counts.items()))
+
+
+def check(source: Path, candidaturas: Path | None, options: Options, as_json: bool = False) -> int:
+    """`catd-hq catalog --check`: read and build as `catalog` would, print what was detected
+    and every tolerated oddity; write nothing. Exit 2 as `catalog` would."""
+    from hq.release import dialects, read
+
+    options = _entidad_option(candidaturas, options)
+    release = read.read(source, options.entidad)
+    built = build(release, options)
+    report = {
+        "file": release.source, "layout": release.layout, "encoding": release.encoding,
+        "delimiter": release.delimiter, "election": built.data["election"], "release": built.data["release"],
+        "cut_line": release.cut, "cut_line_at": release.cut_at, "date_order": release.date_order,
+        "timezone": built.data["timezone"], "key_form": release.key_form,
+        "vocabulary_year": dialects.vocabulary_year([r.observaciones for r in release.rows]),
+        "header": list(release.header), "vote_fields": list(release.vote_fields),
+        "actas": built.actas, "fuera_de_catalogo": built.fuera_de_catalogo,
+        "other_entities": built.other_entities, "districts": built.districts,
+        "ballots_inferred": built.ballots_inferred, "classes": classes(release),
+        "oddities": list(release.oddities),
+    }
+    if as_json:
+        print(json.dumps(report, ensure_ascii=False, indent=1))
+        return 0
+    for name in ("file", "layout", "encoding", "delimiter", "election", "release", "cut_line",
+                 "cut_line_at", "date_order", "timezone", "key_form", "vocabulary_year", "actas",
+                 "fuera_de_catalogo", "other_entities", "districts", "ballots_inferred"):
+        print(f"{name}: {report[name]}")
+    for name, count in report["classes"].items():
+        print(f"class: {count} {name}")
+    for oddity in release.oddities:
+        print(f"tolerated: {oddity}")
+    print(f"{len(release.oddities)} tolerated oddities; nothing written")
     return 0

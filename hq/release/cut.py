@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -32,8 +33,9 @@ from catd_node.blobs import fsync_dir
 from catd_node.catalog import Election
 from catd_node.errors import BadInput, CutHeld
 from hq import cuts
+from hq import tlog as hq_tlog
 from hq.count import ActaRecord, Count, count_rows
-from hq.release import candidaturas, evidence, leeme, manifest, write
+from hq.release import candidaturas, evidence, leeme, manifest, trust, write
 from hq.release.manifest import Manifest, Previous
 from hq.store import HQDir
 from hq.store.base import Conn
@@ -41,6 +43,7 @@ from hq.store.base import Conn
 PUBLICACION = "publicacion"
 CATALOG = "catalogo.json"
 HQ_PUB = "hq.pub"
+REGISTRO = "registro"   # publicacion/registro/: the transparency log as static tiles (docs/tlog.md)
 NAMES_FILE = "candidaturas.csv"      # DATA/candidaturas.csv: the official candidacies, optional
 BOM = b"\xef\xbb\xbf"
 CHUNK = 1 << 20
@@ -162,6 +165,8 @@ class CutInput:
     node_pems: dict[str, bytes]
     hq_pub: bytes
     names_file: Path | None = None
+    llaves: dict[str, Any] | None = None     # the published keys file, as the manifest names it
+    log: tuple[dict[str, Any], bytes, list[bytes]] | None = None  # hq.tlog.cut_log
 
 
 def write_zip(path: Path, data: CutInput, cut: datetime, final: bool, number: int,
@@ -193,12 +198,16 @@ def write_zip(path: Path, data: CutInput, cut: datetime, final: bool, number: in
         files[HQ_PUB] = _member(archive, HQ_PUB, [data.hq_pub])
         for node, pem in sorted(data.node_pems.items()):
             files[f"nodos/{node}.pub"] = _member(archive, f"nodos/{node}.pub", [pem])
+        if data.log is not None:
+            files[hq_tlog.REGISTRO_CHECKPOINT] = _member(archive, hq_tlog.REGISTRO_CHECKPOINT, [data.log[1]])
+            files[hq_tlog.REGISTRO_HASHES] = _member(archive, hq_tlog.REGISTRO_HASHES, data.log[2])
         built = Manifest(
             name=zip_name, release=release_code(election), election=election.name, number=number,
             cut=f"{cut:%Y-%m-%dT%H:%M}", timezone=election.timezone,
             cut_utc=f"{write.utc_of(cut, election):%Y-%m-%dT%H:%M:%SZ}", final=final, previous=previous,
             nodes=dict(data.heads), files=files, summary=summary,
-            hq_key=manifest.sha256(data.hq_pub))
+            hq_key=manifest.sha256(data.hq_pub), llaves=data.llaves,
+            log=None if data.log is None else data.log[0])
         body = built.encode()
         archive.writestr(manifest.NAME, body)
         archive.writestr(manifest.SIG, manifest.sign(key, body))
@@ -281,6 +290,8 @@ def publish(hq: HQDir, *, at: datetime | None = None, final: bool = False,
             with _no_cyclic_gc():
                 data, built, body = _write(hq, conn, election, folder, when, final, (number, previous),
                                            counter, lease)
+            hq_tlog.log_cut(conn, built.name, body)  # the next cut's log holds this one
+            hq_tlog.write_tiles(conn, hq.private_key(), folder / REGISTRO)
             if site:
                 from hq.release.site.build import write_site  # the site imports this module
 
@@ -316,7 +327,8 @@ def _write(hq: HQDir, conn: Conn, election: Election, folder: Path, cut: datetim
             heads = evidence.heads(conn)
             data = CutInput(election=election, election_bytes=hq.election_path.read_bytes(), records={},
                             heads=heads, node_pems=evidence.node_pems(conn, heads),
-                            hq_pub=hq.pub_path.read_bytes(), names_file=hq.root / NAMES_FILE)
+                            hq_pub=hq.pub_path.read_bytes(), names_file=hq.root / NAMES_FILE,
+                            llaves=trust.for_manifest(hq), log=hq_tlog.cut_log(conn, hq.private_key()))
             stream = evidence.Stream(conn, heads)
 
             def counted() -> dict[str, ActaRecord]:

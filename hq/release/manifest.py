@@ -47,6 +47,17 @@ class Manifest:
     files: dict[str, str]                  # file name in the zip → SHA-256
     summary: dict[str, str]                # the 13 summary fields as printed
     hq_key: str                            # SHA-256 of hq.pub's bytes (its fingerprint)
+    # the keys file published before the night (hq/release/trust.py): version, sha256 and
+    # added_after_publication (node → when HQ registered it after publishing); absent if none
+    llaves: dict[str, Any] | None = None
+    # the transparency log this cut covers (docs/tlog.md): origin, size and base64 root of
+    # HQ's checkpoint when the cut was read; absent in cuts made before the log existed
+    log: dict[str, Any] | None = None
+
+    @property
+    def added_after_publication(self) -> dict[str, str]:
+        added = (self.llaves or {}).get("added_after_publication")
+        return {str(k): str(v) for k, v in added.items()} if isinstance(added, dict) else {}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -57,6 +68,8 @@ class Manifest:
                                                             "sha256": self.previous.sha256},
             "nodes": {n: {"seq": s, "hash": h} for n, (s, h) in sorted(self.nodes.items())},
             "files": dict(sorted(self.files.items())), "summary": self.summary, "hq_key": self.hq_key,
+            **({} if self.llaves is None else {"llaves": self.llaves}),
+            **({} if self.log is None else {"log": self.log}),
         }
 
     def encode(self) -> bytes:
@@ -116,4 +129,14 @@ def parse(data: bytes, where: str = NAME) -> Manifest:
         cut_utc=_get(obj, "cut_utc", str, where), final=_get(obj, "final", bool, where),
         previous=previous, nodes=nodes, files=files, summary=summary,
         hq_key=_get(obj, "hq_key", str, where),
+        llaves=_get(obj, "llaves", dict, where) if "llaves" in obj else None,
+        log=_log(obj, where) if "log" in obj else None,
     )
+
+
+def _log(obj: dict[str, Any], where: str) -> dict[str, Any]:
+    log = _get(obj, "log", dict, where)
+    _get(log, "origin", str, f"{where}.log")
+    _get(log, "size", int, f"{where}.log")
+    _get(log, "root", str, f"{where}.log")
+    return dict(log)

@@ -77,7 +77,10 @@ class ActaRow:
         the row cannot tell: no value in any field and no `-` to mark one off (a SIN ACTA
         row printed `-` or `SIN ACTA` everywhere)."""
         on = tuple(name for name, value in self.votes.items() if value != NOT_ON_BALLOT)
-        has_value = any(isinstance(v, int) or v in _VALUES for v in self.votes.values())
+        # A sin acta row of some institutes prints 0 where nothing was read: no value.
+        sin_acta = "SIN ACTA" in fold(self.observaciones) or "SIN SOBRE" in fold(self.observaciones)
+        has_value = any((isinstance(v, int) and not (sin_acta and v == 0)) or v in _VALUES
+                        for v in self.votes.values())
         if has_value or 0 < len(on) < len(self.votes):
             return on
         return None
@@ -98,6 +101,10 @@ class Release:
     control_fields: tuple[str, ...]
     has_catd: bool
     rows: tuple[ActaRow, ...] = field(repr=False)   # every acta row, file order
+    cut_at: int | None = None             # the line taken as the cut line
+    date_order: str | None = None         # `DD/MM/YYYY`, `YYYY/MM/DD`… (dialects.DATE_ORDERS)
+    key_form: str = "plain"               # keys wrapped `="…"`, `'…'` or plain; padding
+    oddities: tuple[str, ...] = ()        # every tolerated oddity, naming its line (and column)
 
     @property
     def catalog_rows(self) -> tuple[ActaRow, ...]:

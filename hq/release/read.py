@@ -20,6 +20,7 @@ from pathlib import Path
 
 from catd_node.errors import BadInput
 from hq.release import columns as cols
+from hq.release import dialects
 from hq.release.model import (
     COMPUTO,
     NOT_ON_BALLOT,
@@ -34,10 +35,8 @@ from hq.release.model import (
     unwrap,
 )
 from hq.release.rows import RowReader
-from hq.release.text import MAX_BYTES, decode, read_file, too_large, where
+from hq.release.text import MAX_BYTES, cp1252_char, decode, read_file, too_large, where
 
-_CUT = re.compile(r"\d{1,2}/\d{1,2}/\d{4}\s*\d{1,2}:\d{2}")
-_LABEL = re.compile(r"\((UTC[+-]\d{1,2}(?::\d{2})?)\)")
 _SEP_HINT = re.compile(r"sep=(.)", re.IGNORECASE)
 _ZIP_MAGIC = b"PK\x03\x04"
 _COMPUTO_KEYS = {"SECCION", "TIPO_CASILLA", "ID_CASILLA", "TIPO_ACTA"}
@@ -63,7 +62,7 @@ def _split(lines: tuple[str, ...], delimiter: str, first: int,
 
 def _header_kind(cells: list[str]) -> str | None:
     names = {unwrap(c).upper() for c in cells}
-    if "CLAVE_CASILLA" in names:
+    if "CLAVE_CASILLA" in names or "CLAVE_ACTA" in names:
         return PREP
     return COMPUTO if _COMPUTO_KEYS <= names else None
 
@@ -76,22 +75,25 @@ def _find_header(lines: tuple[str, ...], hint: str | None, source: str) -> tuple
                 kind = _header_kind(next(csv.reader([line], delimiter=delimiter), []))
                 if kind:
                     return i, kind, delimiter
-    raise BadInput(where(source, 1), "unknown layout: no acta header row (one naming CLAVE_CASILLA, "
-                                     "or SECCION, TIPO_CASILLA, ID_CASILLA and TIPO_ACTA)")
+    raise BadInput(where(source, 1), "unknown layout: no acta header row (one naming CLAVE_CASILLA or "
+                                     "CLAVE_ACTA, or SECCION, TIPO_CASILLA, ID_CASILLA and TIPO_ACTA)")
 
 
 @dataclass
 class _Preamble:
     election: str | None = None
     cut: str | None = None
+    cut_line: dialects.CutLine | None = None
+    cut_at: int | None = None          # its line number
     summary: dict[str, int | str] = field(default_factory=dict)
 
 
 def _preamble(lines: tuple[str, ...], start: int, end: int, delimiter: str, source: str) -> _Preamble:
     """The election line, the cut line and the summary (names, then values) before the header."""
     found = _Preamble()
-    rows = [[unwrap(c) for c in cells] for _, cells in _split(lines[:end], delimiter, start, source)]
-    rows = [r for r in rows if any(r)]
+    numbered = [(n, [unwrap(c) for c in cells]) for n, cells in _split(lines[:end], delimiter, start, source)]
+    numbered = [(n, r) for n, r in numbered if any(r)]
+    rows = [r for _, r in numbered]
     i = 0
     while i < len(rows):
         cells = [c for c in rows[i] if c]
@@ -100,8 +102,8 @@ def _preamble(lines: tuple[str, ...], start: int, end: int, delimiter: str, sour
                              for n, v in zip(rows[i], rows[i + 1], strict=False) if n}
             i += 2
             continue
-        if len(cells) == 1 and found.cut is None and _CUT.match(cells[0]):
-            found.cut = " ".join(cells[0].split())
+        if len(cells) == 1 and found.cut is None and (cut := dialects.cut_line(cells[0])):
+            found.cut, found.cut_line, found.cut_at = cut.text, cut, numbered[i][0]
         elif len(cells) == 1 and found.election is None and found.cut is None and not found.summary:
             found.election = " ".join(cells[0].split())
         i += 1
@@ -148,18 +150,58 @@ def read(path: Path, entidad: int | None = None) -> Release:
     if layout == COMPUTO and entidad is None and not columns.has("ID_ENTIDAD"):
         raise BadInput(source, "this layout prints no entity: pass --entidad N or --candidaturas FILE")
     pre = _preamble(lines, start, at, delimiter, source)
-    label = _LABEL.search(pre.cut or "")
     reader = RowReader(source, layout, header, columns, entidad)
     rows = tuple(reader.row(number, cells) for number, cells in _split(lines, delimiter, at + 1, source)
                  if any(c.strip() for c in cells))
+    oddities = _oddities(text, lines, delimiter, header, source, raw_header=lines[at])
+    oddities += [f"{where(source, n)}: {what}" for what, n in reader.key_forms.items()]
+    cut = pre.cut_line
     return Release(
-        source=source, layout=layout, encoding=text.encoding, delimiter=delimiter,
-        election=pre.election, cut=pre.cut, timezone=label.group(1) if label else None,
+        source=source, layout=layout, encoding=text.encoding + (" with BOM" if text.bom else ""),
+        delimiter=delimiter, election=pre.election, cut=pre.cut,
+        timezone=cut.timezone if cut else None,
         summary=pre.summary, header=tuple(header[:columns.width]),
         vote_fields=tuple(name for name, _ in columns.votes),
         control_fields=tuple(name for name, _ in columns.controls),
         has_catd=columns.has("CATD"), rows=rows,
+        cut_at=pre.cut_at, date_order=cut.order if cut else None,
+        key_form=_key_form(lines, at, delimiter, reader), oddities=tuple(oddities),
     )
+
+
+def _column_of(line: str, char: int, delimiter: str) -> int:
+    """The 1-based cell of a line that holds its `char`-th character (quotes respected)."""
+    column, quoted = 1, False
+    for c in line[:char - 1]:
+        if c == '"':
+            quoted = not quoted
+        elif c == delimiter and not quoted:
+            column += 1
+    return column
+
+
+def _oddities(text: object, lines: tuple[str, ...], delimiter: str, header: list[str], source: str,
+              raw_header: str) -> list[str]:
+    """Every tolerated oddity, one per cell: bytes that are not UTF-8 (read as Windows-1252)."""
+    out: list[str] = []
+    seen: set[tuple[int, int]] = set()
+    for line, char, byte in getattr(text, "odd", ()):
+        column = _column_of(lines[line - 1], char, delimiter) if line <= len(lines) else 1
+        if (line, column) in seen:
+            continue
+        seen.add((line, column))
+        name = header[column - 1] if column <= len(header) and lines[line - 1] != raw_header else None
+        out.append(f"{where(source, line, column, name)}: byte 0x{byte:02X} is not UTF-8; read as "
+                   f"Windows-1252 {cp1252_char(byte)!r}")
+    return out
+
+
+def _key_form(lines: tuple[str, ...], at: int, delimiter: str, reader: RowReader) -> str:
+    sample = lines[at + 1] if at + 1 < len(lines) else ""
+    wrap = "=\"…\"" if '="' in sample else ("'…'" if f"{delimiter}'" in sample or sample.startswith("'")
+                                             else "plain")
+    padded = " (TIPO_ACTA padded in CLAVE_ACTA)" if reader.key_forms else ""
+    return f"{wrap}{padded}"
 
 
 def read_entidad(path: Path) -> int:

@@ -13,9 +13,11 @@ make its real 2024 file a catalog (each documented in docs/election-file.md):
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from catd_node.catalog import CASILLA_TYPES
 from catd_node.errors import BadInput
+from hq.release import dialects
 from hq.release.columns import Columns
 from hq.release.model import (
     COMPUTO,
@@ -50,6 +52,7 @@ class RowReader:
         self.entidad = entidad
         self.seen: dict[str, int] = {}          # CLAVE_ACTA → line
         self.ordinals: dict[tuple[object, ...], int] = {}
+        self.key_forms: dict[str, int] = {}     # a tolerated key spelling → its first line
         district = "ID_DISTRITO" if columns.has("ID_DISTRITO") else "DISTRITO"
         self.district_column = columns.meta.get(district)
 
@@ -63,15 +66,18 @@ class RowReader:
         index = self.columns.meta.get(name)
         return unwrap(cells[index]) if index is not None else None
 
-    def number(self, cells: list[str], line: int, name: str, absent_ok: bool = True) -> int | None:
-        """A whole number; None for a column the layout lacks or a cell printed blank/`N/A`/`-`."""
+    def number(self, cells: list[str], line: int, name: str, absent_ok: bool = True,
+               absent: tuple[str, ...] = _ABSENT) -> int | None:
+        """A whole number in ASCII digits; None for a column the layout lacks or a cell printed
+        as one of `absent` (blank/`N/A`/`-`). Anything else (`abc`, `-5`, `34.7`, `０３４`,
+        `../../x`) is exit 2 naming line and column."""
         index = self.columns.meta.get(name)
         if index is None:
             return None
         value = unwrap(cells[index])
         if value.isdecimal() and value.isascii():
             return int(value)
-        if absent_ok and value.upper() in _ABSENT:
+        if absent_ok and value.upper() in absent:
             return None
         raise self.fail(line, index, f"expected a number, got {value[:40]!r}")
 
@@ -123,19 +129,24 @@ class RowReader:
         value = unwrap(cells[self.district_column])
         if value.isdecimal() and value.isascii():
             return int(value)
+        if self.layout == COMPUTO:
+            # The cómputo layout's DISTRITO_LOCAL is the district's number (`034`): strict.
+            raise self.fail(line, self.district_column,
+                            f"expected a district number (digits 0–9), got {value[:40]!r}")
         if value.upper() in _ABSENT or self.header[self.district_column].startswith("DISTRITO"):
             return None  # N/A (LEEME 2024: VMRE/VA/PPP), or a district *name* column
         raise self.fail(line, self.district_column, f"expected a district number, got {value[:40]!r}")
 
     def prep_identity(self, cells: list[str], line: int, contabilizada: int | None,
                       observaciones: str) -> Identity | None:
-        clave_casilla = (self.text(cells, "CLAVE_CASILLA") or "").upper()
         clave_acta = (self.text(cells, "CLAVE_ACTA") or "").upper()
+        clave_casilla = self.text(cells, "CLAVE_CASILLA")
+        clave_casilla = (clave_casilla if clave_casilla is not None else clave_acta[:11]).upper()
         tipo_acta = self.text(cells, "TIPO_ACTA")
         tipo_acta = (tipo_acta if tipo_acta is not None else clave_acta[11:]).upper()
         if contabilizada == 2 or tipo_acta in ("", "0", "-") or "FUERA DE CATALOGO" in fold(observaciones):
             return None
-        index = self.columns.meta["CLAVE_CASILLA"]
+        index = self.columns.meta.get("CLAVE_CASILLA", self.columns.meta.get("CLAVE_ACTA"))
         match = _CLAVE_CASILLA.fullmatch(clave_casilla)
         if not match:
             raise self.fail(line, index, f"{clave_casilla!r} is not a CLAVE_CASILLA: entidad (2 digits), "
@@ -147,8 +158,14 @@ class RowReader:
             raise self.fail(line, self.columns.meta.get("TIPO_ACTA"), f"{tipo_acta!r} is not a TIPO_ACTA")
         identity = Identity(int(ent), int(sec), tipo, int(ident), int(ext), tipo_acta)
         if "CLAVE_ACTA" in self.columns.meta and clave_acta != identity.clave_acta:
-            raise self.fail(line, self.columns.meta["CLAVE_ACTA"],
-                            f"{clave_acta!r} is not CLAVE_CASILLA + TIPO_ACTA ({identity.clave_acta})")
+            forms = dialects.clave_acta_forms(identity.clave_casilla, tipo_acta)
+            if clave_acta not in forms:
+                raise self.fail(line, self.columns.meta["CLAVE_ACTA"],
+                                f"{clave_acta!r} is not CLAVE_CASILLA + TIPO_ACTA "
+                                f"({' or '.join(forms)})")
+            # The published key is the key: TIPO_ACTA as CLAVE_ACTA spells it (`02`).
+            identity = replace(identity, tipo_acta=clave_acta[11:])
+            self.key_forms.setdefault(f"TIPO_ACTA padded to {len(clave_acta) - 11} in CLAVE_ACTA", line)
         for name, part in (("ID_ENTIDAD", identity.entidad), ("SECCION", identity.seccion),
                            ("ID_CASILLA", identity.id_casilla), ("EXT_CONTIGUA", identity.ext_contigua)):
             value = self.number(cells, line, name)
@@ -180,8 +197,8 @@ class RowReader:
         tipo_acta = (self.text(cells, "TIPO_ACTA") or "").upper()
         if not _TIPO_ACTA.fullmatch(tipo_acta):
             raise self.fail(line, meta["TIPO_ACTA"], f"{tipo_acta!r} is not a TIPO_ACTA")
-        ext = self.number(cells, line, "EXT_CONTIGUA") or 0
-        seccion = self.number(cells, line, "SECCION")
+        ext = self.number(cells, line, "EXT_CONTIGUA", absent_ok=False) or 0
+        seccion = self.number(cells, line, "SECCION", absent=(NO_APLICA,))
         raw_id = (self.text(cells, "ID_CASILLA") or "").upper()
         contigua = _CONTIGUA_OF_E.fullmatch(raw_id)
         if raw_id.isdecimal() and raw_id.isascii():

@@ -1,5 +1,6 @@
-"""A published file's bytes → its text lines: gzip or not, UTF-8 (BOM or not) or Latin-1,
-`\\r\\n`, `\\r` or `\\n`; a byte that is no character names its line and column (exit 2)."""
+"""A published file's bytes → its text lines: gzip or not, UTF-8 (BOM or not), Windows-1252,
+Latin-1 or a mix of them per cell, `\\r\\n`, `\\r` or `\\n`. A byte that is not UTF-8 is read
+as Windows-1252 and named (line, column, byte) for a warning; a control character is no text."""
 
 from __future__ import annotations
 
@@ -26,7 +27,9 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 @dataclass(frozen=True)
 class Text:
     lines: tuple[str, ...]   # line i + 1 of the file is lines[i]; NFC
-    encoding: str            # "utf-8" or "latin-1"
+    encoding: str            # "utf-8", "latin-1", "windows-1252" or "mixed (…)"
+    odd: tuple[tuple[int, int, int], ...] = ()   # (line, column, byte) read as Windows-1252
+    bom: bool = False
 
 
 def where(source: str, line: int, column: int | None = None, name: str | None = None) -> str:
@@ -79,28 +82,72 @@ def decompress(data: bytes, source: str) -> bytes:
     return out
 
 
+def cp1252_char(byte: int) -> str:
+    """One byte that is not UTF-8, as Windows-1252 reads it (a superset of Latin-1's letters);
+    the five bytes it leaves undefined become U+FFFD."""
+    try:
+        return bytes([byte]).decode("cp1252")
+    except UnicodeDecodeError:
+        return "\ufffd"
+
+
+def _decode_line(raw: bytes) -> tuple[str, list[tuple[int, int]]]:
+    """A line's text, UTF-8 where it is, Windows-1252 per byte where it is not; and the
+    (column, byte) of every byte taken as Windows-1252."""
+    try:
+        return raw.decode("utf-8"), []
+    except UnicodeDecodeError:
+        pass
+    text: list[str] = []
+    odd: list[tuple[int, int]] = []
+    at = 0
+    column = 0
+    while at < len(raw):
+        try:
+            piece = raw[at:].decode("utf-8")
+            text.append(piece)
+            break
+        except UnicodeDecodeError as exc:
+            good = raw[at:at + exc.start].decode("utf-8")
+            text.append(good)
+            column += len(good)
+            for byte in raw[at + exc.start:at + exc.end]:
+                odd.append((column + 1, byte))
+                text.append(cp1252_char(byte))
+                column += 1
+            at += exc.end
+    return "".join(text), odd
+
+
 def decode(data: bytes, source: str) -> Text:
-    """Text lines of a release file; exit 2 at the first byte that is not text."""
+    """Text lines of a release file. UTF-8 (BOM or not); a byte that is not UTF-8 is read as
+    Windows-1252 / Latin-1 — per byte, so a file mixing them reads too — and named in
+    `Text.odd` (line, column, byte). A control character is no text: exit 2."""
     data = decompress(data, source)
     has_bom = data.startswith(UTF8_BOM)
     body = data[len(UTF8_BOM):] if has_bom else data
+    odd: list[tuple[int, int, int]] = []
     try:
         text, encoding = body.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError as exc:
-        line, column = position(body[:exc.start].decode("utf-8", errors="replace"))
-        byte = f"byte 0x{body[exc.start]:02X} is not UTF-8"
-        if has_bom:
-            raise BadInput(where(source, line, column), f"{byte} (the file starts with a UTF-8 BOM)") from exc
-        text, encoding = body.decode("latin-1"), "latin-1"
-        if _CONTROL.search(text):
-            raise BadInput(where(source, line, column), f"{byte}, and the file is not Latin-1 text "
-                                                        "either") from exc
+        lines = _LINE_BREAK.split(text)
+    except UnicodeDecodeError:
+        raw_lines = re.split(rb"\r\n|\r|\n", body)
+        lines = []
+        for number, raw in enumerate(raw_lines, start=1):
+            line, bad = _decode_line(raw)
+            lines.append(line)
+            odd.extend((number, column, byte) for column, byte in bad)
+        utf8_seen = sum(b >= 0x80 for b in body) > len(odd)
+        c1 = any(0x80 <= byte <= 0x9F for _, _, byte in odd)
+        encoding = "mixed (utf-8 and windows-1252)" if utf8_seen else ("windows-1252" if c1 else "latin-1")
+        text = "\n".join(lines)
     control = _CONTROL.search(text)
     if control:
         line, column = position(text[:control.start()])
         raise BadInput(where(source, line, column),
                        f"control character U+{ord(control.group()):04X} is not text")
-    lines = _LINE_BREAK.split(text)
     if lines and lines[-1] == "":
         lines.pop()
-    return Text(tuple(unicodedata.normalize("NFC", line) for line in lines), encoding)
+    return Text(tuple(unicodedata.normalize("NFC", line) for line in lines), encoding,
+                tuple(odd), has_bom)
+

@@ -225,7 +225,7 @@ class RowWriter:
             str(spec.lista_nominal) if spec is not None else NO_APLICA,
             str(spec.representantes) if spec is not None else NO_APLICA,
             result.published_observations, str(result.contabilizada),
-            record.mecanismo_traslado or "",
+            record.mecanismo_traslado or (spec.mecanismo_traslado if spec is not None else None) or "",
         ]
         if sin_acta:  # LEEME_G: no image, no times, no origin for the supuestos SIN ACTA
             return [*out, *[NO_APLICA] * 7]

@@ -221,9 +221,11 @@ def blob_state(conn: Conn, sha: str, node: str) -> tuple[int | None, bool]:
 
 
 def record_blob(conn: Conn, sha: str, size: int) -> None:
-    """Note a stored blob. The row is derived from the durable file, so HQ writes it on a
-    synchronous=NORMAL connection: lost on power loss, it is re-derived at start-up
-    (`rederive_blob_rows`) or, failing that, HEAD says missing and the node uploads again."""
+    """Note a stored blob. On SQLite the row is written on a synchronous=NORMAL connection:
+    lost on power loss, it is re-derived at start-up (`rederive_blob_rows`). On PostgreSQL it
+    is a synchronous commit (base.relax): the upload is acknowledged after this returns, and
+    a promoted standby must hold every row HQ acknowledged. Failing all that, the node's
+    missing-blob query (`missing_blobs`) names it and the node uploads it again."""
     with writing(conn):
         conn.execute(
             "INSERT INTO blobs (sha256, bytes, stored_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",

@@ -78,4 +78,37 @@ MIGRATIONS: list[str] = [
         done_at TEXT
     );
     """,
+    """
+    ALTER TABLE packets ADD COLUMN log_idx BIGINT;  -- its leaf in tlog_leaves
+    CREATE TABLE tlog_head (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        size BIGINT NOT NULL,
+        frontier BYTEA NOT NULL
+    );
+    INSERT INTO tlog_head (id, size, frontier) VALUES (1, 0, '\\x'::bytea);
+    CREATE TABLE tlog_leaves (
+        idx BIGINT PRIMARY KEY,
+        hash BYTEA NOT NULL,
+        entry BYTEA NOT NULL
+    );
+    CREATE TABLE tlog_nodes (
+        level INTEGER NOT NULL,
+        idx BIGINT NOT NULL,
+        hash BYTEA NOT NULL,
+        PRIMARY KEY (level, idx)
+    );
+    CREATE TABLE tlog_cosigs (
+        size BIGINT NOT NULL,
+        witness TEXT COLLATE "C" NOT NULL,
+        sig TEXT NOT NULL,
+        at TEXT NOT NULL,
+        PRIMARY KEY (size, witness)
+    );
+    CREATE TRIGGER tlog_leaves_no_update BEFORE UPDATE OR DELETE ON tlog_leaves
+        FOR EACH ROW EXECUTE FUNCTION hq_append_only();
+    CREATE TRIGGER tlog_leaves_no_truncate BEFORE TRUNCATE ON tlog_leaves
+        FOR EACH STATEMENT EXECUTE FUNCTION hq_append_only();
+    CREATE TRIGGER tlog_nodes_no_update BEFORE UPDATE OR DELETE ON tlog_nodes
+        FOR EACH ROW EXECUTE FUNCTION hq_append_only();
+    """,
 ]

@@ -17,6 +17,7 @@ from catd_node import canonical
 from hq import store as hq_store
 from hq.casilla import phone
 from hq.release import cut
+from hq.release.site import pages
 from sync import client
 from tests.casilla.casillakit import NODE_A, acta_photo, enrol, two_catd_election
 from tests.hq import countkit as ck
@@ -71,6 +72,9 @@ async def test_phone_to_published_row_with_phone_signature_verified(tmp_path: Pa
     assert row["CODIGO_INTEGRIDAD"] == body["image"]["sha256"].upper()
     ours, theirs = hq_verdict(capsys, str(published)), tool_verdict(str(published))
     assert (ours.code, theirs.code) == (0, 0), (ours.text, theirs.text)
+    site = hq.root / "publicacion" / "sitio"
+    page = (site / pages.acta_path(hq.election(), acta)).read_text(encoding="utf-8")
+    assert "fotografiada en la casilla (PREP Casilla)" in page
 
 
 def test_a_photo_signed_by_a_key_never_enrolled_fails_both_verifiers(tmp_path: Path, capsys) -> None:

@@ -155,3 +155,19 @@ async def test_acta_of_another_catd_is_flagged_and_never_pulled(setup) -> None:
     flags = [(row[1], row[4]) for row in _rows(hq)]
     assert flags == [(of_b[0], cp.FUERA_DE_CATD), (of_a[0], None)]
     assert json.dumps(flags)
+
+
+async def test_a_revocation_holds_at_once_for_a_device_that_already_uploaded(setup) -> None:
+    hq, a, _b, of_a, _ = setup
+    key = enrol(a, "cae-1")
+    async with serve_hq(hq) as url, aiohttp.ClientSession() as session:
+        await post_chain(url, a)
+        first, second = acta_photo(of_a[0]), acta_photo(of_a[1])
+        status, _ = await phone.send(session, url, phone.sign(key, "cae-1", NODE_A, of_a[0], first), first)
+        assert status == 201
+        revoke(a, "cae-1")
+        await post_chain(url, a)  # HQ learns the revocation through the chain
+        status, answer = await phone.send(session, url, phone.sign(key, "cae-1", NODE_A, of_a[1], second),
+                                          second)
+        assert (status, answer["error"]) == (403, cp.DEVICE_REVOKED)
+    assert [row[1] for row in _rows(hq)] == [of_a[0]]

@@ -58,6 +58,19 @@ def test_cdmx_2024_file_becomes_a_catalog_of_13384_actas(tmp_path, capsys):
         assert loader.split_clave_acta(a["clave_acta"]) == (
             9, a["seccion"], a["tipo_casilla"], a["id_casilla"], a["ext_contigua"], a["tipo_acta"])
         assert a["catd"] == f"CATD-09-{a['distrito']:02d}" and "ballot" not in a
+    # The candidacies file travels into the election file: names, coalitions, labels.
+    assert "3 candidacies named" in stdout
+    assert [(c["candidatura"], c["partidos"], c["propietaria"]) for c in data["candidaturas"]] == [
+        ("PAN_PRI_PRD", ["PAN", "PRI", "PRD"], "SANTIAGO TABOADA CORTINA"),
+        ("PVEM_PT_MORENA", ["PVEM", "PT", "MORENA"], "CLARA MARINA BRUGADA MOLINA"),
+        ("MC", ["MC"], "SALOMON CHERTORIVSKI WOLDENBERG")]
+    labels = {v["field"]: v["label"] for v in contest["votes"]}
+    assert labels["PAN_PRI_PRD"] == "PAN – PRI – PRD" and labels["NULOS"] == "VOTOS NULOS"
+    election = loader.load(out)
+    assert election.names_of("MC").propietaria == "SALOMON CHERTORIVSKI WOLDENBERG"
+    from hq.release import candidaturas
+    named = {c.label: c.propietaria for c in candidaturas.candidacies(election)}
+    assert named["PVEM_PT_MORENA"] == "CLARA MARINA BRUGADA MOLINA"
     keys = {a["clave_acta"] for a in actas}
     # The export's repairs: E1 and its five contiguas (printed `1C` five times), and the 54
     # actas of voto anticipado (sección and casilla printed N/A) numbered in file order.
@@ -281,8 +294,6 @@ def _broken(case: str) -> bytes:
     ("duplicated key", "line 6, column 2 (CLAVE_ACTA)"),
     ("cell", "line 6, column 18 (PRI)"),
     ("unknown layout", "line 1"),
-    ("bom, not utf-8", "line 5, column 48"),
-    ("neither utf-8 nor latin-1", "line 5, column 48"),
 ])
 def test_unreadable_input_names_line_and_column_and_writes_nothing(tmp_path, capsys, case, where):
     src = tmp_path / "diputaciones.csv"
@@ -295,6 +306,17 @@ def test_unreadable_input_names_line_and_column_and_writes_nothing(tmp_path, cap
     assert f"{src}: {where}" in err, err
     assert out.read_text() == "the previous catalog"
     assert [p.name for p in out.parent.iterdir()] == ["dip.json"]
+
+
+@pytest.mark.parametrize("case", ["bom, not utf-8", "neither utf-8 nor latin-1"])
+def test_a_text_cell_in_another_code_page_is_read_and_warned_once(tmp_path, capsys, case):
+    """A municipality's name with a byte that is not UTF-8 never refuses the file: it is read
+    as Windows-1252 and the cell is named, once, on stderr."""
+    src = tmp_path / "diputaciones.csv"
+    src.write_bytes(_broken(case))
+    code, _, err = run(capsys, "catalog", "--from", src, "--out", tmp_path / "dip.json")
+    assert code == 0, err
+    assert err.count(f"{src}: line 5, column 6 (DISTRITO_FEDERAL): byte 0xFF") == 1, err
 
 
 def test_duplicate_names_the_first_line_and_gzip_reads_the_same(tmp_path, capsys):

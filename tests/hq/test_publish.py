@@ -38,7 +38,8 @@ def test_publish_prints_the_zip_path_last_and_chains_cuts(capsys, tmp_path):
         first_manifest = archive.read(manifest.NAME)
     assert {"CDMX_GUB_2024.csv", "CDMX_GUB_CANDIDATURAS.csv", "LEEME.txt", "MANIFEST.json",
             "MANIFEST.json.sig", "evidencia.ndjson", "evidencia_actas.txt", "catalogo.json", "hq.pub",
-            f"nodos/{ck.NODE_A}.pub", f"nodos/{ck.NODE_B}.pub"} == names
+            f"nodos/{ck.NODE_A}.pub", f"nodos/{ck.NODE_B}.pub", "registro/checkpoint",
+            "registro/hojas.bin"} == names
     # An offset is converted to the official time: 02:20 UTC is 20:20 in UTC-6.
     code, out, _ = publish(capsys, hq.root, "--at", "2024-06-03T02:20:00Z")
     second = Path(out.strip().splitlines()[-1])

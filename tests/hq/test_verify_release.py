@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from catd_node import keys
+from catd_node import keys, tlog_note
 from hq.release import cut
 from tests.hq import countkit as ck
 from tests.hq import cutkit
@@ -85,9 +85,16 @@ def test_a_manifest_resigned_with_another_key_is_caught(published, capsys, tmp_p
     forger = keys.generate()
     forged = rewrite(published.zip, tmp_path / "forged.zip", resign=forger)
     caught(capsys, forged, "MANIFEST.json.sig")
-    # The forger swaps the cut's hq.pub too: only a key obtained elsewhere tells.
+    # The forger swaps the cut's hq.pub too (and signs the log checkpoint, docs/tlog.md, with
+    # its key): only a key obtained elsewhere tells.
+    cp = tlog_note.parse_checkpoint_text(tlog_note.parse_note(
+        cutkit.members(published.zip)["registro/checkpoint"]).text)
+    name = tlog_note.log_verifier(forger.public_key()).name
+    note = tlog_note.sign_note(tlog_note.Checkpoint(name, cp.size, cp.root).text(), name, forger)
     swapped = rewrite(published.zip, tmp_path / "swapped.zip", resign=forger,
-                      replace={"hq.pub": keys.public_pem(forger.public_key())})
+                      replace={"hq.pub": keys.public_pem(forger.public_key()),
+                               "registro/checkpoint": note.render().encode()},
+                      edit=lambda doc: doc["log"].update(origin=name))
     assert tool_verdict(str(swapped)).code == 0, "the cut's own key agrees with itself"
     caught(capsys, swapped, "MANIFEST.json.sig", "--keys", str(keys_dir(published, tmp_path / "k")))
 
@@ -120,19 +127,19 @@ def test_later_cuts_extend_earlier_ones_and_a_swap_is_caught(capsys, tmp_path):
     caught(capsys, renamed, second.name)
 
 
-def test_a_row_changed_between_cuts_without_a_packet_is_caught(capsys, tmp_path):
+def test_a_catalog_changed_between_cuts_is_caught(capsys, tmp_path):
     """HQ edits the catalog between cuts (a lista nominal): the later cut is consistent in
-    itself, but a published row changed with no packet behind the change."""
+    its rows, but its catalogo.json is not the election file the CATDs were installed with
+    (their node.genesis names its SHA-256), alone or after the earlier cut."""
     p = cutkit.published_hq(tmp_path / "p")
     doc = json.loads(p.hq.election_path.read_text(encoding="utf-8"))
     doc["actas"][0]["lista_nominal"] = 101
     p.hq.election_path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
     second = cut.publish(p.hq, at=datetime(2024, 6, 2, 20, 20)).path
-    ours, theirs = both(capsys, str(second))
-    assert (ours.code, theirs.code) == (0, 0), "each cut alone is sound"
-    ours, theirs = both(capsys, str(p.zip), str(second))
-    assert (ours.code, ours.subject) == (theirs.code, theirs.subject) == (1, f"acta {ck.A1}"), \
-        (ours.text, theirs.text)
+    for args in ((str(second),), (str(p.zip), str(second))):
+        ours, theirs = both(capsys, *args)
+        assert (ours.code, ours.subject) == (theirs.code, theirs.subject) == (1, "catalogo.json"), \
+            (ours.text, theirs.text)
 
 
 def test_reports_the_count_refuses_are_no_rows_for_either_verifier(capsys, tmp_path):

@@ -123,7 +123,9 @@ def test_status_json_has_the_contract_keys(node_dir, capsys):
     tamper.populate(node_dir, actas=2)
     assert cli.main(["status", "-d", str(node_dir.root), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert set(doc) == {"node_id", "head", "packets", "actas", "quarantined", "hq"}
+    assert set(doc) == {"node_id", "head", "packets", "actas", "quarantined", "hq", "disk"}
+    assert doc["disk"]["state"] == "ok" and doc["disk"]["claimed_waiting"] == 0
+    assert doc["disk"]["free_bytes"] > 0 and set(doc["disk"]["free_by_place"]) == {"blobs", "db"}
     assert set(doc["head"]) == {"seq", "hash"} and set(doc["hq"]) >= {
         "acked_seq", "last_receipt_at", "last_error"}
     assert doc["node_id"] == "CATD-14-01" and doc["packets"] == 7 and doc["head"]["seq"] == 7

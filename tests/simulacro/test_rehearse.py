@@ -62,6 +62,14 @@ def test_replaying_a_published_release_gives_it_back(published, tmp_path):
     assert "agree" in done.stdout and "bytes sent per acta" in done.stdout
     ours = read.read(final_zip(done))
     assert len(ours.rows) == len(read.read(published).rows)
+    # Both verifiers, given the keys published before the night, accept the rehearsal's cut.
+    keys = tmp_path / "run" / "hq" / "publicacion" / "llaves"
+    tool = Path(__file__).resolve().parents[2] / "tools" / "verify_release.py"
+    for verifier in (["-m", "hq.cli", "verify-release"], [str(tool)]):
+        checked = subprocess.run([sys.executable, *verifier, str(final_zip(done)), "--keys", str(keys)],
+                                 capture_output=True, text=True, timeout=300)
+        assert checked.returncode == 0, told(checked)
+        assert "key: " in checked.stdout and "from " + str(keys) in checked.stdout, told(checked)
 
 
 def scrambled_copy(source: Path, out: Path, seed: int = 3) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 
-from catd_node import actas, config
+from catd_node import actas, config, diskfull
 from tests.web.conftest import GOOD, digitize, values_form
 
 KEY = "DIP-14-01-0123-B01"
@@ -76,3 +76,32 @@ async def test_a_node_without_hq_shows_what_is_missing_and_picks_up_the_edit(cle
     assert hq["configured"] is True and hq["problem"] is None and hq["link"] == "sin conexión"
     status, page = await coco.get("/tablero")
     assert "HQ sin configurar" not in page
+
+
+async def test_a_full_disk_shows_a_banner_and_the_claimed_files(clerks, signed_in):
+    """The scan service's `run/disk.json` says full (issue 21): the coordinator reads it in
+    Spanish, /status and /metrics say so, and files left in .claimed/ are counted."""
+    state = diskfull.StateFile(clerks.root / "run")
+    waiting = clerks.scanner_folders()["scanner-1"] / ".claimed" / "tok" / "acta.jpg"
+    waiting.parent.mkdir(parents=True)
+    waiting.write_bytes(b"x")
+    try:
+        state.write({"state": "full", "path": str(clerks.blobs_dir), "needed_bytes": 3_000_000,
+                     "since": "2026-06-07T22:00:00Z"})
+        coco = await signed_in("coco")
+        status, page = await coco.get("/tablero")
+        assert status == 200
+        assert "Disco lleno" in page and "3.0 MB" in page and "se reanuda solo" in page
+        assert "Archivos tomados en espera" in page
+        async with coco.session.get(f"{coco.base}/status") as r:
+            disk = (await r.json())["disk"]
+        assert disk["state"] == "full" and disk["needed_bytes"] == 3_000_000 and disk["claimed_waiting"] == 1
+        _, metrics = await coco.get("/metrics")
+        assert "catd_disk_full 1" in metrics and "catd_claimed_waiting 1" in metrics
+
+        state.write({"state": "ok"})
+        waiting.unlink()
+        _, page = await coco.get("/tablero")
+        assert "Disco lleno" not in page and "Archivos tomados en espera" not in page
+    finally:
+        state.close()

@@ -21,9 +21,10 @@ from typing import Any
 
 import jinja2
 
-from catd_node import actas
+from catd_node import actas, tlog
+from hq import tlog as hq_tlog
 from hq.count import ActaRecord
-from hq.release import candidaturas, manifest, write
+from hq.release import candidaturas, manifest, trust, write
 from hq.release.cut import CutInput
 from hq.release.manifest import Manifest
 from hq.release.site import charts, pages
@@ -47,8 +48,12 @@ def put(path: Path, data: bytes, made: set[Path] | None = None) -> None:
         if made is not None:
             made.add(path.parent)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk leaves no half-written page (issue 21)
+        raise
 
 
 def link(source: Path, target: Path) -> None:
@@ -59,10 +64,14 @@ def link(source: Path, target: Path) -> None:
     tmp = target.with_name(f".{target.name}.tmp")
     tmp.unlink(missing_ok=True)
     try:
-        os.link(source, tmp)
-    except OSError:
-        shutil.copyfile(source, tmp)
-    os.replace(tmp, target)
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 class Site:
@@ -130,6 +139,7 @@ class Site:
             state = {}
         header = self.writer.layout.header
         written = 0
+        proofs = _Proofs(self.hq, self.data)
         for key, record in self.records.items():
             cells = self.writer.row(record)
             image = self.image(record.image_sha256)
@@ -140,15 +150,17 @@ class Site:
             state[key] = [digest, self.built.name]
             shown = [(name, value[2:-1] if value.startswith('="') else value)
                      for name, value in zip(header, cells, strict=True)]
+            prueba = proofs.write(self.root / pages.acta_path(self.election, key), record)
             self.render("acta.html", pages.acta_path(self.election, key), key=key, registered=True,
                         estado=_estado(record), observaciones=record.classification.published_observations,
                         image=image, codigo=write.integrity_code(record.image_sha256), cells=shown,
-                        since=self.built.name, node=record.node)
+                        since=self.built.name, node=record.node, prueba=prueba)
             written += 1
         for key in [k for k in state if k not in self.records]:
             self.render("acta.html", pages.acta_path(self.election, key), key=key, registered=False)
             del state[key]
         put(state_path, json.dumps(state, sort_keys=True).encode())
+        proofs.close()
         return written
 
     def image(self, sha: str | None) -> str | None:
@@ -179,7 +191,22 @@ class Site:
         put(self.root / "hq.pub", self.data.hq_pub)
         if TOOL.exists():
             put(self.root / "herramientas" / "verify_release.py", TOOL.read_bytes())
-        self.render("descargas.html", "descargas.html", cuts=cuts, hq_key=self.built.hq_key)
+        self.render("descargas.html", "descargas.html", cuts=cuts, hq_key=self.built.hq_key,
+                    llaves=self.keys_file(),
+                    election_sha256=hashlib.sha256(self.data.election_bytes).hexdigest())
+
+    def keys_file(self) -> dict[str, Any] | None:
+        """The keys file published before the night (hq/release/trust.py), offered whole under
+        `llaves/` — the folder a party passes as `--keys`; None when HQ has not published it."""
+        source = trust.folder(self.hq)
+        doc = trust.read(self.hq)
+        if doc is None:
+            return None
+        for path in sorted(source.rglob("*")):
+            if path.is_file() and not path.name.startswith("."):
+                put(self.root / "llaves" / path.relative_to(source), path.read_bytes())
+        return {"version": doc["version"], "published_at": doc["published_at"], "nodes": len(doc["nodes"]),
+                "added": sorted(doc.get("added_after_publication", {}))}
 
     def write(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -190,6 +217,40 @@ class Site:
         self.downloads()
         self.front()    # last: the front page names the cut every other page already reflects
         log.info("site written cut=%s acta_pages=%d", self.built.name, written)
+
+
+class _Proofs:
+    """`<acta>.prueba.json` beside each acta page written: the inclusion proof of every packet
+    behind its row in the cut's log checkpoint (docs/tlog.md), checkable with the checkpoint
+    it carries and hq.pub alone."""
+
+    def __init__(self, hq: HQDir, data: CutInput) -> None:
+        self.hq, self.log = hq, data.log
+        self.tree: tlog.Levels | None = None
+        self.conn: Any = None
+
+    def write(self, page: Path, record: ActaRecord) -> str | None:
+        if self.log is None:
+            return None
+        if self.tree is None:
+            self.tree, self.conn = tlog.Levels(self.log[2]), self.hq.connect()
+        size = self.tree.size
+        found = []
+        for seq in record.evidence:
+            index = hq_tlog.packet_index(self.conn, record.node, seq)
+            if index is None or index >= size:
+                continue
+            found.append({"node": record.node, "seq": seq,
+                          **tlog.proof_json(index, size, tlog.inclusion_proof(self.tree.node, index, size))})
+        doc = {"format": "catd/prueba/v1", "acta": record.key, "checkpoint": self.log[1].decode(),
+               "packets": found}
+        target = page.with_name(page.stem + ".prueba.json")
+        put(target, json.dumps(doc, indent=1, ensure_ascii=False).encode())
+        return target.name
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
 
 
 def _estado(record: ActaRecord) -> str:
