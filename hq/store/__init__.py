@@ -272,13 +272,6 @@ def lacking_blobs(conn: Conn, node: str, limit: int = LACKING_MAX) -> list[str]:
     return [row[0] for row in rows]
 
 
-def all_lacking(conn: Conn) -> set[str]:
-    """Every referenced blob HQ does not hold: a cut's site shows none of them."""
-    return {row[0] for row in conn.execute(
-        "SELECT DISTINCT r.sha256 FROM blob_refs r LEFT JOIN blobs b ON b.sha256 = r.sha256"
-        " WHERE b.sha256 IS NULL")}
-
-
 def missing_actas(conn: Conn, node: str, limit: int = MISSING_ACTAS_MAX) -> list[str]:
     """The actas of `node` whose image HQ does not hold, at most `limit`."""
     rows = conn.execute(

@@ -116,7 +116,8 @@ def test_lost_and_damaged_images_come_back_from_the_nodes(tmp_path: Path, hq_dir
     nodes = [configure(node, [url], SYNC) for node in nodes]
     syncs = _start_syncs(nodes, tmp_path)
     try:
-        _wait(lambda: _all_sound(hq_dir, image_of) and len(_stored(hq_dir)) == len(image_of), "the first drain")
+        _wait(lambda: _all_sound(hq_dir, image_of) and len(_stored(hq_dir)) == len(image_of),
+              "the first drain")
         cut.publish(hq_dir, at=datetime(2024, 6, 2, 20, 0))
         assert set(_site_images(hq_dir).values()) == set(image_of)
         _stop(syncs)
@@ -153,7 +154,8 @@ def test_lost_and_damaged_images_come_back_from_the_nodes(tmp_path: Path, hq_dir
         assert all(listed[s]["moved_to"] is None and listed[s]["why"] == "missing" for s in deleted)
         for sha in [*overwritten, flipped]:
             aside = hq_dir.root / listed[sha]["moved_to"]
-            assert aside.parent.name == "blobs-damaged" and hashlib.sha256(aside.read_bytes()).hexdigest() != sha
+            assert aside.parent.name == "blobs-damaged"
+            assert hashlib.sha256(aside.read_bytes()).hexdigest() != sha
             assert not hq_dir.blobs().path(sha).exists()
         assert all(listed[s]["actas"] == [image_of[s]] for s in damaged)
         still = _verify(hq_dir)

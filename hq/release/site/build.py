@@ -56,18 +56,6 @@ def put(path: Path, data: bytes, made: set[Path] | None = None) -> None:
         raise
 
 
-def _lacking(hq: HQDir) -> set[str]:
-    """The images the cut's actas reference that HQ does not hold now (never received, or
-    lost and not yet sent again): their pages hold the image link out."""
-    from hq import store as hq_store
-
-    conn = hq.connect()
-    try:
-        return hq_store.all_lacking(conn)
-    finally:
-        conn.close()
-
-
 def link(source: Path, target: Path) -> None:
     """`target` as a hard link to `source` (a copy across file systems), unless present."""
     if target.exists():
@@ -95,7 +83,6 @@ class Site:
         self.cut_line = write.cut_line(_local(built), self.election)
         self.writer = write.RowWriter(self.election)
         self.made: set[Path] = set()
-        self.lacking = _lacking(hq)
 
     def render(self, template: str, path: str, **context: Any) -> None:
         depth = path.count("/")
@@ -184,9 +171,9 @@ class Site:
             return None   # not an image's SHA-256 (a hostile node's text): no file to show
         assert sha is not None
         blobs = self.hq.blobs()
-        if sha in self.lacking or not blobs.has(sha):
-            # HQ cannot show it (not received yet, or lost: hq/blobcheck.py): the page says the
-            # image has not reached HQ, and no copy of other bytes stays under its name
+        if not blobs.has(sha):
+            # HQ cannot show it (not received yet, or lost: hq/blobcheck.py moves a damaged file
+            # aside): the page says the image has not reached HQ, and no copy stays under its name
             for ext in ("webp", "jpg", "png", "bin"):
                 (self.root / "imagenes" / f"{sha}.{ext}").unlink(missing_ok=True)
             return None
