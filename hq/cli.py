@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
 import signal
@@ -40,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("init", parents=[common], help="create the HQ data dir and key pair")
     p.add_argument("--election", type=Path, help="election catalog JSON (for results and CSV)")
+    p.add_argument("--candidaturas", type=Path, metavar="FILE",
+                   help="the release's candidacies CSV: its names go into HQ's election file, the "
+                        "cuts' candidacies CSV and the site (needs --election)")
     p.add_argument("--db", metavar="URL",
                    help="keep HQ in this PostgreSQL database (postgresql://…) instead of hq.db;"
                         " several `serve` processes may then share it ($CATD_HQ_DB overrides)")
@@ -111,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--entidad", type=int,
                    help="entity id 1–32 of a layout that prints none (default: from the candidacies file "
                         "beside it)")
+    p.add_argument("--candidaturas", type=Path, metavar="FILE",
+                   help="the release's candidacies CSV, whose names travel into the election file, the "
+                        "cut and the site (default: the *CANDIDATURAS*.csv beside the release)")
     return parser
 
 
@@ -136,9 +143,28 @@ def main(argv: list[str] | None = None) -> int:
 
 def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
     if args.command == "init":
+        embedded = None
+        if args.candidaturas is not None:
+            if args.election is None:
+                raise BadInput("--candidaturas", "needs --election (the file the names go into)")
+            from hq.release import catalog as release_catalog
+
+            embedded = release_catalog.embed(args.election, args.candidaturas)
         hq_store.init(hq.root, args.election, args.db)
         where = f", store: {postgres.redact(args.db)}" if args.db else ""
         print(f"initialised {hq.root} (public key: {hq.pub_path}{where})")
+        if embedded is not None and embedded.named == 0:
+            print(f"warning: {args.candidaturas} names no candidacy of this election's vote fields; "
+                  f"the election file is copied unchanged", file=sys.stderr)
+        elif embedded is not None:
+            written = embedded.write(hq.election_path)
+            if embedded.data is not None:
+                digest = hashlib.sha256(written.read_bytes()).hexdigest()
+                print(f"{embedded.named} candidacies named in {written} (sha256 {digest}): give every "
+                      f"node this election file, not {args.election}")
+            else:
+                print(f"{embedded.named} candidacies named: {args.candidaturas} kept as {written} "
+                      f"(a first-form election file holds no names)")
         return EXIT_OK
     if args.command == "add-node":
         try:
@@ -245,7 +271,7 @@ def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
 
         return rehearse.rehearse(rehearse.Options(source=args.source, out=args.out, limit=args.limit,
                                                   chaos=args.chaos, seed=args.seed, entidad=args.entidad,
-                                                  casilla=args.casilla))
+                                                  casilla=args.casilla, candidaturas=args.candidaturas))
     raise AssertionError(args.command)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import sys
 from collections import Counter
 from dataclasses import dataclass
@@ -237,6 +238,44 @@ def with_candidaturas(data: dict[str, Any], path: Path) -> tuple[dict[str, Any],
     out["candidaturas"] = listed
     out["actas"] = data["actas"]
     return out, len(listed)
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """What `catd-hq init --candidaturas` writes into HQ's folder (see `embed`)."""
+    data: dict[str, Any] | None    # the election file with its candidacies; None: first form
+    names: Path
+    named: int
+
+    def write(self, election_out: Path) -> Path:
+        """Write it; returns the file written (the election file, or `candidaturas.csv`)."""
+        if self.data is not None:
+            write(self.data, election_out)
+            return election_out
+        target = election_out.parent / "candidaturas.csv"
+        shutil.copyfile(self.names, target)
+        return target
+
+
+def embed(election_file: Path, names: Path) -> Embedded:
+    """`catd-hq init --candidaturas`: the election file with the candidacies `names` names
+    (second form). A first-form file cannot hold them: then `names` is kept beside it as
+    `candidaturas.csv`, which every cut reads. Checked whole before anything is written."""
+    from catd_node import catalog as catalog_mod
+    from hq.release import candidaturas
+
+    try:
+        data = json.loads(election_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BadInput(str(election_file), f"cannot read ({exc})") from exc
+    if not names.is_file():
+        raise BadInput(str(names), "no such candidacies file")
+    if not isinstance(data, dict) or data.get("form") != 2:
+        election = catalog_mod.parse(data, str(election_file))
+        known = {f.name for c in election.contests.values() for f in c.vote_fields}
+        return Embedded(None, names, len(candidaturas.read_names(names, known)))
+    embedded, named = with_candidaturas(data, names)
+    return Embedded(embedded, names, named)
 
 
 def dumps(data: dict[str, Any]) -> str:

@@ -95,12 +95,14 @@ class Site:
         summary = write.summary(self.election, self.records.values(), self.built.final)
         fields = summary.fields()
         items = candidaturas.candidacies(self.election, self.data.names_file)
-        candidacy_bars = pages.candidacy_bars(items, summary)
+        candidacy_bars = pages.candidacy_bars(items, summary, self.election)
         field_bars = pages.field_bars(self.election, summary)
+        other_bars = pages.other_bars(self.election, summary)
         self.render(
-            "index.html", "index.html", summary=summary, fields=fields,
-            candidacy_bars=candidacy_bars, field_bars=field_bars,
-            other_bars=pages.other_bars(self.election, summary),
+            "index.html", "index.html", summary=summary, fields=fields, headline=pages.Headline.of(summary),
+            candidacy_bars=candidacy_bars,
+            candidacy_table=pages.table(candidacy_bars, other_bars, summary),
+            field_table=pages.table(field_bars, other_bars, summary),
             chart_candidaturas=charts.bars("g-candidaturas", "Votos por candidatura", candidacy_bars),
             chart_partidos=charts.bars("g-partidos", "Votos por partido y coalición", field_bars),
             progress_capturadas=charts.progress("p-capturadas", "Actas capturadas", summary.capturadas,
