@@ -271,13 +271,23 @@ class Site:
         assert sha is not None
         blobs = self.hq.blobs()
         if not blobs.has(sha):
+            # HQ cannot show it (not received yet, or lost: hq/blobcheck.py moves a damaged file
+            # aside): the page says the image has not reached HQ, and no copy stays under its name
+            for ext in ("webp", "jpg", "png", "bin"):
+                (self.root / "imagenes" / f"{sha}.{ext}").unlink(missing_ok=True)
             return None
         source = blobs.path(sha)
-        with source.open("rb") as f:
-            magic = f.read(12)
+        try:
+            with source.open("rb") as f:
+                magic = f.read(12)
+        except FileNotFoundError:
+            return None
         ext = next((e for m, e in _IMAGE_TYPES if magic.startswith(m)), "bin")
         path = f"imagenes/{sha}.{ext}"
-        link(source, self.root / path)
+        if not (self.root / path).exists():
+            if blobs.problem(sha) is not None:   # hashed once, when first published
+                return None
+            link(source, self.root / path)
         return path
 
     def downloads(self) -> None:
