@@ -4,17 +4,26 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+RUN_STAMP := $(VENV)/.run-stamp
 APT_PACKAGES := chromium sane-utils iproute2 postgresql
 
 .PHONY: run test test-fast lint bench venv system-deps clean
 
+# Everything, test tools included (make test, make lint). It also satisfies `make run`.
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
-	touch $@
+	touch $@ $(RUN_STAMP)
 
 venv: $(STAMP)
+
+# What the demo needs and no more: the package and its dependencies, without the test extras.
+$(RUN_STAMP): setup.cfg pyproject.toml
+	@echo "installing catd-node into $(VENV) (once; a minute or two)"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check -e .
+	@touch $@
 
 # Debian packages the tests drive for real: chromium (browser tests), sane-utils (scanimage),
 # iproute2 (ip netns, veth and tc: the sync test over a shaped link), postgresql (every HQ
@@ -31,8 +40,8 @@ system-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
 
-run: venv
-	$(PY) -m simulacro.demo
+run: $(RUN_STAMP)
+	@$(PY) -m simulacro.demo
 
 # Two workers: the suite waits on child processes and servers as much as it computes, so two
 # processes on two cores take it from 12.6 to 8.8 minutes (measured on the idle machine).

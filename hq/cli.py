@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
 import signal
@@ -40,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("init", parents=[common], help="create the HQ data dir and key pair")
     p.add_argument("--election", type=Path, help="election catalog JSON (for results and CSV)")
+    p.add_argument("--candidaturas", type=Path, metavar="FILE",
+                   help="the release's candidacies CSV: its names go into HQ's election file, the "
+                        "cuts' candidacies CSV and the site (needs --election)")
     p.add_argument("--db", metavar="URL",
                    help="keep HQ in this PostgreSQL database (postgresql://…) instead of hq.db;"
                         " several `serve` processes may then share it ($CATD_HQ_DB overrides)")
@@ -77,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timezone", help="official time-zone label (default: the cut line's, e.g. UTC-6)")
     p.add_argument("--max-boletas-especial", type=int, default=750,
                    help="approved ballots of a casilla especial (default 750)")
+    p.add_argument("--ccv", action="append", default=[], metavar="DISTRITO=NODE",
+                   help="the node of the district's capture centre (CCV), which may also capture its "
+                        "casilla photos (repeat per district)")
     p.add_argument("--catd-per", choices=("district", "municipio"),
                    help="one CATD per district (default when districts are printed) or per municipio")
     p = sub.add_parser("publish", parents=[common], help="write one cut under DATA/publicacion/ and the site")
@@ -111,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--entidad", type=int,
                    help="entity id 1–32 of a layout that prints none (default: from the candidacies file "
                         "beside it)")
+    p.add_argument("--candidaturas", type=Path, metavar="FILE",
+                   help="the release's candidacies CSV, whose names travel into the election file, the "
+                        "cut and the site (default: the *CANDIDATURAS*.csv beside the release)")
     return parser
 
 
@@ -136,9 +146,28 @@ def main(argv: list[str] | None = None) -> int:
 
 def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
     if args.command == "init":
+        embedded = None
+        if args.candidaturas is not None:
+            if args.election is None:
+                raise BadInput("--candidaturas", "needs --election (the file the names go into)")
+            from hq.release import catalog as release_catalog
+
+            embedded = release_catalog.embed(args.election, args.candidaturas)
         hq_store.init(hq.root, args.election, args.db)
         where = f", store: {postgres.redact(args.db)}" if args.db else ""
         print(f"initialised {hq.root} (public key: {hq.pub_path}{where})")
+        if embedded is not None and embedded.named == 0:
+            print(f"warning: {args.candidaturas} names no candidacy of this election's vote fields; "
+                  f"the election file is copied unchanged", file=sys.stderr)
+        elif embedded is not None:
+            written = embedded.write(hq.election_path)
+            if embedded.data is not None:
+                digest = hashlib.sha256(written.read_bytes()).hexdigest()
+                print(f"{embedded.named} candidacies named in {written} (sha256 {digest}): give every "
+                      f"node this election file, not {args.election}")
+            else:
+                print(f"{embedded.named} candidacies named: {args.candidaturas} kept as {written} "
+                      f"(a first-form election file holds no names)")
         return EXIT_OK
     if args.command == "add-node":
         try:
@@ -190,13 +219,22 @@ def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
         from hq import diskstate
 
         report["disk"] = diskstate.read(hq)
+        from hq import blobcheck
+
+        report["blob_check"] = blobcheck.last(hq)
         if args.json:
             print(json.dumps(report, indent=2, sort_keys=True))
         else:
             for node, info in report["nodes"].items():
                 flag = "  FORKED" if info["forked"] else ""
+                actas = info["missing_actas"]
+                named = f" (actas {', '.join(actas[:5])}{'…' if len(actas) > 5 else ''})" if actas else ""
                 print(f"{node}: seq {info['seq']} blobs {info['blobs_stored']} stored,"
-                      f" {info['blobs_missing']} missing{flag}")
+                      f" {info['blobs_missing']} missing{named}{flag}")
+            lost = report["blobs_lost"]
+            if lost["count"]:
+                print(f"IMAGES LOST at HQ: {lost['count']} found missing or damaged, not yet sent again "
+                      "by their node (catd-hq verify names them; the nodes resend them by themselves)")
             print(f"conflicts: {len(counted.conflicts)} reports not counted (GET /v1/conflicts)")
             if report["disk"]["state"] == "full":
                 print(f"DISK FULL at {report['disk']['path']} since {report['disk']['since']}: writes are "
@@ -215,7 +253,7 @@ def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
 
         options = catalog.Options(
             entidad=args.entidad, election=args.election, release=args.release, timezone=args.timezone,
-            max_boletas_especial=args.max_boletas_especial, catd_per=args.catd_per)
+            max_boletas_especial=args.max_boletas_especial, catd_per=args.catd_per, ccv=tuple(args.ccv))
         if args.check:
             return catalog.check(args.source, args.candidaturas, options, as_json=args.json)
         if args.out is None:
@@ -245,7 +283,7 @@ def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
 
         return rehearse.rehearse(rehearse.Options(source=args.source, out=args.out, limit=args.limit,
                                                   chaos=args.chaos, seed=args.seed, entidad=args.entidad,
-                                                  casilla=args.casilla))
+                                                  casilla=args.casilla, candidaturas=args.candidaturas))
     raise AssertionError(args.command)
 
 

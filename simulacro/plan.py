@@ -124,16 +124,24 @@ def subset(release: Release, limit: int | None) -> Release:
     return replace(release, rows=release.rows[:limit])
 
 
-def build(source: Path, out_dir: Path, limit: int | None = None, entidad: int | None = None) -> Plan:
-    """Read the release, write its catalog to `out_dir/election.json`, and plan every acta."""
+def build(source: Path, out_dir: Path, limit: int | None = None, entidad: int | None = None,
+          candidaturas: Path | None = None) -> Plan:
+    """Read the release, write its catalog to `out_dir/election.json`, and plan every acta.
+    The candidacies file (`candidaturas`, default the one beside the release) travels into
+    the election file, so the cut's candidacies CSV and the site name every candidate."""
     if entidad is None:
         entidad = _entidad_beside(source)
+    if candidaturas is None:
+        candidaturas = candidacies_beside(source)
     whole = release_read.read(source, entidad)
     release = subset(whole, limit)
     built = release_catalog.build(release, release_catalog.Options(entidad=entidad))
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "election.json"
-    release_catalog.write(built.data, path)
+    data = built.data
+    if candidaturas is not None:
+        data, _named = release_catalog.with_candidaturas(data, candidaturas)
+    release_catalog.write(data, path)
     election = catalog_mod.load(path)
     nodes = tuple(sorted({spec.catd for spec in election.actas.values() if spec.catd}))
     if not nodes:
@@ -163,6 +171,12 @@ def build(source: Path, out_dir: Path, limit: int | None = None, entidad: int | 
             actas.append(_acta(row, key, node, CAPTURA, election.fields_of(key)))
     return Plan(release=release, election=election, election_path=path, actas=tuple(actas),
                 pending=tuple(pending), nodes=nodes, limited=len(release.rows) < len(whole.rows))
+
+
+def candidacies_beside(source: Path) -> Path | None:
+    """The release's candidacies file beside it (`CDMX_GUB_CANDIDATURAS.csv`), if any."""
+    found = sorted(source.parent.glob("*CANDIDATURAS*.csv"))
+    return found[0] if found else None
 
 
 def _entidad_beside(source: Path) -> int | None:

@@ -57,6 +57,7 @@ class Options:
     hq_workers: int = 1
     progress: bool = True
     casilla: float = 0.0   # percent of the casilla-photographed actas sent by the PREP Casilla path
+    candidaturas: Path | None = None   # the candidacies file; None: the one beside the release
 
 
 class Stalled(Exception):
@@ -339,7 +340,7 @@ def run(options: Options) -> Result:
     if not logging.getLogger().isEnabledFor(logging.DEBUG):
         for name in ("catd.ledger", "catd.datadir", "catd.hq"):   # the set-up's own lines, per node
             logging.getLogger(name).setLevel(logging.WARNING)
-    the_plan = plan.build(options.source, out, options.limit, options.entidad)
+    the_plan = plan.build(options.source, out, options.limit, options.entidad, options.candidaturas)
     print(plan.summary_line(the_plan), flush=True)
     totals = {"acopio": sum(1 for a in the_plan.actas if a.kind != plan.SIN_ACTA_KIND),
               "sin_acta": sum(1 for a in the_plan.actas if a.kind == plan.SIN_ACTA_KIND)}

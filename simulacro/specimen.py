@@ -73,13 +73,17 @@ def _text(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, size: i
     draw.text(xy, text, font=font, fill=fill, anchor=anchor)
 
 
-def _key_fields(key: str) -> list[tuple[str, str]]:
+def key_fields(key: str, distrito: int | None = None) -> list[tuple[str, str]]:
+    """The identity boxes printed under the header: what a reader of the image sees of the
+    casilla (the demo's test holds the published rows to them). `distrito`: the acta's district
+    in the catalog, printed beside the parts of a CLAVE_ACTA (which carries none)."""
     clave = split_clave_acta(key)
     if clave is not None:  # CLAVE_ACTA of a real catalog: 090001C0100A02
         entidad, seccion, tipo, ident, ext, tipo_acta = clave
         casilla = f"{tipo}{ident:02d}" + (f" EXT {ext}" if ext else "")
-        return [("ENTIDAD", f"{entidad:02d}"), ("SECCIÓN", f"{seccion:04d}"), ("CASILLA", casilla),
-                ("TIPO DE ACTA", tipo_acta)]
+        district = [] if distrito is None else [("DISTRITO", f"{distrito:02d}")]
+        return [("ENTIDAD", f"{entidad:02d}"), *district, ("SECCIÓN", f"{seccion:04d}"),
+                ("CASILLA", casilla), ("TIPO DE ACTA", tipo_acta)]
     parts = key.split("-")
     if len(parts) == 5:
         return [("ENTIDAD", parts[1]), ("DISTRITO", parts[2]), ("SECCIÓN", parts[3]), ("CASILLA", parts[4])]
@@ -111,7 +115,7 @@ def _emblem(draw: ImageDraw.ImageDraw, field: str, kind: str, box: tuple[int, in
 
 
 def _print_form(page: Image.Image, key: str, contest: Contest, election_name: str,
-                ballot: Sequence[str] | None = None) -> list[tuple[str, Cell]]:
+                ballot: Sequence[str] | None = None, distrito: int | None = None) -> list[tuple[str, Cell]]:
     """The pre-printed form; returns the handwriting cell of each field (number box, words box)."""
     draw = ImageDraw.Draw(page)
     width = SIZE[0] - 2 * MARGIN
@@ -125,7 +129,7 @@ def _print_form(page: Image.Image, key: str, contest: Contest, election_name: st
     qr = _qr(key, 9)
     page.paste(qr.convert("RGB"), (SIZE[0] - MARGIN - qr.width - 30, MARGIN + (400 - qr.height) // 2))
     top = MARGIN + 440
-    fields = _key_fields(key)
+    fields = key_fields(key, distrito)
     cell = width // len(fields)
     for i, (label, value) in enumerate(fields):
         x = MARGIN + i * cell
@@ -185,15 +189,16 @@ def _print_form(page: Image.Image, key: str, contest: Contest, election_name: st
 
 def render(key: str, values: dict[str, Value], *, seed: int, contest: Contest | None = None,
            election_name: str = "Proceso Electoral Local",
-           ballot: Sequence[str] | None = None) -> Image.Image:
+           ballot: Sequence[str] | None = None, distrito: int | None = None) -> Image.Image:
     """A 300-dpi RGB scan of the acta `key` with `values` handwritten (blank: SIN_DATO or missing).
 
-    `ballot`: the vote fields printed on this acta (election.ballot(key)); default all the contest's."""
+    `ballot`: the vote fields printed on this acta (election.ballot(key)); default all the contest's.
+    `distrito`: printed in the identity boxes (see `key_fields`)."""
     rng = random.Random(f"catd-specimen:{seed}:{key}")
     contest = contest or DEFAULT_CONTEST
     paper = (rng.randint(244, 252), rng.randint(241, 249), rng.randint(228, 242))
     page = Image.new("RGB", SIZE, paper)
-    cells = _print_form(page, key, contest, election_name, ballot)
+    cells = _print_form(page, key, contest, election_name, ballot, distrito)
     pen = Pen(ImageDraw.Draw(page), rng)
     words_col = cells[0][1][2] + 20 if cells else 0
     for field, (x0, y0, x1, y1) in cells:
@@ -241,9 +246,10 @@ SUFFIXES = {"JPEG": ".jpg", "JPG": ".jpg", "PNG": ".png", "TIFF": ".tif", "TIF":
 
 def write(path: Path, key: str, values: dict[str, Value], *, seed: int, format: str = "JPEG",
           contest: Contest | None = None, ballot: Sequence[str] | None = None,
-          election_name: str = "Proceso Electoral Local") -> Path:
+          election_name: str = "Proceso Electoral Local", distrito: int | None = None) -> Path:
     """Render and save one scan at `path` (written whole, then renamed, like a careful scanner)."""
-    image = render(key, values, seed=seed, contest=contest, ballot=ballot, election_name=election_name)
+    image = render(key, values, seed=seed, contest=contest, ballot=ballot, election_name=election_name,
+                   distrito=distrito)
     data = encode(image, seed=seed, format=format)
     temp = path.with_name(f".{path.name}.part")
     temp.write_bytes(data)
@@ -310,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         stem = spec.key if by_key and i < len(specs) else f"scan_{i + 1:04d}"
         path = args.out / f"{stem}{SUFFIXES[args.format]}"
         write(path, spec.key, values, seed=args.seed * 100_003 + i, format=args.format, contest=contest,
-              ballot=ballot, election_name=election.name)
+              ballot=ballot, election_name=election.name, distrito=spec.distrito)
         manifest.append({"file": path.name, "acta": spec.key, "values": values})
         print(path)
     if args.manifest:

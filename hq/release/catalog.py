@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import sys
 from collections import Counter
 from dataclasses import dataclass
@@ -60,6 +61,7 @@ class Options:
     timezone: str | None = None
     max_boletas_especial: int = DEFAULT_MAX_BOLETAS_ESPECIAL
     catd_per: str | None = None
+    ccv: tuple[str, ...] = ()   # `DISTRITO=NODE`: the district's capture centre (CCV)
 
 
 @dataclass(frozen=True)
@@ -210,9 +212,30 @@ def build(release: Release, options: Options) -> Built:
         }],
         "actas": actas,
     }
+    if options.ccv:
+        data = {**{k: v for k, v in data.items() if k != "actas"}, "ccv": ccv_map(options.ccv, actas),
+                "actas": actas}
     return Built(data=data, actas=len(actas), fuera_de_catalogo=fuera,
                  other_entities=len(catalog_rows) - len(rows), ballots_inferred=inferred,
                  districts=len({r.distrito for r in rows if r.distrito is not None}))
+
+
+def ccv_map(given: tuple[str, ...], actas: list[dict[str, Any]]) -> dict[str, str]:
+    """`--ccv DISTRITO=NODE`, each repeated option one district: the election file's `ccv`."""
+    from catd_node.catalog import NODE_ID
+
+    districts = {a.get("distrito") for a in actas}
+    out: dict[str, str] = {}
+    for text in given:
+        number, _, node = text.partition("=")
+        if not number.strip().isdigit() or not NODE_ID.fullmatch(node.strip()):
+            raise BadInput("--ccv", f"{text!r}: expected DISTRITO=NODE, like 7=CCV-09-01")
+        if int(number) not in districts:
+            raise BadInput("--ccv", f"{text!r}: no acta of the release is in district {int(number)}")
+        if str(int(number)) in out:
+            raise BadInput("--ccv", f"{text!r}: district {int(number)} is given twice")
+        out[str(int(number))] = node.strip()
+    return out
 
 
 def with_candidaturas(data: dict[str, Any], path: Path) -> tuple[dict[str, Any], int]:
@@ -237,6 +260,44 @@ def with_candidaturas(data: dict[str, Any], path: Path) -> tuple[dict[str, Any],
     out["candidaturas"] = listed
     out["actas"] = data["actas"]
     return out, len(listed)
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """What `catd-hq init --candidaturas` writes into HQ's folder (see `embed`)."""
+    data: dict[str, Any] | None    # the election file with its candidacies; None: first form
+    names: Path
+    named: int
+
+    def write(self, election_out: Path) -> Path:
+        """Write it; returns the file written (the election file, or `candidaturas.csv`)."""
+        if self.data is not None:
+            write(self.data, election_out)
+            return election_out
+        target = election_out.parent / "candidaturas.csv"
+        shutil.copyfile(self.names, target)
+        return target
+
+
+def embed(election_file: Path, names: Path) -> Embedded:
+    """`catd-hq init --candidaturas`: the election file with the candidacies `names` names
+    (second form). A first-form file cannot hold them: then `names` is kept beside it as
+    `candidaturas.csv`, which every cut reads. Checked whole before anything is written."""
+    from catd_node import catalog as catalog_mod
+    from hq.release import candidaturas
+
+    try:
+        data = json.loads(election_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BadInput(str(election_file), f"cannot read ({exc})") from exc
+    if not names.is_file():
+        raise BadInput(str(names), "no such candidacies file")
+    if not isinstance(data, dict) or data.get("form") != 2:
+        election = catalog_mod.parse(data, str(election_file))
+        known = {f.name for c in election.contests.values() for f in c.vote_fields}
+        return Embedded(None, names, len(candidaturas.read_names(names, known)))
+    embedded, named = with_candidaturas(data, names)
+    return Embedded(embedded, names, named)
 
 
 def dumps(data: dict[str, Any]) -> str:

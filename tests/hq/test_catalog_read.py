@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import tempfile
+import zipfile
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -14,7 +17,9 @@ from hypothesis import strategies as st
 from catd_node import catalog as loader
 from catd_node.errors import BadInput
 from hq import cli
-from hq.release import catalog, read
+from hq.release import catalog, cut, read
+from hq.store import HQDir
+from simulacro import plan
 from tests import releasekit as kit
 from tests.strategies import release_actas, release_layouts
 
@@ -373,3 +378,54 @@ def test_any_layout_of_the_same_rows_gives_the_same_catalog(data, layout, year):
                 built = exc.why
             results.append((built, rows, release.summary, release.cut))
     assert results[0] == results[1]
+
+
+def _small_cdmx(path: Path, rows: int = 6) -> Path:
+    """The second-form catalog of the CDMX file's first `rows` rows, without candidacies."""
+    release = plan.subset(read.read(kit.CDMX, 9), rows)
+    catalog.write(catalog.build(release, catalog.Options(entidad=9)).data, path)
+    return path
+
+
+def test_init_candidaturas_names_the_candidates_in_hqs_election_file_and_cut(tmp_path, capsys):
+    election = _small_cdmx(tmp_path / "cdmx.json")
+    code, stdout, err = run(capsys, "init", "-d", tmp_path / "hq", "--election", election,
+                            "--candidaturas", kit.CDMX_CANDIDATURAS)
+    assert code == 0, err
+    hq = HQDir(tmp_path / "hq")
+    assert "3 candidacies named in" in stdout and "give every node this election file" in stdout
+    assert f"sha256 {hashlib.sha256(hq.election_path.read_bytes()).hexdigest()}" in stdout
+    named = {c.label: c.propietaria for c in hq.election().candidaturas}
+    assert named["PVEM_PT_MORENA"] == "CLARA MARINA BRUGADA MOLINA"
+    published = cut.publish(hq, at=datetime(2024, 6, 2, 20, 0))
+    with zipfile.ZipFile(published.path) as archive:
+        csv = archive.read("CDMX_GUB_CANDIDATURAS.csv").decode("utf-8-sig")
+    assert "09|PAN_PRI_PRD|SANTIAGO TABOADA CORTINA|" in csv
+    site = (hq.root / "publicacion" / "sitio" / "index.html").read_text(encoding="utf-8")
+    assert "SALOMON CHERTORIVSKI WOLDENBERG" in site and "PAN – PRI – PRD" in site
+
+
+def test_init_candidaturas_refuses_before_making_anything(tmp_path, capsys):
+    election = _small_cdmx(tmp_path / "cdmx.json")
+    code, _, err = run(capsys, "init", "-d", tmp_path / "a", "--candidaturas", kit.CDMX_CANDIDATURAS)
+    assert code != 0 and "--candidaturas" in err and "needs --election" in err
+    code, _, err = run(capsys, "init", "-d", tmp_path / "b", "--election", election,
+                       "--candidaturas", tmp_path / "nada.csv")
+    assert code != 0 and "nada.csv" in err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_ccv_options_name_a_districts_capture_centre(tmp_path, capsys):
+    src = tmp_path / "diputaciones.csv"
+    src.write_bytes(kit.render(kit.header_2018(), ine_2018_actas(),
+                               kit.Layout("|", "latin-1", "\r\n", wrap="="), cut="01/07/2018 18:00 (UTC-5)"))
+    out = tmp_path / "dip.json"
+    code, _, err = run(capsys, "catalog", "--from", src, "--out", out, "--ccv", "4=CCV-23-01")
+    assert code == 0, err
+    assert load(out)["ccv"] == {"4": "CCV-23-01"}
+    election = loader.load(out)
+    assert election.ccv_of("230085B01006") == "CCV-23-01" and election.ccv_of("230090S01007") is None
+    for bad, why in (("9=CCV-23-01", "no acta of the release is in district 9"),
+                     ("CCV-23-01", "expected DISTRITO=NODE"), ("4=a b", "expected DISTRITO=NODE")):
+        code, _, err = run(capsys, "catalog", "--from", src, "--out", tmp_path / "x.json", "--ccv", bad)
+        assert code == 2 and "--ccv" in err and why in err and not (tmp_path / "x.json").exists(), err

@@ -118,3 +118,18 @@ def test_limit_takes_the_first_rows(tmp_path):
     limited = plan.build(write(tmp_path / "r.csv", release_rows()), tmp_path, limit=2)
     assert [a.key for a in limited.actas] == ["090001B0100A02", "090002C0100A02"]
     assert limited.limited and len(limited.election.actas) == 2
+
+
+def test_the_candidacies_file_beside_the_release_travels_into_the_election_file(tmp_path):
+    cdmx = rk.DOMAIN / "cdmx-2024"
+    if not cdmx.is_dir():
+        pytest.skip(f"{cdmx} (domain data) is absent")
+    built = plan.build(cdmx / "bd-gobierno.csv.gz", tmp_path, limit=3)
+    named = {c.label: c.propietaria for c in built.election.candidaturas}
+    assert named == {"PAN_PRI_PRD": "SANTIAGO TABOADA CORTINA", "MC": "SALOMON CHERTORIVSKI WOLDENBERG",
+                     "PVEM_PT_MORENA": "CLARA MARINA BRUGADA MOLINA"}
+    # none beside: the election file names nobody
+    alone = tmp_path / "alone" / "bd.csv.gz"
+    alone.parent.mkdir()
+    alone.write_bytes((cdmx / "bd-gobierno.csv.gz").read_bytes())
+    assert plan.build(alone, tmp_path / "o", limit=3, entidad=9).election.candidaturas == ()
