@@ -179,3 +179,26 @@ def test_the_downloads_page_offers_the_keys_a_verifier_checks_against(published,
         assert link.count() == 1
         assert page.request.get(url + f"/llaves/nodos/{node}.pub").text().startswith("-----BEGIN PUBLIC KEY")
     page.context.close()
+
+
+def test_the_search_finds_a_seccion_or_an_acta_by_its_key_without_javascript(url, browser):
+    page = open_page(browser, url + "/secciones.html", PHONE, js=False)
+    page.fill("#q", "10")
+    page.click("text=Buscar")
+    assert page.url.endswith("/seccion/0010.html") and page.locator("h1").inner_text() == "Sección 0010"
+    page.goto(url + "/")
+    page.fill("#q", " 090010c0200a02 ")
+    page.click("text=Buscar")
+    assert page.locator("h1").inner_text() == "Sección 0010 · Contigua 02 · Distrito 05"
+    page.goto(url + "/")
+    page.fill("#q", "090000M0600")          # a casilla's key: its sección
+    page.click("text=Buscar")
+    assert page.locator("h1").inner_text() == "Sección 0000 · Voto desde el extranjero"
+    page.goto(url + "/secciones.html")
+    page.fill("#q", "9999")
+    with page.expect_response(lambda r: "/buscar" in r.url) as answer:
+        page.click("text=Buscar")
+    assert answer.value.status == 404
+    assert page.locator("h1").inner_text() == "No existe esa página"
+    assert "«9999»" in page.locator("main").inner_text()
+    page.context.close()
