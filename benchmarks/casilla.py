@@ -65,7 +65,9 @@ async def put(request):
         out.write(data); out.flush(); os.fsync(out.fileno())
     return web.json_response({"stored": True}, status=201)
 async def head(request):
-    return web.Response(status=404, headers={"Upload-Offset": "0"})
+    response = web.StreamResponse(status=404, headers={"Upload-Offset": "0"})
+    response.content_length = 0  # else the client cannot reuse the connection
+    return response
 app = web.Application(client_max_size=8 << 20)
 app.router.add_put("/p/{sha}", put)
 app.router.add_route("HEAD", "/p/{sha}", head)

@@ -75,6 +75,7 @@ class SyncConfig:
     failback_s: float = 300.0         # go back to the first URL after this long on another
     stopped_pause_s: float = 300.0    # service: after a refusal, try again this much later
     blob_workers: int = 4
+    recheck_s: float = 60.0           # service: ask HQ this often which of our images it lacks
 
 
 @dataclass(frozen=True)

@@ -101,12 +101,15 @@ def seccion(spec: ActaSpec) -> str:
 
 
 def casilla(spec: ActaSpec) -> str:
-    """`Básica 01`, `Contigua 02`, `Extraordinaria 01 · Contigua 03`."""
+    """`Básica 01`, `Contigua 02`, `Extraordinaria 01 · Contigua 03`; the mesas of sección 0000
+    (voto desde el extranjero, anticipado) `Mesa 06`: their sección already says what they are."""
     if not spec.id_casilla and len(spec.casilla) >= 3 and spec.casilla[1:3].isdigit():
         number = int(spec.casilla[1:3])   # the first form: "B01"
     else:
         number = spec.id_casilla
-    words = f"{casilla_type(spec.tipo_casilla)} {number:02d}"
+    mesa = spec.seccion == 0 and spec.tipo_casilla in SECCION_CERO
+    kind = "Mesa" if mesa else casilla_type(spec.tipo_casilla)
+    words = f"{kind} {number:02d}"
     if spec.ext_contigua:
         words += f" · Contigua {spec.ext_contigua:02d}"
     return words

@@ -13,7 +13,7 @@ from aiohttp.typedefs import Handler
 from catd_node import netguard
 from catd_node.errors import BadInput
 from catd_node.packets import PacketError
-from hq import blobs, diskstate, partials, receive, results, site, tlog_routes
+from hq import blobcheck, blobs, diskstate, partials, receive, results, site, tlog_routes
 from hq import store as hq_store
 from hq.casilla import app as casilla
 from hq.state import STATE, HQState, UploadLimits, error
@@ -26,6 +26,7 @@ WORKERS = web.AppKey("workers", int)
 COUNTER = web.AppKey("counter", results.Counter)  # set when HQ has an election catalog
 LIMITS = web.AppKey("upload_limits", UploadLimits)
 DISK = web.AppKey("disk_watch", diskstate.DiskWatch)
+BLOB_CHECK = web.AppKey("blob_check", blobcheck.Settings)
 BODY_TIMEOUT_S = 60.0
 
 
@@ -92,7 +93,8 @@ async def get_conflicts(request: web.Request) -> web.Response:
 
 @web.middleware
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every answer is JSON, including aiohttp's own 404/405 and bad input; a write refused for
+    """Every API answer is JSON, including aiohttp's own 404/405 and bad input (the public site
+    answers its readers in Spanish HTML instead: hq/site.py); a write refused for
     lack of space is 507 `disk_full` with Retry-After (issue 21), never a 500."""
     try:
         answer = await handler(request)
@@ -107,6 +109,8 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
                                        status=415, headers={hdrs.ACCEPT_ENCODING: "identity"})
             answer.force_close()  # never linger reading the compressed body
             return answer
+        if site.is_public(request):   # the results site answers a reader in Spanish HTML
+            return site.error_response(exc.status, dict(exc.headers))
         code = "not_found" if exc.status == 404 else "bad_request"
         return web.json_response(protocol.error_body(code, exc.reason), status=exc.status)
     except PacketError as exc:
@@ -120,6 +124,9 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
             return web.json_response(body, status=507, headers={"Retry-After": str(diskstate.RETRY_AFTER_S)})
         why = _store_outage(exc)
         if why is None:
+            if site.is_public(request):
+                log.exception("site error path=%s", request.path)
+                return site.error_response(500)
             raise
         # the database is away (a primary lost, a standby being promoted): nothing was
         # acknowledged, the node retries; one log line, not a traceback per request
@@ -155,11 +162,13 @@ def create_app(hq: HQDir, workers: int = 0, limits: UploadLimits | None = None) 
     app[HQ_DIR] = hq
     app[WORKERS] = workers
     app[LIMITS] = limits or UploadLimits()
+    app[BLOB_CHECK] = blobcheck.load(hq)   # a bad [blobs] table stops serve before it starts
     app.cleanup_ctx.append(_open_state)
     app.router.add_get(protocol.HEAD_PATH, get_head)
     app.router.add_post(protocol.PACKETS_PATH, post_packets)
     app.router.add_route("HEAD", protocol.BLOB_PATH, blobs.head_blob)
     app.router.add_put(protocol.BLOB_PATH, blobs.put_blob)
+    app.router.add_get(protocol.MISSING_PATH, blobs.get_missing)
     app.router.add_get(protocol.RESULTS_PATH, get_results)
     app.router.add_get(protocol.CONFLICTS_PATH, get_conflicts)
     tlog_routes.add_routes(app)
@@ -180,18 +189,23 @@ async def _open_state(app: web.Application) -> AsyncIterator[None]:
         await asyncio.gather(*(state.check([]) for _ in range(state.workers)))
     hq.uploads_dir.mkdir(exist_ok=True)
     await state.io(partials.prepare_store, hq.blobs_dir)
-    # blob rows are committed without fsync: restore any that power loss took from the files
-    await state.write(hq_store.rederive_blob_rows, state.blobs)
+    # Before the first request: every stored image's file is looked for (some hashed), lost
+    # ones marked for their node to send again, and blob rows that power loss took (they are
+    # committed without fsync on SQLite) restored from the files (hq/blobcheck.py).
+    checker = blobcheck.Checker(state, app[BLOB_CHECK])
+    await checker.round()
     await state.io(partials.sweep, hq.uploads_dir, state.limits.partial_max_age_s)
     app[STATE] = state
     app[DISK] = diskstate.DiskWatch(hq)
     if state.election is not None:
         app[COUNTER] = results.Counter(hq, state.election)
     sweeper = asyncio.ensure_future(_sweep_partials(state))
+    checking = asyncio.ensure_future(blobcheck.every(checker))
     yield
-    sweeper.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await sweeper
+    for task in (sweeper, checking):
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
     counter = app.get(COUNTER)
     if counter is not None:
         counter.close()

@@ -1,4 +1,6 @@
-"""`catd-hq verify`: re-check every stored chain from its stored bytes, every receipt and blob."""
+"""`catd-hq verify`: re-check every stored chain from its stored bytes, every receipt and blob,
+and name every image HQ lost and no node has sent again yet (hq/blobcheck.py). It only reads:
+marking a lost image for its node to resend is the running receivers' check."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from catd_node import keys, packets
 from catd_node.blobs import BlobStore
 from catd_node.errors import EXIT_CHECK_FAILED, EXIT_OK
+from hq import blobcheck
 from hq.store import HQDir
 from hq.store.base import Conn
 from sync import protocol
@@ -24,7 +27,20 @@ def problems(conn: Conn, blobs: BlobStore, hq_pub: Ed25519PublicKey) -> Iterator
     for (sha,) in conn.execute("SELECT sha256 FROM blobs ORDER BY sha256").fetchall():
         why = blobs.problem(sha)
         if why:
-            yield f"blob {sha}: {why}"
+            yield f"blob {sha}: {why}{_whose(conn, sha)}"
+    # images HQ held, found lost by a receiver's check and not yet sent again by their node
+    for sha, _size, why, found_at, moved_to in blobcheck.unrestored(conn):
+        aside = f", the damaged file kept at {moved_to}" if moved_to else ""
+        yield f"blob {sha}: lost at HQ ({why}) found {found_at}{aside}; not yet sent again{_whose(conn, sha)}"
+
+
+def _whose(conn: Conn, sha: str) -> str:
+    """` (node N, acta K)`: who references blob `sha`, for the operator."""
+    refs = conn.execute(
+        "SELECT DISTINCT r.node, p.acta FROM blob_refs r JOIN packets p ON p.node = r.node AND p.seq = r.seq"
+        " WHERE r.sha256 = ? ORDER BY r.node, p.acta LIMIT 5", (sha,)).fetchall()
+    named = ", ".join(f"node {node}" + (f" acta {acta}" if acta else "") for node, acta in refs)
+    return f" ({named})" if named else ""
 
 
 def _chain_problems(

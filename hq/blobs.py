@@ -63,6 +63,21 @@ async def head_blob(request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def get_missing(request: web.Request) -> web.Response:
+    """GET /v1/nodes/{node}/blobs/missing, signed by that node (a blob request over the name
+    ""): the images its packets reference that HQ does not hold — never received, or lost
+    (hq/blobcheck.py) — at most `LACKING_MAX`, with `more` when there are others. The node
+    sends each again."""
+    state = request.app[STATE]
+    node = await signed_by(request, state, "")
+    named = request.match_info["node"]
+    if named != node:
+        raise error(403, protocol.BAD_REQUEST_SIGNATURE, f"signed by {node}, not by {named[:80]!r}")
+    limit = hq_store.LACKING_MAX
+    missing = await state.blob_db(hq_store.lacking_blobs, node, limit + 1)
+    return web.json_response({"node": node, "missing": missing[:limit], "more": len(missing) > limit})
+
+
 def _header_int(request: web.Request, name: str, default: int | None) -> int:
     raw = request.headers.get(name)
     if raw is None:

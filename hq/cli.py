@@ -221,13 +221,22 @@ def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
         from hq import diskstate
 
         report["disk"] = diskstate.read(hq)
+        from hq import blobcheck
+
+        report["blob_check"] = blobcheck.last(hq)
         if args.json:
             print(json.dumps(report, indent=2, sort_keys=True))
         else:
             for node, info in report["nodes"].items():
                 flag = "  FORKED" if info["forked"] else ""
+                actas = info["missing_actas"]
+                named = f" (actas {', '.join(actas[:5])}{'…' if len(actas) > 5 else ''})" if actas else ""
                 print(f"{node}: seq {info['seq']} blobs {info['blobs_stored']} stored,"
-                      f" {info['blobs_missing']} missing{flag}")
+                      f" {info['blobs_missing']} missing{named}{flag}")
+            lost = report["blobs_lost"]
+            if lost["count"]:
+                print(f"IMAGES LOST at HQ: {lost['count']} found missing or damaged, not yet sent again "
+                      "by their node (catd-hq verify names them; the nodes resend them by themselves)")
             print(f"conflicts: {len(counted.conflicts)} reports not counted (GET /v1/conflicts)")
             if report["disk"]["state"] == "full":
                 print(f"DISK FULL at {report['disk']['path']} since {report['disk']['since']}: writes are "

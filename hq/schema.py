@@ -100,4 +100,16 @@ MIGRATIONS: list[str] = [
     CREATE TRIGGER tlog_nodes_no_delete BEFORE DELETE ON tlog_nodes
     BEGIN SELECT RAISE(ABORT, 'the log is append-only: DELETE refused'); END;
     """,
+    """
+    -- images HQ held and then found missing or damaged (hq/blobcheck.py): the blob row is
+    -- deleted so the node that sent the image sends it again; restored_at is set when it does
+    CREATE TABLE blob_losses (
+        sha256 TEXT PRIMARY KEY,
+        bytes INTEGER NOT NULL,
+        why TEXT NOT NULL,
+        found_at TEXT NOT NULL,
+        moved_to TEXT,  -- where a damaged file was put aside (NULL: the file was gone)
+        restored_at TEXT
+    );
+    """,
 ]

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from hq.release import cut
 from hq.release.site.build import placeholder
+from hq.release.site.errors import error_html
 from hq.store import HQDir
 
 SITE_ROOT = web.AppKey("site_root", Path)
@@ -42,10 +43,22 @@ def _resolve(root: Path, tail: str) -> Path | None:
     return path if path.is_relative_to(root.resolve()) and path.is_file() else None
 
 
+def is_public(request: web.Request) -> bool:
+    """The site's side of HQ: every path but the /v1 API."""
+    return not (request.path == "/v1" or request.path.startswith("/v1/"))
+
+
+def error_response(status: int, headers: dict[str, str] | None = None) -> web.Response:
+    extra = {k: v for k, v in (headers or {}).items() if k.lower() == "allow"}
+    return web.Response(status=status, text=error_html(status), content_type="text/html", charset="utf-8",
+                        headers={**{k: v for k, v in HEADERS.items() if k != "Cache-Control"},
+                                 "Cache-Control": "no-store", **extra})
+
+
 async def page(request: web.Request) -> web.StreamResponse:
     path = _resolve(request.app[SITE_ROOT], request.match_info.get("tail", ""))
     if path is None:
-        raise web.HTTPNotFound(text="No existe esa página.", headers=HEADERS)
+        return error_response(404)
     kind = TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     return web.FileResponse(path, headers={**HEADERS, "Content-Type": kind})
 

@@ -57,8 +57,11 @@ def policy_for(settings: SyncConfig, once: bool) -> Policy:
 class Replay:
     """One node's replay to HQ: the packet lane, then the image lane."""
 
-    def __init__(self, datadir: DataDir, hq: HQ, local: Local, policy: Policy, workers: int = 4) -> None:
+    def __init__(self, datadir: DataDir, hq: HQ, local: Local, policy: Policy, workers: int = 4,
+                 recheck_s: float = 60.0) -> None:
         self.datadir = datadir
+        self.recheck_s = recheck_s
+        self.rechecked_at: float | None = None  # monotonic time HQ was last asked what it lacks
         self.hq = hq
         self.local = local
         self.policy = policy
@@ -76,7 +79,7 @@ class Replay:
         while True:
             await self.packets()
             try:
-                if await self.images():
+                if await self.images() and not await self.recheck():
                     break
             except NeedPackets as exc:
                 unreferenced += 1
@@ -222,6 +225,28 @@ class Replay:
         if rows:
             await self.local.run(receipts.mark_blobs, rows)
 
+    async def recheck(self) -> bool:
+        """Every `recheck_s` (and in each `sync --once`): ask HQ which of this node's images
+        it lacks; an image it had acknowledged and since lost (hq/blobcheck.py) leaves the
+        delivered cache and is sent again. True when there is something to send again. A
+        failure to ask is only logged: the next drain asks again."""
+        now = time.monotonic()
+        if self.rechecked_at is not None and now - self.rechecked_at < self.recheck_s:
+            return False
+        self.rechecked_at = now
+        try:
+            missing = await self.hq.missing()
+        except (Retryable, LaneStopped) as exc:
+            log.warning("cannot ask HQ which images it lacks: %s", exc)
+            return False
+        if not missing:
+            return False
+        again = await self.local.run(receipts.forget_blobs, missing)
+        if again:
+            log.error("HQ lost %d image(s) it had acknowledged: sending them again (first %s…)",
+                      again, missing[0][:16])
+        return again > 0
+
     async def _no_new_packets(self, acked: int) -> bool:
         return (await self.local.run(ledger.head)).seq <= acked
 
@@ -291,7 +316,7 @@ async def replay_for(datadir: DataDir, policy: Policy, settings: Settings,
     session = await _session()
     try:
         hq = HQ(session, endpoints, cfg.node_id, hq_key, timeouts, datadir.private_key())
-        yield Replay(datadir, hq, local, policy, settings.blob_workers)
+        yield Replay(datadir, hq, local, policy, settings.blob_workers, settings.recheck_s)
     finally:
         await session.close()
         local.close()

@@ -23,6 +23,7 @@ API = "/v1"
 PACKETS_PATH = "/v1/packets"
 HEAD_PATH = "/v1/nodes/{node}/head"
 BLOB_PATH = "/v1/blobs/{sha256}"
+MISSING_PATH = "/v1/nodes/{node}/blobs/missing"  # signed GET: the node's images HQ lacks
 RESULTS_PATH = "/v1/results"
 CONFLICTS_PATH = "/v1/conflicts"   # for HQ staff: reports HQ did not count, and why
 
@@ -70,6 +71,10 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 def head_path(node: str) -> str:
     return HEAD_PATH.format(node=node)
+
+
+def missing_path(node: str) -> str:
+    return MISSING_PATH.format(node=node)
 
 
 def blob_path(sha256: str) -> str:

@@ -216,6 +216,16 @@ def mark_blobs(conn: sqlite3.Connection, rows: list[tuple[str, int, str]]) -> No
         conn.execute("UPDATE sync_link SET last_error = NULL, last_error_at = NULL WHERE id = 1")
 
 
+def forget_blobs(conn: sqlite3.Connection, shas: list[str]) -> int:
+    """HQ says it lacks these images (lost after it acknowledged them: hq/blobcheck.py):
+    drop them from the delivered cache so that the images lane sends them again; returns how
+    many the cache held. The images themselves were never removed: the node keeps every one."""
+    if not shas:
+        return 0
+    with store.immediate(conn):
+        return sum(conn.execute("DELETE FROM sync_blobs WHERE sha256 = ?", (sha,)).rowcount for sha in shas)
+
+
 def rewind(conn: sqlite3.Connection, hq_seq: int, hq_hash: str) -> None:
     """HQ's head went back (HQ restored from an older copy): what it holds is the truth now.
 

@@ -233,6 +233,21 @@ class HQ:
             raise Retryable(f"bad_receipt: {exc}", untrusted=True) from exc
         return dataclasses.replace(receipt, log=log_part), answer.url
 
+    async def missing(self) -> list[str] | None:
+        """The images this node's packets reference that HQ lacks (never received, or lost and
+        not yet sent again: hq/blobcheck.py), up to HQ's page; None when this HQ does not
+        offer the question (an older HQ: 404 not_found)."""
+        answer = await self._request("GET", protocol.missing_path(self.node), headers=self._signed("GET", ""))
+        if answer.status == 404 and _json_or_empty(answer).get("error") == "not_found":
+            return None
+        if answer.status != 200:
+            raise self._blob_refusal(answer)
+        doc = answer.json()
+        names = doc.get("missing") if isinstance(doc, dict) else None
+        if not isinstance(names, list) or not all(isinstance(n, str) and _HEX64.fullmatch(n) for n in names):
+            raise Retryable("bad_answer: missing is not a list of blob names")
+        return names
+
     async def blob_offset(self, sha: str, size: int) -> int | None:
         """None when HQ holds blob `sha`, else the bytes of a partial upload it keeps."""
         answer = await self._request("HEAD", protocol.blob_path(sha), headers=self._signed("HEAD", sha))

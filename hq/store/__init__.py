@@ -226,11 +226,15 @@ def record_blob(conn: Conn, sha: str, size: int) -> None:
     is a synchronous commit (base.relax): the upload is acknowledged after this returns, and
     a promoted standby must hold every row HQ acknowledged. Failing all that, the node's
     missing-blob query (`missing_blobs`) names it and the node uploads it again."""
+    at = packets.now()
     with writing(conn):
         conn.execute(
             "INSERT INTO blobs (sha256, bytes, stored_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-            (sha, size, packets.now()),
+            (sha, size, at),
         )
+        # an image HQ had lost (hq/blobcheck.py) and a node sent again
+        conn.execute("UPDATE blob_losses SET restored_at = ? WHERE sha256 = ? AND restored_at IS NULL",
+                     (at, sha))
 
 
 def rederive_blob_rows(conn: Conn, blobs: BlobStore) -> int:
@@ -255,8 +259,34 @@ def rederive_blob_rows(conn: Conn, blobs: BlobStore) -> int:
     return restored
 
 
+LACKING_MAX = 1000      # blob names per answer of GET /v1/nodes/{node}/blobs/missing
+MISSING_ACTAS_MAX = 100  # actas named per node in `status`
+
+
+def lacking_blobs(conn: Conn, node: str, limit: int = LACKING_MAX) -> list[str]:
+    """Blobs referenced by `node`'s packets that HQ does not hold (never received, or lost
+    and not yet sent again), in name order, at most `limit`."""
+    rows = conn.execute(
+        "SELECT DISTINCT r.sha256 FROM blob_refs r LEFT JOIN blobs b ON b.sha256 = r.sha256"
+        " WHERE r.node = ? AND b.sha256 IS NULL ORDER BY r.sha256 LIMIT ?", (node, limit))
+    return [row[0] for row in rows]
+
+
+def missing_actas(conn: Conn, node: str, limit: int = MISSING_ACTAS_MAX) -> list[str]:
+    """The actas of `node` whose image HQ does not hold, at most `limit`."""
+    rows = conn.execute(
+        "SELECT DISTINCT p.acta FROM blob_refs r JOIN packets p ON p.node = r.node AND p.seq = r.seq"
+        " LEFT JOIN blobs b ON b.sha256 = r.sha256"
+        " WHERE r.node = ? AND b.sha256 IS NULL AND p.acta IS NOT NULL ORDER BY p.acta LIMIT ?",
+        (node, limit))
+    return [row[0] for row in rows]
+
+
 def status(conn: Conn) -> dict[str, Any]:
-    """`catd-hq status --json`: nodes → id → {seq, hash, blobs_stored, blobs_missing, forked}."""
+    """`catd-hq status --json`: nodes → id → {seq, hash, blobs_stored, blobs_missing,
+    missing_actas, forked, forks}; blobs_lost → {count, list} (hq/blobcheck.py)."""
+    from hq import blobcheck
+
     nodes: dict[str, Any] = {}
     for node, forked in conn.execute("SELECT node, forked FROM nodes ORDER BY node").fetchall():
         seq, hash_hex = head(conn, node)
@@ -269,9 +299,10 @@ def status(conn: Conn) -> dict[str, Any]:
         forks = conn.execute("SELECT COUNT(*) FROM forks WHERE node = ?", (node,)).fetchone()[0]
         nodes[node] = {
             "seq": seq, "hash": hash_hex, "blobs_stored": stored, "blobs_missing": missing,
+            "missing_actas": missing_actas(conn, node) if missing else [],
             "forked": bool(forked), "forks": forks,
         }
-    return {"nodes": nodes}
+    return {"nodes": nodes, "blobs_lost": blobcheck.lost_report(conn)}
 
 
 # The packets the count reads (hq/count.py). A capture is read for its time only, so its

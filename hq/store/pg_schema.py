@@ -111,4 +111,14 @@ MIGRATIONS: list[str] = [
     CREATE TRIGGER tlog_nodes_no_update BEFORE UPDATE OR DELETE ON tlog_nodes
         FOR EACH ROW EXECUTE FUNCTION hq_append_only();
     """,
+    """
+    CREATE TABLE blob_losses (
+        sha256 TEXT COLLATE "C" PRIMARY KEY,
+        bytes BIGINT NOT NULL,
+        why TEXT NOT NULL,
+        found_at TEXT NOT NULL,
+        moved_to TEXT,
+        restored_at TEXT
+    );
+    """,
 ]

@@ -124,3 +124,58 @@ def test_no_chart_text_leaves_its_viewbox(url, browser, viewport):
     assert page.locator("svg.grafica text").count() >= 10
     assert page.evaluate(OUTSIDE) == []
     page.context.close()
+
+
+def test_an_acta_is_found_from_its_seccion_alone_without_javascript(url, browser):
+    """A voter knows the sección on their credencial, not their district."""
+    page = open_page(browser, url + "/", PHONE, js=False)
+    page.click("text=Consulta tu casilla")
+    page.click("text=Secciones 0001 a 0015")
+    page.click("text=Sección 0010")
+    assert page.locator("h1").inner_text() == "Sección 0010"
+    assert "Distrito 05" in page.locator(".lugar").inner_text()
+    rows = page.locator("table.actas tbody tr")
+    assert rows.count() == 4      # Básica 01, Contigua 01, 02, 03
+    page.click("text=Contigua 02")
+    assert page.locator("h1").inner_text() == "Sección 0010 · Contigua 02 · Distrito 05"
+    assert "Acta 090010C0200A02" in page.locator(".clave").inner_text()
+    image = page.request.get(url + "/acta/005/" + page.locator(".imagen img").get_attribute("src"))
+    assert image.status == 200 and image.headers["content-type"] == "image/webp"
+    votes = page.locator(".acta table.votos")
+    assert "PAN – PRI – PRD" in votes.inner_text() and "Total de votos (calculado)" in votes.inner_text()
+    assert page.locator("details.base summary").inner_text().startswith("Datos de la base")
+    # sección 0000 is named for what it holds, and so are its mesas
+    page.goto(url + "/secciones.html")
+    page.click("text=Sección 0000 · Voto desde el extranjero")
+    assert page.locator("h1").inner_text() == "Sección 0000 · Voto desde el extranjero"
+    page.click("text=Mesa 06")
+    assert page.locator("h1").inner_text() == "Voto desde el extranjero · Mesa 06 · Distrito 34"
+    # its two totals disagree on the acta: said in words
+    assert "asentado en el acta 653, calculado 743" in page.locator(".aviso").inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "cdmx-acta-telefono.png", full_page=True)
+    page.context.close()
+
+
+def test_a_missing_page_is_a_spanish_page_with_a_way_back(url, browser):
+    context = browser.new_context(viewport=PHONE, locale="es-MX", java_script_enabled=False)
+    page = context.new_page()
+    response = page.goto(url + "/acta/005/NO-EXISTE.html")
+    assert response is not None and response.status == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert page.locator("html").get_attribute("lang") == "es"
+    assert page.locator("h1").inner_text() == "No existe esa página"
+    page.click("text=Volver a los resultados")
+    assert page.locator("h1").inner_text() == "Resultados preliminares"
+    context.close()
+
+
+def test_the_downloads_page_offers_the_keys_a_verifier_checks_against(published, url, browser):
+    page = open_page(browser, url + "/descargas.html", DESKTOP)
+    said = page.locator("main").inner_text()
+    assert "Qué debe contener LLAVES/" in said and "nodos/CATD-….pub" in said
+    for node in published.plan.nodes:
+        link = page.locator(f"a[href='llaves/nodos/{node}.pub']")
+        assert link.count() == 1
+        assert page.request.get(url + f"/llaves/nodos/{node}.pub").text().startswith("-----BEGIN PUBLIC KEY")
+    page.context.close()

@@ -7,13 +7,14 @@ site can never say something the signed cut does not.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from catd_node import actas, tally, wording
-from catd_node.catalog import COALICION, INDEPENDIENTE, NO_REGISTRADOS, NULOS, PARTIDO, Election
+from catd_node.catalog import COALICION, INDEPENDIENTE, NO_REGISTRADOS, NULOS, PARTIDO, ActaSpec, Election
 from hq.count import ActaRecord
 from hq.release.candidaturas import Candidacy, parties_of
 
@@ -220,3 +221,74 @@ def acta_path(election: Election, key: str) -> str:
         number = spec.distrito if spec.distrito is not None else spec.municipio
         folder = "sin-distrito" if number is None else f"{number:03d}"
     return f"acta/{folder}/{page_name(key)}.html"
+
+
+def area_summary(election: Election, records: dict[str, ActaRecord], keys: Iterable[str],
+                 final: bool) -> tally.Summary:
+    """The summary of the actas `keys` (a district, a sección): its esperadas are those keys."""
+    keys = list(keys)
+    held = [(k, records[k].classification) for k in keys if k in records]
+    whole = tally.summarize(election, held, final=final)
+    return dataclasses.replace(whole, esperadas=len(keys))
+
+
+def seccion_path(spec: ActaSpec) -> str:
+    return f"seccion/{spec.seccion:04d}.html"
+
+
+def seccion_title(specs: Iterable[ActaSpec]) -> str:
+    """`Sección 0056`; sección 0000 by what it holds (`Sección 0000 · Voto desde el extranjero`)."""
+    specs = list(specs)
+    number = specs[0].seccion if specs else 0
+    if number == 0:
+        kinds = []
+        for spec in specs:
+            name = wording.seccion(spec)
+            if not name.startswith("Sección") and name not in kinds:
+                kinds.append(name)
+        if kinds:
+            return f"Sección 0000 · {' y '.join(kinds)}"
+    return f"Sección {number:04d}"
+
+
+def range_of(seccion: int) -> str:
+    """The index page of a sección's hundred: `0001-0099`, `0100-0199` (0000 stands alone)."""
+    if seccion == 0:
+        return "0000"
+    low = seccion // 100 * 100
+    return f"{max(low, 1):04d}-{low + 99:04d}"
+
+
+@dataclass(frozen=True)
+class VoteRow:
+    """A vote field of one acta, as its page shows it."""
+    field: str
+    label: str
+    value: str          # `120`, `Ilegible`, `Sin dato`
+    votes: int
+    percent: str        # of the acta's total
+    colour: str
+    parties: tuple[tuple[str, str], ...]
+
+
+def acta_votes(election: Election, record: ActaRecord) -> list[VoteRow]:
+    """The votes of an acta field by field, ballot order (fields not on its ballot left out)."""
+    contest = election.contest_of(record.key) or election.contest_for_unknown(record.key)
+    if contest is None or record.classification.cls == actas.SIN_ACTA:
+        return []
+    on = set(election.ballot(record.key))
+    total = record.classification.total
+    parties = {f.name for f in contest.vote_fields if f.kind == PARTIDO}
+    rows = []
+    for f in contest.vote_fields:
+        if f.name not in on:
+            continue
+        raw = record.values.get(f.name, actas.SIN_DATO)
+        votes = raw if isinstance(raw, int) else 0
+        value = f"{raw:,}" if isinstance(raw, int) else ("Ilegible" if raw == actas.ILEGIBLE else "Sin dato")
+        members = [f.name] if f.kind == PARTIDO else \
+            [p for p in contest.votes if p in parties_of(f.name, parties)] if f.kind == COALICION else []
+        shade = OTHER if f.kind in (NO_REGISTRADOS, NULOS, INDEPENDIENTE) else colour(f.name)
+        rows.append(VoteRow(f.name, wording.reader_label(f.name, f.kind, contest), value, votes,
+                            tally.percent(votes, total), shade, _chips(members)))
+    return rows
