@@ -86,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timezone", help="official time-zone label (default: the cut line's, e.g. UTC-6)")
     p.add_argument("--max-boletas-especial", type=int, default=750,
                    help="approved ballots of a casilla especial (default 750)")
+    p.add_argument("--ccv", action="append", default=[], metavar="DISTRITO=NODE",
+                   help="the node of the district's capture centre (CCV), which may also capture its "
+                        "casilla photos (repeat per district)")
     p.add_argument("--catd-per", choices=("district", "municipio"),
                    help="one CATD per district (default when districts are printed) or per municipio")
     p = sub.add_parser("publish", parents=[common], help="write one cut under DATA/publicacion/ and the site")
@@ -255,7 +258,7 @@ def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
 
         options = catalog.Options(
             entidad=args.entidad, election=args.election, release=args.release, timezone=args.timezone,
-            max_boletas_especial=args.max_boletas_especial, catd_per=args.catd_per)
+            max_boletas_especial=args.max_boletas_especial, catd_per=args.catd_per, ccv=tuple(args.ccv))
         if args.check:
             return catalog.check(args.source, args.candidaturas, options, as_json=args.json)
         if args.out is None:

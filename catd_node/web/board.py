@@ -220,7 +220,7 @@ class Board:
             state = self.actas[key] = ActaState(key)
             if self.election is not None:
                 state.owner = self.election.owner(key)
-                state.foreign = state.owner is not None and state.owner != self.node
+                state.foreign = not self.election.may_capture(key, self.node or "")
         return state
 
     def apply(self, seq: int, kind: str, at: str, body: dict[str, Any]) -> None:

@@ -53,6 +53,7 @@ class Casilla:
     # (statement header, signature header) → (statement, its bytes, the device key it verified
     # against): a photo's HEAD and its PUTs carry the same statement, parsed and verified once
     verified: dict[tuple[str, str], tuple[dict[str, Any], bytes, str]] = field(default_factory=dict)
+    ccv: dict[str, tuple[frozenset[str], frozenset[str] | None]] = field(default_factory=dict)
 
 
 CASILLA = web.AppKey("casilla", Casilla)
@@ -291,13 +292,32 @@ async def get_pull(request: web.Request) -> web.Response:
     if not date.isdecimal() or abs(time.time() - int(date)) > state.limits.skew_s:
         raise error(403, protocol.STALE_DATE, f"{protocol.DATE_HEADER} is off HQ's clock",
                     hq_time=int(time.time()))
-    rows = await state.io(cas.db.for_node, node, int(after), PULL_LIMIT)
+    ccv_actas, catds = _ccv_scope(cas, state, node)
+    rows = await state.io(cas.db.for_node, node, int(after), PULL_LIMIT, ccv_actas, catds)
     photos = []
     for ident, sha, statement, st_sig in rows:
         image = await state.io(state.blobs.read, sha)
-        photos.append({"id": ident, "statement": base64.b64encode(statement).decode("ascii"),
-                       "sig": st_sig, "image": base64.b64encode(image).decode("ascii")})
+        photo = {"id": ident, "statement": base64.b64encode(statement).decode("ascii"),
+                 "sig": st_sig, "image": base64.b64encode(image).decode("ascii")}
+        st = cp.parse_statement(statement)
+        if st["node"] != node:  # a CCV's: the key of the CATD's device it checks the photo with
+            found = await _device(cas, state, st["node"], st["device"])
+            if found is not None and found.revoked_seq is None and found.pubkey is not None:
+                photo["device_key"] = found.pubkey
+        photos.append(photo)
     return web.json_response({"photos": photos, "next": rows[-1][0] if rows else int(after)})
+
+
+def _ccv_scope(cas: Casilla, state: HQState, node: str) -> tuple[frozenset[str], frozenset[str] | None]:
+    """The actas `node` captures as its districts' capture centre (CCV), and the CATDs whose
+    devices photograph them (None: any node's, an acta of those districts has no CATD)."""
+    held = cas.ccv.get(node)
+    if held is None:
+        election = state.election
+        actas = frozenset(election.ccv_actas(node)) if election is not None else frozenset()
+        owners = {election.owner(k) for k in actas} if election is not None else set()
+        held = cas.ccv[node] = (actas, None if None in owners else frozenset(o for o in owners if o))
+    return held
 
 
 async def to_page(request: web.Request) -> web.StreamResponse:

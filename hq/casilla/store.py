@@ -116,13 +116,30 @@ class CasillaDB:
                 job.kept, job.new, job.failed = None, False, exc
             raise
 
-    def for_node(self, node: str, after: int, limit: int) -> list[tuple[int, str, bytes, str]]:
-        """(id, sha256, statement, sig) of the unflagged statements of `node` after `after`."""
+    def for_node(self, node: str, after: int, limit: int, ccv_actas: frozenset[str] = frozenset(),
+                 catds: frozenset[str] | None = frozenset()) -> list[tuple[int, str, bytes, str]]:
+        """(id, sha256, statement, sig) of the unflagged statements after `after` that `node`
+        pulls: those its own devices sent and, for a capture centre, those of `ccv_actas`
+        (sent by the devices of `catds`; None: of any node)."""
+        args: tuple[str, ...]
+        if not ccv_actas:
+            query, args = "node = ?", (node,)
+        elif catds is None:
+            query, args = "1", ()
+        else:
+            nodes = sorted(catds | {node})
+            query, args = f"node IN ({', '.join('?' * len(nodes))})", tuple(nodes)
+        out: list[tuple[int, str, bytes, str]] = []
         with self.lock:
             rows = self.conn.execute(
-                "SELECT id, sha256, statement, sig FROM statements WHERE node = ? AND id > ?"
-                " AND flag IS NULL ORDER BY id LIMIT ?", (node, after, limit)).fetchall()
-        return [(int(i), str(s), bytes(b), str(g)) for i, s, b, g in rows]
+                f"SELECT id, sha256, statement, sig, node, acta FROM statements WHERE {query} AND id > ?"
+                " AND flag IS NULL ORDER BY id", (*args, after))
+            for i, sha, statement, sig, by, acta in rows:
+                if by == node or acta in ccv_actas:
+                    out.append((int(i), str(sha), bytes(statement), str(sig)))
+                    if len(out) >= limit:
+                        break
+        return out
 
     def rows(self) -> list[sqlite3.Row | tuple[Any, ...]]:
         with self.lock:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import markupsafe
 
 from catd_node import actas, tlog, wording
 from hq import tlog as hq_tlog
@@ -34,10 +35,13 @@ log = logging.getLogger("catd.hq.site")
 SITE = "sitio"
 STATE = ".actas.json"
 SECCIONES_STATE = ".secciones.json"
+# Part of every page digest: a new layout of the acta and sección pages rewrites them once.
+PAGES_VERSION = "2"
 HERE = Path(__file__).parent
 TOOL = HERE.parents[2] / "tools" / "verify_release.py"
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
                           undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+_BREAK = markupsafe.Markup("_<wbr>")
 _IMAGE_TYPES = ((b"RIFF", "webp"), (b"\xff\xd8\xff", "jpg"), (b"\x89PNG", "png"))
 
 
@@ -85,6 +89,10 @@ class Site:
         self.writer = write.RowWriter(self.election)
         self.made: set[Path] = set()
         self.candidacies = candidaturas.candidacies(self.election, data.names_file)
+        self.plans: dict[tuple[str, tuple[str, ...]], pages.Plan] = {}
+        self.row_digests: dict[str, str] = {}
+        # the row's column names, breakable after "_" on a phone (once, not per acta page)
+        self.header = [markupsafe.escape(name).replace("_", _BREAK) for name in self.writer.layout.header]
 
     def render(self, template: str, path: str, **context: Any) -> None:
         depth = path.count("/")
@@ -165,6 +173,8 @@ class Site:
             by.setdefault(spec.seccion, []).append(key)
         ranges: dict[str, list[dict[str, Any]]] = {}
         cero: dict[str, Any] | None = None
+        names = [(c.label, sorted(c.parties), c.fields, c.propietaria, c.suplente) for c in self.candidacies]
+        context = hashlib.sha256(repr(names).encode() + self.data.election_bytes).hexdigest()
         for number in sorted(by):
             specs = [self.election.actas[k] for k in by[number]]
             areas = ", ".join(sorted({wording.area(s, self.election) for s in specs} - {""}))
@@ -176,13 +186,16 @@ class Site:
             else:
                 ranges.setdefault(pages.range_of(number), []).append(entry)
             path = f"seccion/{number:04d}.html"
-            listed = self.listed(by[number], "../")
-            headline, table = self.area_votes(by[number])
-            digest = hashlib.sha256(repr((listed, headline, table, areas, title)).encode()).hexdigest()
+            # what the page shows follows from its actas' rows (their digests, acta_pages), the
+            # names of the candidates and the catalog: checked before anything is computed
+            digest = hashlib.sha256("|".join([
+                PAGES_VERSION, str(self.built.final), context, areas, title,
+                *(self.row_digests.get(k, "-") for k in by[number])]).encode()).hexdigest()
             if state.get(path) == digest and (self.root / path).exists():
                 continue
-            self.render("seccion.html", path, title=title, areas=areas, actas=listed, headline=headline,
-                        table=table, range=pages.range_of(number))
+            headline, table = self.area_votes(by[number])
+            self.render("seccion.html", path, title=title, areas=areas, actas=self.listed(by[number], "../"),
+                        headline=headline, table=table, range=pages.range_of(number))
             state[path] = digest
         for name, items in ranges.items():
             self.render("rango.html", f"secciones/{name}.html", name=name.replace("-", " a "),
@@ -202,19 +215,20 @@ class Site:
             state: dict[str, list[str]] = json.loads(state_path.read_text(encoding="utf-8"))
         except (FileNotFoundError, ValueError):
             state = {}
-        header = self.writer.layout.header
         written = 0
         proofs = _Proofs(self.hq, self.data)
         for key, record in self.records.items():
             cells = self.writer.row(record)
             image = self.image(record.image_sha256)
-            digest = hashlib.sha256("|".join([*cells, image or "", record.node]).encode()).hexdigest()
+            digest = hashlib.sha256("|".join([PAGES_VERSION, *cells, image or "", record.node]).encode()
+                                    ).hexdigest()
+            self.row_digests[key] = digest
             page = self.root / pages.acta_path(self.election, key)
             if state.get(key, [""])[0] == digest and page.exists():
                 continue
             state[key] = [digest, self.built.name]
             shown = [(name, value[2:-1] if value.startswith('="') else value)
-                     for name, value in zip(header, cells, strict=True)]
+                     for name, value in zip(self.header, cells, strict=True)]
             prueba = proofs.write(self.root / pages.acta_path(self.election, key), record)
             self.render("acta.html", pages.acta_path(self.election, key), key=key, registered=True,
                         estado=_estado(record), observaciones=record.classification.published_observations,
@@ -256,7 +270,7 @@ class Site:
         return {
             "words": wording.casilla_words(spec, self.election) if spec else f"Acta {record.key}",
             "clase": wording.class_name(result.cls), "counted": result.cls == actas.COUNTED,
-            "votes": pages.acta_votes(self.election, record), "total": counted_total,
+            "votes": pages.acta_votes(self.election, record, self.plans), "total": counted_total,
             "asentado": asentado if isinstance(asentado, int) else None,
             "diferencia": wording.inconsistency(asentado if isinstance(asentado, int) else None,
                                                 result.total) if counted_total is not None else "",
