@@ -127,7 +127,7 @@ class Site:
             spec = self.election.actas[key]
             record = self.records.get(key)
             out.append({
-                "key": key, "casilla": wording.casilla(spec), "seccion": pages.seccion_title([spec]),
+                "key": key, "casilla": pages.casilla_in_list(spec), "seccion": pages.seccion_title([spec]),
                 "seccion_href": depth + pages.seccion_path(spec),
                 "estado": "Aún sin acta en la sede" if record is None else _estado(record),
                 "votos": "—" if record is None or record.classification.cls == actas.SIN_ACTA
