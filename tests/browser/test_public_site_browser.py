@@ -6,6 +6,10 @@ test-artifacts/."""
 
 from __future__ import annotations
 
+import io
+import subprocess
+import sys
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -170,7 +174,7 @@ def test_a_missing_page_is_a_spanish_page_with_a_way_back(url, browser):
     context.close()
 
 
-def test_the_downloads_page_offers_the_keys_a_verifier_checks_against(published, url, browser):
+def test_the_downloads_page_offers_the_keys_a_verifier_checks_against(published, url, browser, tmp_path):
     page = open_page(browser, url + "/descargas.html", DESKTOP)
     said = page.locator("main").inner_text()
     assert "Qué debe contener LLAVES/" in said and "nodos/CATD-….pub" in said
@@ -178,6 +182,21 @@ def test_the_downloads_page_offers_the_keys_a_verifier_checks_against(published,
         link = page.locator(f"a[href='llaves/nodos/{node}.pub']")
         assert link.count() == 1
         assert page.request.get(url + f"/llaves/nodos/{node}.pub").text().startswith("-----BEGIN PUBLIC KEY")
+    # the whole folder in one file, unzipped it is the DIR the verifier takes
+    bundle = page.request.get(url + "/llaves.zip")
+    assert bundle.status == 200
+    with zipfile.ZipFile(io.BytesIO(bundle.body())) as archive:
+        names = set(archive.namelist())
+        assert {f"llaves/{n}" for n in ("hq.pub", "llaves.json", "llaves.json.sig", "catalogo.json")} <= names
+        assert {f"llaves/nodos/{node}.pub" for node in published.plan.nodes} <= names
+        archive.extractall(tmp_path)
+    tool = Path(__file__).resolve().parents[2] / "tools" / "verify_release.py"
+    held = tmp_path / "llaves"
+    checked = subprocess.run([sys.executable, str(tool), str(published.zip), "--keys", str(held)],
+                             capture_output=True, text=True, timeout=120)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    for node in published.plan.nodes:   # each chain, and the key it was checked with
+        assert f"key: {node}: from {held / 'nodos' / (node + '.pub')}" in checked.stdout
     page.context.close()
 
 
