@@ -40,3 +40,20 @@ def test_seccion_pages_follow_their_actas_and_are_rewritten_only_when_one_change
     assert "<h1>Distrito 02</h1>" in district and "Total de votos" in district
     acta = (site / "acta" / "002" / f"{ck.B1}.html").read_text(encoding="utf-8")
     assert "<h1>Sección 0002 · Básica 01 · Distrito 02</h1>" in acta and "Datos de la base" in acta
+
+
+def test_seccion_cero_is_named_for_every_kind_it_holds():
+    from catd_node.catalog import ActaSpec
+    from hq.release.site import pages
+
+    def spec(tipo: str, ident: int) -> ActaSpec:
+        return ActaSpec(f"090000{tipo}{ident:02d}00A01", "GUB", 0, f"{tipo}{ident:02d}00", 700, tipo, ident,
+                        distrito=34)
+
+    m, a, p = spec("M", 6), spec("A", 1), spec("P", 2)
+    assert pages.seccion_title([m]) == "Sección 0000 · Voto desde el extranjero"
+    assert pages.seccion_title([m, a, m, p]) == \
+        "Sección 0000 · Voto desde el extranjero, voto anticipado y prisión preventiva"
+    assert [pages.casilla_in_list(s) for s in (m, a)] == ["Voto desde el extranjero · Mesa 06",
+                                                         "Voto anticipado · Mesa 01"]
+    assert pages.seccion_title([spec("B", 1)]) == "Sección 0000"

@@ -10,6 +10,7 @@ row's digest): at national size most of 170,648 rows do not change between cuts.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
@@ -127,7 +128,7 @@ class Site:
             spec = self.election.actas[key]
             record = self.records.get(key)
             out.append({
-                "key": key, "casilla": wording.casilla(spec), "seccion": pages.seccion_title([spec]),
+                "key": key, "casilla": pages.casilla_in_list(spec), "seccion": pages.seccion_title([spec]),
                 "seccion_href": depth + pages.seccion_path(spec),
                 "estado": "Aún sin acta en la sede" if record is None else _estado(record),
                 "votos": "—" if record is None or record.classification.cls == actas.SIN_ACTA
@@ -327,14 +328,22 @@ class Site:
         doc = trust.read(self.hq)
         if doc is None:
             return None
-        for path in sorted(source.rglob("*")):
-            if path.is_file() and not path.name.startswith("."):
-                put(self.root / "llaves" / path.relative_to(source), path.read_bytes())
+        bundle = io.BytesIO()
+        with zipfile.ZipFile(bundle, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(source.rglob("*")):
+                if path.is_file() and not path.name.startswith("."):
+                    data, name = path.read_bytes(), path.relative_to(source)
+                    put(self.root / "llaves" / name, data)
+                    # fixed times: the same keys make the same zip
+                    member = zipfile.ZipInfo(f"llaves/{name.as_posix()}", (2000, 1, 1, 0, 0, 0))
+                    archive.writestr(member, data, zipfile.ZIP_DEFLATED)
+        put(self.root / "llaves.zip", bundle.getvalue())
         added = doc.get("added_after_publication", {})
         keys = [{"node": node, "href": f"llaves/nodos/{node}.pub", "sha256": digest, "added": added.get(node)}
                 for node, digest in sorted(doc["nodes"].items())
                 if (source / "nodos" / f"{node}.pub").is_file()]
-        return {"version": doc["version"], "published_at": doc["published_at"], "nodes": len(doc["nodes"]),
+        published = wording.official_time_text(doc["published_at"], self.election)
+        return {"version": doc["version"], "published_at": published, "nodes": len(doc["nodes"]),
                 "added": sorted(added), "catd": keys}
 
     def write(self) -> None:

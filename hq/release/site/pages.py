@@ -256,8 +256,19 @@ def seccion_title(specs: Iterable[ActaSpec]) -> str:
             if not name.startswith("Sección") and name not in kinds:
                 kinds.append(name)
         if kinds:
-            return f"Sección 0000 · {' y '.join(kinds)}"
+            words = ", ".join([kinds[0], *(k.lower() for k in kinds[1:-1])])
+            if len(kinds) > 1:
+                words += f" y {kinds[-1].lower()}"
+            return f"Sección 0000 · {words}"
     return f"Sección {number:04d}"
+
+
+def casilla_in_list(spec: ActaSpec) -> str:
+    """A casilla in a table of actas: `Contigua 02`; a mesa of sección 0000 with what it is
+    (`Voto anticipado · Mesa 01`), since one sección 0000 may hold several kinds."""
+    if spec.seccion == 0 and spec.tipo_casilla in wording.SECCION_CERO:
+        return f"{wording.seccion(spec)} · {wording.casilla(spec)}"
+    return wording.casilla(spec)
 
 
 def range_of(seccion: int) -> str:
