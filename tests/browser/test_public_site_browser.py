@@ -6,6 +6,10 @@ test-artifacts/."""
 
 from __future__ import annotations
 
+import io
+import subprocess
+import sys
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -170,7 +174,7 @@ def test_a_missing_page_is_a_spanish_page_with_a_way_back(url, browser):
     context.close()
 
 
-def test_the_downloads_page_offers_the_keys_a_verifier_checks_against(published, url, browser):
+def test_the_downloads_page_offers_the_keys_a_verifier_checks_against(published, url, browser, tmp_path):
     page = open_page(browser, url + "/descargas.html", DESKTOP)
     said = page.locator("main").inner_text()
     assert "Qué debe contener LLAVES/" in said and "nodos/CATD-….pub" in said
@@ -178,4 +182,42 @@ def test_the_downloads_page_offers_the_keys_a_verifier_checks_against(published,
         link = page.locator(f"a[href='llaves/nodos/{node}.pub']")
         assert link.count() == 1
         assert page.request.get(url + f"/llaves/nodos/{node}.pub").text().startswith("-----BEGIN PUBLIC KEY")
+    # the whole folder in one file, unzipped it is the DIR the verifier takes
+    bundle = page.request.get(url + "/llaves.zip")
+    assert bundle.status == 200
+    with zipfile.ZipFile(io.BytesIO(bundle.body())) as archive:
+        names = set(archive.namelist())
+        assert {f"llaves/{n}" for n in ("hq.pub", "llaves.json", "llaves.json.sig", "catalogo.json")} <= names
+        assert {f"llaves/nodos/{node}.pub" for node in published.plan.nodes} <= names
+        archive.extractall(tmp_path)
+    tool = Path(__file__).resolve().parents[2] / "tools" / "verify_release.py"
+    held = tmp_path / "llaves"
+    checked = subprocess.run([sys.executable, str(tool), str(published.zip), "--keys", str(held)],
+                             capture_output=True, text=True, timeout=120)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    for node in published.plan.nodes:   # each chain, and the key it was checked with
+        assert f"key: {node}: from {held / 'nodos' / (node + '.pub')}" in checked.stdout
+    page.context.close()
+
+
+def test_the_search_finds_a_seccion_or_an_acta_by_its_key_without_javascript(url, browser):
+    page = open_page(browser, url + "/secciones.html", PHONE, js=False)
+    page.fill("#q", "10")
+    page.click("text=Buscar")
+    assert page.url.endswith("/seccion/0010.html") and page.locator("h1").inner_text() == "Sección 0010"
+    page.goto(url + "/")
+    page.fill("#q", " 090010c0200a02 ")
+    page.click("text=Buscar")
+    assert page.locator("h1").inner_text() == "Sección 0010 · Contigua 02 · Distrito 05"
+    page.goto(url + "/")
+    page.fill("#q", "090000M0600")          # a casilla's key: its sección
+    page.click("text=Buscar")
+    assert page.locator("h1").inner_text() == "Sección 0000 · Voto desde el extranjero"
+    page.goto(url + "/secciones.html")
+    page.fill("#q", "9999")
+    with page.expect_response(lambda r: "/buscar" in r.url) as answer:
+        page.click("text=Buscar")
+    assert answer.value.status == 404
+    assert page.locator("h1").inner_text() == "No existe esa página"
+    assert "«9999»" in page.locator("main").inner_text()
     page.context.close()

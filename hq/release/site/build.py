@@ -10,6 +10,7 @@ row's digest): at national size most of 170,648 rows do not change between cuts.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
@@ -20,8 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import markupsafe
 
 from catd_node import actas, tlog, wording
+from catd_node.catalog import split_clave_acta
 from hq import tlog as hq_tlog
 from hq.count import ActaRecord
 from hq.release import candidaturas, manifest, trust, write
@@ -34,10 +37,13 @@ log = logging.getLogger("catd.hq.site")
 SITE = "sitio"
 STATE = ".actas.json"
 SECCIONES_STATE = ".secciones.json"
+# Part of every page digest: a new layout of the acta and sección pages rewrites them once.
+PAGES_VERSION = "2"
 HERE = Path(__file__).parent
 TOOL = HERE.parents[2] / "tools" / "verify_release.py"
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
                           undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+_BREAK = markupsafe.Markup("_<wbr>")
 _IMAGE_TYPES = ((b"RIFF", "webp"), (b"\xff\xd8\xff", "jpg"), (b"\x89PNG", "png"))
 
 
@@ -85,6 +91,10 @@ class Site:
         self.writer = write.RowWriter(self.election)
         self.made: set[Path] = set()
         self.candidacies = candidaturas.candidacies(self.election, data.names_file)
+        self.plans: dict[tuple[str, tuple[str, ...]], pages.Plan] = {}
+        self.row_digests: dict[str, str] = {}
+        # the row's column names, breakable after "_" on a phone (once, not per acta page)
+        self.header = [markupsafe.escape(name).replace("_", _BREAK) for name in self.writer.layout.header]
 
     def render(self, template: str, path: str, **context: Any) -> None:
         depth = path.count("/")
@@ -119,7 +129,7 @@ class Site:
             spec = self.election.actas[key]
             record = self.records.get(key)
             out.append({
-                "key": key, "casilla": wording.casilla(spec), "seccion": pages.seccion_title([spec]),
+                "key": key, "casilla": pages.casilla_in_list(spec), "seccion": pages.seccion_title([spec]),
                 "seccion_href": depth + pages.seccion_path(spec),
                 "estado": "Aún sin acta en la sede" if record is None else _estado(record),
                 "votos": "—" if record is None or record.classification.cls == actas.SIN_ACTA
@@ -165,6 +175,8 @@ class Site:
             by.setdefault(spec.seccion, []).append(key)
         ranges: dict[str, list[dict[str, Any]]] = {}
         cero: dict[str, Any] | None = None
+        names = [(c.label, sorted(c.parties), c.fields, c.propietaria, c.suplente) for c in self.candidacies]
+        context = hashlib.sha256(repr(names).encode() + self.data.election_bytes).hexdigest()
         for number in sorted(by):
             specs = [self.election.actas[k] for k in by[number]]
             areas = ", ".join(sorted({wording.area(s, self.election) for s in specs} - {""}))
@@ -176,20 +188,25 @@ class Site:
             else:
                 ranges.setdefault(pages.range_of(number), []).append(entry)
             path = f"seccion/{number:04d}.html"
-            listed = self.listed(by[number], "../")
-            headline, table = self.area_votes(by[number])
-            digest = hashlib.sha256(repr((listed, headline, table, areas, title)).encode()).hexdigest()
+            # what the page shows follows from its actas' rows (their digests, acta_pages), the
+            # names of the candidates and the catalog: checked before anything is computed
+            digest = hashlib.sha256("|".join([
+                PAGES_VERSION, str(self.built.final), context, areas, title,
+                *(self.row_digests.get(k, "-") for k in by[number])]).encode()).hexdigest()
             if state.get(path) == digest and (self.root / path).exists():
                 continue
-            self.render("seccion.html", path, title=title, areas=areas, actas=listed, headline=headline,
-                        table=table, range=pages.range_of(number))
+            headline, table = self.area_votes(by[number])
+            self.render("seccion.html", path, title=title, areas=areas, actas=self.listed(by[number], "../"),
+                        headline=headline, table=table, range=pages.range_of(number))
             state[path] = digest
         for name, items in ranges.items():
             self.render("rango.html", f"secciones/{name}.html", name=name.replace("-", " a "),
                         secciones=items)
         index = [{"name": name.replace("-", " a "), "href": f"secciones/{name}.html", "count": len(items),
                   "first": items[0]["number"], "last": items[-1]["number"]} for name, items in ranges.items()]
-        example = next((s for s in self.election.actas.values() if s.seccion), None)
+        # a key whose digits tell its sección (CLAVE_ACTA; a first-form key need not)
+        example = next((s for s in self.election.actas.values()
+                        if s.seccion and split_clave_acta(s.key) is not None), None)
         self.render("secciones.html", "secciones.html", ranges=index, cero=cero,
                     example=None if example is None else {"key": example.key,
                                                           "seccion": f"{example.seccion:04d}"})
@@ -202,19 +219,20 @@ class Site:
             state: dict[str, list[str]] = json.loads(state_path.read_text(encoding="utf-8"))
         except (FileNotFoundError, ValueError):
             state = {}
-        header = self.writer.layout.header
         written = 0
         proofs = _Proofs(self.hq, self.data)
         for key, record in self.records.items():
             cells = self.writer.row(record)
             image = self.image(record.image_sha256)
-            digest = hashlib.sha256("|".join([*cells, image or "", record.node]).encode()).hexdigest()
+            digest = hashlib.sha256("|".join([PAGES_VERSION, *cells, image or "", record.node]).encode()
+                                    ).hexdigest()
+            self.row_digests[key] = digest
             page = self.root / pages.acta_path(self.election, key)
             if state.get(key, [""])[0] == digest and page.exists():
                 continue
             state[key] = [digest, self.built.name]
             shown = [(name, value[2:-1] if value.startswith('="') else value)
-                     for name, value in zip(header, cells, strict=True)]
+                     for name, value in zip(self.header, cells, strict=True)]
             prueba = proofs.write(self.root / pages.acta_path(self.election, key), record)
             self.render("acta.html", pages.acta_path(self.election, key), key=key, registered=True,
                         estado=_estado(record), observaciones=record.classification.published_observations,
@@ -256,7 +274,7 @@ class Site:
         return {
             "words": wording.casilla_words(spec, self.election) if spec else f"Acta {record.key}",
             "clase": wording.class_name(result.cls), "counted": result.cls == actas.COUNTED,
-            "votes": pages.acta_votes(self.election, record), "total": counted_total,
+            "votes": pages.acta_votes(self.election, record, self.plans), "total": counted_total,
             "asentado": asentado if isinstance(asentado, int) else None,
             "diferencia": wording.inconsistency(asentado if isinstance(asentado, int) else None,
                                                 result.total) if counted_total is not None else "",
@@ -313,14 +331,22 @@ class Site:
         doc = trust.read(self.hq)
         if doc is None:
             return None
-        for path in sorted(source.rglob("*")):
-            if path.is_file() and not path.name.startswith("."):
-                put(self.root / "llaves" / path.relative_to(source), path.read_bytes())
+        bundle = io.BytesIO()
+        with zipfile.ZipFile(bundle, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(source.rglob("*")):
+                if path.is_file() and not path.name.startswith("."):
+                    data, name = path.read_bytes(), path.relative_to(source)
+                    put(self.root / "llaves" / name, data)
+                    # fixed times: the same keys make the same zip
+                    member = zipfile.ZipInfo(f"llaves/{name.as_posix()}", (2000, 1, 1, 0, 0, 0))
+                    archive.writestr(member, data, zipfile.ZIP_DEFLATED)
+        put(self.root / "llaves.zip", bundle.getvalue())
         added = doc.get("added_after_publication", {})
         keys = [{"node": node, "href": f"llaves/nodos/{node}.pub", "sha256": digest, "added": added.get(node)}
                 for node, digest in sorted(doc["nodes"].items())
                 if (source / "nodos" / f"{node}.pub").is_file()]
-        return {"version": doc["version"], "published_at": doc["published_at"], "nodes": len(doc["nodes"]),
+        published = wording.official_time_text(doc["published_at"], self.election)
+        return {"version": doc["version"], "published_at": published, "nodes": len(doc["nodes"]),
                 "added": sorted(added), "catd": keys}
 
     def write(self) -> None:

@@ -4,6 +4,8 @@ web server or CDN that serves the folder at its root."""
 
 from __future__ import annotations
 
+import html
+
 # What a reader is told, in Spanish, when the public side cannot answer (never JSON: the
 # /v1 API keeps its own answers).
 ERRORS = {
@@ -18,10 +20,11 @@ ERRORS = {
 OTHER_ERROR = ("No pudimos atender la solicitud", "La solicitud no es válida para el sitio de resultados.")
 
 
-def error_html(status: int) -> str:
+def error_html(status: int, detail: str = "") -> str:
     """The Spanish page of an error on the public side, with a way back. Links are absolute:
     the page answers at any depth of the site (`catd-hq serve` serves it at `/`)."""
     heading, text = ERRORS.get(status, ERRORS[500] if status >= 500 else OTHER_ERROR)
+    text = html.escape(detail) if detail else text
     return f"""<!doctype html>
 <html lang="es"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">

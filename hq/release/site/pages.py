@@ -14,7 +14,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from catd_node import actas, tally, wording
-from catd_node.catalog import COALICION, INDEPENDIENTE, NO_REGISTRADOS, NULOS, PARTIDO, ActaSpec, Election
+from catd_node.catalog import (
+    COALICION,
+    INDEPENDIENTE,
+    NO_REGISTRADOS,
+    NULOS,
+    PARTIDO,
+    ActaSpec,
+    Contest,
+    Election,
+)
 from hq.count import ActaRecord
 from hq.release.candidaturas import Candidacy, parties_of
 
@@ -247,8 +256,19 @@ def seccion_title(specs: Iterable[ActaSpec]) -> str:
             if not name.startswith("Sección") and name not in kinds:
                 kinds.append(name)
         if kinds:
-            return f"Sección 0000 · {' y '.join(kinds)}"
+            words = ", ".join([kinds[0], *(k.lower() for k in kinds[1:-1])])
+            if len(kinds) > 1:
+                words += f" y {kinds[-1].lower()}"
+            return f"Sección 0000 · {words}"
     return f"Sección {number:04d}"
+
+
+def casilla_in_list(spec: ActaSpec) -> str:
+    """A casilla in a table of actas: `Contigua 02`; a mesa of sección 0000 with what it is
+    (`Voto anticipado · Mesa 01`), since one sección 0000 may hold several kinds."""
+    if spec.seccion == 0 and spec.tipo_casilla in wording.SECCION_CERO:
+        return f"{wording.seccion(spec)} · {wording.casilla(spec)}"
+    return wording.casilla(spec)
 
 
 def range_of(seccion: int) -> str:
@@ -271,24 +291,44 @@ class VoteRow:
     parties: tuple[tuple[str, str], ...]
 
 
-def acta_votes(election: Election, record: ActaRecord) -> list[VoteRow]:
-    """The votes of an acta field by field, ballot order (fields not on its ballot left out)."""
-    contest = election.contest_of(record.key) or election.contest_for_unknown(record.key)
-    if contest is None or record.classification.cls == actas.SIN_ACTA:
-        return []
-    on = set(election.ballot(record.key))
-    total = record.classification.total
+Plan = tuple[tuple[str, str, str, tuple[tuple[str, str], ...]], ...]
+
+
+def _ballot_plan(contest: Contest, ballot: tuple[str, ...]) -> Plan:
+    """(field, label, colour, chips) of each vote field on a ballot."""
+    on = set(ballot)
     parties = {f.name for f in contest.vote_fields if f.kind == PARTIDO}
-    rows = []
+    plan = []
     for f in contest.vote_fields:
         if f.name not in on:
             continue
-        raw = record.values.get(f.name, actas.SIN_DATO)
-        votes = raw if isinstance(raw, int) else 0
-        value = f"{raw:,}" if isinstance(raw, int) else ("Ilegible" if raw == actas.ILEGIBLE else "Sin dato")
         members = [f.name] if f.kind == PARTIDO else \
             [p for p in contest.votes if p in parties_of(f.name, parties)] if f.kind == COALICION else []
         shade = OTHER if f.kind in (NO_REGISTRADOS, NULOS, INDEPENDIENTE) else colour(f.name)
-        rows.append(VoteRow(f.name, wording.reader_label(f.name, f.kind, contest), value, votes,
-                            tally.percent(votes, total), shade, _chips(members)))
+        plan.append((f.name, wording.reader_label(f.name, f.kind, contest), shade, _chips(members)))
+    return tuple(plan)
+
+
+def acta_votes(election: Election, record: ActaRecord,
+               plans: dict[tuple[str, tuple[str, ...]], Plan] | None = None) -> list[VoteRow]:
+    """The votes of an acta field by field, ballot order (fields not on its ballot left out);
+    `plans` keeps each ballot's labels and colours across the actas of a cut."""
+    contest = election.contest_of(record.key) or election.contest_for_unknown(record.key)
+    if contest is None or record.classification.cls == actas.SIN_ACTA:
+        return []
+    total = record.classification.total
+    rows = []
+    get = record.values.get
+    ballot = tuple(election.ballot(record.key))
+    plans = {} if plans is None else plans
+    plan = plans.get((contest.id, ballot))
+    if plan is None:
+        plan = plans[(contest.id, ballot)] = _ballot_plan(contest, ballot)
+    for name, label, shade, chips in plan:
+        raw = get(name, actas.SIN_DATO)
+        if type(raw) is int:
+            votes, value = raw, f"{raw:,}"
+        else:
+            votes, value = 0, "Ilegible" if raw == actas.ILEGIBLE else "Sin dato"
+        rows.append(VoteRow(name, label, value, votes, tally.percent(votes, total), shade, chips))
     return rows
