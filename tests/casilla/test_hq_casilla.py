@@ -260,7 +260,7 @@ async def test_a_piece_cut_by_the_link_keeps_what_arrived_and_the_phone_resumes(
         signed = phone.sign(key, "cae-1", NODE_A, of_a[0], data)
         path = cp.PHOTO_PATH.format(sha256=signed.sha256)
         host, port = url.removeprefix("http://").rsplit(":", 1)
-        reader, writer = await asyncio.open_connection(host, int(port))
+        _reader, writer = await asyncio.open_connection(host, int(port))
         head = "".join(f"{k}: {v}\r\n" for k, v in {
             **signed.headers(), protocol.UPLOAD_OFFSET: "0", protocol.UPLOAD_LENGTH: str(len(data)),
             "Content-Length": str(len(data)), "Host": host}.items())
