@@ -80,11 +80,12 @@ async def buscar(request: web.Request) -> web.StreamResponse:
     target: str | None = None
     if asked.isdigit() and len(asked) <= 4:
         target = f"seccion/{int(asked):04d}.html"
-    elif (found := _CLAVE.fullmatch(asked)) is not None:
-        if found.group(2) and _ACTA_PAGE.fullmatch(asked):
-            page = next(iter(sorted(root.glob(f"acta/*/{asked}.html"))), None)
-            target = None if page is None else page.relative_to(root).as_posix()
-        target = target or f"seccion/{found.group(1)}.html"
+    elif _ACTA_PAGE.fullmatch(asked):
+        page = next(iter(sorted(root.glob(f"acta/*/{asked}.html"))), None)   # an acta's key
+        if page is not None:
+            target = page.relative_to(root).as_posix()
+        elif (found := _CLAVE.fullmatch(asked)) is not None:                 # a casilla's: its sección
+            target = f"seccion/{found.group(1)}.html"
     if target is not None and (root / target).is_file():
         raise web.HTTPFound(target, headers=HEADERS)
     what = f"«{asked}»" if asked else "nada"

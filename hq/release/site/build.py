@@ -24,6 +24,7 @@ import jinja2
 import markupsafe
 
 from catd_node import actas, tlog, wording
+from catd_node.catalog import split_clave_acta
 from hq import tlog as hq_tlog
 from hq.count import ActaRecord
 from hq.release import candidaturas, manifest, trust, write
@@ -203,7 +204,9 @@ class Site:
                         secciones=items)
         index = [{"name": name.replace("-", " a "), "href": f"secciones/{name}.html", "count": len(items),
                   "first": items[0]["number"], "last": items[-1]["number"]} for name, items in ranges.items()]
-        example = next((s for s in self.election.actas.values() if s.seccion), None)
+        # a key whose digits tell its sección (CLAVE_ACTA; a first-form key need not)
+        example = next((s for s in self.election.actas.values()
+                        if s.seccion and split_clave_acta(s.key) is not None), None)
         self.render("secciones.html", "secciones.html", ranges=index, cero=cero,
                     example=None if example is None else {"key": example.key,
                                                           "seccion": f"{example.seccion:04d}"})
