@@ -123,6 +123,7 @@ def create_app(datadir: DataDir, *, clock: Clock = wall_clock, settings: WebConf
     app.router.add_post("/coordinacion/sin-acta", sinacta.sin_acta_submit)
     app.router.add_post("/coordinacion/sin-acta/deshacer", sinacta.sin_acta_undo)
     app.router.add_get("/tablero", dashboard.dashboard)
+    app.router.add_post("/coordinacion/otra-imagen", dashboard.second_image_submit)
     app.router.add_get("/status", dashboard.status_json)
     app.router.add_get("/metrics", dashboard.metrics)
     app.router.add_get("/usuarios", admin.users_page)

@@ -114,7 +114,7 @@ async def _next(request: web.Request, message: str | None = None, warning: str |
     if key is not None:
         state: ActaState = board.actas[key]
         return render(request, "capture.html", {"message": message, "warning": warning, "mode": "captura",
-                                                "others": state.others,
+                                                "others": list(state.pending),
                                                 **entry_context(request, key, state.image)}, status=status)
     sha = board.claim("asignar", list(board.unidentified), who.name, at)
     if sha is not None:
