@@ -199,6 +199,16 @@ class ActaAssigned(TypedDict):
     replaces: NotRequired[str]
 
 
+class ActaImageKept(TypedDict):
+    """A coordinator kept the acta's image over another image identified as the same acta
+    (`other_sha256`, a second scan or photo): the other stays aside, the captures stand."""
+
+    acta: str
+    image_sha256: str
+    other_sha256: str
+    by: str
+
+
 class ActaCaptured(TypedDict):
     """A capture: round 1, or the blind second entry (round 2)."""
 
@@ -345,6 +355,7 @@ BODIES: dict[str, Any] = {
     "acta.acopio": ActaAcopio,
     "acta.digitized": ActaDigitized,
     "acta.assigned": ActaAssigned,
+    "acta.image_kept": ActaImageKept,
     "acta.captured": ActaCaptured,
     "acta.verified": ActaVerified,
     "acta.mismatch": ActaMismatch,

@@ -32,6 +32,7 @@ DEFAULT_MAX_BOLETAS_ESPECIAL = 750
 DEFAULT_TIMEZONE = "UTC-6"
 _TIMEZONE = re.compile(r"UTC([+-])(\d{1,2})(?::(\d\d))?")
 _CLAVE_ACTA = re.compile(r"(\d{2})(\d{4})([A-Z])(\d{2})(\d{2})([0-9A-Z]{1,8})")
+NODE_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,63}")
 
 
 def infer_kind(name: str) -> str:
@@ -136,6 +137,7 @@ class Election:
     max_boletas_especial: int = DEFAULT_MAX_BOLETAS_ESPECIAL
     candidaturas: tuple[Candidatura, ...] = ()
     distritos: dict[int, str] = field(default_factory=dict, compare=False)
+    ccv: dict[int, str] = field(default_factory=dict)   # district → its capture centre's node id
     _by_catd: dict[str | None, tuple[str, ...]] = field(default_factory=dict, compare=False, repr=False)
 
     def names_of(self, label: str, distrito: int | None = None) -> Candidatura | None:
@@ -179,6 +181,34 @@ class Election:
         """The CATD that collects this acta (None: any node may)."""
         spec = self.actas.get(key)
         return spec.catd if spec else None
+
+    def ccv_of(self, key: str) -> str | None:
+        """The capture centre (CCV) node of the acta's district, which may also capture its
+        casilla photos (None: none named)."""
+        spec = self.actas.get(key)
+        return self.ccv.get(spec.distrito) if spec is not None and spec.distrito is not None else None
+
+    def capturers(self, key: str) -> tuple[str, ...] | None:
+        """The nodes whose report of this acta may count: its CATD and its district's CCV
+        (None: any node, the acta has no CATD)."""
+        owner = self.owner(key)
+        if owner is None:
+            return None
+        ccv = self.ccv_of(key)
+        return (owner,) if ccv is None or ccv == owner else (owner, ccv)
+
+    def may_capture(self, key: str, node: str) -> bool:
+        """This node may capture (and report) the acta: its CATD, its district's CCV, or any
+        node when the catalog assigns it to none."""
+        allowed = self.capturers(key)
+        return allowed is None or node in allowed
+
+    def ccv_actas(self, node: str) -> tuple[str, ...]:
+        """The actas of the districts this node is the CCV of."""
+        districts = {d for d, n in self.ccv.items() if n == node}
+        if not districts:
+            return ()
+        return tuple(k for k, spec in self.actas.items() if spec.distrito in districts)
 
     def actas_of(self, catd: str) -> tuple[str, ...]:
         """The catalog actas a node collects: those assigned to it, and those assigned to none."""
@@ -370,6 +400,7 @@ def parse(data: Any, source: str = "election") -> Election:
     if form == 2:
         extra["candidaturas"] = _candidaturas(data, top, source, contests)
         extra["distritos"] = _distritos(data, top, source)
+        extra["ccv"] = _ccv(data, top, source, actas)
     return Election(name=_field(data, "election", str, top), contests=contests, actas=actas,
                     form=form, **extra)
 
@@ -401,6 +432,24 @@ def _distritos(data: Any, top: str, source: str) -> dict[int, str]:
         if not str(number).isdigit() or not isinstance(name, str):
             raise BadInput(at, f"expected \"<number>\": \"<name>\", got {number!r}: {name!r}")
         out[int(number)] = _text(name, at)
+    return out
+
+
+def _ccv(data: Any, top: str, source: str, actas: dict[str, ActaSpec]) -> dict[int, str]:
+    """The optional `ccv` object: district number (as text) → the node id of its capture
+    centre (CCV), which may also capture that district's casilla photos."""
+    out: dict[int, str] = {}
+    raw = _field(data, "ccv", dict, top, default={})
+    districts = {spec.distrito for spec in actas.values()} if raw else set()
+    for number, node in raw.items():
+        at = f"{source}: ccv.{number}"
+        if not str(number).isdigit() or not isinstance(node, str):
+            raise BadInput(at, f"expected \"<district>\": \"<node id>\", got {number!r}: {node!r}")
+        if not NODE_ID.fullmatch(node):
+            raise BadInput(at, f"{node!r} is not a node id (letters, digits, '-', '_', '.'; 1–64)")
+        if int(number) not in districts:
+            raise BadInput(at, f"no acta of the catalog is in district {int(number)}")
+        out[int(number)] = node
     return out
 
 

@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("init", parents=[common], help="create a data dir, node key and genesis packet")
-    p.add_argument("--node-id", required=True)
+    p.add_argument("--node-id", required=True, help="this CATD's id, as HQ registers it (CATD-09-07)")
     p.add_argument("--election", required=True, type=Path, help="election catalog JSON")
     p.add_argument("--hq-url", action="append", default=[], help="HQ base URL (repeat for failover)")
     p.add_argument("--hq-pubkey", type=Path, help="HQ public key PEM (verifies receipts)")
@@ -71,14 +71,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("scan", parents=[common], help="watch the scanner drop folders")
     p.add_argument("--once", action="store_true", help="ingest every finished file now, then exit")
     p = sub.add_parser("web", parents=[common], help="serve the clerks' web app")
-    p.add_argument("--host")
-    p.add_argument("--port", type=int)
+    p.add_argument("--host", help="address to listen on (default: catd.toml [web] host)")
+    p.add_argument("--port", type=int, help="port to listen on (default: catd.toml [web] port)")
     p = sub.add_parser("sync", parents=[common], help="replay packets and images to HQ")
     p.add_argument("--once", action="store_true", help="drain until HQ holds everything, then exit")
     p = sub.add_parser("verify", parents=[common], help="check every packet and referenced blob")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true",
+                   help="one JSON document on stdout: ok, packets, head, blobs, receipts, reason, problems")
     p = sub.add_parser("status", parents=[common], help="where this CATD stands")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="one JSON document on stdout")
     p = sub.add_parser("user", parents=[common], help="manage clerk accounts")
     user_sub = p.add_subparsers(dest="user_command", required=True, metavar="USER_COMMAND")
     asked = ("; the password is asked twice without echo on a terminal, else read from the first "
@@ -99,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("attest", parents=[common], help="signed manifest of code and store")
     p.add_argument("--out", type=Path, help="write the signed manifest here")
     p.add_argument("--compare", type=Path, help="compare with an earlier manifest")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="one JSON document on stdout")
     return parser
 
 

@@ -50,9 +50,10 @@ def acta_counts(conn: sqlite3.Connection, expected: int, election: Election | No
 
 
 def foreign_count(conn: sqlite3.Connection, election: Election, node_id: str) -> int:
-    """Actas with packets here that the catalog assigns to another CATD (recorded, flagged)."""
+    """Actas with packets here that the catalog assigns to another CATD, this node not being
+    their district's capture centre (recorded, flagged)."""
     keys = conn.execute("SELECT DISTINCT acta FROM packets WHERE acta IS NOT NULL")
-    return sum(1 for (key,) in keys if election.owner(key) not in (None, node_id))
+    return sum(1 for (key,) in keys if not election.may_capture(key, node_id))
 
 
 def expected(election: Election, node_id: str) -> int:

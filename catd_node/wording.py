@@ -22,14 +22,23 @@ COALITION_SEP = " – "
 FIELD_LABELS = {
     "NO_REGISTRADAS": "CANDIDATURAS NO REGISTRADAS", "NO_REGISTRADOS": "CANDIDATURAS NO REGISTRADAS",
     "CNR": "CANDIDATURAS NO REGISTRADAS", "NULOS": "VOTOS NULOS",
-    "TOTAL_VOTOS_ASENTADO": "TOTAL DE VOTOS ASENTADO EN EL ACTA",
     "TOTAL_VOTOS_CALCULADO": "TOTAL DE VOTOS CALCULADO", "TOTAL_VOTOS_CALCULADOS": "TOTAL DE VOTOS CALCULADO",
-    "TOTAL_BOLETAS_SOBRANTES": "BOLETAS SOBRANTES", "BOLETAS_SOBRANTES": "BOLETAS SOBRANTES",
-    "TOTAL_PERSONAS_VOTARON": "PERSONAS QUE VOTARON", "PERSONAS_VOTARON": "PERSONAS QUE VOTARON",
-    "TOTAL_REP_PARTIDO_CI_VOTARON": "REPRESENTANTES DE PARTIDOS Y CANDIDATURAS INDEPENDIENTES QUE VOTARON",
-    "REPRESENTANTES_VOTARON": "REPRESENTANTES DE PARTIDOS Y CANDIDATURAS INDEPENDIENTES QUE VOTARON",
-    "TOTAL_VOTOS_SACADOS": "VOTOS SACADOS DE LA URNA", "VOTOS_SACADOS": "VOTOS SACADOS DE LA URNA",
 }
+# The controls, under each name the election files of 2018–2024 give them.
+_ASENTADO = "TOTAL DE VOTOS ASENTADO EN EL ACTA"
+_PERSONAS = "TOTAL DE PERSONAS QUE VOTARON"
+_REPRESENTANTES = "REPRESENTANTES DE PARTIDOS Y CANDIDATURAS INDEPENDIENTES QUE VOTARON"
+_SOBRANTES = "BOLETAS SOBRANTES"
+_SACADOS = "TOTAL DE VOTOS SACADOS DE LA URNA"
+CONTROL_LABELS = {
+    "TOTAL_VOTOS_ASENTADO": _ASENTADO, "TOTAL_ASENTADO": _ASENTADO, "VOTOS_ASENTADOS": _ASENTADO,
+    "TOTAL_PERSONAS_VOTARON": _PERSONAS, "PERSONAS_VOTARON": _PERSONAS,
+    "TOTAL_REP_PARTIDO_CI_VOTARON": _REPRESENTANTES, "REPRESENTANTES_VOTARON": _REPRESENTANTES,
+    "REPRESENTANTES_PP_CI": _REPRESENTANTES, "REPRESENTANTES": _REPRESENTANTES,
+    "TOTAL_BOLETAS_SOBRANTES": _SOBRANTES, "BOLETAS_SOBRANTES": _SOBRANTES,
+    "TOTAL_VOTOS_SACADOS": _SACADOS, "VOTOS_SACADOS": _SACADOS,
+}
+FIELD_LABELS.update(CONTROL_LABELS)
 # The same, for a reader rather than a transcriber (public site sentences and tables).
 _CNR = "Candidaturas no registradas"
 READER_LABELS = {"NO_REGISTRADAS": _CNR, "NO_REGISTRADOS": _CNR, "CNR": _CNR, "NULOS": "Votos nulos"}
@@ -72,8 +81,14 @@ def field_label(name: str, kind: str | None = None, contest: Contest | None = No
                 if f.label:
                     return f.label
                 kind = kind or f.kind
+        if name in contest.controls:   # a control is never a coalition of its words
+            return CONTROL_LABELS.get(name, name.replace("_", " "))
     if name in FIELD_LABELS:
         return FIELD_LABELS[name]
+    if kind == "no_registrados":
+        return "CANDIDATURAS NO REGISTRADAS"
+    if kind == "nulos":
+        return "VOTOS NULOS"
     if kind == "independiente" or name.startswith(("CAND_IND", "CI_", "IND_")):
         return independent(name)
     if kind in (None, "partido", "coalicion"):
@@ -101,12 +116,15 @@ def seccion(spec: ActaSpec) -> str:
 
 
 def casilla(spec: ActaSpec) -> str:
-    """`Básica 01`, `Contigua 02`, `Extraordinaria 01 · Contigua 03`."""
+    """`Básica 01`, `Contigua 02`, `Extraordinaria 01 · Contigua 03`; the mesas of sección 0000
+    (voto desde el extranjero, anticipado) `Mesa 06`: their sección already says what they are."""
     if not spec.id_casilla and len(spec.casilla) >= 3 and spec.casilla[1:3].isdigit():
         number = int(spec.casilla[1:3])   # the first form: "B01"
     else:
         number = spec.id_casilla
-    words = f"{casilla_type(spec.tipo_casilla)} {number:02d}"
+    mesa = spec.seccion == 0 and spec.tipo_casilla in SECCION_CERO
+    kind = "Mesa" if mesa else casilla_type(spec.tipo_casilla)
+    words = f"{kind} {number:02d}"
     if spec.ext_contigua:
         words += f" · Contigua {spec.ext_contigua:02d}"
     return words

@@ -93,7 +93,8 @@ async def get_conflicts(request: web.Request) -> web.Response:
 
 @web.middleware
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every answer is JSON, including aiohttp's own 404/405 and bad input; a write refused for
+    """Every API answer is JSON, including aiohttp's own 404/405 and bad input (the public site
+    answers its readers in Spanish HTML instead: hq/site.py); a write refused for
     lack of space is 507 `disk_full` with Retry-After (issue 21), never a 500."""
     try:
         answer = await handler(request)
@@ -108,6 +109,8 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
                                        status=415, headers={hdrs.ACCEPT_ENCODING: "identity"})
             answer.force_close()  # never linger reading the compressed body
             return answer
+        if site.is_public(request):   # the results site answers a reader in Spanish HTML
+            return site.error_response(exc.status, dict(exc.headers))
         code = "not_found" if exc.status == 404 else "bad_request"
         return web.json_response(protocol.error_body(code, exc.reason), status=exc.status)
     except PacketError as exc:
@@ -121,6 +124,9 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
             return web.json_response(body, status=507, headers={"Retry-After": str(diskstate.RETRY_AFTER_S)})
         why = _store_outage(exc)
         if why is None:
+            if site.is_public(request):
+                log.exception("site error path=%s", request.path)
+                return site.error_response(500)
             raise
         # the database is away (a primary lost, a standby being promoted): nothing was
         # acknowledged, the node retries; one log line, not a traceback per request

@@ -4,6 +4,7 @@ marking a lost image for its node to resend is the running receivers' check."""
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 
@@ -72,17 +73,33 @@ def _chain_problems(
         prev, expected = hash_hex, seq + 1
 
 
-def main(hq: HQDir) -> int:
+def report(hq: HQDir) -> dict[str, object]:
+    """What `verify` found: `ok`, how many packets and blobs it checked, each node's head, and
+    every problem (the first as `reason`), the shape of `catd-node verify --json`."""
     conn = hq.connect()
     try:
         found = list(problems(conn, hq.blobs(), hq.public_key()))
-        checked = conn.execute("SELECT COUNT(*) FROM packets").fetchone()[0]
-        stored = conn.execute("SELECT COUNT(*) FROM blobs").fetchone()[0]
+        checked = int(conn.execute("SELECT COUNT(*) FROM packets").fetchone()[0])
+        stored = int(conn.execute("SELECT COUNT(*) FROM blobs").fetchone()[0])
+        heads = conn.execute(
+            "SELECT n.node, COUNT(p.seq), MAX(p.seq) FROM nodes n LEFT JOIN packets p ON p.node = n.node"
+            " GROUP BY n.node ORDER BY n.node").fetchall()
     finally:
         conn.close()
-    for line in found:
-        print(f"FAIL {line}", file=sys.stderr)
-    if found:
-        return EXIT_CHECK_FAILED
-    print(f"ok: {checked} packets, {stored} blobs verified")
-    return EXIT_OK
+    return {"ok": not found, "packets": checked, "blobs": stored,
+            "nodes": {str(node): {"packets": int(n), "head_seq": int(top or 0)} for node, n, top in heads},
+            "reason": found[0] if found else None, "problems": found}
+
+
+def main(hq: HQDir, as_json: bool = False) -> int:
+    doc = report(hq)
+    found = doc["problems"]
+    assert isinstance(found, list)
+    if as_json:
+        print(json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=True))
+    else:
+        for line in found:
+            print(f"FAIL {line}", file=sys.stderr)
+        if not found:
+            print(f"ok: {doc['packets']} packets, {doc['blobs']} blobs verified")
+    return EXIT_CHECK_FAILED if found else EXIT_OK

@@ -17,7 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from catd_node.cli import setup_logging
+from catd_node import __version__
+from catd_node.cli import parse, setup_logging
 from catd_node.errors import EXIT_OK, BadInput, CatdError
 from catd_node.safetext import one_line
 from hq import store as hq_store
@@ -31,13 +32,15 @@ if TYPE_CHECKING:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="catd-hq", description="CATD central receiver (HQ).")
+    parser.add_argument("--version", action="version", version=f"catd-hq {__version__}")
     where = "HQ data directory (default $CATD_HQ_DATA_DIR or ./hq-data)"
     parser.add_argument("-d", "--data-dir", help=where)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     # Accepted before or after the command; SUPPRESS keeps a subcommand from resetting it.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-d", "--data-dir", help=where, default=argparse.SUPPRESS)
-    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS)
+    common.add_argument("-v", "--verbose", action="store_true", help="debug logging",
+                        default=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("init", parents=[common], help="create the HQ data dir and key pair")
     p.add_argument("--election", type=Path, help="election catalog JSON (for results and CSV)")
@@ -48,20 +51,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep HQ in this PostgreSQL database (postgresql://…) instead of hq.db;"
                         " several `serve` processes may then share it ($CATD_HQ_DB overrides)")
     p = sub.add_parser("add-node", parents=[common], help="register a node's public key")
-    p.add_argument("--node-id", required=True)
+    p.add_argument("--node-id", required=True, help="the CATD's node id, as in its catd.toml (CATD-09-07)")
     p.add_argument("--pubkey", required=True, type=Path, help="the node's node.pub (PEM)")
     p = sub.add_parser("keys", parents=[common], help="the keys file parties hold before the night")
     p.add_argument("action", choices=("publish",),
                    help="publish: write DATA/publicacion/llaves/ once (every registered CATD's key, "
                         "the election file and its SHA-256, HQ-signed); the folder is --keys DIR")
     p = sub.add_parser("serve", parents=[common], help="serve the /v1 API")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8700)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8700, help="port to listen on (default 8700)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                    help="processes verifying packets (default: one per CPU; 0 = a thread)")
     p = sub.add_parser("status", parents=[common], help="per-node head, blobs, fork flag; conflicts")
-    p.add_argument("--json", action="store_true")
-    sub.add_parser("verify", parents=[common], help="re-check every stored chain and blob")
+    p.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    p = sub.add_parser("verify", parents=[common], help="re-check every stored chain and blob")
+    p.add_argument("--json", action="store_true",
+                   help="one JSON document on stdout: ok, packets, blobs, nodes, reason, problems")
     p = sub.add_parser("export", parents=[common], help="export verified actas")
     p.add_argument("--csv", required=True, type=Path, help="CSV output file ('-' = stdout)")
     p = sub.add_parser("catalog", parents=[common], help="build an election file from a published release")
@@ -81,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timezone", help="official time-zone label (default: the cut line's, e.g. UTC-6)")
     p.add_argument("--max-boletas-especial", type=int, default=750,
                    help="approved ballots of a casilla especial (default 750)")
+    p.add_argument("--ccv", action="append", default=[], metavar="DISTRITO=NODE",
+                   help="the node of the district's capture centre (CCV), which may also capture its "
+                        "casilla photos (repeat per district)")
     p.add_argument("--catd-per", choices=("district", "municipio"),
                    help="one CATD per district (default when districts are printed) or per municipio")
     p = sub.add_parser("publish", parents=[common], help="write one cut under DATA/publicacion/ and the site")
@@ -122,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse(build_parser(), argv)
     setup_logging(args.verbose)
     hq = HQDir(hq_store.resolve(args.data_dir))
     try:
@@ -240,7 +248,7 @@ def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
     if args.command == "verify":
         from hq import audit
 
-        return audit.main(hq)
+        return audit.main(hq, as_json=args.json)
     if args.command == "export":
         from hq import csv_export
 
@@ -250,7 +258,7 @@ def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
 
         options = catalog.Options(
             entidad=args.entidad, election=args.election, release=args.release, timezone=args.timezone,
-            max_boletas_especial=args.max_boletas_especial, catd_per=args.catd_per)
+            max_boletas_especial=args.max_boletas_especial, catd_per=args.catd_per, ccv=tuple(args.ccv))
         if args.check:
             return catalog.check(args.source, args.candidaturas, options, as_json=args.json)
         if args.out is None:

@@ -6,6 +6,8 @@ acta is counted once — from the CATD the catalog assigns it to — and any oth
 is a `Conflict` shown to HQ staff, never more votes. The release, the site and the verifier
 read only these records.
 
+An acta whose district names a capture centre (the catalog's `ccv`) counts from whichever
+of its CATD and that CCV HQ received a report from first; the other's report is a conflict.
 An acta with no CATD in the catalog (the first form, or `catd: null`) and an acta outside
 the catalog count from the node whose report HQ received first; later reports of it from
 other nodes are conflicts. A node reports an acta once: a second `acta.verified` or
@@ -184,9 +186,16 @@ def count_rows(election: Election, rows: Iterable[Row]) -> Count:
 
 def _owner(election: Election, key: str, found: list[Row]) -> tuple[str, str]:
     """The node whose reports of `key` count, and what another node's report is told."""
-    assigned = election.owner(key)
-    if assigned is not None:
-        return assigned, f"the catalog assigns {key} to {assigned}; only its report counts"
+    allowed = election.capturers(key)
+    if allowed is not None and len(allowed) == 1:
+        return allowed[0], f"the catalog assigns {key} to {allowed[0]}; only its report counts"
+    if allowed is not None:  # its CATD and its district's CCV: the first report received counts
+        claims = [r for r in found if r.node in allowed and r.kind != UNDONE]
+        if not claims:
+            return allowed[0], f"the catalog assigns {key} to {allowed[0]} (or the CCV {allowed[1]})"
+        first = min(claims, key=lambda r: (r.received_at, r.node, r.seq))
+        return first.node, (f"{key} counts from {first.node}, whose report HQ received first of its "
+                            f"CATD {allowed[0]} and its district's CCV {allowed[1]}")
     claims = [r for r in found if r.kind != UNDONE] or found
     first = min(claims, key=lambda r: (r.received_at, r.node, r.seq))
     return first.node, f"{key} counts from {first.node}, whose report HQ received first"

@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -76,6 +77,10 @@ class CutCheck:
         except (OSError, zipfile.BadZipFile) as exc:
             raise BadInput(str(path), f"not a readable zip ({exc})") from exc
         self.rows: dict[str, list[Row]] = {}
+        # phones' devices per chain, and photos a capture centre recorded from another
+        # node's phone (checked against that node's chain once every chain is read)
+        self.devices: dict[str, casilla_protocol.ChainDevices] = {}
+        self.ccv_photos: list[tuple[str, str, dict[str, Any]]] = []
         self.genesis: dict[str, object] = {}     # node → election_sha256 its node.genesis names
         self.key_from: dict[str, str] = {}       # node → where its key was taken from
 
@@ -228,7 +233,7 @@ class CutCheck:
         """Every wire line checked on its stored bytes (packets.examine), chain by chain."""
         heads: dict[str, tuple[int, str]] = {}
         node_keys: dict[str, Ed25519PublicKey] = {}
-        devices: dict[str, casilla_protocol.ChainDevices] = {}
+        devices = self.devices
         for number, raw in self.evidence_lines():
             where = f"{evidence.WIRE} line {number}"
             try:
@@ -258,8 +263,11 @@ class CutCheck:
                 raise fail(f"{where}: {node}'s chain does not begin with its node.genesis")
             chain_devices = devices.setdefault(node, casilla_protocol.ChainDevices(node))
             chain_devices.add(env["kind"], body)
-            if env["kind"] == "acta.digitized" and (casilla_why := chain_devices.check(body)):
-                raise fail(f"{where}: {casilla_why}")
+            if env["kind"] == "acta.digitized":
+                if casilla_why := chain_devices.check(body):
+                    raise fail(f"{where}: {casilla_why}")
+                if casilla_protocol.statement_node(body) not in (None, node):
+                    self.ccv_photos.append((where, node, body))
             acta = body.get("acta") if isinstance(body.get("acta"), str) else None
             if acta is not None:
                 done.touched.setdefault(acta, []).append((node, packet.seq))
@@ -276,6 +284,12 @@ class CutCheck:
             election = catalog.parse(json.loads(self.read(CATALOG)), CATALOG)
         except (BadInput, ValueError) as exc:
             raise fail(f"{CATALOG}: not an election file ({exc})") from exc
+        for where, node, body in self.ccv_photos:
+            acta = str(body.get("acta"))
+            named = str(casilla_protocol.statement_node(body))
+            if why := casilla_protocol.check_ccv(body, node, election.ccv_of(acta), election.owner(acta),
+                                                 self.devices.get(named)):
+                raise fail(f"{where}: {why}")
         by_node = {node: count_rows(election, rows).actas for node, rows in self.rows.items()}
         results = [n for n in m.files if n.endswith(".csv") and not n.endswith("_CANDIDATURAS.csv")]
         name = results[0] if len(results) == 1 else "results CSV"
@@ -298,7 +312,7 @@ class CutCheck:
             if shown != key:
                 raise fail(f"acta {shown}: {evidence.INDEX} names {key} for its row")
             owner = election.owner(key)
-            if owner is not None and owner != node:
+            if not election.may_capture(key, node):
                 raise fail(f"acta {key}: counted from {node}, but the catalog assigns it to {owner}")
             record = by_node.get(node, {}).get(key)
             if record is None:
@@ -318,7 +332,7 @@ class CutCheck:
                 raise fail(f"acta {b.key}: out of the official order (after {a.key})")
         for node, held in sorted(by_node.items()):
             for key in sorted(held):
-                if key not in done.published and election.owner(key) in (node, None):
+                if key not in done.published and election.may_capture(key, node):
                     first = min(r.seq for r in self.rows[node] if r.acta == key and r.kind in
                                 ("acta.verified", "acta.sin_acta", "acta.sin_acta_undone"))
                     raise fail(f"acta {key}: reported by {node} (seq {first}) but not in the cut")

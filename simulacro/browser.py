@@ -27,6 +27,7 @@ class Form:
     fields: dict[str, str] = field(default_factory=dict)       # name → value as the page gives it
     inputs: list[str] = field(default_factory=list)            # visible text inputs, page order
     selects: dict[str, list[str]] = field(default_factory=dict)  # name → option values
+    unchecked: dict[str, str] = field(default_factory=dict)      # checkbox name → value if ticked
 
 
 @dataclass
@@ -67,6 +68,8 @@ def _form(head: str, body: str) -> Form:
         if tag == "input" and attrs.get("name"):
             name, kind = attrs["name"], attrs.get("type", "text").lower()
             if kind in ("checkbox", "radio") and "checked" not in attrs:
+                if kind == "checkbox":
+                    form.unchecked[name] = attrs.get("value", "on")
                 continue
             if kind not in ("submit", "button", "file"):
                 form.fields[name] = attrs.get("value", "")

@@ -124,7 +124,14 @@ async def _entry_loop(desk: Desk, browser: Browser, path: str, stage: str, targe
             acta = desk.actas.get(key)
             if acta is None:
                 desk.note(f"{path} offered {key}, which this rehearsal did not send to {desk.node}")
-            done = await browser.submit(form, typed_values(desk, acta, key, form.inputs))
+            typed = typed_values(desk, acta, key, form.inputs)
+            done = await browser.submit(form, typed)
+            asked = done.form(path) if done.status == 422 else None
+            if asked is not None and "confirmar" in asked.unchecked:
+                # A value that looks impossible (the node asks before saving it): the published
+                # cells are what the acta says, so the clerk confirms, as the procedure asks.
+                log.info("%s %s %s: a value that looks impossible, confirmed", desk.node, path, key)
+                done = await browser.submit(asked, {**typed, "confirmar": asked.unchecked["confirmar"]})
             if done.status == 422:
                 raise ClerkError(f"{desk.node} {path} {key}: the form refused the published cells: "
                                  f"{done.text()[:300]}")

@@ -78,6 +78,10 @@ def prepare(root: Path, web_port: int, hq_port: int, settle_ms: int, election: P
         node = DataDir(node_root)
         _configure(node, web_port, hq_port, settle_ms, host)
         log.info("demo reuses %s (node %s)", root, node.config.node_id)
+        held = node_root / "election.json"
+        if held.exists() and held.read_bytes() != election.read_bytes():
+            log.warning("demo: %s was made with another election file than %s; it keeps its own "
+                        "(make clean, or another --dir, to start over with this one)", root, election)
         return DataDir(node_root), hq_dir
     root.mkdir(parents=True, exist_ok=True)
     quiet(hq_command("init", "-d", str(hq_dir), "--election", str(election)))

@@ -5,7 +5,10 @@
    through a relay that counts bytes and can be cut (simulacro/cluster.py, link.py);
 3. per CATD, in file order with a few actas in flight: acopio, the acta's image into a scanner
    folder or through the phone upload, or the coordinator's sin acta; two clerks capture and
-   verify each acta blind over HTTP (simulacro/clerks.py); `--chaos` injects faults meanwhile;
+   verify each acta blind over HTTP (simulacro/clerks.py); `--chaos` injects faults meanwhile,
+   and sends the `--casilla` share's phone photos hours ahead of their packets: every one at
+   the start of its CATD's night, the paper acta arriving (acopio, scanned) in its file-order
+   turn, after the clerks have the photo — the scan must not take the photo's place;
 4. drain: wait until HQ holds every node's chain and every image;
 5. `catd-hq publish --final`, then compare the cut with the source (simulacro/compare.py).
 Prints each difference, the closing table, and the final zip's path last; exit 0 when all
@@ -19,6 +22,7 @@ import logging
 import os
 import random
 import sqlite3
+import statistics
 import subprocess
 import sys
 import time
@@ -32,7 +36,7 @@ from catd_node.errors import EXIT_OK, BadInput
 from hq import store as hq_store
 from hq.release import read as release_read
 from simulacro import casilla, clerks, compare, plan, sheet
-from simulacro.browser import Browser
+from simulacro.browser import Browser, Page
 from simulacro.chaos import Chaos
 from simulacro.cluster import Cluster, Node, free_port, user_name
 from simulacro.link import Link
@@ -94,6 +98,11 @@ class Run:
         self.phones: list[clerks.Phone] = []
         self.casilla_phones: list[casilla.CasillaPhone] = []
         self.casilla_keys = self._casilla_share()
+        # --chaos: the casilla share's photos reach HQ ahead of their packets (PREP Casilla at
+        # ~20:30, the paper at the CATD hours later): key → when the photo was received
+        self.ahead = options.chaos and bool(self.casilla_keys)
+        self.photographed: dict[str, float] = {}
+        self.leads: list[float] = []
         self.title = the_plan.election.name
         self.dropped = 0
 
@@ -108,8 +117,8 @@ class Run:
 
     def _event(self, node: str, stage: str, key: str) -> None:
         self.stats.event(stage, key)
-        if stage in ("verificacion", "sin_acta"):
-            self.windows[node].release()
+        if stage in ("verificacion", "sin_acta") and not (self.ahead and key in self.casilla_keys):
+            self.windows[node].release()   # a photo sent ahead holds no place in the window
 
     async def _browser(self, node: Node, role: str) -> Browser:
         browser = Browser(node.web)
@@ -142,11 +151,36 @@ class Run:
         workers = [asyncio.create_task(clerks.capturista(desk, capture)),
                    asyncio.create_task(clerks.verificador(desk, verify))]
         try:
+            if self.ahead and cae is not None:
+                await self._casilla_ahead(desk, [a for a in actas if a.key in self.casilla_keys], cae)
             await self._arrivals(node, desk, actas, reception, coordinator, phone, cae)
             await asyncio.gather(*workers)
         finally:
             for task in workers:
                 task.cancel()
+
+    async def _casilla_ahead(self, desk: clerks.Desk, actas: list[plan.Acta],
+                             cae: casilla.CasillaPhone) -> None:
+        """The CAEs' photos, all sent before the first packet of this CATD arrives."""
+        loop = asyncio.get_running_loop()
+        for acta in actas:
+            data = await loop.run_in_executor(self.images, sheet.render, _sheet(acta, self.title))
+            await cae.send(acta.key, data)
+            self.photographed[acta.key] = time.monotonic()
+            desk.delivered += 1
+            desk.record("imagen", acta.key)
+
+    async def _paper_after(self, desk: clerks.Desk, acta: plan.Acta, reception: Browser, page: Page | None,
+                           folder: Path, name: str) -> Page:
+        """The paper acta of a photo sent ahead: acopio and the scanned sheet, once the clerks
+        have the photo (captured), so the scan arrives second, as at a real CATD."""
+        while acta.key not in desk.done["captura"]:
+            await asyncio.sleep(0.05)
+        page = await clerks.acopio(desk, reception, acta, page)
+        await asyncio.get_running_loop().run_in_executor(self.images, _render_to, str(folder / name),
+                                                         _sheet(acta, self.title))
+        self.leads.append(time.monotonic() - self.photographed[acta.key])
+        return page
 
     async def _arrivals(self, node: Node, desk: clerks.Desk, actas: list[plan.Acta], reception: Browser,
                         coordinator: Browser, phone: clerks.Phone | None,
@@ -155,6 +189,11 @@ class Run:
         folder = next(iter(node.datadir.scanner_folders().values()))
         page = None
         for acta in actas:
+            if self.ahead and acta.key in self.casilla_keys:
+                self.dropped += 1
+                page = await self._paper_after(desk, acta, reception, page, folder,
+                                               f"acta-{self.dropped:06d}.png")
+                continue
             await self.windows[node.node_id].acquire()
             if acta.kind == plan.SIN_ACTA_KIND:
                 await clerks.sin_acta(desk, coordinator, acta)
@@ -245,6 +284,10 @@ class Run:
                 size = sum(c.bytes_sent for c in self.casilla_phones)
                 self.stats.notes.append(f"PREP Casilla: {sent} photos through HQ's phone path, "
                                         f"{size // max(sent, 1)} bytes each on average")
+            if self.leads:
+                self.stats.notes.append(
+                    f"PREP Casilla ahead of the paper: {len(self.leads)} photos sent before their "
+                    f"packets, the scanned paper {statistics.median(self.leads):.1f} s later (median)")
             self.images.shutdown(cancel_futures=True)
         for desk in self.desks.values():
             self.stats.notes.extend(f"{desk.node}: {n}" for n in desk.notes)

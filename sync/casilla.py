@@ -1,11 +1,14 @@
 """The node's side of PREP Casilla: after each drain, pull from HQ the casilla photos of this
-CATD's actas (a node-signed request) and record each as `acta.digitized` — origen CASILLA,
+CATD's actas — and, for a node the catalog names capture centre (`ccv`) of a district, those
+of that district's actas — (a node-signed request) and record each as `acta.digitized` — origen CASILLA,
 digitalizacion MOVIL, identified_by casilla, the phone's signed statement included — so the
 clerks capture and verify it blind like any other image (docs/casilla.md).
 
 The phone's signature is checked again here against the device key this node's own chain
-enrolled; a photo whose statement does not verify, whose device was revoked, or whose acta
-this CATD does not collect is skipped with a log line (HQ never offers such a one)."""
+enrolled (a CCV: the key HQ gives, from the chain of the acta's CATD, which the release
+verifiers check against that chain); a photo whose statement does not verify, whose device
+was revoked, or whose acta this node does not capture is skipped with a log line (HQ never
+offers such a one)."""
 
 from __future__ import annotations
 
@@ -89,11 +92,20 @@ def record(datadir: DataDir, photos: list[dict[str, Any]]) -> int:
                 log.warning("casilla photo skipped id=%s reason=bad_form detail=%s", item.get("id"), exc)
                 continue
             why = None
-            if st["node"] != node or st["acta"] not in election.actas_of(node):
-                why = cp.FUERA_DE_CATD
-            elif keys.get(st["device"]) is None:
-                why = cp.DEVICE_REVOKED if st["device"] in keys else cp.UNKNOWN_DEVICE
-            elif not cp.check_statement_signature(keys[st["device"]] or "", statement, str(item["sig"])):
+            if st["node"] == node:
+                pubkey = keys.get(st["device"])
+                if st["acta"] not in election.actas_of(node):
+                    why = cp.FUERA_DE_CATD
+                elif pubkey is None:
+                    why = cp.DEVICE_REVOKED if st["device"] in keys else cp.UNKNOWN_DEVICE
+            else:  # as its district's capture centre: the phone is its CATD's
+                pubkey = item.get("device_key") if isinstance(item.get("device_key"), str) else None
+                acta = st["acta"]
+                if election.ccv_of(acta) != node or election.owner(acta) not in (st["node"], None):
+                    why = cp.FUERA_DE_CATD
+                elif pubkey is None:
+                    why = cp.UNKNOWN_DEVICE
+            if why is None and not cp.check_statement_signature(pubkey or "", statement, str(item["sig"])):
                 why = cp.BAD_STATEMENT_SIGNATURE
             elif hashlib.sha256(data).hexdigest() != st["sha256"] or len(data) != st["bytes"]:
                 why = cp.HASH_MISMATCH

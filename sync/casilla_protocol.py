@@ -34,7 +34,7 @@ SIGNATURE_HEADER = "Casilla-Signature"   # base64 Ed25519 signature of statement
 STATEMENT_FIELDS = ("acta", "bytes", "device", "node", "sha256", "taken_at")
 RECEIPT_FIELDS = ("acta", "codigo_integridad", "device", "flag", "node", "received_at", "sha256")
 MAX_PHOTO_BYTES = 4 * 1024 * 1024
-CHUNK_BYTES = 64 * 1024  # what the phone sends per PUT
+CHUNK_BYTES = 256 * 1024  # what the phone sends per PUT: a reduced photo (≤ 150 KB) in one
 
 # Refusals ({"error": CODE, "detail": ...}); a flag is not a refusal: the photo is kept.
 UNKNOWN_DEVICE = "unknown_device"                    # 403
@@ -134,14 +134,19 @@ class ChainDevices:
     def __init__(self, node: str) -> None:
         self.node = node
         self.keys: dict[str, str | None] = {}  # device → pubkey; None once revoked
+        self.ever: dict[str, list[str]] = {}   # device → every key the chain enrolled for it
 
     def add(self, kind: str, body: dict[str, Any]) -> None:
         if kind == "device.added" and isinstance(body.get("pubkey"), str):
             self.keys[str(body.get("device"))] = body["pubkey"]
+            self.ever.setdefault(str(body.get("device")), []).append(body["pubkey"])
         elif kind == "device.revoked" and body.get("device") in self.keys:
             self.keys[str(body["device"])] = None
 
     def check(self, body: dict[str, Any]) -> str | None:
+        """Why the phone statement in an `acta.digitized` body of this chain does not hold
+        (None: it holds, or there is none). A statement naming another node — a capture
+        centre's photo — is checked by `check_ccv` once every chain is read."""
         held = body.get("casilla")
         if held is None:
             return None
@@ -151,9 +156,11 @@ class ChainDevices:
         except (KeyError, TypeError, binascii.Error, ValueError) as exc:
             return f"casilla statement unreadable: {exc}"
         image = body.get("image") or {}
-        if st["node"] != self.node or st["acta"] != body.get("acta") or st["sha256"] != image.get("sha256") \
+        if st["acta"] != body.get("acta") or st["sha256"] != image.get("sha256") \
                 or st["bytes"] != image.get("bytes"):
             return "casilla statement does not name this node, acta and image"
+        if st["node"] != self.node:
+            return None
         if st["device"] not in self.keys:
             return f"casilla device {st['device']!r} was never enrolled in this chain"
         pubkey = self.keys[st["device"]]
@@ -162,3 +169,40 @@ class ChainDevices:
         if not check_statement_signature(pubkey, statement, str(held.get("sig"))):
             return f"casilla statement signature does not verify against device {st['device']!r}"
         return None
+
+
+def statement_node(body: dict[str, Any]) -> str | None:
+    """The node an `acta.digitized` body's phone statement names (None: none, or unreadable)."""
+    held = body.get("casilla")
+    if not isinstance(held, dict):
+        return None
+    try:
+        return str(parse_statement(base64.b64decode(held["statement"], validate=True))["node"])
+    except (KeyError, TypeError, binascii.Error, ValueError):
+        return None
+
+
+def check_ccv(body: dict[str, Any], recorder: str, ccv: str | None, owner: str | None,
+              enrolled: ChainDevices | None) -> str | None:
+    """Why a photo `recorder` recorded with a statement naming another node — its CATD's
+    phone — does not hold: `recorder` must be the capture centre (`ccv`) the catalog names for
+    the acta's district, the statement's node the acta's CATD (`owner`; None: any), and the
+    signature must verify against a key that node's chain (`enrolled`) gave the device. Chains
+    have no common order, so a revocation in the CATD's chain is not weighed here (HQ refused
+    the device's uploads from the moment it held the revocation)."""
+    held = body["casilla"]
+    statement = base64.b64decode(held["statement"], validate=True)
+    st = parse_statement(statement)
+    acta = st["acta"]
+    if ccv != recorder:
+        return f"casilla statement names {st['node']}, and the catalog does not name {recorder} " \
+               f"capture centre of the district of {acta}"
+    if owner not in (st["node"], None):
+        return f"casilla statement names {st['node']}, not {owner}, the CATD of {acta}"
+    keys = enrolled.ever.get(st["device"], []) if enrolled is not None else []
+    if not keys:
+        return f"casilla device {st['device']!r} was never enrolled in the chain of {st['node']}"
+    if not any(check_statement_signature(key, statement, str(held.get("sig"))) for key in keys):
+        return (f"casilla statement signature does not verify against a key {st['node']}'s chain enrolled "
+                f"for {st['device']!r}")
+    return None

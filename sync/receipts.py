@@ -171,7 +171,12 @@ def audit(conn: sqlite3.Connection, public_key: Ed25519PublicKey | None,
         else:
             matched = seq
     if public_key is not None:
-        found.extend(_audit_log(conn, public_key))
+        # One finding per receipt: a log proof that fails where the receipt's own hash check
+        # already failed says nothing new. Where the hash still matches (a packet re-signed
+        # with another key keeps its hash, not its wire line), the log proof is what shows it.
+        named = {f.receipt for f in found}
+        found.extend(f for f in _audit_log(conn, public_key) if f.receipt not in named)
+        found.sort(key=lambda f: f.receipt)
     return len(rows), found
 
 

@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from catd_node import actas
 from hq import store as hq_store
-from hq.release import cut
+from hq.release import cut, trust
 from hq.store import HQDir
 from simulacro import plan as plan_mod
 from tests import releasekit
@@ -59,6 +59,10 @@ class Published:
     plan: plan_mod.Plan
 
     @property
+    def keys(self) -> Path:
+        return trust.folder(self.hq)
+
+    @property
     def site(self) -> Path:
         return self.hq.root / cut.PUBLICACION / "sitio"
 
@@ -73,6 +77,7 @@ def build(root: Path, limit: int = 40) -> Published:
     the_plan = plan_mod.build(SOURCE, root / "plan", limit=limit)
     hq = hq_store.init(root / "hq", the_plan.election_path)
     nodes = {n: make_node(root / n, hq, n, the_plan.election_path) for n in the_plan.nodes}
+    trust.publish(hq)     # the keys parties hold before the night (catd-hq keys publish)
     for acta in the_plan.actas:
         node = nodes[acta.node]
         if acta.kind == plan_mod.SIN_ACTA_KIND:

@@ -14,7 +14,8 @@ naming it (exit 1; 0 when all holds, 2 when a file cannot be read):
      rules of Anexo 13, in the official order, and no acta its CATD reported is left out;
   5. the 13 summary fields recompute from the rows;
   6. each photo sent from the casilla carries the phone's statement, signed by the device key
-     its CATD's chain enrolled (device.added) and had not revoked.
+     its CATD's chain enrolled (device.added) and had not revoked; a photo a district's capture
+     centre (the catalog's `ccv`) recorded, by a key the acta's CATD's chain enrolled.
 With --keys DIR (the keys published before the night: hq.pub, nodos/<NODE>.pub, catalogo.json)
 every CATD the cut covers must have its key in DIR: a key only the cut carries may be a CATD
 HQ made up. Always, catalogo.json must be the election file every CATD was installed with (the
@@ -180,9 +181,11 @@ def casilla_problem(node: str, devices: dict[str, str | None], body: dict[str, A
             st, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8") != statement:
         return "casilla statement is not canonical JSON of its fields"
     image = body.get("image") if isinstance(body.get("image"), dict) else {}
-    if st["node"] != node or st["acta"] != body.get("acta") or st["sha256"] != image.get("sha256") \
+    if st["acta"] != body.get("acta") or st["sha256"] != image.get("sha256") \
             or st["bytes"] != image.get("bytes"):
         return "casilla statement does not name this node, acta and image"
+    if st["node"] != node:
+        return None  # a capture centre's photo from its CATD's phone: ccv_problem, after every chain
     if st["device"] not in devices:
         return f"casilla device {st['device']!r} was never enrolled in this chain"
     pubkey = devices[st["device"]]
@@ -195,6 +198,33 @@ def casilla_problem(node: str, devices: dict[str, str | None], body: dict[str, A
     if not signed(key, sig, CASILLA_TAG + statement):
         return f"casilla statement signature does not verify against device {st['device']!r}"
     return None
+
+
+def ccv_problem(cat: Catalog, node: str, body: dict[str, Any], enrolled: dict[str, list[str]]) -> str | None:
+    """A photo `node` recorded from another node's phone: `node` must be the capture centre
+    (CCV) the catalog names for the acta's district, the phone's node the acta's CATD, and the
+    statement must verify against a key that CATD's chain enrolled for the device (chains have
+    no common order: a revocation there is not weighed)."""
+    held = body["casilla"]
+    statement = base64.b64decode(held["statement"], validate=True)
+    st = json.loads(statement.decode("utf-8"))
+    acta = st["acta"]
+    if node not in (cat.capturers(acta) or [])[1:]:
+        return (f"casilla statement names {st['node']}, and the catalog does not name {node} capture "
+                f"centre of the district of {acta}")
+    owner = cat.actas.get(acta, {}).get("catd")
+    if owner not in (st["node"], None):
+        return f"casilla statement names {st['node']}, not {owner}, the CATD of {acta}"
+    sig = base64.b64decode(held["sig"], validate=True)
+    for pubkey in enrolled.get(st["device"], []):
+        try:
+            key = Ed25519PublicKey.from_public_bytes(base64.b64decode(pubkey, validate=True))
+        except ValueError:
+            continue
+        if signed(key, sig, CASILLA_TAG + statement):
+            return None
+    return (f"casilla statement signature does not verify against a key {st['node']}'s chain enrolled "
+            f"for {st['device']!r}")
 
 
 # ---- the zip itself: whoever handed it over may have written it byte by byte -----------------
@@ -288,6 +318,7 @@ class Catalog:
             votes = [(v["field"], v["kind"]) if isinstance(v, dict) else (v, kind_of(v)) for v in c["votes"]]
             self.contests[c["id"]] = {"votes": votes, "controls": list(c["controls"]),
                                       "tipo_acta": c.get("tipo_acta", [])}
+        self.ccv = {int(d): n for d, n in (data.get("ccv") or {}).items()}  # district → capture centre
         self.actas = {}
         for a in data["actas"]:
             if "clave_acta" in a:
@@ -314,6 +345,16 @@ class Catalog:
         district = "ID_MUNICIPIO" if by_municipio else "ID_DISTRITO_LOCAL"
         self.header = [district if h == "ID_DISTRITO_LOCAL" else h for h in HEAD] + list(CONTROLS) + \
             self.headers + ["TOTAL_VOTOS_ASENTADO"] + TAIL
+
+    def capturers(self, key: str) -> list[str] | None:
+        """The nodes whose report of `key` may count: its CATD and its district's capture
+        centre (`ccv`); None: any node (no CATD)."""
+        spec = self.actas.get(key, {})
+        owner = spec.get("catd")
+        if owner is None:
+            return None
+        ccv = self.ccv.get(spec.get("distrito"))
+        return [owner] if ccv is None or ccv == owner else [owner, ccv]
 
     def contest(self, key: str) -> dict[str, Any] | None:
         spec = self.actas.get(key)
@@ -877,6 +918,8 @@ class Cut:
         heads: dict[str, tuple[int, str]] = {}
         keys: dict[str, Ed25519PublicKey] = {}
         phones: dict[str, dict[str, str | None]] = {}
+        self.phones_ever: dict[str, dict[str, list[str]]] = {}
+        self.ccv_photos: list[tuple[str, str, dict[str, Any]]] = []
         for number, raw in self.lines("evidencia.ndjson"):
             where = f"evidencia.ndjson line {number}"
             try:
@@ -924,10 +967,17 @@ class Cut:
                 devices = phones.setdefault(node, {})
                 if env.get("kind") == "device.added" and isinstance(body.get("pubkey"), str):
                     devices[str(body.get("device"))] = body["pubkey"]
+                    self.phones_ever.setdefault(node, {}).setdefault(str(body.get("device")), []).append(
+                        body["pubkey"])
                 elif env.get("kind") == "device.revoked" and body.get("device") in devices:
                     devices[str(body["device"])] = None
-                elif env.get("kind") == "acta.digitized" and (why := casilla_problem(node, devices, body)):
-                    raise Fail(f"{where}: {why}")
+                elif env.get("kind") == "acta.digitized":
+                    if why := casilla_problem(node, devices, body):
+                        raise Fail(f"{where}: {why}")
+                    if isinstance(body.get("casilla"), dict):
+                        st = json.loads(base64.b64decode(body["casilla"]["statement"]).decode("utf-8"))
+                        if st["node"] != node:
+                            self.ccv_photos.append((where, node, body))
             if env.get("kind") in KINDS and isinstance(env.get("body"), dict):
                 self.chain.setdefault(node, Chain()).add(seq, env["kind"], at, env["body"])
         named = {n: (h["seq"], h["hash"]) for n, h in self.manifest["nodes"].items()}
@@ -939,6 +989,10 @@ class Cut:
     def rows(self) -> None:
         m = self.manifest
         self.cat = cat = Catalog(json.loads(self.read("catalogo.json")))
+        for where, node, body in self.ccv_photos:
+            named = json.loads(base64.b64decode(body["casilla"]["statement"]).decode("utf-8"))["node"]
+            if why := ccv_problem(cat, node, body, self.phones_ever.get(named, {})):
+                raise Fail(f"{where}: {why}")
         results = [n for n in m["files"] if n.endswith(".csv") and not n.endswith("_CANDIDATURAS.csv")]
         name = results[0] if len(results) == 1 else "results CSV"
         text = self.read(name).decode("utf-8-sig")
@@ -960,7 +1014,7 @@ class Cut:
             if shown != key:
                 raise Fail(f"acta {shown}: evidencia_actas.txt names {key} for its row")
             owner = cat.actas.get(key, {}).get("catd")
-            if owner is not None and owner != node:
+            if node not in (cat.capturers(key) or [node]):
                 raise Fail(f"acta {key}: counted from {node}, but the catalog assigns it to {owner}")
             rec = record(cat, key, self.chain.get(node, Chain()))
             if rec is None:
@@ -981,8 +1035,8 @@ class Cut:
                 raise Fail(f"acta {b}: out of the official order (after {a})")
         for node, chain in sorted(self.chain.items()):
             for key in sorted(chain.reports):
-                owner = cat.actas.get(key, {}).get("catd")
-                if key in self.published or owner not in (node, None) or record(cat, key, chain) is None:
+                if key in self.published or node not in (cat.capturers(key) or [node]) \
+                        or record(cat, key, chain) is None:
                     continue
                 first = chain.reports[key][0][0]
                 raise Fail(f"acta {key}: reported by {node} (seq {first}) but not in the cut")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -9,7 +10,8 @@ from pathlib import Path
 import jinja2
 from aiohttp import web
 
-from catd_node import netguard
+from catd_node import netguard, wording
+from catd_node.catalog import Election
 from catd_node.config import WebConfig
 from catd_node.datadir import DataDir
 from catd_node.web import (
@@ -52,17 +54,29 @@ from catd_node.web.throttle import IPBuckets
 
 log = logging.getLogger("catd.web")
 HERE = Path(__file__).resolve().parent
+_DEFAULT_ZONE = Election(name="", contests={}, actas={})   # UTC-6, CDMX's official time
 FORM_LIMIT = 64 * 1024  # forms are small; uploads stream past this with their own limit
 
 
-def templates() -> jinja2.Environment:
+def templates(election: Election | None = None) -> jinja2.Environment:
+    """The pages' Jinja environment; `| hora` shows a stored UTC time (RFC 3339) in the
+    election's official zone and the publication's format, `07/06/2026 19:05 (UTC-6)`."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
         trim_blocks=True, lstrip_blocks=True,
         auto_reload=False,  # package files: no stat() per page
     )
     env.filters["shown"] = shown
+    env.filters["hora"] = functools.partial(official_time, election=election)
     return env
+
+
+def official_time(at: object, election: Election | None = None) -> str:
+    """The one way a node screen shows a time: `wording.official_time_text` in the election's
+    zone (default UTC-6 when no election is given); empty for no time."""
+    if at is None or at == "":
+        return ""
+    return wording.official_time_text(str(at), election or _DEFAULT_ZONE)
 
 
 def create_app(datadir: DataDir, *, clock: Clock = wall_clock, settings: WebConfig | None = None,
@@ -84,7 +98,7 @@ def create_app(datadir: DataDir, *, clock: Clock = wall_clock, settings: WebConf
     app[DATADIR] = datadir
     app[ELECTION] = datadir.election
     app[CLOCK] = clock
-    app[TEMPLATES] = templates()
+    app[TEMPLATES] = templates(datadir.election)
     app[SETTINGS] = settings
     app[SECURE_COOKIES] = settings.secure_cookies
     app[TRUSTED_ORIGINS] = frozenset(settings.trusted_origins)
@@ -109,6 +123,7 @@ def create_app(datadir: DataDir, *, clock: Clock = wall_clock, settings: WebConf
     app.router.add_post("/coordinacion/sin-acta", sinacta.sin_acta_submit)
     app.router.add_post("/coordinacion/sin-acta/deshacer", sinacta.sin_acta_undo)
     app.router.add_get("/tablero", dashboard.dashboard)
+    app.router.add_post("/coordinacion/otra-imagen", dashboard.second_image_submit)
     app.router.add_get("/status", dashboard.status_json)
     app.router.add_get("/metrics", dashboard.metrics)
     app.router.add_get("/usuarios", admin.users_page)

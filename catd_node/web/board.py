@@ -19,8 +19,8 @@ from typing import Any
 
 from catd_node.catalog import Election
 
-KINDS = ("acta.acopio", "acta.digitized", "acta.assigned", "acta.captured", "acta.verified",
-         "acta.mismatch", "scan.quarantined", "acta.sin_acta", "acta.sin_acta_undone")
+KINDS = ("acta.acopio", "acta.digitized", "acta.assigned", "acta.image_kept", "acta.captured",
+         "acta.verified", "acta.mismatch", "scan.quarantined", "acta.sin_acta", "acta.sin_acta_undone")
 # ORIGEN / DIGITALIZACION of images recorded before acta.digitized carried them.
 DEFAULT_ORIGIN = {"scanner": ("CATD", "ESCANER"), "upload": ("CATD", "MOVIL")}
 CLAIM_S = 10 * 60  # a clerk keeps the acta they opened this long
@@ -77,13 +77,18 @@ class ActaState:
     file name: a phone can send any picture named so) waits in `others`: it takes the acta's
     place only by a confirmed replacement, as an assigned one does. Only a capture on a bound
     image counts (`capture`), so a replacement voids a capture not yet verified and the acta
-    is captured again on the new image."""
+    is captured again on the new image.
+
+    A second, different image is `pending` (`unresolved`) until someone decides: a replacement
+    that makes it the acta's image, or a coordinator keeping the acta's image over it
+    (`acta.image_kept`). The image a replacement set aside is decided, not pending."""
 
     key: str
     received_at: str | None = None
     in_catalog: bool | None = None
     images: list[str] = field(default_factory=list)
     others: list[str] = field(default_factory=list)   # linked to it, not (or no longer) its image
+    pending: dict[str, tuple[int, str]] = field(default_factory=dict)  # other sha → (seq, at) undecided
     origins: dict[str, tuple[str, str]] = field(default_factory=dict)  # sha → (ORIGEN, DIGITALIZACION)
     first_image_seq: int | None = None
     captures: list[Capture] = field(default_factory=list)
@@ -112,14 +117,18 @@ class ActaState:
             if "replaces" in body:
                 self.others = [s for s in self.others + self.images if s != sha]
                 self.images = [sha]
+                self.pending.pop(sha, None)
             elif not self.images:
                 self.images.append(sha)
             elif sha not in self.images and sha not in self.others:
                 self.others.append(sha)
+                self.pending[sha] = (seq, at)
             if self.first_image_seq is None:
                 self.first_image_seq = seq
             if kind == "acta.digitized":
                 self.origins[sha] = origin_of(body)
+        elif kind == "acta.image_kept":
+            self.pending.pop(str(body.get("other_sha256")), None)
         elif kind == "acta.captured":
             self.captures.append(Capture(
                 seq, int(body.get("round", 1)), str(body.get("by")), dict(body.get("values") or {}),
@@ -164,6 +173,11 @@ class ActaState:
     @property
     def image(self) -> str | None:
         return self.images[-1] if self.images else None
+
+    @property
+    def unresolved(self) -> list[tuple[str, int, str]]:
+        """(sha, seq, at) of each other image identified as this acta and not yet decided."""
+        return [(sha, seq, at) for sha, (seq, at) in self.pending.items()]
 
     @property
     def origin(self) -> tuple[str, str] | None:
@@ -220,7 +234,7 @@ class Board:
             state = self.actas[key] = ActaState(key)
             if self.election is not None:
                 state.owner = self.election.owner(key)
-                state.foreign = state.owner is not None and state.owner != self.node
+                state.foreign = not self.election.may_capture(key, self.node or "")
         return state
 
     def apply(self, seq: int, kind: str, at: str, body: dict[str, Any]) -> None:
@@ -282,6 +296,10 @@ class Board:
     def foreign_actas(self) -> list[ActaState]:
         """Actas of another CATD that reached this one (acopio, scan or assignment), by key."""
         return sorted((s for s in self.actas.values() if s.foreign), key=lambda s: s.key)
+
+    def second_images(self) -> list[ActaState]:
+        """Actas that received a second, different image nobody has decided on yet, by key."""
+        return sorted((s for s in self.actas.values() if s.pending), key=lambda s: s.key)
 
     def sin_actas(self) -> list[ActaState]:
         """Actas registered as sin acta and not undone, newest registration first."""

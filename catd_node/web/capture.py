@@ -94,9 +94,10 @@ def foreign(request: web.Request, key: str) -> str | None:
 
     Its packets are kept and the dashboard flags it; only its own CATD captures it, so HQ never
     receives two captures of one acta from two nodes by design."""
-    owner = request.app[ELECTION].owner(key)
+    election = request.app[ELECTION]
+    owner = election.owner(key)
     node = request.app[DATADIR].config.node_id
-    if owner is None or owner == node:
+    if election.may_capture(key, node):  # its CATD, any node, or its district's CCV
         return None
     return (f"El acta {key} corresponde al {owner}, no a este CATD: no se captura aquí "
             "(queda señalada en el tablero).")
@@ -113,7 +114,7 @@ async def _next(request: web.Request, message: str | None = None, warning: str |
     if key is not None:
         state: ActaState = board.actas[key]
         return render(request, "capture.html", {"message": message, "warning": warning, "mode": "captura",
-                                                "others": state.others,
+                                                "others": list(state.pending),
                                                 **entry_context(request, key, state.image)}, status=status)
     sha = board.claim("asignar", list(board.unidentified), who.name, at)
     if sha is not None:

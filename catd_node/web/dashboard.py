@@ -17,9 +17,11 @@ from aiohttp import web
 from catd_node import diskfull
 from catd_node import status as node_status
 from catd_node.actas import CLASS_LABELS, SIN_ACTA_LABELS
+from catd_node.blobs import check_name
 from catd_node.catalog import Election
 from catd_node.datadir import DataDir
-from catd_node.web import services
+from catd_node.errors import BadInput
+from catd_node.web import forms, rules, services
 from catd_node.web.state import BOARD, DATADIR, DB, ELECTION, STATUS_TOKEN, clerk, now, render, require
 
 log = logging.getLogger("catd.web.dashboard")
@@ -84,6 +86,7 @@ async def snapshot(request: web.Request) -> dict[str, Any]:
     doc["actas"]["sent_to_hq"] = sum(
         1 for s in board.actas.values() if s.verified and s.verified.seq <= acked)
     doc["actas"]["mismatched"] = len(board.mismatched())
+    doc["actas"]["second_image"] = len(board.second_images())
     age = _age_s(hq.get("last_receipt_at"), now(request))
     doc["hq"]["lag_packets"] = max(0, doc["head"]["seq"] - acked)
     doc["hq"]["receipt_age_s"] = None if age is None else round(age, 1)
@@ -175,12 +178,24 @@ async def metrics(request: web.Request) -> web.StreamResponse:
 
 @require("coordinador")
 async def dashboard(request: web.Request) -> web.StreamResponse:
+    done = request.query.get("hecho", "")
+    return await _dashboard(request, message=DECIDED.get(done))
+
+
+DECIDED = {"conservada": "Se conservó la imagen del acta; la otra imagen queda aparte.",
+           "reemplazada": "La otra imagen es ahora la imagen del acta; el acta se captura de nuevo "
+                          "sobre ella."}
+
+
+async def _dashboard(request: web.Request, message: str | None = None, warning: str | None = None,
+                     status: int = 200) -> web.Response:
     doc = await snapshot(request)
     board = request.app[BOARD]
     stages = [("Esperadas (catálogo)", "expected"), ("Recibidas (acopio)", "received"),
               ("Digitalizadas", "digitized"), ("Sin identificar", "unidentified"),
               ("Capturadas", "captured"), ("Verificadas", "verified"),
-              ("Con discrepancia", "mismatched"), ("Sin acta", "sin_acta"), ("Enviadas a HQ", "sent_to_hq")]
+              ("Con discrepancia", "mismatched"), ("Con otra imagen sin resolver", "second_image"),
+              ("Sin acta", "sin_acta"), ("Enviadas a HQ", "sent_to_hq")]
     expected = max(1, doc["actas"]["expected"])
     rows = [{"label": label, "n": doc["actas"][k], "pct": min(100, round(100 * doc["actas"][k] / expected))}
             for label, k in stages]
@@ -188,7 +203,35 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
     return render(request, "dashboard.html", {
         "doc": doc, "rows": rows, "actas": actas_list, "quarantine": list(reversed(board.quarantine[-50:])),
         "free_gb": doc["disk"]["free_bytes"] / 1e9, "class_labels": _labels(),
-        "foreign": board.foreign_actas(), "sin_actas": board.sin_actas(), "sin_acta_labels": SIN_ACTA_LABELS})
+        "foreign": board.foreign_actas(), "sin_actas": board.sin_actas(), "sin_acta_labels": SIN_ACTA_LABELS,
+        "second_images": board.second_images(), "message": message, "warning": warning}, status=status)
+
+
+@require("coordinador")
+async def second_image_submit(request: web.Request) -> web.StreamResponse:
+    """The coordinator decides on a second image of an acta: keep the acta's image
+    (`acta.image_kept`) or make the other its image (a confirmed replacement, `acta.assigned`)."""
+    form = await request.post()
+    key, other = str(form.get("acta", "")), str(form.get("imagen", ""))
+    decision = str(form.get("decision", ""))
+    who = clerk(request)
+    assert who is not None
+    try:
+        sha = check_name(other)
+        key = forms.check_key(key, request.app[ELECTION].actas)
+        if decision == "conservar":
+            packet = await request.app[DB].write(rules.keep_image, key, sha, who.name)
+        elif decision == "reemplazar":
+            packet = await request.app[DB].write(rules.assign, key, sha, who.name, True)
+        else:
+            raise BadInput("decision", "elija conservar la imagen del acta o reemplazarla")
+    except BadInput as exc:
+        return await _dashboard(request, warning=f"{exc.what}: {exc.why}.", status=422)
+    except rules.Refused as exc:
+        return await _dashboard(request, warning=f"{exc.what}: {exc.why}.", status=exc.status)
+    log.info("second image decided acta=%s other=%s decision=%s seq=%d", key, sha[:12], decision, packet.seq)
+    done = "conservada" if decision == "conservar" else "reemplazada"
+    raise web.HTTPSeeOther(f"/tablero?hecho={done}#otra-imagen")
 
 
 def _labels() -> dict[str, str]:

@@ -7,7 +7,7 @@ from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from catd_node import actas, keys_format
+from catd_node import actas, keys_format, wording
 from catd_node.catalog import COALICION, INDEPENDIENTE, NO_REGISTRADOS, NULOS, PARTIDO, Contest, Election
 from catd_node.errors import BadInput
 
@@ -121,47 +121,13 @@ def shown(value: Any) -> str:
         if value is not None else "—"
 
 
-# How the acta prints a field (a vote field by its kind, a control by its official name); a
-# field the table does not know is printed as its name with spaces.
-_KIND_LABELS = {NO_REGISTRADOS: "CANDIDATURAS NO REGISTRADAS", NULOS: "VOTOS NULOS"}
-_CONTROL_LABELS = {
-    "TOTAL_VOTOS_ASENTADO": "TOTAL DE VOTOS ASENTADO EN EL ACTA",
-    "TOTAL_ASENTADO": "TOTAL DE VOTOS ASENTADO EN EL ACTA",
-    "TOTAL_PERSONAS_VOTARON": "TOTAL DE PERSONAS QUE VOTARON",
-    "PERSONAS_VOTARON": "TOTAL DE PERSONAS QUE VOTARON",
-    "TOTAL_REP_PARTIDO_CI_VOTARON": "REPRESENTANTES DE PARTIDOS Y CANDIDATURAS INDEPENDIENTES QUE VOTARON",
-    "REPRESENTANTES_VOTARON": "REPRESENTANTES DE PARTIDOS Y CANDIDATURAS INDEPENDIENTES QUE VOTARON",
-    "TOTAL_BOLETAS_SOBRANTES": "BOLETAS SOBRANTES",
-    "BOLETAS_SOBRANTES": "BOLETAS SOBRANTES",
-    "TOTAL_VOTOS_SACADOS": "TOTAL DE VOTOS SACADOS DE LA URNA",
-}
 ASENTADO = ("TOTAL_VOTOS_ASENTADO", "TOTAL_ASENTADO")
 
 
 def field_label(contest: Contest, field: str) -> str:
-    """A field as the acta prints it: `PAN_PRI_PRD` → `PAN – PRI – PRD`, `NULOS` → `VOTOS NULOS`,
-    `TOTAL_VOTOS_ASENTADO` → `TOTAL DE VOTOS ASENTADO EN EL ACTA` (names and kinds from the
-    election file; `catd_node.wording` has the last word when it names the field)."""
-    try:
-        from catd_node import wording  # the public site's shared labels, when present
-        named = getattr(wording, "field_label", None)
-        if named is not None:
-            text = named(field, contest.kinds.get(field))
-            if text:
-                return str(text)
-    except ImportError:
-        pass
-    kind = contest.kinds.get(field)
-    if kind in _KIND_LABELS:
-        return _KIND_LABELS[kind]
-    if kind == COALICION:
-        return " – ".join(p for p in field.removeprefix("C_").split("_") if p)
-    if kind == INDEPENDIENTE:
-        number = field.rsplit("_", 1)[-1]
-        return f"CANDIDATURA INDEPENDIENTE {int(number)}" if number.isdecimal() else field.replace("_", " ")
-    if kind is None:
-        return _CONTROL_LABELS.get(field, field.replace("_", " "))
-    return field
+    """A field as the acta prints it (`PAN – PRI – PRD`, `VOTOS NULOS`, `TOTAL DE VOTOS
+    ASENTADO EN EL ACTA`): the same words as the public site, from `catd_node.wording`."""
+    return wording.field_label(field, contest.kinds.get(field), contest)
 
 
 def warnings(election: Election, key: str, values: Mapping[str, actas.Value]) -> dict[str, str]:

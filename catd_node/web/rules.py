@@ -37,8 +37,8 @@ class Outcome:
     fields: tuple[str, ...] = ()
 
 
-_ACTA_KINDS = ("acta.digitized", "acta.assigned", "acta.captured", "acta.mismatch", "acta.verified",
-               "acta.sin_acta", "acta.sin_acta_undone")
+_ACTA_KINDS = ("acta.digitized", "acta.assigned", "acta.image_kept", "acta.captured", "acta.mismatch",
+               "acta.verified", "acta.sin_acta", "acta.sin_acta_undone")
 
 
 def acta_state(conn: sqlite3.Connection, key: str) -> ActaState:
@@ -133,6 +133,17 @@ def assign(tx: Transaction, key: str, sha: str, by: str, replace: bool = False) 
             raise NeedsReplacement(key, state.image)
         body["replaces"] = state.image
     return tx.append("acta.assigned", body)
+
+
+def keep_image(tx: Transaction, key: str, other: str, by: str) -> Packet:
+    """A coordinator keeps the acta's image over `other`, a second image identified as the same
+    acta and not yet decided on (`ActaState.pending`); the captures on the acta's image stand."""
+    state = acta_state(tx.conn, key)
+    if other not in state.pending:
+        raise Refused(key, f"la imagen {other} no es otra imagen pendiente de esta acta")
+    assert state.image is not None   # a pending image arrives only after the acta's own
+    return tx.append("acta.image_kept", {"acta": key, "image_sha256": state.image, "other_sha256": other,
+                                         "by": by})
 
 
 def _unbound(key: str, sha: str | None) -> Refused:

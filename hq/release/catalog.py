@@ -61,6 +61,7 @@ class Options:
     timezone: str | None = None
     max_boletas_especial: int = DEFAULT_MAX_BOLETAS_ESPECIAL
     catd_per: str | None = None
+    ccv: tuple[str, ...] = ()   # `DISTRITO=NODE`: the district's capture centre (CCV)
 
 
 @dataclass(frozen=True)
@@ -211,9 +212,30 @@ def build(release: Release, options: Options) -> Built:
         }],
         "actas": actas,
     }
+    if options.ccv:
+        data = {**{k: v for k, v in data.items() if k != "actas"}, "ccv": ccv_map(options.ccv, actas),
+                "actas": actas}
     return Built(data=data, actas=len(actas), fuera_de_catalogo=fuera,
                  other_entities=len(catalog_rows) - len(rows), ballots_inferred=inferred,
                  districts=len({r.distrito for r in rows if r.distrito is not None}))
+
+
+def ccv_map(given: tuple[str, ...], actas: list[dict[str, Any]]) -> dict[str, str]:
+    """`--ccv DISTRITO=NODE`, each repeated option one district: the election file's `ccv`."""
+    from catd_node.catalog import NODE_ID
+
+    districts = {a.get("distrito") for a in actas}
+    out: dict[str, str] = {}
+    for text in given:
+        number, _, node = text.partition("=")
+        if not number.strip().isdigit() or not NODE_ID.fullmatch(node.strip()):
+            raise BadInput("--ccv", f"{text!r}: expected DISTRITO=NODE, like 7=CCV-09-01")
+        if int(number) not in districts:
+            raise BadInput("--ccv", f"{text!r}: no acta of the release is in district {int(number)}")
+        if str(int(number)) in out:
+            raise BadInput("--ccv", f"{text!r}: district {int(number)} is given twice")
+        out[str(int(number))] = node.strip()
+    return out
 
 
 def with_candidaturas(data: dict[str, Any], path: Path) -> tuple[dict[str, Any], int]:

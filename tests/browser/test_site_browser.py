@@ -84,7 +84,8 @@ async def test_front_page_and_acta_page_render_without_console_errors(site):
                 await page.click("text=Por distrito")
                 await page.click("text=Distrito 01")
                 await page.click(f"text={ck.A1}")
-                await page.wait_for_selector(f"h1:has-text('Acta {ck.A1}')")
+                await page.wait_for_selector(f".clave:has-text('Acta {ck.A1}')")
+                assert await page.locator("h1").inner_text() == "Sección 0001 · Básica 01 · Distrito 01"
                 await page.wait_for_function("document.querySelector('.imagen img').naturalWidth > 0")
                 code = await page.locator(".imagen code").inner_text()
                 assert len(code) == 64

@@ -413,3 +413,19 @@ def test_init_candidaturas_refuses_before_making_anything(tmp_path, capsys):
                        "--candidaturas", tmp_path / "nada.csv")
     assert code != 0 and "nada.csv" in err
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_ccv_options_name_a_districts_capture_centre(tmp_path, capsys):
+    src = tmp_path / "diputaciones.csv"
+    src.write_bytes(kit.render(kit.header_2018(), ine_2018_actas(),
+                               kit.Layout("|", "latin-1", "\r\n", wrap="="), cut="01/07/2018 18:00 (UTC-5)"))
+    out = tmp_path / "dip.json"
+    code, _, err = run(capsys, "catalog", "--from", src, "--out", out, "--ccv", "4=CCV-23-01")
+    assert code == 0, err
+    assert load(out)["ccv"] == {"4": "CCV-23-01"}
+    election = loader.load(out)
+    assert election.ccv_of("230085B01006") == "CCV-23-01" and election.ccv_of("230090S01007") is None
+    for bad, why in (("9=CCV-23-01", "no acta of the release is in district 9"),
+                     ("CCV-23-01", "expected DISTRITO=NODE"), ("4=a b", "expected DISTRITO=NODE")):
+        code, _, err = run(capsys, "catalog", "--from", src, "--out", tmp_path / "x.json", "--ccv", bad)
+        assert code == 2 and "--ccv" in err and why in err and not (tmp_path / "x.json").exists(), err

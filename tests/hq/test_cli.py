@@ -90,6 +90,11 @@ async def test_serve_process_status_verify_and_tampering(hq_node, hq_dir, hq_pro
     code, out, err = run(capsys, "-d", str(hq_dir.root), "verify")
     assert code == 0, err
     assert f"{len(chain)} packets" in out
+    code, out, err = run(capsys, "-d", str(hq_dir.root), "verify", "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["ok"] and doc["reason"] is None and doc["problems"] == [], err
+    assert (doc["packets"], doc["blobs"]) == (len(chain), 2)
+    assert doc["nodes"]["CATD-14-01"] == {"packets": len(chain), "head_seq": len(chain)}
 
     # Tamper one stored blob: verify names it.
     sha = chain[1].body["image"]["sha256"]
@@ -98,6 +103,9 @@ async def test_serve_process_status_verify_and_tampering(hq_node, hq_dir, hq_pro
     path.write_bytes(b"tampered" + good)
     code, _, err = run(capsys, "-d", str(hq_dir.root), "verify")
     assert code == 1 and sha in err
+    code, out, _ = run(capsys, "-d", str(hq_dir.root), "verify", "--json")
+    doc = json.loads(out)
+    assert code == 1 and doc["ok"] is False and sha in doc["reason"] and len(doc["problems"]) == 1
     path.write_bytes(good)
     assert run(capsys, "-d", str(hq_dir.root), "verify")[0] == 0
 

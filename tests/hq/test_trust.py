@@ -68,6 +68,10 @@ def test_the_honest_cut_passes_with_the_published_keys_and_says_where_keys_came_
     assert (p.a.root / "election.json").read_bytes() == ck.TWO_CATD.read_bytes()   # copied byte for byte
     ours, theirs = both(capsys, str(p.zip), "--keys", str(party))
     assert (ours.code, theirs.code) == (0, 0), (ours.text, theirs.text)
+    for text in (ours.text, theirs.text):   # each chain, and the key it was checked with
+        for node in (ck.NODE_A, ck.NODE_B):
+            assert f"key: {node}: from {party / 'nodos' / (node + '.pub')}" in text, text
+        assert "taken from the cut" not in text
     ours, theirs = both(capsys, str(p.zip))
     assert (ours.code, theirs.code) == (0, 0), (ours.text, theirs.text)
     for text in (ours.text, theirs.text):

@@ -77,15 +77,17 @@ async def test_chain_resigned_with_a_new_key_is_caught_by_the_genesis_key_and_th
         synced, capsys):
     """Root edits seq 7 and re-signs the whole chain with a key of its own; node.pub now names
     that key, so every signature verifies. The genesis still names the original key, and HQ's
-    receipts for seq 7 and 10 name the original hashes."""
+    receipts for seq 7 and 10 name the original hashes, and HQ's log proof for seq 4 names the
+    wire line HQ logged, whose signature the new key cannot reproduce."""
     new = keys.generate()
     tamper.reseal(synced.db_path, new, edit=pan_450(7))
     tamper.replace_node_key(synced, new)
     code, text, doc = verify(synced, capsys)
     assert code == 1, text
     assert doc["bad_seq"] == 1 and "seq 1: node.genesis names a different node key" in doc["reason"]
-    assert doc["bad_receipt"] == 7
-    assert [p.split(":")[0] for p in doc["problems"]] == ["seq 1", "receipt seq 7", "receipt seq 10"]
+    assert doc["bad_receipt"] == 4 and "log proof for seq 4 no longer holds" in doc["problems"][1]
+    assert [p.split(":")[0] for p in doc["problems"]] == [
+        "seq 1", "receipt seq 4", "receipt seq 7", "receipt seq 10"]
     assert "FAILED: seq 1: node.genesis names a different node key" in text
 
 

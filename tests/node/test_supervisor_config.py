@@ -3,7 +3,6 @@ reason, until catd.toml changes — not restarted every ≤ 30 s forever (issue 
 
 from __future__ import annotations
 
-import socket
 import sqlite3
 import urllib.request
 
@@ -13,14 +12,9 @@ from catd_node import store, supervisor
 from catd_node.datadir import DataDir
 from catd_node.supervisor import Supervisor
 from tests.polling import wait_for
+from tests.ports import free_port as _free_port
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _set_web(node: DataDir, host: str, port: int) -> None:

@@ -7,6 +7,7 @@ import json
 import os
 import pty
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -29,6 +30,7 @@ def on_a_terminal(args: list[str], answers: list[str]) -> tuple[int, str]:
     if pid == 0:  # the child: stdin, stdout, stderr and /dev/tty are the terminal
         os.execv(sys.executable, [*CLI, *args])
     seen = b""
+    answered_at = 0  # where the screen stood when the last answer was typed
     pending = list(answers)
     deadline = time.monotonic() + 60
     try:
@@ -43,10 +45,20 @@ def on_a_terminal(args: list[str], answers: list[str]) -> tuple[int, str]:
             if not chunk:
                 break
             seen += chunk
-            if pending and seen.rstrip().endswith(b":"):
+            # answer a prompt only once it is new since the last answer (typing ahead of the
+            # next prompt would race getpass turning echo back on between the two)
+            if pending and seen[answered_at:].rstrip().endswith(b":"):
                 os.write(fd, pending.pop(0).encode() + b"\n")
+                answered_at = len(seen)
     finally:
-        _, status = os.waitpid(pid, 0)
+        done, status = os.waitpid(pid, os.WNOHANG)
+        grace = time.monotonic() + 10
+        while done == 0 and time.monotonic() < grace:  # closed the terminal, still exiting
+            time.sleep(0.05)
+            done, status = os.waitpid(pid, os.WNOHANG)
+        if done == 0:  # still waiting for an answer: the test fails instead of hanging
+            os.kill(pid, signal.SIGKILL)
+            _, status = os.waitpid(pid, 0)
         os.close(fd)
     return os.waitstatus_to_exitcode(status), seen.decode("utf-8", "replace")
 

@@ -49,7 +49,7 @@ def test_casilla_in_words_and_seccion_cero_named():
     election = catalog.parse(ELECTION)
     basica, anticipado, extra = election.actas.values()
     assert wording.casilla_words(basica, election) == "Sección 0056 · Básica 01 · Distrito 03 · Coyoacán"
-    assert wording.casilla_words(anticipado, election) == "Voto anticipado · Voto anticipado 01"
+    assert wording.casilla_words(anticipado, election) == "Voto anticipado · Mesa 01"
     assert wording.casilla_words(extra) == "Sección 0012 · Extraordinaria 01 · Contigua 03 · Distrito 07"
     assert election.names_of("PAN_PRI").suplente == "LUZ RÍOS" and election.names_of("PAN") is None
 

@@ -132,4 +132,9 @@ def test_the_first_actas_of_cdmx_2024(tmp_path):
     assert "difference:" not in done.stdout
     explained = [line for line in done.stdout.splitlines() if line.startswith("explained:")]
     assert explained and all("090085C0100A02" in line for line in explained), told(done)
-    final_zip(done)
+    # the candidacies file beside the release travelled into the election file, the cut and the site
+    with zipfile.ZipFile(final_zip(done)) as archive:
+        names = archive.read("CDMX_GUB_CANDIDATURAS.csv").decode("utf-8-sig")
+    assert "09|PVEM_PT_MORENA|CLARA MARINA BRUGADA MOLINA|" in names, names
+    front = (tmp_path / "run" / "hq" / "publicacion" / "sitio" / "index.html").read_text(encoding="utf-8")
+    assert "SANTIAGO TABOADA CORTINA" in front and "PAN – PRI – PRD" in front

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from pathlib import Path
 
 import aiohttp
@@ -17,6 +16,7 @@ from catd_node import tlog, tlog_note, witness
 from hq import tlog as hq_tlog
 from hq.store import HQDir
 from tests.hqkit import VALUES_A, append_actas, post_chain
+from tests.ports import free_port as _free_port
 
 
 def _tree_node(leaves: list[bytes]) -> tlog.NodeFn:
@@ -102,12 +102,6 @@ def test_compare_names_a_split_view(tmp_path: Path, capsys: pytest.CaptureFixtur
     why = witness.compare(c.view(), a2.view(), hq.proof(4, forked))  # type: ignore[arg-type]
     assert why is not None and "does not extend" in why
     assert witness.main(["compare", str(tmp_path / "partido-a"), str(tmp_path / "observador")]) == 2
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_honest_hq_gathers_a_quorum(tmp_path: Path, hq_node, hq_dir: HQDir, hq_server) -> None:

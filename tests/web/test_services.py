@@ -7,7 +7,6 @@ import dataclasses
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import pytest
 
 from catd_node import config
 from catd_node.supervisor import Supervisor
+from tests.ports import free_port as _free_port
 from tests.web.conftest import CLI
 
 
@@ -101,12 +101,6 @@ async def test_a_dead_supervisor_leaves_its_services_shown_as_stopped(clerks, si
     state.write_text("{no es json", encoding="utf-8")
     async with coco.session.get(f"{coco.base}/status") as r:
         assert (await r.json())["services"]["supervisor"].startswith("estado ilegible")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def _services(url: str, token: str) -> dict[str, Any] | None:

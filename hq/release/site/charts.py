@@ -98,6 +98,7 @@ class Chart:
     bars: tuple[Drawn, ...]
     bar_height: int = BAR
     value_size: int = VALUE_SIZE
+    bar_x: float = 0.5    # where bars start: after the label column, or under the names
 
 
 @dataclass(frozen=True)
@@ -122,10 +123,25 @@ def bars(chart_id: str, title: str, items: Sequence[Bar]) -> Chart:
         for word in b.title.split() + b.label.split():
             width = max(width, int(text_width(word, NAME_SIZE, True)) + 4)
     width = max(width, int(room) + 60)
+    desc = [f"{f'{b.name} ({b.label})' if b.name else b.label}: {b.votes:,} votos ({b.percent} %)"
+            for b in items]
+    column = max((text_width(b.label, NAME_SIZE, True) for b in items), default=0) + 10
+    if not any(b.name for b in items) and column <= width * 0.4:
+        # short party names and no people: each label beside its bar, one row per field
+        span = width - column - room
+        rows = []
+        for i, b in enumerate(items):
+            top_y = 4 + i * (BAR + 10)
+            length = max(1.0, round(span * b.votes / top, 1))
+            rows.append(Drawn(b, (Line(b.label, top_y + BAR / 2 + NAME_SIZE * 0.35, NAME_SIZE, True),),
+                              top_y, length, value_text(b), column + length + 6,
+                              top_y + BAR / 2 + VALUE_SIZE * 0.35))
+        height = 8 + len(items) * (BAR + 10)
+        return Chart(chart_id, title, "; ".join(desc) or "sin votos aún", width, height, tuple(rows),
+                     bar_x=column)
     span = width - room
     y = 4.0
     drawn = []
-    desc = []
     for b in items:
         lines = []
         for text in wrap(b.title, NAME_SIZE, width - 2, bold=True):
@@ -140,8 +156,6 @@ def bars(chart_id: str, title: str, items: Sequence[Bar]) -> Chart:
         drawn.append(Drawn(b, tuple(lines), bar_y, length, value_text(b), length + 6,
                            bar_y + BAR / 2 + VALUE_SIZE * 0.35))
         y = bar_y + BAR + GAP
-        who = f"{b.name} ({b.label})" if b.name else b.label
-        desc.append(f"{who}: {b.votes:,} votos ({b.percent} %)")
     return Chart(chart_id, title, "; ".join(desc) or "sin votos aún", width, max(8, round(y)), tuple(drawn))
 
 

@@ -7,13 +7,23 @@ site can never say something the signed cut does not.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from catd_node import actas, tally, wording
-from catd_node.catalog import COALICION, INDEPENDIENTE, NO_REGISTRADOS, NULOS, PARTIDO, Election
+from catd_node.catalog import (
+    COALICION,
+    INDEPENDIENTE,
+    NO_REGISTRADOS,
+    NULOS,
+    PARTIDO,
+    ActaSpec,
+    Contest,
+    Election,
+)
 from hq.count import ActaRecord
 from hq.release.candidaturas import Candidacy, parties_of
 
@@ -220,3 +230,105 @@ def acta_path(election: Election, key: str) -> str:
         number = spec.distrito if spec.distrito is not None else spec.municipio
         folder = "sin-distrito" if number is None else f"{number:03d}"
     return f"acta/{folder}/{page_name(key)}.html"
+
+
+def area_summary(election: Election, records: dict[str, ActaRecord], keys: Iterable[str],
+                 final: bool) -> tally.Summary:
+    """The summary of the actas `keys` (a district, a sección): its esperadas are those keys."""
+    keys = list(keys)
+    held = [(k, records[k].classification) for k in keys if k in records]
+    whole = tally.summarize(election, held, final=final)
+    return dataclasses.replace(whole, esperadas=len(keys))
+
+
+def seccion_path(spec: ActaSpec) -> str:
+    return f"seccion/{spec.seccion:04d}.html"
+
+
+def seccion_title(specs: Iterable[ActaSpec]) -> str:
+    """`Sección 0056`; sección 0000 by what it holds (`Sección 0000 · Voto desde el extranjero`)."""
+    specs = list(specs)
+    number = specs[0].seccion if specs else 0
+    if number == 0:
+        kinds = []
+        for spec in specs:
+            name = wording.seccion(spec)
+            if not name.startswith("Sección") and name not in kinds:
+                kinds.append(name)
+        if kinds:
+            words = ", ".join([kinds[0], *(k.lower() for k in kinds[1:-1])])
+            if len(kinds) > 1:
+                words += f" y {kinds[-1].lower()}"
+            return f"Sección 0000 · {words}"
+    return f"Sección {number:04d}"
+
+
+def casilla_in_list(spec: ActaSpec) -> str:
+    """A casilla in a table of actas: `Contigua 02`; a mesa of sección 0000 with what it is
+    (`Voto anticipado · Mesa 01`), since one sección 0000 may hold several kinds."""
+    if spec.seccion == 0 and spec.tipo_casilla in wording.SECCION_CERO:
+        return f"{wording.seccion(spec)} · {wording.casilla(spec)}"
+    return wording.casilla(spec)
+
+
+def range_of(seccion: int) -> str:
+    """The index page of a sección's hundred: `0001-0099`, `0100-0199` (0000 stands alone)."""
+    if seccion == 0:
+        return "0000"
+    low = seccion // 100 * 100
+    return f"{max(low, 1):04d}-{low + 99:04d}"
+
+
+@dataclass(frozen=True)
+class VoteRow:
+    """A vote field of one acta, as its page shows it."""
+    field: str
+    label: str
+    value: str          # `120`, `Ilegible`, `Sin dato`
+    votes: int
+    percent: str        # of the acta's total
+    colour: str
+    parties: tuple[tuple[str, str], ...]
+
+
+Plan = tuple[tuple[str, str, str, tuple[tuple[str, str], ...]], ...]
+
+
+def _ballot_plan(contest: Contest, ballot: tuple[str, ...]) -> Plan:
+    """(field, label, colour, chips) of each vote field on a ballot."""
+    on = set(ballot)
+    parties = {f.name for f in contest.vote_fields if f.kind == PARTIDO}
+    plan = []
+    for f in contest.vote_fields:
+        if f.name not in on:
+            continue
+        members = [f.name] if f.kind == PARTIDO else \
+            [p for p in contest.votes if p in parties_of(f.name, parties)] if f.kind == COALICION else []
+        shade = OTHER if f.kind in (NO_REGISTRADOS, NULOS, INDEPENDIENTE) else colour(f.name)
+        plan.append((f.name, wording.reader_label(f.name, f.kind, contest), shade, _chips(members)))
+    return tuple(plan)
+
+
+def acta_votes(election: Election, record: ActaRecord,
+               plans: dict[tuple[str, tuple[str, ...]], Plan] | None = None) -> list[VoteRow]:
+    """The votes of an acta field by field, ballot order (fields not on its ballot left out);
+    `plans` keeps each ballot's labels and colours across the actas of a cut."""
+    contest = election.contest_of(record.key) or election.contest_for_unknown(record.key)
+    if contest is None or record.classification.cls == actas.SIN_ACTA:
+        return []
+    total = record.classification.total
+    rows = []
+    get = record.values.get
+    ballot = tuple(election.ballot(record.key))
+    plans = {} if plans is None else plans
+    plan = plans.get((contest.id, ballot))
+    if plan is None:
+        plan = plans[(contest.id, ballot)] = _ballot_plan(contest, ballot)
+    for name, label, shade, chips in plan:
+        raw = get(name, actas.SIN_DATO)
+        if type(raw) is int:
+            votes, value = raw, f"{raw:,}"
+        else:
+            votes, value = 0, "Ilegible" if raw == actas.ILEGIBLE else "Sin dato"
+        rows.append(VoteRow(name, label, value, votes, tally.percent(votes, total), shade, chips))
+    return rows
