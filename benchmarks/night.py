@@ -339,6 +339,24 @@ class Cut:
     cpu: float = 0.0   # CPU seconds of the cut's child
 
 
+async def publish_child(hq: HQDir, at: datetime, final: bool) -> dict[str, str] | None:
+    """`catd-hq publish --at AT` as hq/schedule.py runs it (nice 10, idle I/O); the cut's
+    summary, or None after printing why the child failed."""
+    argv = [*schedule._idle_io(), sys.executable, "-m", "hq.cli", "-d", str(hq.root), "publish",
+            "--at", at.isoformat(), *(["--final"] if final else [])]
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=ROOT,
+        preexec_fn=lambda: os.nice(schedule.NICE))
+    out, err = await proc.communicate()
+    if proc.returncode != 0:
+        print(f"cut at {at:%H:%M}Z failed (exit {proc.returncode}):\n{err.decode(errors='replace')[-3000:]}",
+              flush=True)
+        return None
+    path = Path(out.decode().strip().splitlines()[-1])
+    with zipfile.ZipFile(path) as archive:
+        return manifest.parse(archive.read(manifest.NAME)).summary
+
+
 async def publisher(hq: HQDir, url: str, clock: Clock, args: argparse.Namespace, receivers: list[int],
                     stats: Stats, cuts: list[Cut], missed: list[int], drained: asyncio.Event) -> None:
     every = args.minutes_per_cut * 60.0
@@ -353,10 +371,10 @@ async def publisher(hq: HQDir, url: str, clock: Clock, args: argparse.Namespace,
         await asyncio.sleep(max(0.0, wait))
         if final:
             await drained.wait()        # the final cut holds everything the CATDs sent
-        at = (CLOSE + LOCAL + timedelta(seconds=k * every)).replace(tzinfo=None)
+        at = CLOSE + timedelta(seconds=k * every)
         began = time.monotonic()
         used = resource.getrusage(resource.RUSAGE_CHILDREN)
-        summary = await schedule.publish_child(hq, at, final)
+        summary = await publish_child(hq, at, final)
         ended = time.monotonic()
         now = resource.getrusage(resource.RUSAGE_CHILDREN)
         cut = Cut(k, k * every, ended - began, slot_real, began, ended, summary,
@@ -365,7 +383,7 @@ async def publisher(hq: HQDir, url: str, clock: Clock, args: argparse.Namespace,
         cuts.append(cut)
         during = p99([d for end, d in stats.posts if began <= end <= ended])
         held = summary.get("ACTAS_CAPTURADAS") if summary else "NOT PUBLISHED"
-        print(f"cut {k:3d} {at:%d %H:%M} (+{k * every / 3600:5.2f} h)  {cut.real_s:6.1f} s "
+        print(f"cut {k:3d} {at + LOCAL:%d %H:%M} (+{k * every / 3600:5.2f} h)  {cut.real_s:6.1f} s "
               f"(CPU {cut.cpu:5.1f} s) of "
               f"{slot_real:5.1f} s  p99 POST {ms(during):>9}  RSS "
               f"{' + '.join(f'{r:.0f}' for r in cut.rss)} MB  db {cut.db:7.1f} MB  captured {held}",
