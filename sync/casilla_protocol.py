@@ -34,7 +34,7 @@ SIGNATURE_HEADER = "Casilla-Signature"   # base64 Ed25519 signature of statement
 STATEMENT_FIELDS = ("acta", "bytes", "device", "node", "sha256", "taken_at")
 RECEIPT_FIELDS = ("acta", "codigo_integridad", "device", "flag", "node", "received_at", "sha256")
 MAX_PHOTO_BYTES = 4 * 1024 * 1024
-CHUNK_BYTES = 64 * 1024  # what the phone sends per PUT
+CHUNK_BYTES = 256 * 1024  # what the phone sends per PUT: a reduced photo (≤ 150 KB) in one
 
 # Refusals ({"error": CODE, "detail": ...}); a flag is not a refusal: the photo is kept.
 UNKNOWN_DEVICE = "unknown_device"                    # 403

@@ -37,6 +37,7 @@ log = logging.getLogger("catd.hq.casilla")
 PULL_LIMIT = 20
 DEVICE_TTL_S = 5.0
 VERIFIED_MAX = 4096
+READ_BYTES = 64 * 1024
 STATIC = Path(__file__).resolve().parent / "static"
 # The page's own scripts only; it talks to HQ and, once, to its CATD's node (enrolment).
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
@@ -177,23 +178,25 @@ def _receipt(state: HQState, cas: Casilla, st: dict[str, Any], raw: bytes, sig: 
 
 
 def _store(state: HQState, cas: Casilla, st: dict[str, Any], raw: bytes, sig: str, pieces: list[bytes],
-           partial: Path | None) -> tuple[str, bool] | None:
+           partial: Path | None) -> tuple[tuple[str, bool], bool] | None:
     """Store the photo from `pieces` — hashed as it is written, in one pass — and keep its
-    statement (`_receipt`); None (nothing stored, the partial discarded) when the bytes are
-    not the statement's."""
+    statement (`_receipt`): (the receipt, whether HQ held the photo already). None (nothing
+    stored, the partial discarded) when the bytes are not the statement's."""
     sha, total = st["sha256"], st["bytes"]
-    try:
-        if sum(map(len, pieces)) != total:
-            raise BadInput(f"photo {sha}", "length is not statement.bytes")
-        state.blobs.put_chunks(sha, pieces)
-    except BadInput:
-        if partial is not None:
-            partial.unlink(missing_ok=True)
-        return None
-    state.blob_rows(hq_store.record_blob, sha, total)
+    held = state.blobs.has(sha)
+    if not held:
+        try:
+            if sum(map(len, pieces)) != total:
+                raise BadInput(f"photo {sha}", "length is not statement.bytes")
+            state.blobs.put_chunks(sha, pieces)
+        except BadInput:
+            if partial is not None:
+                partial.unlink(missing_ok=True)
+            return None
+        state.blob_rows(hq_store.record_blob, sha, total)
     if partial is not None:
         partial.unlink(missing_ok=True)
-    return _receipt(state, cas, st, raw, sig)
+    return _receipt(state, cas, st, raw, sig), held
 
 
 def _answer(st: dict[str, Any], kept: tuple[str, bool], status: int) -> web.Response:
@@ -219,12 +222,15 @@ async def head_photo(request: web.Request) -> web.StreamResponse:
     return response
 
 
-def _append(path: Path, data: bytes) -> int:
-    """Add a piece to the photo's partial. Not fsynced: the whole is hashed against the signed
-    sha256 before it is stored, so a partial torn by a power loss is discarded (422) and the
-    phone, which keeps the photo until it holds a receipt, sends it again."""
+def _append(path: Path, data: bytes, at: int) -> int:
+    """Add a piece to the photo's partial when it holds exactly `at` bytes; the bytes it
+    holds. Not fsynced: the whole is hashed against the signed sha256 before it is stored,
+    so a partial torn by a power loss is discarded (422) and the phone, which keeps the photo
+    until it holds a receipt, sends it again."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("ab") as out:
+        if out.tell() != at:
+            return out.tell()
         out.write(data)
         return out.tell()
 
@@ -233,7 +239,27 @@ def _partial_bytes(path: Path) -> bytes:
     return path.read_bytes()
 
 
+async def _body(request: web.Request, state: HQState, path: Path, offset: int, room: int) -> bytes:
+    """The request's piece of the photo (at most `room` bytes, else 413). A link that drops
+    mid-piece leaves what arrived in the partial (when it continues what HQ holds), so the
+    phone resumes from there."""
+    body = bytearray()
+    try:
+        async for chunk in request.content.iter_chunked(READ_BYTES):
+            body += chunk
+            if len(body) > room:
+                raise error(413, protocol.TOO_LARGE, f"body goes past Upload-Length {offset + room}")
+    except (ConnectionError, asyncio.CancelledError):  # the link dropped (the handler cancelled)
+        if body:
+            held = await asyncio.shield(state.io(_append, path, bytes(body), offset))
+            log.info("casilla upload cut sha=%s held=%d", path.name[:16], held)
+        raise
+    return bytes(body)
+
+
 async def put_photo(request: web.Request) -> web.StreamResponse:
+    """One piece of the photo at `Upload-Offset`. The usual case, the whole photo in one PUT
+    from 0, costs one trip to the file pool: stored, statement kept, receipt signed."""
     state, cas = request.app[STATE], request.app[CASILLA]
     sha = _sha(request)
     st, raw, sig = await _statement(request, state, sha)
@@ -241,34 +267,35 @@ async def put_photo(request: web.Request) -> web.StreamResponse:
     offset = _int_header(request, protocol.UPLOAD_OFFSET, 0)
     if total != st["bytes"]:
         raise error(400, cp.BAD_STATEMENT, f"Upload-Length {total} is not statement.bytes {st['bytes']}")
+    if offset > total:
+        raise error(400, protocol.BAD_REQUEST, f"Upload-Offset {offset} is past Upload-Length {total}")
     path = _partial(cas, sha)
     lock = cas.locks.setdefault(sha, asyncio.Lock())
     async with lock:
-        stored, held = await state.io(_where, state, path, sha)
-        if stored:
-            cas.locks.pop(sha, None)
-            return _answer(st, await state.io(_receipt, state, cas, st, raw, sig), 200)
-        if offset != held:
-            raise error(409, cp.OFFSET_MISMATCH, f"HQ holds {held} bytes of this photo, not {offset}",
-                        offset=held)
-        room = total - held
-        body = bytearray()
-        async for chunk in request.content.iter_chunked(cp.CHUNK_BYTES):
-            body += chunk
-            if len(body) > room:
-                raise error(413, protocol.TOO_LARGE, f"body goes past Upload-Length {total}")
-        if held + len(body) < total:
-            held = await state.io(_append, path, bytes(body)) if body else held
-            return web.json_response({"sha256": sha, "offset": held, "length": total}, status=202,
-                                     headers={protocol.UPLOAD_OFFSET: str(held)})
-        pieces = [await state.io(_partial_bytes, path), bytes(body)] if held else [bytes(body)]
-        kept = await state.io(_store, state, cas, st, raw, sig, pieces, path if held else None)
-        if kept is None:
+        body = await _body(request, state, path, offset, total - offset)
+        if offset == 0 and len(body) == total:
+            pieces, partial = [body], path
+        else:
+            stored, held = await state.io(_where, state, path, sha)
+            if stored:
+                cas.locks.pop(sha, None)
+                return _answer(st, await state.io(_receipt, state, cas, st, raw, sig), 200)
+            if offset != held:
+                raise error(409, cp.OFFSET_MISMATCH, f"HQ holds {held} bytes of this photo, not {offset}",
+                            offset=held)
+            if held + len(body) < total:
+                held = await state.io(_append, path, body, held) if body else held
+                return web.json_response({"sha256": sha, "offset": held, "length": total}, status=202,
+                                         headers={protocol.UPLOAD_OFFSET: str(held)})
+            pieces, partial = [await state.io(_partial_bytes, path), body], path
+        done = await state.io(_store, state, cas, st, raw, sig, pieces, partial)
+        if done is None:
             log.warning("casilla hash mismatch sha=%s device=%s/%s", sha[:16], st["node"], st["device"])
             raise error(422, cp.HASH_MISMATCH, "the uploaded bytes do not hash to the signed statement's "
                         "sha256; HQ discarded them", offset=0)
     cas.locks.pop(sha, None)
-    return _answer(st, kept, 201)
+    kept, held_before = done
+    return _answer(st, kept, 200 if held_before else 201)
 
 
 async def get_pull(request: web.Request) -> web.Response:

@@ -246,3 +246,45 @@ def test_group_commit_keeps_each_statement_once(tmp_path: Path) -> None:
     conn = sqlite3.connect(tmp_path / "casilla.db")
     assert conn.execute("SELECT count(*) FROM statements").fetchone() == (4,)
     conn.close()
+
+
+async def test_a_piece_cut_by_the_link_keeps_what_arrived_and_the_phone_resumes(setup) -> None:
+    """The phone sends the photo in one PUT; the link drops halfway: HQ keeps the bytes that
+    arrived, the HEAD says so, and the phone sends only the rest."""
+    hq, a, _b, of_a, _ = setup
+    key = enrol(a, "cae-1")
+    async with serve_hq(hq) as url, aiohttp.ClientSession() as session:
+        await post_chain(url, a)
+        data = acta_photo(of_a[0])
+        assert len(data) > 8000
+        signed = phone.sign(key, "cae-1", NODE_A, of_a[0], data)
+        path = cp.PHOTO_PATH.format(sha256=signed.sha256)
+        host, port = url.removeprefix("http://").rsplit(":", 1)
+        _reader, writer = await asyncio.open_connection(host, int(port))
+        head = "".join(f"{k}: {v}\r\n" for k, v in {
+            **signed.headers(), protocol.UPLOAD_OFFSET: "0", protocol.UPLOAD_LENGTH: str(len(data)),
+            "Content-Length": str(len(data)), "Host": host}.items())
+        writer.write(f"PUT {path} HTTP/1.1\r\n{head}\r\n".encode() + data[:5000])
+        await writer.drain()
+        await asyncio.sleep(0.2)
+        writer.close()   # the link drops: 5000 of the bytes arrived
+        deadline = time.monotonic() + 5
+        while True:
+            async with session.head(url + path, headers=signed.headers()) as resp:
+                if resp.headers[protocol.UPLOAD_OFFSET] == "5000" or time.monotonic() > deadline:
+                    break
+            await asyncio.sleep(0.05)
+        assert resp.status == 404 and resp.headers[protocol.UPLOAD_OFFSET] == "5000"
+        sent: list[int] = []
+        trace = aiohttp.TraceConfig()
+
+        async def on_chunk(_s: object, _c: object, params: aiohttp.TraceRequestChunkSentParams) -> None:
+            sent.append(len(params.chunk))
+
+        trace.on_request_chunk_sent.append(on_chunk)
+        async with aiohttp.ClientSession(trace_configs=[trace]) as resuming:
+            status, answer = await phone.send(resuming, url, signed, data)
+        assert status == 201, answer
+        assert sum(sent) == len(data) - 5000   # only the rest went again
+    assert hq.blobs().read(signed.sha256) == data
+    assert not list((hq.uploads_dir / "casilla").glob("*.partial"))

@@ -1,6 +1,7 @@
-// Resumable upload to HQ: HEAD says how many bytes HQ holds, then 64 KiB PUTs, each with the
+// Resumable upload to HQ: HEAD says how many bytes HQ holds, then 256 KiB PUTs (a reduced photo
+// goes in one; HQ keeps what arrived of a PUT the link cut), each with the
 // signed statement (docs/casilla.md). A refusal is kept on the item, named.
-export const CHUNK = 64 * 1024;
+export const CHUNK = 256 * 1024;
 
 export async function send(item, onProgress) {
   const path = `/v1/casilla/photos/${item.sha256}`;
