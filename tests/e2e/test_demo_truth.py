@@ -191,6 +191,11 @@ def test_the_demo_site_agrees_with_its_images_and_a_restart_does_not_drop_again(
         page = (site / "acta" / "001" / f"{key}.html").read_text(encoding="utf-8")
         assert key in page and "Sin distrito" not in page and "B00" not in page
 
+    # The whole site: one district, the real one; no page says the casilla has none.
+    assert sorted(p.name for p in (site / "distrito").glob("*.html")) == ["001.html"]
+    pages = list(site.rglob("*.html"))
+    assert pages and not [p.name for p in pages if "Sin distrito" in p.read_text(encoding="utf-8")]
+
     # A second run on the same dir: same node, nothing dropped again.
     files_before = sorted(p.name for p in (root / "catd" / "inbox" / "scanner-1").iterdir())
     proc = start(root, web_port, hq_port)
