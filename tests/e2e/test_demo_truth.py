@@ -174,7 +174,10 @@ def test_the_demo_site_agrees_with_its_images_and_a_restart_does_not_drop_again(
     leeme = (root / demo.LEEME).read_text(encoding="utf-8")
     assert f"http://127.0.0.1:{web_port}/" in leeme and f"http://127.0.0.1:{hq_port}/" in leeme
     assert all(f"{user}" in leeme and password in leeme for user, _, password in demo.DEMO_USERS)
-    assert f"demo: captura http://127.0.0.1:{web_port}/" in first, "no reminder in the first minute"
+    reminders = [line for line in first.splitlines() if line.startswith("demo: captura ")]
+    assert reminders, "no reminder in the first minute"
+    assert f"http://127.0.0.1:{web_port}/" in reminders[0] and f"http://127.0.0.1:{hq_port}/" in reminders[0]
+    assert all(f"{user} / {password}" in reminders[0] for user, _, password in demo.DEMO_USERS)
 
     assert name.endswith("_PREP_DIP_JAL.zip"), name
     drops = demo.dropped(root / demo.DROPS)
