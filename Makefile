@@ -56,7 +56,10 @@ lint: venv
 	$(VENV)/bin/mypy catd_node scanners sync hq simulacro
 
 bench: venv
-	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@for b in benchmarks/*.py; do echo "== $$b"; \
+	  case $$b in benchmarks/night.py) args="--hours 2 --catds 30 --actas 2000 --speed 30";; *) args="";; esac; \
+	  $(PY) $$b $$args || exit 1; done
+	@echo "(the full night: .venv/bin/python benchmarks/night.py, ~35 min; see benchmarks/RESULTS.md)"
 
 clean:
 	rm -rf $(VENV) demo-data .pytest_cache .ruff_cache .mypy_cache
