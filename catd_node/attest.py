@@ -22,8 +22,9 @@ from typing import Any
 
 import jinja2
 
-from catd_node import __version__, canonical, keys, packets
+from catd_node import __version__, canonical, keys, packets, wording
 from catd_node import status as status_mod
+from catd_node.catalog import Election
 from catd_node.cli import print_json
 from catd_node.datadir import DataDir
 from catd_node.errors import EXIT_CHECK_FAILED, EXIT_OK, BadInput, CheckFailed
@@ -153,7 +154,8 @@ _REPORT = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).
 <style>body{font-family:sans-serif;max-width:60rem;margin:2rem auto}td,th{padding:.2rem .6rem;
 text-align:left}code{font-size:.85em}.bad{color:#b00}</style>
 <h1>Constancia de integridad del nodo {{ m.node }}</h1>
-<p>Versión del software: <b>{{ m.version }}</b> · Emitida: {{ m.created_at }} (UTC)</p>
+<p>Versión del software: <b>{{ m.version }}</b> · Emitida: {{ issued }}
+<small>({{ m.created_at }})</small></p>
 <p>Huella del manifiesto (SHA-256): <code>{{ signed.hash }}</code><br>
 Firma Ed25519 del nodo: <code>{{ signed.sig }}</code></p>
 <h2>Base de datos</h2>
@@ -174,9 +176,13 @@ Actas verificadas: {{ m.store.actas.verified }}{% endif %}</p>
 )
 
 
-def report_html(signed: dict[str, Any], diff: Differences | None, against: str | None) -> str:
-    """The notary's readable report (Spanish)."""
-    return _REPORT.render(m=signed["manifest"], signed=signed, diff=diff, against=against)
+def report_html(signed: dict[str, Any], diff: Differences | None, against: str | None,
+                election: Election | None = None) -> str:
+    """The notary's readable report (Spanish); its time in the election's official zone, as the
+    node's screens show it, with the signed UTC stamp beside it."""
+    created = str(signed["manifest"]["created_at"])
+    issued = wording.official_time_text(created, election) if election is not None else f"{created} (UTC)"
+    return _REPORT.render(m=signed["manifest"], signed=signed, diff=diff, against=against, issued=issued)
 
 
 def main(datadir: DataDir, out: Path | None, compare: Path | None, as_json: bool) -> int:
@@ -206,7 +212,7 @@ def main(datadir: DataDir, out: Path | None, compare: Path | None, as_json: bool
     if out is not None:
         out.write_text(json.dumps(signed, indent=2, sort_keys=True, ensure_ascii=False), encoding="utf-8")
         out.with_suffix(".html").write_text(
-            report_html(signed, diff, str(compare) if compare else None), encoding="utf-8"
+            report_html(signed, diff, str(compare) if compare else None, datadir.election), encoding="utf-8"
         )
     if as_json:
         print_json(

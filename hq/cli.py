@@ -196,10 +196,10 @@ def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
     if args.command == "keys":
         from hq.release import trust
 
-        where = trust.publish(hq)
+        folder = trust.publish(hq)
         doc = trust.read(hq) or {}
-        print(f"keys file published: {where} ({len(doc.get('nodes', {}))} CATD keys, election "
-              f"{doc.get('election_sha256', '')}); parties verify with --keys {where}")
+        print(f"keys file published: {folder} ({len(doc.get('nodes', {}))} CATD keys, election "
+              f"{doc.get('election_sha256', '')}); parties verify with --keys {folder}")
         return EXIT_OK
     if args.command == "serve":
         hq.check()

@@ -245,9 +245,9 @@ def banner(web_port: int, hq_port: int, node: DataDir, host: str = "127.0.0.1") 
 def reminder(web_port: int, hq_port: int, host: str, leeme: Path) -> str:
     """One line recalled every minute, when the banner has scrolled away under the logs."""
     at = shown_host(host)
-    first = DEMO_USERS[0]
-    return (f"demo: captura http://{at}:{web_port}/ ({first[0]} / {first[2]}, the other accounts in {leeme}) "
-            f"· resultados http://{at}:{hq_port}/")
+    accounts = ", ".join(f"{name} / {password}" for name, _, password in DEMO_USERS)
+    return (f"demo: captura http://{at}:{web_port}/ · resultados http://{at}:{hq_port}/ · cuentas: {accounts}"
+            f" (todo en {leeme})")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -46,6 +47,8 @@ def test_compare_names_a_changed_file_and_exits_1(tmp_path, election_file):
     assert signed["manifest"]["store"]["at_zero"] is True
     report = (tmp_path / "inicio.html").read_text()
     assert "Base de datos en ceros" in report
+    # the notary reads the official time, as the node's screens show it (issue 22)
+    assert re.search(r"Emitida: \d\d/\d\d/\d{4} \d\d:\d\d \(UTC-6\)", report), report[:600]
 
     same = node_cli(
         "attest", "-d", str(data), "--compare", str(tmp_path / "inicio.json"), env=env, cwd=tmp_path

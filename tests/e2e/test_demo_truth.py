@@ -174,7 +174,10 @@ def test_the_demo_site_agrees_with_its_images_and_a_restart_does_not_drop_again(
     leeme = (root / demo.LEEME).read_text(encoding="utf-8")
     assert f"http://127.0.0.1:{web_port}/" in leeme and f"http://127.0.0.1:{hq_port}/" in leeme
     assert all(f"{user}" in leeme and password in leeme for user, _, password in demo.DEMO_USERS)
-    assert f"demo: captura http://127.0.0.1:{web_port}/" in first, "no reminder in the first minute"
+    reminders = [line for line in first.splitlines() if line.startswith("demo: captura ")]
+    assert reminders, "no reminder in the first minute"
+    assert f"http://127.0.0.1:{web_port}/" in reminders[0] and f"http://127.0.0.1:{hq_port}/" in reminders[0]
+    assert all(f"{user} / {password}" in reminders[0] for user, _, password in demo.DEMO_USERS)
 
     assert name.endswith("_PREP_DIP_JAL.zip"), name
     drops = demo.dropped(root / demo.DROPS)
@@ -190,6 +193,11 @@ def test_the_demo_site_agrees_with_its_images_and_a_restart_does_not_drop_again(
         assert row["ENTIDAD"] == "JALISCO"
         page = (site / "acta" / "001" / f"{key}.html").read_text(encoding="utf-8")
         assert key in page and "Sin distrito" not in page and "B00" not in page
+
+    # The whole site: one district, the real one; no page says the casilla has none.
+    assert sorted(p.name for p in (site / "distrito").glob("*.html")) == ["001.html"]
+    pages = list(site.rglob("*.html"))
+    assert pages and not [p.name for p in pages if "Sin distrito" in p.read_text(encoding="utf-8")]
 
     # A second run on the same dir: same node, nothing dropped again.
     files_before = sorted(p.name for p in (root / "catd" / "inbox" / "scanner-1").iterdir())

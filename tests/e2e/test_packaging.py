@@ -29,6 +29,8 @@ def test_the_wheel_builds_without_warnings_and_holds_its_data(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--disable-pip-version-check",
          "-w", str(tmp_path), str(source)], capture_output=True, text=True, timeout=300)
+    if done.returncode != 0 and "satisfies the requirement setuptools" in done.stderr:
+        pytest.skip("no package index to build from (pip could not fetch setuptools)")
     assert done.returncode == 0, done.stderr[-3000:]
     # pip's own notes about this machine's index locations are not the package's
     ours = [line for line in (done.stdout + done.stderr).splitlines()
