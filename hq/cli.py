@@ -97,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ccv", action="append", default=[], metavar="DISTRITO=NODE",
                    help="the node of the district's capture centre (CCV), which may also capture its "
                         "casilla photos (repeat per district)")
+    p.add_argument("--distritos", type=Path, metavar="FILE",
+                   help="district names for the site: a CSV ID_DISTRITO,NOMBRE (overrides the names "
+                        "the release prints)")
     p.add_argument("--catd-per", choices=("district", "municipio"),
                    help="one CATD per district (default when districts are printed) or per municipio")
     p = sub.add_parser("publish", parents=[common], help="write one cut under DATA/publicacion/ and the site")
@@ -266,7 +269,8 @@ def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
 
         options = catalog.Options(
             entidad=args.entidad, election=args.election, release=args.release, timezone=args.timezone,
-            max_boletas_especial=args.max_boletas_especial, catd_per=args.catd_per, ccv=tuple(args.ccv))
+            max_boletas_especial=args.max_boletas_especial, catd_per=args.catd_per, ccv=tuple(args.ccv),
+            distritos=args.distritos)
         if args.check:
             return catalog.check(args.source, args.candidaturas, options, as_json=args.json)
         if args.out is None:

@@ -458,3 +458,32 @@ def test_ccv_options_name_a_districts_capture_centre(tmp_path, capsys):
                      ("CCV-23-01", "expected DISTRITO=NODE"), ("4=a b", "expected DISTRITO=NODE")):
         code, _, err = run(capsys, "catalog", "--from", src, "--out", tmp_path / "x.json", "--ccv", bad)
         assert code == 2 and "--ccv" in err and why in err and not (tmp_path / "x.json").exists(), err
+
+
+def test_distritos_file_names_the_cdmx_districts_and_a_bad_id_is_named(tmp_path, capsys):
+    """The CDMX 2024 file prints district numbers only: `--distritos FILE` names them. The file
+    is Windows-1252 with one byte that is no Latin-1 letter either: read and warned, not refused."""
+    names = tmp_path / "distritos.csv"
+    names.write_bytes("ID_DISTRITO|NOMBRE\r\n3|Coyoacán\r\n05| Gustavo  A. Madero \r\n7|\r\n"
+                      "9|Tlalpan “Sur”\r\n".encode("cp1252"))
+    out = tmp_path / "cdmx.json"
+    code, _, err = run(capsys, "catalog", "--from", kit.CDMX, "--out", out, "--entidad", 9,
+                           "--distritos", names)
+    assert code == 0, err
+    assert f"warning: {names}: line 5, column 11: byte 0x93 read as Windows-1252" in err, err
+    data = load(out)
+    assert data["distritos"] == {"3": "Distrito 03 · Coyoacán", "5": "Distrito 05 · Gustavo A. Madero",
+                                 "9": "Distrito 09 · Tlalpan “Sur”"}
+    election = loader.load(out)
+    from catd_node import wording
+
+    spec = next(s for s in election.actas.values() if s.distrito == 3)
+    assert wording.casilla_words(spec, election).endswith("· Distrito 03 · Coyoacán")
+
+    out.write_text("the previous catalog")
+    names.write_text("ID_DISTRITO,NOMBRE\n3,Coyoacán\n99,Ninguno\n", encoding="utf-8")
+    code, _, err = run(capsys, "catalog", "--from", kit.CDMX, "--out", out, "--entidad", 9,
+                           "--distritos", names)
+    assert code == 2
+    assert f"{names}: line 3, column 1 (ID_DISTRITO): no acta of the release is in district 99" in err, err
+    assert out.read_text() == "the previous catalog"
