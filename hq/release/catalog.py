@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import sys
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -212,12 +213,27 @@ def build(release: Release, options: Options) -> Built:
         }],
         "actas": actas,
     }
+    names = district_names(rows)
+    if names:
+        data = {**{k: v for k, v in data.items() if k != "actas"}, "distritos": names, "actas": actas}
     if options.ccv:
         data = {**{k: v for k, v in data.items() if k != "actas"}, "ccv": ccv_map(options.ccv, actas),
                 "actas": actas}
     return Built(data=data, actas=len(actas), fuera_de_catalogo=fuera,
                  other_entities=len(catalog_rows) - len(rows), ballots_inferred=inferred,
                  districts=len({r.distrito for r in rows if r.distrito is not None}))
+
+
+def district_names(rows: tuple[ActaRow, ...]) -> dict[str, str]:
+    """The election file's `distritos` from the release's district-name column:
+    `{"3": "Distrito 03 · Jesús María"}`, the first name printed for each district (a later
+    row spelling it otherwise is not a reason to refuse the file)."""
+    out: dict[str, str] = {}
+    for row in rows:
+        if row.distrito and row.distrito_nombre and str(row.distrito) not in out:
+            name = unicodedata.normalize("NFC", contest_name(row.distrito_nombre))
+            out[str(row.distrito)] = f"Distrito {row.distrito:02d} · {name}"
+    return dict(sorted(out.items(), key=lambda item: int(item[0])))
 
 
 def ccv_map(given: tuple[str, ...], actas: list[dict[str, Any]]) -> dict[str, str]:
