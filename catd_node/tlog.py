@@ -281,7 +281,7 @@ def parse_tile_index(text: str) -> int:
 
 def tiles_for(size: int) -> list[tuple[int, int, int]]:
     """Every (level, index, width) tile of a tree of `size` leaves (partials last in row)."""
-    out = []
+    out: list[tuple[int, int, int]] = []
     level = 0
     count = size  # hashes at tree level 8·level
     while count > 0:

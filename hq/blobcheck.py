@@ -159,7 +159,7 @@ def mark_lost(conn: Conn, hq: HQDir, sha: str, why: str) -> bool:
 
 def unrestored(conn: Conn) -> list[tuple[str, int, str, str, str | None]]:
     """(sha, bytes, why, found_at, moved_to) of every loss no node has restored yet."""
-    return [tuple(row) for row in conn.execute(  # type: ignore[misc]
+    return [tuple(row) for row in conn.execute(
         "SELECT sha256, bytes, why, found_at, moved_to FROM blob_losses WHERE restored_at IS NULL"
         " ORDER BY found_at, sha256")]
 

@@ -25,6 +25,8 @@ from hq import store as hq_store
 from hq.count import Count, count
 from hq.store import HQDir, postgres
 
+# Subcommands that ignore -d/--data-dir (they read and write the files they are given).
+ON_FILES = ("catalog", "verify-release", "rehearse")
 LOOPBACK = frozenset({"127.0.0.1", "::1"})
 if TYPE_CHECKING:
     from hq.state import UploadLimits
@@ -41,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("-d", "--data-dir", help=where, default=argparse.SUPPRESS)
     common.add_argument("-v", "--verbose", action="store_true", help="debug logging",
                         default=argparse.SUPPRESS)
+    # Commands that work on files, not on HQ's data dir: -d still parses there (scripts and
+    # tests pass it) but their help does not offer what they ignore.
+    on_files = argparse.ArgumentParser(add_help=False)
+    on_files.add_argument("-d", "--data-dir", help=argparse.SUPPRESS, default=argparse.SUPPRESS)
+    on_files.add_argument("-v", "--verbose", action="store_true", help="debug logging",
+                          default=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("init", parents=[common], help="create the HQ data dir and key pair")
     p.add_argument("--election", type=Path, help="election catalog JSON (for results and CSV)")
@@ -69,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="one JSON document on stdout: ok, packets, blobs, nodes, reason, problems")
     p = sub.add_parser("export", parents=[common], help="export verified actas")
     p.add_argument("--csv", required=True, type=Path, help="CSV output file ('-' = stdout)")
-    p = sub.add_parser("catalog", parents=[common], help="build an election file from a published release")
+    p = sub.add_parser("catalog", parents=[on_files], help="build an election file from a published release")
     p.add_argument("--from", dest="source", required=True, type=Path,
                    help="the release's results CSV (PREP 2018–2024 or cómputo layout; .gz or the cut's .zip)")
     p.add_argument("--out", type=Path, help="the election file to write (second form); required "
@@ -89,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ccv", action="append", default=[], metavar="DISTRITO=NODE",
                    help="the node of the district's capture centre (CCV), which may also capture its "
                         "casilla photos (repeat per district)")
+    p.add_argument("--distritos", type=Path, metavar="FILE",
+                   help="district names for the site: a CSV ID_DISTRITO,NOMBRE (overrides the names "
+                        "the release prints)")
     p.add_argument("--catd-per", choices=("district", "municipio"),
                    help="one CATD per district (default when districts are printed) or per municipio")
     p = sub.add_parser("publish", parents=[common], help="write one cut under DATA/publicacion/ and the site")
@@ -97,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--at", metavar="ISO-TIME",
                    help="the cut's time (default now): 2024-06-02T20:00 is local official time; "
                         "with Z or an offset, converted")
-    p = sub.add_parser("verify-release", parents=[common],
+    p = sub.add_parser("verify-release", parents=[on_files],
                        help="check a cut on its own; with two cuts, that the later extends the earlier")
     p.add_argument("zips", nargs="+", type=Path, metavar="ZIP", help="a cut, or the earlier then the later")
     p.add_argument("--keys", type=Path, metavar="DIR",
@@ -107,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--witnesses", type=Path, metavar="FILE",
                    help="witness vkeys, one a line, and `quorum K`: the cut's log checkpoint must carry "
                         "K of their cosignatures (ZIP.testigos.json beside the zip)")
-    p = sub.add_parser("rehearse", parents=[common],
+    p = sub.add_parser("rehearse", parents=[on_files],
                        help="simulacro: replay a published release through HQ and its CATD nodes")
     p.add_argument("--from", dest="source", required=True, type=Path,
                    help="the published release (any layout `catalog` reads)")
@@ -258,7 +269,8 @@ def dispatch(args: argparse.Namespace, hq: HQDir) -> int:
 
         options = catalog.Options(
             entidad=args.entidad, election=args.election, release=args.release, timezone=args.timezone,
-            max_boletas_especial=args.max_boletas_especial, catd_per=args.catd_per, ccv=tuple(args.ccv))
+            max_boletas_especial=args.max_boletas_especial, catd_per=args.catd_per, ccv=tuple(args.ccv),
+            distritos=args.distritos)
         if args.check:
             return catalog.check(args.source, args.candidaturas, options, as_json=args.json)
         if args.out is None:

@@ -7,7 +7,8 @@ is a `Conflict` shown to HQ staff, never more votes. The release, the site and t
 read only these records.
 
 An acta whose district names a capture centre (the catalog's `ccv`) counts from whichever
-of its CATD and that CCV HQ received a report from first; the other's report is a conflict.
+of its CATD and that CCV has a report that stands (valid) and whose first report HQ received
+first; the other's reports are conflicts (`_shared`).
 An acta with no CATD in the catalog (the first form, or `catd: null`) and an acta outside
 the catalog count from the node whose report HQ received first; later reports of it from
 other nodes are conflicts. A node reports an acta once: a second `acta.verified` or
@@ -174,6 +175,12 @@ def count_rows(election: Election, rows: Iterable[Row]) -> Count:
                 reports.setdefault(row.acta, []).append(row)
     records: dict[str, ActaRecord] = {}
     for key, found in reports.items():
+        allowed = election.capturers(key)
+        if allowed is not None and len(allowed) > 1:
+            record = _shared(election, key, allowed, found, chains, conflicts)
+            if record is not None:
+                records[key] = record
+            continue
         owner, why = _owner(election, key, found)
         conflicts.extend(Conflict(key, r.node, r.seq, OTRO_CATD, why) for r in found if r.node != owner)
         own = sorted((r for r in found if r.node == owner), key=lambda r: r.seq)
@@ -184,18 +191,43 @@ def count_rows(election: Election, rows: Iterable[Row]) -> Count:
     return Count(dict(sorted(records.items())), tuple(conflicts))
 
 
+def _shared(election: Election, key: str, allowed: tuple[str, ...], found: list[Row],
+            chains: dict[str, _Chain], conflicts: list[Conflict]) -> ActaRecord | None:
+    """An acta its CATD and its district's CCV may both report: each one's reports are taken
+    as if it alone counted; of those whose report stands (valid), the one whose first report
+    HQ received first counts. The other's reports are conflicts `otro_catd` (and a report
+    refused on its own merits keeps its own conflict); any other node's too."""
+    catd, ccv = allowed[0], allowed[1]
+    trials: dict[str, tuple[ActaRecord | None, list[Conflict], list[Row]]] = {}
+    for node in allowed:
+        own = sorted((r for r in found if r.node == node), key=lambda r: r.seq)
+        if own:
+            held: list[Conflict] = []
+            record = _Acta(election, key, node, chains.get(node, _Chain()), held).record(own)
+            trials[node] = (record, held, own)
+
+    def first_received(node: str) -> tuple[str, int]:
+        claims = [r for r in trials[node][2] if r.kind != UNDONE] or trials[node][2]
+        return min((r.received_at, r.seq) for r in claims)
+
+    standing = sorted((n for n, trial in trials.items() if trial[0] is not None), key=first_received)
+    counted = standing[0] if standing else None
+    why = (f"{key} counts from {counted}, whose report HQ received first of its CATD {catd} and its "
+           f"district's CCV {ccv}" if counted else f"the catalog assigns {key} to {catd} (or the CCV {ccv})")
+    conflicts.extend(Conflict(key, r.node, r.seq, OTRO_CATD, why) for r in found if r.node not in allowed)
+    for node, (record, held, own) in trials.items():
+        if node == counted or record is None:
+            conflicts.extend(held)
+        else:
+            conflicts.extend(Conflict(key, r.node, r.seq, OTRO_CATD, why) for r in own)
+    return trials[counted][0] if counted else None
+
+
 def _owner(election: Election, key: str, found: list[Row]) -> tuple[str, str]:
     """The node whose reports of `key` count, and what another node's report is told."""
     allowed = election.capturers(key)
     if allowed is not None and len(allowed) == 1:
         return allowed[0], f"the catalog assigns {key} to {allowed[0]}; only its report counts"
-    if allowed is not None:  # its CATD and its district's CCV: the first report received counts
-        claims = [r for r in found if r.node in allowed and r.kind != UNDONE]
-        if not claims:
-            return allowed[0], f"the catalog assigns {key} to {allowed[0]} (or the CCV {allowed[1]})"
-        first = min(claims, key=lambda r: (r.received_at, r.node, r.seq))
-        return first.node, (f"{key} counts from {first.node}, whose report HQ received first of its "
-                            f"CATD {allowed[0]} and its district's CCV {allowed[1]}")
     claims = [r for r in found if r.kind != UNDONE] or found
     first = min(claims, key=lambda r: (r.received_at, r.node, r.seq))
     return first.node, f"{key} counts from {first.node}, whose report HQ received first"

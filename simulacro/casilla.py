@@ -31,8 +31,8 @@ def reduce(data: bytes) -> bytes:
     falling quality until ≤ TARGET_BYTES."""
     from PIL import Image
 
-    with Image.open(io.BytesIO(data)) as img:
-        img = img.convert("RGB")
+    with Image.open(io.BytesIO(data)) as src:
+        img = src.convert("RGB")
         scale = min(1.0, MAX_SIDE / max(img.size))
         if scale < 1.0:
             img = img.resize((round(img.width * scale), round(img.height * scale)), Image.Resampling.LANCZOS)

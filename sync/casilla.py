@@ -107,7 +107,8 @@ def record(datadir: DataDir, photos: list[dict[str, Any]]) -> int:
                     why = cp.UNKNOWN_DEVICE
             if why is None and not cp.check_statement_signature(pubkey or "", statement, str(item["sig"])):
                 why = cp.BAD_STATEMENT_SIGNATURE
-            elif hashlib.sha256(data).hexdigest() != st["sha256"] or len(data) != st["bytes"]:
+            elif why is None and (len(data) != st["bytes"]
+                                  or hashlib.sha256(data).hexdigest() != st["sha256"]):
                 why = cp.HASH_MISMATCH
             if why is not None:
                 log.warning("casilla photo skipped id=%s acta=%s reason=%s", item["id"], st["acta"], why)

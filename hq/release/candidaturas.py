@@ -124,8 +124,8 @@ def candidacies(election: Election, names_file: Path | None = None) -> list[Cand
     names = read_names(names_file, known)
     named = []
     for c in out:
-        person = names.get(c.parties if c.parties else c.label)
-        named.append(Candidacy(c.label, c.parties, c.fields, *person) if person and not c.propietaria else c)
+        found = names.get(c.parties if c.parties else c.label)
+        named.append(Candidacy(c.label, c.parties, c.fields, *found) if found and not c.propietaria else c)
     return named
 
 

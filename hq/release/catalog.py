@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import sys
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +63,7 @@ class Options:
     max_boletas_especial: int = DEFAULT_MAX_BOLETAS_ESPECIAL
     catd_per: str | None = None
     ccv: tuple[str, ...] = ()   # `DISTRITO=NODE`: the district's capture centre (CCV)
+    distritos: Path | None = None   # `--distritos FILE`: CSV ID_DISTRITO,NOMBRE
 
 
 @dataclass(frozen=True)
@@ -212,12 +214,78 @@ def build(release: Release, options: Options) -> Built:
         }],
         "actas": actas,
     }
+    names = district_names(rows)
+    if options.distritos is not None:
+        given = read_distritos(options.distritos, {r.distrito for r in rows if r.distrito})
+        names = dict(sorted({**names, **given}.items(), key=lambda item: int(item[0])))
+    if names:
+        data = {**{k: v for k, v in data.items() if k != "actas"}, "distritos": names, "actas": actas}
     if options.ccv:
         data = {**{k: v for k, v in data.items() if k != "actas"}, "ccv": ccv_map(options.ccv, actas),
                 "actas": actas}
     return Built(data=data, actas=len(actas), fuera_de_catalogo=fuera,
                  other_entities=len(catalog_rows) - len(rows), ballots_inferred=inferred,
                  districts=len({r.distrito for r in rows if r.distrito is not None}))
+
+
+def district_names(rows: tuple[ActaRow, ...]) -> dict[str, str]:
+    """The election file's `distritos` from the release's district-name column:
+    `{"3": "Distrito 03 · Jesús María"}`, the first name printed for each district (a later
+    row spelling it otherwise is not a reason to refuse the file)."""
+    out: dict[str, str] = {}
+    for row in rows:
+        if row.distrito and row.distrito_nombre and str(row.distrito) not in out:
+            name = unicodedata.normalize("NFC", contest_name(row.distrito_nombre))
+            out[str(row.distrito)] = f"Distrito {row.distrito:02d} · {name}"
+    return dict(sorted(out.items(), key=lambda item: int(item[0])))
+
+
+def read_distritos(path: Path, districts: set[int]) -> dict[str, str]:
+    """`--distritos FILE`: a CSV (`,` or `|`) with the columns ID_DISTRITO and NOMBRE, any case,
+    one district a row → `{"3": "Distrito 03 · Coyoacán"}`. The names are read by the release's
+    encoding rules (docs/dialects.md): a byte that is not UTF-8 is read as Windows-1252 and
+    warned, never refused. A row whose ID_DISTRITO is no district of the release is an error
+    naming its line; a row with an empty name is skipped."""
+    import csv
+
+    from hq.release.model import unwrap
+    from hq.release.text import decode, read_file
+
+    source = str(path)
+    text = decode(read_file(path), source)
+    seen: set[tuple[int, int]] = set()
+    for line, column, byte in text.odd:
+        if (line, column) not in seen:
+            seen.add((line, column))
+            print(f"warning: {where(source, line, column)}: byte 0x{byte:02X} read as Windows-1252",
+                  file=sys.stderr)
+    header: list[str] | None = None
+    out: dict[str, str] = {}
+    for number, raw in enumerate(text.lines, start=1):
+        if not raw.strip():
+            continue
+        delimiter = "|" if raw.count("|") > raw.count(",") else ","
+        cells = [unwrap(c).strip() for c in next(csv.reader([raw], delimiter=delimiter), [])]
+        if header is None:
+            header = [c.upper() for c in cells]
+            if "ID_DISTRITO" not in header or "NOMBRE" not in header:
+                raise BadInput(where(source, number), "expected a header with ID_DISTRITO and NOMBRE, "
+                                                      f"got {raw[:80]!r}")
+            id_at, name_at = header.index("ID_DISTRITO"), header.index("NOMBRE")
+            continue
+        ident = cells[id_at] if id_at < len(cells) else ""
+        name = " ".join(cells[name_at].split()) if name_at < len(cells) else ""
+        if not (ident.isdecimal() and ident.isascii()):
+            raise BadInput(where(source, number, id_at + 1, "ID_DISTRITO"),
+                           f"expected a district number, got {ident[:40]!r}")
+        if int(ident) not in districts:
+            raise BadInput(where(source, number, id_at + 1, "ID_DISTRITO"),
+                           f"no acta of the release is in district {int(ident)}")
+        if name:
+            out[str(int(ident))] = f"Distrito {int(ident):02d} · {unicodedata.normalize('NFC', name)}"
+    if header is None:
+        raise BadInput(source, "empty: expected a header ID_DISTRITO,NOMBRE and a row per district")
+    return out
 
 
 def ccv_map(given: tuple[str, ...], actas: list[dict[str, Any]]) -> dict[str, str]:

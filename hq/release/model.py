@@ -67,6 +67,7 @@ class ActaRow:
     mecanismos_traslado: str | None = None
     sha: str | None = None
     catd: str | None = None
+    distrito_nombre: str | None = None   # INE's DISTRITO_FEDERAL / LEEME 2024's DISTRITO_LOCAL
 
     @property
     def fuera_de_catalogo(self) -> bool:

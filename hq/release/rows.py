@@ -55,6 +55,8 @@ class RowReader:
         self.key_forms: dict[str, int] = {}     # a tolerated key spelling → its first line
         district = "ID_DISTRITO" if columns.has("ID_DISTRITO") else "DISTRITO"
         self.district_column = columns.meta.get(district)
+        # Beside ID_DISTRITO, DISTRITO is the district's name (`JESUS MARIA`, its cabecera).
+        self.district_name_column = columns.meta.get("DISTRITO") if district == "ID_DISTRITO" else None
 
     # -- cells -------------------------------------------------------------------------------
 
@@ -121,7 +123,18 @@ class RowReader:
             controls={name: self.cell(cells, line, i) for name, i in self.columns.controls},
             total_votos_calculado=self.cell(cells, line, total) if total is not None else None,
             observaciones=observaciones, contabilizada=contabilizada, **texts,
+            distrito_nombre=self.district_name(cells),
         )
+
+    def district_name(self, cells: list[str]) -> str | None:
+        """The district's printed name; None when absent, N/A, `-` or only digits (a number
+        is not a name). Already text: the file's bytes were decoded by the encoding rules."""
+        if self.district_name_column is None:
+            return None
+        value = " ".join(unwrap(cells[self.district_name_column]).split())
+        if value.upper() in _ABSENT or value.isdecimal():
+            return None
+        return value
 
     def district(self, cells: list[str], line: int) -> int | None:
         if self.district_column is None:

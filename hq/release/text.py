@@ -143,8 +143,8 @@ def decode(data: bytes, source: str) -> Text:
         text = "\n".join(lines)
     control = _CONTROL.search(text)
     if control:
-        line, column = position(text[:control.start()])
-        raise BadInput(where(source, line, column),
+        at_line, column = position(text[:control.start()])
+        raise BadInput(where(source, at_line, column),
                        f"control character U+{ord(control.group()):04X} is not text")
     if lines and lines[-1] == "":
         lines.pop()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -51,24 +52,52 @@ def test_the_catalog_names_a_capture_centre_per_district() -> None:
         assert caught.value.what == where and why in caught.value.why
 
 
-def _rows(*reports: tuple[str, int, str]) -> list[hq_count.Row]:
-    return [hq_count.Row(node, seq, hq_count.VERIFIED, "t", received, "K", {})
-            for node, seq, received in reports]
+def _counted(tmp_path: Path, first: str, first_values: dict[str, object]) -> tuple[hq_count.Count, str]:
+    """The CCV election at HQ; `first` (the CATD or the CCV) reports `first_values`, HQ receives
+    it, then the other reports valid values (PAN 14) and a third node reports too."""
+    election = ccv_election(tmp_path)
+    hq = hq_store.init(tmp_path / "hq", election, None)
+    nodes = {n: make_node(tmp_path / n, hq, n, election) for n in (NODE_A, CCV, NODE_B)}
+    acta = next(k for k, s in nodes[NODE_A].election.actas.items() if s.distrito == 1)
+    second = CCV if first == NODE_A else NODE_A
+    ck.report(nodes[first], acta, first_values)
+    ck.deliver(hq, nodes[first])
+    time.sleep(0.01)
+    for node in (second, NODE_B):
+        ck.report(nodes[node], acta, ck.values(acta, PAN=14))
+        ck.deliver(hq, nodes[node])
+    conn = hq.connect()
+    try:
+        return hq_count.count(conn, hq.election()), acta
+    finally:
+        conn.close()
 
 
-def test_the_first_report_of_catd_and_ccv_counts_and_the_other_is_a_conflict() -> None:
-    election = catalog.parse(_with({"1": CCV}), "e.json")
-    key = next(k for k, s in election.actas.items() if s.distrito == 1)
-    for first, second in ((NODE_A, CCV), (CCV, NODE_A)):
-        found = [r._replace(acta=key) for r in _rows((second, 9, "2024-06-02T20:00:02Z"),
-                                                     (first, 9, "2024-06-02T20:00:01Z"),
-                                                     (NODE_B, 9, "2024-06-02T20:00:00Z"))]
-        owner, why = hq_count._owner(election, key, found)
-        assert owner == first and f"counts from {first}, whose report HQ received first" in why
-    # without a CCV the CATD alone counts, whoever was first
-    plain = catalog.parse(_with({}), "e.json")
-    found = [r._replace(acta=key) for r in _rows((CCV, 9, "2024-06-02T20:00:00Z"))]
-    assert hq_count._owner(plain, key, found)[0] == NODE_A
+@pytest.mark.parametrize("first", [NODE_A, CCV])
+def test_the_first_report_of_catd_and_ccv_counts_and_the_other_is_a_conflict(tmp_path: Path,
+                                                                             first: str) -> None:
+    election = catalog.load(ccv_election(tmp_path))
+    acta = next(k for k, s in election.actas.items() if s.distrito == 1)
+    counted, _ = _counted(tmp_path, first, ck.values(acta, PAN=41))
+    record = counted.actas[acta]
+    assert record.node == first and record.values["PAN"] == 41
+    second = CCV if first == NODE_A else NODE_A
+    mine = sorted((c.node, c.reason) for c in counted.conflicts if c.key == acta)
+    assert mine == sorted([(second, "otro_catd"), (NODE_B, "otro_catd")]), mine
+    assert all(f"counts from {first}, whose report HQ received first" in c.detail
+               for c in counted.conflicts if c.key == acta)
+
+
+def test_a_first_report_that_does_not_stand_leaves_the_acta_to_the_other(tmp_path: Path) -> None:
+    """The CCV's report arrives first but its values are refused: the CATD's valid report
+    counts (it is not an otro_catd conflict), and the CCV's refusal is listed."""
+    election = catalog.load(ccv_election(tmp_path))
+    acta = next(k for k, s in election.actas.items() if s.distrito == 1)
+    counted, _ = _counted(tmp_path, CCV, ck.values(acta, PAN=-5))
+    record = counted.actas[acta]
+    assert record.node == NODE_A and record.values["PAN"] == 14
+    mine = {(c.node, c.reason) for c in counted.conflicts if c.key == acta}
+    assert (CCV, "valores_invalidos") in mine and (NODE_A, "otro_catd") not in mine
 
 
 def _item(ident: int, signed: phone.Signed, data: bytes, device_key: str | None) -> dict[str, object]:

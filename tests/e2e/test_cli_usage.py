@@ -91,3 +91,20 @@ def test_catd_hq_version_and_verify_json_as_child_processes(tmp_path):
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"ok": True, "packets": 0, "blobs": 0, "nodes": {}, "reason": None,
                                        "problems": []}
+
+
+def test_an_option_a_subcommand_ignores_is_absent_from_its_help_yet_still_parses():
+    """`catalog`, `verify-release` and `rehearse` work on the files they are given: their help
+    and usage do not offer -d/--data-dir, which scripts may still pass (tests/e2e/test_publish_e2e.py)."""
+    subs = next(a.choices for a in hq_cli_mod.build_parser()._actions
+                if isinstance(a, argparse._SubParsersAction))
+    assert set(hq_cli_mod.ON_FILES) <= set(subs)
+    for name, parser in subs.items():
+        text = parser.format_help()
+        shown = "--data-dir" in text or "-d DATA_DIR" in text
+        assert shown == (name not in hq_cli_mod.ON_FILES), f"catd-hq {name} --help:\n{text}"
+        assert "--verbose" in text, name
+    for name in hq_cli_mod.ON_FILES:
+        args = hq_cli_mod.build_parser().parse_args(
+            [name, "-d", "x", *_required(subs[name])])
+        assert args.data_dir == "x"

@@ -31,7 +31,8 @@ def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.Argument
 
 def _options(parser: argparse.ArgumentParser) -> set[str]:
     return {o for a in parser._actions for o in a.option_strings
-            if o.startswith("--") and o not in ("--help", "--version", "--data-dir", "--verbose")}
+            if o.startswith("--") and o not in ("--help", "--version", "--data-dir", "--verbose")
+            and a.help != argparse.SUPPRESS}
 
 
 def _code() -> list[tuple[Path, str]]:

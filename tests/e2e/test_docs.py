@@ -18,8 +18,10 @@ def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentP
 
 
 def options(parser: argparse.ArgumentParser) -> set[str]:
+    # A suppressed option is accepted for compatibility but shown nowhere: nothing to document.
     return {opt for action in parser._actions for opt in action.option_strings
-            if opt.startswith("--") and opt not in ("--help", "--version")}
+            if opt.startswith("--") and opt not in ("--help", "--version")
+            and action.help != argparse.SUPPRESS}
 
 
 def test_readme_leads_with_make_run_and_make_test():

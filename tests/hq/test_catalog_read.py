@@ -82,6 +82,7 @@ def test_cdmx_2024_file_becomes_a_catalog_of_13384_actas(tmp_path, capsys):
     assert {"093990E0100A02", "093990E0101A02", "093990E0105A02"} <= keys
     assert sum(k.startswith("090000A") for k in keys) == 54 and "090000A5400A01VA" in keys
     assert len(loader.load(out).actas) == 13_384
+    assert "distritos" not in data   # its DISTRITO_LOCAL is the number (034): no names to give
 
 
 @pytest.mark.slow
@@ -324,6 +325,34 @@ def test_a_text_cell_in_another_code_page_is_read_and_warned_once(tmp_path, caps
     assert err.count(f"{src}: line 5, column 6 (DISTRITO_FEDERAL): byte 0xFF") == 1, err
 
 
+def test_district_names_printed_by_the_release_reach_the_election_file_and_the_site(tmp_path, capsys):
+    """INE's DISTRITO_FEDERAL (beside ID_DISTRITO_FEDERAL) names the district: `catalog` writes
+    `distritos`, so the site says "Distrito 04 · Benito Juárez", not "Distrito 04". A name in
+    another code page is read, never a reason to refuse; N/A, `-` and a bare number name nothing."""
+    from catd_node import wording
+
+    actas = [kit.Acta(23, 85, "B", 1, 0, "6", 4, votes={"DISTRITO_FEDERAL": "BENITO JUÁREZ"}),
+             kit.Acta(23, 86, "B", 1, 0, "6", 4, votes={"DISTRITO_FEDERAL": "OTRO NOMBRE"}),
+             kit.Acta(23, 90, "B", 1, 0, "6", 2, votes={"DISTRITO_FEDERAL": "SOLIDARIDAD  DE  LA PLAYA"}),
+             kit.Acta(23, 91, "B", 1, 0, "6", 3, votes={"DISTRITO_FEDERAL": "N/A"}),
+             kit.Acta(23, 92, "B", 1, 0, "6", 5, votes={"DISTRITO_FEDERAL": "5"})]
+    src = tmp_path / "diputaciones.csv"
+    # Windows-1252 file: Á is one byte (0xC1), not UTF-8.
+    src.write_bytes(kit.render(kit.header_2018(), actas, kit.Layout("|", "latin-1", "\r\n")))
+    out = tmp_path / "dip.json"
+    code, _, err = run(capsys, "catalog", "--from", src, "--out", out)
+    assert code == 0, err
+    data = load(out)
+    assert data["distritos"] == {"2": "Distrito 02 · Solidaridad de la Playa",
+                                 "4": "Distrito 04 · Benito Juárez"}   # the first name printed wins
+    assert list(data).index("distritos") < list(data).index("actas")
+    election = loader.load(out)
+    by_district = {spec.distrito: spec for spec in election.actas.values()}
+    assert wording.area(by_district[4], election) == "Distrito 04 · Benito Juárez"
+    assert wording.area(by_district[3], election) == "Distrito 03"
+    assert wording.area(by_district[5], election) == "Distrito 05"
+
+
 def test_duplicate_names_the_first_line_and_gzip_reads_the_same(tmp_path, capsys):
     import gzip
 
@@ -429,3 +458,32 @@ def test_ccv_options_name_a_districts_capture_centre(tmp_path, capsys):
                      ("CCV-23-01", "expected DISTRITO=NODE"), ("4=a b", "expected DISTRITO=NODE")):
         code, _, err = run(capsys, "catalog", "--from", src, "--out", tmp_path / "x.json", "--ccv", bad)
         assert code == 2 and "--ccv" in err and why in err and not (tmp_path / "x.json").exists(), err
+
+
+def test_distritos_file_names_the_cdmx_districts_and_a_bad_id_is_named(tmp_path, capsys):
+    """The CDMX 2024 file prints district numbers only: `--distritos FILE` names them. The file
+    is Windows-1252 with one byte that is no Latin-1 letter either: read and warned, not refused."""
+    names = tmp_path / "distritos.csv"
+    names.write_bytes("ID_DISTRITO|NOMBRE\r\n3|Coyoacán\r\n05| Gustavo  A. Madero \r\n7|\r\n"
+                      "9|Tlalpan “Sur”\r\n".encode("cp1252"))
+    out = tmp_path / "cdmx.json"
+    code, _, err = run(capsys, "catalog", "--from", kit.CDMX, "--out", out, "--entidad", 9,
+                           "--distritos", names)
+    assert code == 0, err
+    assert f"warning: {names}: line 5, column 11: byte 0x93 read as Windows-1252" in err, err
+    data = load(out)
+    assert data["distritos"] == {"3": "Distrito 03 · Coyoacán", "5": "Distrito 05 · Gustavo A. Madero",
+                                 "9": "Distrito 09 · Tlalpan “Sur”"}
+    election = loader.load(out)
+    from catd_node import wording
+
+    spec = next(s for s in election.actas.values() if s.distrito == 3)
+    assert wording.casilla_words(spec, election).endswith("· Distrito 03 · Coyoacán")
+
+    out.write_text("the previous catalog")
+    names.write_text("ID_DISTRITO,NOMBRE\n3,Coyoacán\n99,Ninguno\n", encoding="utf-8")
+    code, _, err = run(capsys, "catalog", "--from", kit.CDMX, "--out", out, "--entidad", 9,
+                           "--distritos", names)
+    assert code == 2
+    assert f"{names}: line 3, column 1 (ID_DISTRITO): no acta of the release is in district 99" in err, err
+    assert out.read_text() == "the previous catalog"
