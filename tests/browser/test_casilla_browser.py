@@ -7,7 +7,6 @@ to HQ: HQ holds each photo once and the page shows each receipt and código de i
 from __future__ import annotations
 
 import re
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from catd_node.web import passwords, users
 from hq import store as hq_store
 from simulacro import sheet as sheet_mod
 from sync import client
+from tests.browser.kit import PASSWORD, stop
 from tests.casilla.casillakit import NODE_A, two_catd_election
 from tests.hqkit import make_node, serve_hq, with_hq_urls
 
@@ -28,7 +28,6 @@ CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
-PASSWORD = "clave-de-prueba-larga"
 
 
 def _web(node_root: Path) -> tuple[subprocess.Popen[str], str]:
@@ -135,12 +134,7 @@ async def test_phone_enrols_queues_offline_and_delivers_each_photo_once(tmp_path
                 await page.screenshot(path=str(ARTIFACTS / "casilla-recibido.png"))
                 await browser.close()
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc)
     assert errors == []
     conn = sqlite3.connect(hq.root / "casilla.db")
     rows = conn.execute("SELECT sha256, acta, device, flag FROM statements ORDER BY id").fetchall()

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import signal
-import subprocess
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -17,13 +15,13 @@ import pytest
 from catd_node import datadir, store
 from catd_node.web import passwords, users
 from tests import catalog_v2
+from tests.browser.kit import PASSWORD, sign_in, stop
 from tests.web.conftest import digitize, start_web
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
-PASSWORD = "clave-de-prueba-larga"
 ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d")
 
 
@@ -60,23 +58,7 @@ def web_utc7(tmp_path, monkeypatch):
     try:
         yield node, url
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-async def sign_in(browser, url: str, name: str):
-    context = await browser.new_context(viewport={"width": 1366, "height": 900}, locale="es-MX")
-    page = await context.new_page()
-    await page.goto(f"{url}/login")
-    await page.fill("#usuario", name)
-    await page.fill("#contrasena", PASSWORD)
-    await page.press("#contrasena", "Enter")
-    await page.wait_for_selector("text=Hola, " + name)
-    return page
+        stop(proc)
 
 
 async def shown(page) -> str:

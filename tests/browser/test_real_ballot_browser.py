@@ -9,7 +9,6 @@ import io
 import json
 import random
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from catd_node import store
 from catd_node.web import passwords, users
 from simulacro import specimen
 from tests import catalog_v2
+from tests.browser.kit import PASSWORD, sign_in, stop
 from tests.catalog_v2 import NOT_ON_THIRTY, SHORT, THIRTY
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -28,7 +28,6 @@ CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
-PASSWORD = "clave-de-prueba-larga"
 
 
 def bodies(root: Path, kind: str) -> list[dict]:
@@ -80,23 +79,7 @@ def web_process(node_v2_dir, monkeypatch):
         assert url, "catd-node web did not start"
         yield url, node_v2_dir.root, {f: str(v) for f, v in values.items()}
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-async def sign_in(browser, url: str, name: str):
-    context = await browser.new_context(viewport={"width": 1366, "height": 900}, locale="es-MX")
-    page = await context.new_page()
-    await page.goto(f"{url}/login")
-    await page.fill("#usuario", name)
-    await page.fill("#contrasena", PASSWORD)
-    await page.press("#contrasena", "Enter")
-    await page.wait_for_selector("text=Hola, " + name)
-    return page
+        stop(proc)
 
 
 async def type_ballot(page, fields: list[str], values: dict[str, str]) -> None:

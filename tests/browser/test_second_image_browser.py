@@ -4,20 +4,18 @@ imagen del acta» decides it (issue 22)."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from catd_node.web import passwords, users
+from tests.browser.kit import PASSWORD, stop
 from tests.web.conftest import digitize, packets_of, start_web
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
-PASSWORD = "clave-de-prueba-larga"
 KEY = "DIP-14-01-0126-C01"
 
 
@@ -30,12 +28,7 @@ def web_two_images(node_dir, monkeypatch):
     try:
         yield url, first, other
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed (make system-deps)")

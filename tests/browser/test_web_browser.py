@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from catd_node.web import passwords, users
+from tests.browser.kit import PASSWORD, sign_in, stop
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -23,7 +23,6 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
 KEY = "DIP-14-01-0125-B01"
-PASSWORD = "clave-de-prueba-larga"
 VALUES = {"PAN": "101", "PRI": "87", "PRD": "12", "PVEM": "9", "PT": "6", "MC": "44", "MORENA": "160",
           "CNR": "1", "NULOS": "11", "TOTAL_ASENTADO": "431", "PERSONAS_VOTARON": "431",
           "REPRESENTANTES_VOTARON": "3", "BOLETAS_SOBRANTES": "299"}
@@ -78,23 +77,7 @@ def web_process(node_dir, monkeypatch):
         assert url, "catd-node web did not start"
         yield url
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-async def sign_in(browser, url: str, name: str):
-    context = await browser.new_context(viewport={"width": 1366, "height": 900}, locale="es-MX")
-    page = await context.new_page()
-    await page.goto(f"{url}/login")
-    await page.fill("#usuario", name)
-    await page.fill("#contrasena", PASSWORD)
-    await page.press("#contrasena", "Enter")
-    await page.wait_for_selector("text=Hola, " + name)
-    return page
+        stop(proc)
 
 
 async def type_values(page) -> None:
